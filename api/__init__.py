@@ -1,0 +1,1 @@
+"""The HTTP layer: maps requests onto maintenance services; it holds no business rules."""

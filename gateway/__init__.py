@@ -1,0 +1,1 @@
+"""The edge gateway: devices in, readings to the telemetry sink, alarms to MQTT."""

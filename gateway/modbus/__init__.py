@@ -1,0 +1,1 @@
+"""Modbus polling: register maps from profiles, coalesced reads, one connection per host:port."""

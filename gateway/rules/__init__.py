@@ -1,0 +1,1 @@
+"""Edge rules: turn samples into alarm raise/clear events."""

@@ -1,0 +1,21 @@
+"""Telemetry sinks: InfluxDB 2.x through influxdb-client, or the embedded local store."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from gateway.readings import Sample
+
+
+class SinkUnavailable(Exception):
+    """The sink cannot take writes now; the caller keeps the batch."""
+
+
+class TelemetrySink(Protocol):
+    name: str
+
+    async def write(self, samples: list[Sample]) -> None:
+        """Store a batch or raise `SinkUnavailable`; never half-store silently."""
+        ...
+
+    async def close(self) -> None: ...

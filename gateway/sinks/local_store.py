@@ -1,0 +1,92 @@
+"""The embedded telemetry store: SQLite with bounded retention, for a laptop or a demo."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from gateway.readings import Sample
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS reading (
+    ts_ns INTEGER NOT NULL,
+    site TEXT NOT NULL,
+    asset TEXT NOT NULL,
+    device TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    num REAL,
+    text TEXT
+);
+CREATE INDEX IF NOT EXISTS reading_asset_metric_ts ON reading (asset, metric, ts_ns);
+"""
+
+
+class LocalStore:
+    """A readings table; values numeric where they can be (bools as 0/1)."""
+
+    name = "local"
+
+    def __init__(self, path: Path, retention: timedelta = timedelta(days=30)) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.retention = retention
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._writes = 0
+
+    def write_sync(self, samples: list[Sample]) -> None:
+        rows: list[tuple[int, str, str, str, str, str, float | None, str | None]] = []
+        for s in samples:
+            ts = int(s.at.timestamp() * 1e9)
+            for metric, v in s.values.items():
+                if isinstance(v, str):
+                    rows.append((ts, s.site_id, s.asset_id, s.device_id, s.kind, metric, None, v))
+                else:
+                    rows.append(
+                        (ts, s.site_id, s.asset_id, s.device_id, s.kind, metric, float(v), None)
+                    )
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT INTO reading VALUES (?,?,?,?,?,?,?,?)", rows)
+            self._db.execute("COMMIT")
+            self._writes += 1
+            if self._writes % 1000 == 0 and samples:
+                self._expire(samples[-1].at)
+
+    def _expire(self, now: datetime) -> None:
+        cutoff = int((now - self.retention).timestamp() * 1e9)
+        self._db.execute("DELETE FROM reading WHERE ts_ns < ?", (cutoff,))
+
+    async def write(self, samples: list[Sample]) -> None:
+        await asyncio.to_thread(self.write_sync, samples)
+
+    def latest(self, asset_id: str) -> dict[str, float | str | None]:
+        """The newest value of every metric of an asset."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT metric, num, text FROM reading r WHERE asset = ? AND ts_ns = "
+                "(SELECT MAX(ts_ns) FROM reading WHERE asset = r.asset AND metric = r.metric)",
+                (asset_id,),
+            ).fetchall()
+        return {m: (t if t is not None else n) for m, n, t in rows}
+
+    def count(self, asset_id: str | None = None) -> int:
+        with self._lock:
+            if asset_id is None:
+                return int(self._db.execute("SELECT COUNT(*) FROM reading").fetchone()[0])
+            return int(
+                self._db.execute(
+                    "SELECT COUNT(*) FROM reading WHERE asset = ?", (asset_id,)
+                ).fetchone()[0]
+            )
+
+    async def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,1 @@
+"""The maintenance service: assets, zones, alarms, work orders, plans and their time limits."""

@@ -1,0 +1,1 @@
+"""Alarms: raise/clear episodes from the gateway, separate from the work orders they cause."""

@@ -1,0 +1,83 @@
+"""Consume gateway events from MQTT and apply them in order, one transaction each."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import paho.mqtt.client as paho
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from maintenance.alarms.service import apply_alarm_event
+from maintenance.db import Database
+from maintenance.registry.models import Asset
+from propwatch.clock import Clock
+from propwatch.events import TOPIC_ROOT, AlarmEvent, AssetStateEvent, parse_event
+from propwatch.mqtt import MqttConnection
+from propwatch.site import Site
+
+log = logging.getLogger(__name__)
+
+
+class EventConsumer:
+    """Subscribes to alarms and asset state of its site (persistent session, QoS 1)."""
+
+    def __init__(self, site: Site, db: Database, connection: MqttConnection, clock: Clock) -> None:
+        self.site = site
+        self.db = db
+        self.connection = connection
+        self.clock = clock
+        self.queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self.applied = 0
+        self.duplicates = 0
+        self.rejected = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.connection.on_message = self._from_paho_thread
+        self.connection.subscribe(f"{TOPIC_ROOT}/{self.site.id}/alarms/#", qos=1)
+        self.connection.subscribe(f"{TOPIC_ROOT}/{self.site.id}/state/#", qos=1)
+
+    def _from_paho_thread(self, msg: paho.MQTTMessage) -> None:
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self.queue.put_nowait, (msg.topic, bytes(msg.payload)))
+
+    async def run(self) -> None:
+        while True:
+            topic, payload = await self.queue.get()
+            await asyncio.to_thread(self.handle, topic, payload)
+
+    def handle(self, topic: str, payload: bytes) -> None:
+        try:
+            event = parse_event(payload)
+        except ValidationError as exc:
+            self.rejected += 1
+            log.warning("rejected event on %s: %s", topic, exc.errors()[0]["msg"])
+            return
+        if event.site_id != self.site.id:
+            self.rejected += 1
+            return
+        now = self.clock.now()
+        with self.db.session() as s:
+            if isinstance(event, AlarmEvent):
+                if apply_alarm_event(s, self.site.spec, event, now):
+                    self.applied += 1
+                else:
+                    self.duplicates += 1
+            elif isinstance(event, AssetStateEvent):
+                asset = s.scalar(
+                    select(Asset).where(
+                        Asset.site_id == event.site_id, Asset.code == event.asset_id
+                    )
+                )
+                if asset is not None and (
+                    asset.state_at is None or asset.state_at <= event.occurred_at
+                ):
+                    asset.state = {
+                        "online": event.online,
+                        "values": event.values,
+                        "active_alarms": event.active_alarms,
+                    }
+                    asset.state_at = event.occurred_at

@@ -1,0 +1,58 @@
+"""Zones, people and assets as stored rows; retired, never deleted, so history keeps its subject."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Date, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from maintenance.db import Base, UtcDateTime
+
+
+class Zone(Base):
+    """片区: a zone whose technician, security and service staff answer for its facilities."""
+
+    __tablename__ = "zone"
+    __table_args__ = (UniqueConstraint("site_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(64), index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    technicians: Mapped[list[str]] = mapped_column(JSON, default=list)
+    security: Mapped[list[str]] = mapped_column(JSON, default=list)
+    service: Mapped[list[str]] = mapped_column(JSON, default=list)
+    supervisor: Mapped[str | None] = mapped_column(String(64))
+
+
+class Person(Base):
+    __tablename__ = "person"
+    __table_args__ = (UniqueConstraint("site_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(64), index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    phone: Mapped[str] = mapped_column(String(32), default="")
+
+
+class Asset(Base):
+    __tablename__ = "asset"
+    __table_args__ = (UniqueConstraint("site_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(64), index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    zone_id: Mapped[int] = mapped_column(ForeignKey("zone.id"))
+    building: Mapped[str] = mapped_column(String(100), default="")
+    location: Mapped[str] = mapped_column(String(200), default="")
+    install_date: Mapped[date | None] = mapped_column(Date)
+    warranty_end: Mapped[date | None] = mapped_column(Date)
+    device_id: Mapped[str | None] = mapped_column(String(64))
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    state: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    state_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -1,0 +1,1 @@
+"""Work orders (工单): registered, dispatched, handled, closed and revisited."""

@@ -1,0 +1,102 @@
+"""Work orders and their audited transitions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from maintenance.db import Base, UtcDateTime
+
+
+class Status(StrEnum):
+    REGISTERED = "registered"  # 登记
+    DISPATCHED = "dispatched"  # 派单
+    ACCEPTED = "accepted"  # 接单
+    ON_SITE = "on_site"  # 到场
+    ON_HOLD = "on_hold"  # 挂起
+    RESOLVED = "resolved"  # 完成
+    VERIFIED = "verified"  # 验收
+    CLOSED = "closed"  # 关闭
+    REVISITED = "revisited"  # 回访
+    CANCELLED = "cancelled"  # 取消
+
+
+STATUS_ZH = {
+    Status.REGISTERED: "已登记",
+    Status.DISPATCHED: "已派单",
+    Status.ACCEPTED: "已接单",
+    Status.ON_SITE: "已到场",
+    Status.ON_HOLD: "挂起",
+    Status.RESOLVED: "已完成",
+    Status.VERIFIED: "已验收",
+    Status.CLOSED: "已关闭",
+    Status.REVISITED: "已回访",
+    Status.CANCELLED: "已取消",
+}
+
+OPEN_STATUSES = (
+    Status.REGISTERED,
+    Status.DISPATCHED,
+    Status.ACCEPTED,
+    Status.ON_SITE,
+    Status.ON_HOLD,
+)
+
+
+class Source(StrEnum):
+    ALARM = "alarm"
+    PLAN = "plan"
+    MANUAL = "manual"
+    TICKET = "ticket"
+
+
+class WorkOrder(Base):
+    __tablename__ = "work_order"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(64), index=True)
+    code: Mapped[str | None] = mapped_column(String(32), unique=True)
+    source: Mapped[str] = mapped_column(String(16))
+    # The idempotency key: one per alarm episode or plan occurrence; the database refuses a second.
+    source_key: Mapped[str] = mapped_column(String(300), unique=True)
+    asset_id: Mapped[int | None] = mapped_column(ForeignKey("asset.id"), index=True)
+    category: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True, default=Status.REGISTERED)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    alarm_type: Mapped[str | None] = mapped_column(String(64))
+    assignee: Mapped[str | None] = mapped_column(String(64), index=True)
+    zone_code: Mapped[str | None] = mapped_column(String(64))
+    reported_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    respond_due: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    arrive_due: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolve_due: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+
+    transitions: Mapped[list[WorkOrderTransition]] = relationship(
+        back_populates="work_order", order_by="WorkOrderTransition.id"
+    )
+
+
+class WorkOrderTransition(Base):
+    """One audited step: who, when, from what to what, with a note and attachments."""
+
+    __tablename__ = "work_order_transition"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_order.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
+    attachments: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    work_order: Mapped[WorkOrder] = relationship(back_populates="transitions")

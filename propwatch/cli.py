@@ -1,0 +1,73 @@
+"""`propwatch` command line: demo, gateway, maintenance, api, simulate, check-config, db upgrade."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from propwatch.config_file import ConfigError
+from propwatch.settings import Settings
+from propwatch.site import load_site
+
+
+def _site_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--site", type=Path, required=True, help="the site file (YAML)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="propwatch", description="物业设施监测与预防性维护")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="everything in one process on embedded defaults")
+    _site_arg(demo)
+    demo.add_argument(
+        "--scenario", type=Path, help="fault scenario (default: scenario.yaml beside the site file)"
+    )
+    for name, text in (
+        ("gateway", "the edge gateway"),
+        ("maintenance", "the maintenance service"),
+        ("api", "the HTTP API"),
+    ):
+        _site_arg(sub.add_parser(name, help=text))
+    sim = sub.add_parser("simulate", help="run the simulated devices of a site")
+    _site_arg(sim)
+    sim.add_argument("--scenario", type=Path)
+    _site_arg(sub.add_parser("check-config", help="validate the site file and its profiles"))
+    db = sub.add_parser("db", help="database maintenance")
+    db.add_argument("action", choices=["upgrade"])
+    db.add_argument("--site", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    settings = Settings()
+    try:
+        if args.command == "check-config":
+            site = load_site(args.site)
+            print(
+                f"{args.site}: OK — {site.spec.site.name}: {len(site.spec.assets)} assets, "
+                f"{len(site.spec.devices)} devices, {len(site.profiles)} profiles"
+            )
+            return 0
+        from propwatch import runtime
+
+        return asyncio.run(runtime.run(args, settings))
+    except ConfigError as exc:
+        print("配置错误 (configuration error):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Durations and time limits as people write them in site files: `90s`, `15m`, `4h`, `3wd`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, PlainSerializer
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
+_SECONDS = {"ms": 0.001, "s": 1.0, None: 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_seconds(value: Any) -> float:
+    """`"15m"` -> 900.0; a bare number is seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 15m, 4h")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str) and (m := _DURATION.match(value)):
+        return float(m.group(1)) * _SECONDS[m.group(2)]
+    raise ValueError(f"expected a duration such as 30s, 15m, 4h, got {value!r}")
+
+
+Seconds = Annotated[float, BeforeValidator(parse_seconds)]
+
+_LIMIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|wd)\s*$")
+
+
+@dataclass(frozen=True)
+class TimeLimit:
+    """A time limit in calendar time (24/7) or in working days on the statutory calendar."""
+
+    amount: float
+    unit: Literal["hours", "working_days"]
+
+    def __str__(self) -> str:
+        if self.unit == "working_days":
+            return f"{self.amount:g}wd"
+        return f"{self.amount:g}h"
+
+    @classmethod
+    def parse(cls, value: Any) -> TimeLimit:
+        if isinstance(value, TimeLimit):
+            return value
+        if isinstance(value, dict):
+            if "working_days" in value:
+                return cls(float(value["working_days"]), "working_days")
+            if "hours" in value:
+                return cls(float(value["hours"]), "hours")
+        if isinstance(value, str) and (m := _LIMIT.match(value)):
+            amount, unit = float(m.group(1)), m.group(2)
+            if unit == "wd":
+                if amount != int(amount) or amount < 1:
+                    raise ValueError("working days must be a whole number of at least 1")
+                return cls(amount, "working_days")
+            hours = amount * {"m": 1 / 60, "min": 1 / 60, "h": 1.0, "d": 24.0}[unit]
+            return cls(hours, "hours")
+        raise ValueError(
+            f"expected a time limit such as 1h, 30m, 24h or 3wd (working days), got {value!r}"
+        )
+
+
+Limit = Annotated[TimeLimit, BeforeValidator(TimeLimit.parse), PlainSerializer(str)]

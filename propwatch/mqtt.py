@@ -1,0 +1,137 @@
+"""One way to open a paho-mqtt 2 client from a URL, shared by every service.
+
+paho runs its network loop in its own thread; callers bridge into asyncio with
+`loop.call_soon_threadsafe`. In-flight QoS 1 publishes are bounded (`max_inflight`) because past
+65,535 unacknowledged messages paho's 16-bit message ids wrap and messages vanish silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+DEFAULT_PORT = {"mqtt": 1883, "tcp": 1883, "mqtts": 8883, "ssl": 8883}
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    tls: bool
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerAddress:
+        parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+        if parts.scheme not in DEFAULT_PORT:
+            raise ValueError(f"unsupported MQTT URL scheme {parts.scheme!r} in {url!r}")
+        if not parts.hostname:
+            raise ValueError(f"MQTT URL without a host: {url!r}")
+        return cls(
+            host=parts.hostname,
+            port=parts.port or DEFAULT_PORT[parts.scheme],
+            tls=parts.scheme in ("mqtts", "ssl"),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
+
+
+class MqttConnection:
+    """A paho client with reconnect, resubscribe on connect and a bound on in-flight publishes."""
+
+    def __init__(
+        self,
+        url: str,
+        client_id: str,
+        *,
+        clean_start: bool = True,
+        username: str | None = None,
+        password: str | None = None,
+        ca_file: str | None = None,
+        max_inflight: int = 1000,
+    ) -> None:
+        self.address = BrokerAddress.parse(url)
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=clean_start,
+            protocol=paho.MQTTv311,  # the embedded broker (amqtt) speaks 3.1.1 only
+        )
+        user = username or self.address.username
+        if user:
+            self.client.username_pw_set(user, password or self.address.password)
+        if self.address.tls:
+            ctx = ssl.create_default_context(cafile=ca_file)
+            self.client.tls_set_context(ctx)
+        self.client.max_inflight_messages_set(max_inflight)
+        self.client.max_queued_messages_set(0)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self._subscriptions: dict[str, int] = {}
+        self.connected = threading.Event()
+        self.on_message: Callable[[paho.MQTTMessage], None] | None = None
+        self.client.on_message = self._dispatch
+        self.connect_count = 0
+
+    def _dispatch(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
+        if self.on_message is not None:
+            self.on_message(msg)
+
+    def _on_connect(
+        self,
+        client: paho.Client,
+        userdata: object,
+        flags: paho.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            return
+        self.connect_count += 1
+        for topic, qos in self._subscriptions.items():
+            client.subscribe(topic, qos)
+        self.connected.set()
+
+    def _on_disconnect(
+        self,
+        client: paho.Client,
+        userdata: object,
+        flags: paho.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self.connected.clear()
+
+    def subscribe(self, topic: str, qos: int = 1) -> None:
+        """Remember the subscription so it is renewed after every reconnect."""
+        self._subscriptions[topic] = qos
+        if self.connected.is_set():
+            self.client.subscribe(topic, qos)
+
+    def start(self) -> None:
+        self.client.connect_async(self.address.host, self.address.port, keepalive=30)
+        self.client.loop_start()
+
+    async def wait_connected(self, within: float = 10.0) -> None:
+        if not await asyncio.to_thread(self.connected.wait, within):
+            raise ConnectionError(
+                f"no MQTT connection to {self.address.host}:{self.address.port} within {within}s"
+            )
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> None:
+        self.client.publish(topic, payload, qos=qos, retain=retain)

@@ -1,0 +1,176 @@
+"""Device profiles: register maps (Modbus) and payload maps (MQTT) as data files.
+
+A new device model is a new YAML file here or beside the site file; no code changes.
+Built-in profiles live in `propwatch/profiles/` and are also what the simulators serve.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from propwatch.config_file import ConfigError, read_yaml, validate_file
+
+BUILTIN_DIR = Path(__file__).parent / "profiles"
+
+
+class Function(StrEnum):
+    COIL = "coil"
+    DISCRETE_INPUT = "discrete_input"
+    HOLDING = "holding"
+    INPUT = "input"
+
+
+class DataType(StrEnum):
+    BOOL = "bool"
+    INT16 = "int16"
+    UINT16 = "uint16"
+    INT32 = "int32"
+    UINT32 = "uint32"
+    INT64 = "int64"
+    FLOAT32 = "float32"
+    FLOAT64 = "float64"
+    STRING = "string"
+
+
+REGISTER_WIDTH = {
+    DataType.BOOL: 1,
+    DataType.INT16: 1,
+    DataType.UINT16: 1,
+    DataType.INT32: 2,
+    DataType.UINT32: 2,
+    DataType.INT64: 4,
+    DataType.FLOAT32: 2,
+    DataType.FLOAT64: 4,
+}
+
+
+class WordOrder(StrEnum):
+    """Byte order of a multi-register value: ABCD is big-endian words and bytes."""
+
+    ABCD = "ABCD"
+    CDAB = "CDAB"
+    BADC = "BADC"
+    DCBA = "DCBA"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModbusPoint(_Strict):
+    """One value in a register map."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    function: Function
+    address: int = Field(ge=0, le=65535)
+    type: DataType = DataType.UINT16
+    order: WordOrder = WordOrder.ABCD
+    length: int | None = Field(default=None, ge=1, le=125, description="registers, for strings")
+    scale: float = 1.0
+    offset: float = 0.0
+    unit: str = ""
+    poll_class: str = "normal"
+    deadband: float | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModbusPoint:
+        bit_fn = self.function in (Function.COIL, Function.DISCRETE_INPUT)
+        if bit_fn and self.type is not DataType.BOOL:
+            raise ValueError(f"{self.function} points hold single bits: type must be bool")
+        if self.type is DataType.STRING and self.length is None:
+            raise ValueError("a string point needs length (registers)")
+        if self.type is not DataType.STRING and self.length is not None:
+            raise ValueError("length applies to string points only")
+        return self
+
+    @property
+    def width(self) -> int:
+        """Registers (or bits) the point occupies."""
+        if self.type is DataType.STRING:
+            assert self.length is not None
+            return self.length
+        return REGISTER_WIDTH[self.type]
+
+
+class ModbusProfile(_Strict):
+    """A register map for one Modbus device model."""
+
+    model: str
+    protocol: Literal["modbus"] = "modbus"
+    kind: str
+    vendor: str = ""
+    description: str = ""
+    points: list[ModbusPoint] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> ModbusProfile:
+        names: set[str] = set()
+        taken: dict[tuple[Function, int], str] = {}
+        for p in self.points:
+            if p.name in names:
+                raise ValueError(f"point name {p.name!r} is used twice")
+            names.add(p.name)
+            for a in range(p.address, p.address + p.width):
+                other = taken.get((p.function, a))
+                if other:
+                    raise ValueError(
+                        f"point {p.name!r} overlaps {other!r} at {p.function} address {a}"
+                    )
+                taken[(p.function, a)] = p.name
+        return self
+
+    def point(self, name: str) -> ModbusPoint:
+        for p in self.points:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+
+class MqttField(_Strict):
+    """One value in a JSON payload, found by a dotted path such as `door.state`."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    path: str
+    type: Literal["bool", "int", "float", "string"] = "float"
+    unit: str = ""
+    scale: float = 1.0
+    map: dict[str, float | int | bool | str] | None = None
+
+
+class MqttProfile(_Strict):
+    """A payload map for one MQTT device model. `{device}` in topics is the device's id."""
+
+    model: str
+    protocol: Literal["mqtt"] = "mqtt"
+    kind: str
+    vendor: str = ""
+    description: str = ""
+    topic: str = Field(description="subscription pattern, `{device}` replaced by the device id")
+    timestamp_path: str | None = None
+    max_payload_bytes: int = 65536
+    fields: list[MqttField] = Field(min_length=1)
+
+
+Profile = ModbusProfile | MqttProfile
+
+
+def load_profile(name: str, search: list[Path] | None = None) -> Profile:
+    """Find `name.yaml` on the search path (site directory first), then the built-ins."""
+    dirs = [*(search or []), BUILTIN_DIR]
+    for d in dirs:
+        path = d / f"{name}.yaml"
+        if path.exists():
+            return load_profile_file(path)
+    raise ConfigError([f"profile {name!r} not found in {', '.join(str(d) for d in dirs)}"])
+
+
+def load_profile_file(path: Path) -> Profile:
+    data, lines = read_yaml(path)
+    if isinstance(data, dict) and data.get("protocol") == "mqtt":
+        return validate_file(path, MqttProfile, data, lines)
+    return validate_file(path, ModbusProfile, data, lines)

@@ -1,0 +1,132 @@
+"""Compose the components for each command and run them until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from api.app import create_app
+from api.auth import ApiRole, Principal, TokenRegistry, new_token
+from api.deps import AppContext
+from gateway.service import Gateway
+from maintenance.db import Database
+from maintenance.service import MaintenanceService
+from propwatch.clock import SystemClock
+from propwatch.embedded_broker import EmbeddedBroker
+from propwatch.settings import Settings
+from propwatch.site import Site, load_site
+from simulators.fleet import Fleet
+from simulators.scenario import Scenario, load_scenario
+
+log = logging.getLogger("propwatch")
+
+
+async def _until_stopped() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def _scenario_for(site: Site, explicit: Path | None) -> Scenario | None:
+    path = explicit or site.path.parent / "scenario.yaml"
+    return load_scenario(path) if path.exists() else None
+
+
+def _admin_token(settings: Settings, tokens: TokenRegistry) -> str:
+    token = settings.admin_token.get_secret_value() if settings.admin_token else new_token()
+    tokens.add(token, Principal("admin", ApiRole.ADMIN, frozenset({"*"})))
+    return token
+
+
+class _ApiServer(uvicorn.Server):
+    """uvicorn inside our loop: signals belong to the supervisor, not to uvicorn."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _api_server(ctx: AppContext, settings: Settings) -> uvicorn.Server:
+    config = uvicorn.Config(
+        create_app(ctx),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
+        lifespan="off",
+    )
+    return _ApiServer(config)
+
+
+async def run(args: argparse.Namespace, settings: Settings) -> int:
+    site = load_site(args.site) if args.site else None
+    clock = SystemClock()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    async with contextlib.AsyncExitStack() as stack:
+        if args.command == "db":
+            db = Database(settings.resolved_database_url())
+            db.create_all()
+            print(f"database at {db.url} is up to date")
+            return 0
+        assert site is not None
+        mqtt_url = settings.mqtt_url
+        if mqtt_url is None and args.command in ("demo",):
+            broker = await stack.enter_async_context(EmbeddedBroker())
+            mqtt_url = broker.url
+            log.info("embedded MQTT broker at %s", mqtt_url)
+        if mqtt_url is None and args.command in ("gateway", "maintenance", "simulate"):
+            log.error("PROPWATCH_MQTT_URL is not set")
+            return 2
+        if args.command in ("demo", "simulate"):
+            await stack.enter_async_context(
+                Fleet(site, clock, mqtt_url, _scenario_for(site, args.scenario))
+            )
+        tokens = TokenRegistry()
+        health: dict[str, Callable[[], dict[str, Any]]] = {}
+        db = Database(settings.resolved_database_url())
+        if args.command in ("demo", "maintenance"):
+            assert mqtt_url is not None
+            maint = await stack.enter_async_context(
+                MaintenanceService(site, settings, clock, mqtt_url, db)
+            )
+            health["maintenance"] = maint.health
+        if args.command in ("demo", "gateway"):
+            assert mqtt_url is not None
+            gw = await stack.enter_async_context(Gateway(site, settings, clock, mqtt_url))
+            health["gateway"] = gw.health
+        if args.command in ("demo", "api"):
+            db.create_all()
+            ctx = AppContext(
+                db=db, sites={site.id: site}, clock=clock, tokens=tokens, health=health
+            )
+            token = _admin_token(settings, tokens)
+            server = _api_server(ctx, settings)
+            api_task = asyncio.create_task(server.serve())
+            base = f"http://{settings.api_host}:{settings.api_port}"
+            print(
+                f"\n  值班室 (duty room): {base}/\n  API:               {base}/api/v1/work-orders"
+                f"\n  访问令牌 (token):  {token}\n  按 Ctrl-C 停止\n",
+                flush=True,
+            )
+            try:
+                await _until_stopped()
+            finally:
+                server.should_exit = True
+                await api_task
+        else:
+            await _until_stopped()
+        log.info("stopping")
+    return 0

@@ -1,0 +1,34 @@
+"""Process settings from `PROPWATCH_*` environment variables; secrets live here only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Built once at start and passed down; nothing else reads the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="PROPWATCH_", extra="ignore")
+
+    var_dir: Path = Path("var")
+    mqtt_url: str | None = None
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_ca_file: Path | None = None
+    influx_url: str | None = None
+    influx_token: SecretStr = SecretStr("")
+    influx_org: str = "propwatch"
+    influx_bucket: str = "propwatch"
+    database_url: str | None = None
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    admin_token: SecretStr | None = None
+
+    def resolved_database_url(self) -> str:
+        """SQLite under `var/` unless a database URL is given."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'propwatch.db').as_posix()}"

@@ -1,0 +1,1 @@
+"""Simulated devices that speak the protocols of their real counterparts."""

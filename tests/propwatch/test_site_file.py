@@ -1,0 +1,70 @@
+"""The site file: errors name the file, the line and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from propwatch.config_file import ConfigError
+from propwatch.site import load_site
+from tests.conftest import EXAMPLE_SITE
+
+
+def test_example_site_loads_with_its_profiles() -> None:
+    site = load_site(EXAMPLE_SITE)
+    assert site.id == "hexie"
+    assert set(site.profiles) == {"water_pump", "access_controller"}
+
+
+def _broken(tmp_path: Path, old: str, new: str) -> Path:
+    text = EXAMPLE_SITE.read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / "site.yaml"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def _line_of(path: Path, needle: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
+
+
+def test_bad_field_value_names_file_line_and_field(tmp_path: Path) -> None:
+    path = _broken(tmp_path, "poll_interval: 1s", "poll_interval: soon")
+    with pytest.raises(ConfigError) as err:
+        load_site(path)
+    (problem,) = err.value.problems
+    assert problem.startswith(
+        f"{path}:{_line_of(path, 'poll_interval: soon')}: devices[0].poll_interval"
+    )
+
+
+def test_unknown_zone_reference_names_its_line(tmp_path: Path) -> None:
+    path = _broken(
+        tmp_path, "    zone: zone-a\n    building: 水泵房", "    zone: zone-z\n    building: 水泵房"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_site(path)
+    (problem,) = err.value.problems
+    assert (
+        problem == f"{path}:{_line_of(path, 'zone: zone-z')}: assets[0].zone: unknown zone 'zone-z'"
+    )
+
+
+def test_unknown_profile_is_reported_against_the_device(tmp_path: Path) -> None:
+    path = _broken(tmp_path, "profile: water_pump,", "profile: no_such_pump,")
+    with pytest.raises(ConfigError) as err:
+        load_site(path)
+    assert f"{path}:{_line_of(path, 'no_such_pump')}: devices[0].profile" in err.value.problems[0]
+
+
+def test_unknown_key_is_refused(tmp_path: Path) -> None:
+    path = _broken(
+        tmp_path, "  timezone: Asia/Shanghai", "  timezone: Asia/Shanghai\n  colour: red"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_site(path)
+    assert (
+        f"{path}:{_line_of(path, 'colour')}: site.colour: Extra inputs are not permitted"
+        in err.value.problems
+    )
