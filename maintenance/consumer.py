@@ -8,6 +8,7 @@ import logging
 import paho.mqtt.client as paho
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from maintenance.alarms.service import apply_alarm_event
 from maintenance.db import Database
@@ -21,10 +22,23 @@ log = logging.getLogger(__name__)
 
 
 class EventConsumer:
-    """Subscribes to alarms and asset state of its site (persistent session, QoS 1)."""
+    """Subscribes to alarms and asset state of its site (persistent session, QoS 1).
 
-    def __init__(self, site: Site, db: Database, connection: MqttConnection, clock: Clock) -> None:
+    With `shared_group`, replicas subscribe through `$share/<group>/...`: the broker gives each
+    event to one replica of the group, and the idempotent writes settle any redelivery.
+    """
+
+    def __init__(
+        self,
+        site: Site,
+        db: Database,
+        connection: MqttConnection,
+        clock: Clock,
+        *,
+        shared_group: str | None = None,
+    ) -> None:
         self.site = site
+        self.shared_group = shared_group
         self.db = db
         self.connection = connection
         self.clock = clock
@@ -37,8 +51,12 @@ class EventConsumer:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.connection.on_message = self._from_paho_thread
-        self.connection.subscribe(f"{TOPIC_ROOT}/{self.site.id}/alarms/#", qos=1)
-        self.connection.subscribe(f"{TOPIC_ROOT}/{self.site.id}/state/#", qos=1)
+        self.connection.subscribe(self.topic_filter("alarms"), qos=1)
+        self.connection.subscribe(self.topic_filter("state"), qos=1)
+
+    def topic_filter(self, stream: str) -> str:
+        topic = f"{TOPIC_ROOT}/{self.site.id}/{stream}/#"
+        return f"$share/{self.shared_group}/{topic}" if self.shared_group else topic
 
     def _from_paho_thread(self, msg: paho.MQTTMessage) -> None:
         assert self._loop is not None
@@ -50,6 +68,14 @@ class EventConsumer:
             await asyncio.to_thread(self.handle, topic, payload)
 
     def handle(self, topic: str, payload: bytes) -> None:
+        try:
+            self._apply(topic, payload)
+        except IntegrityError:
+            # Another replica committed the same alarm episode or event first; applying again
+            # now takes the duplicate / repeated-raise path against its committed rows.
+            self._apply(topic, payload)
+
+    def _apply(self, topic: str, payload: bytes) -> None:
         try:
             event = parse_event(payload)
         except ValidationError as exc:

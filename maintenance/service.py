@@ -31,13 +31,16 @@ class MaintenanceService:
         self.db = db or Database(settings.resolved_database_url())
         self.mqtt = MqttConnection(
             mqtt_url,
-            f"propwatch-maintenance-{site.id}",
+            f"propwatch-maintenance-{site.id}"
+            + (f"-{settings.instance_id}" if settings.instance_id else ""),
             clean_start=False,
             username=settings.mqtt_username,
             password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
             ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
         )
-        self.consumer = EventConsumer(site, self.db, self.mqtt, clock)
+        self.consumer = EventConsumer(
+            site, self.db, self.mqtt, clock, shared_group=settings.mqtt_shared_group
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> MaintenanceService:

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     admin_token: SecretStr | None = None
+    # Replicas of one service: a distinct MQTT client id each, and one shared-subscription group
+    # (`$share/<group>/...`) so the broker hands every event to exactly one of them.
+    instance_id: str | None = None
+    mqtt_shared_group: str | None = None
 
     def resolved_database_url(self) -> str:
         """SQLite under `var/` unless a database URL is given."""
