@@ -1,0 +1,82 @@
+"""The multi-stage Dockerfile, checked statically (no Docker engine runs the build here)."""
+
+from __future__ import annotations
+
+import tomllib
+
+from propwatch.cli import build_parser
+from tests.deploy.files import ROOT, Instruction, dockerfile, dockerignore_includes, exec_form
+
+
+def _stages() -> list[list[Instruction]]:
+    stages: list[list[Instruction]] = []
+    for ins in dockerfile():
+        if ins.keyword == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append(ins)
+    return stages
+
+
+def _final(keyword: str) -> Instruction:
+    found = [i for i in _stages()[-1] if i.keyword == keyword]
+    assert found, f"the runtime stage has no {keyword}"
+    return found[-1]
+
+
+def test_image_is_built_in_stages_and_runtime_copies_only_the_virtualenv() -> None:
+    stages = _stages()
+    assert len(stages) >= 2
+    assert any(
+        i.keyword == "COPY" and i.args.startswith("--from=build /opt/venv") for i in stages[-1]
+    )
+    assert not any(
+        i.keyword == "COPY" and i.args.split()[0] in ("propwatch", ".") for i in stages[-1]
+    )
+
+
+def test_runtime_runs_as_an_unprivileged_user() -> None:
+    user = _final("USER").args.split(":")[0]
+    assert user not in ("root", "0")
+
+
+def test_health_check_runs_the_shipped_script() -> None:
+    health = _final("HEALTHCHECK").args
+    cmd = exec_form(health.split("CMD", 1)[1].strip())
+    assert cmd[-1] == "/opt/propwatch/healthcheck.py"
+    copies = [i.args.split() for i in _stages()[-1] if i.keyword == "COPY"]
+    assert ["deploy/healthcheck.py", "/opt/propwatch/healthcheck.py"] in copies
+
+
+def test_default_command_is_a_real_cli_invocation_of_a_shipped_site_file() -> None:
+    entry = exec_form(_final("ENTRYPOINT").args)
+    cmd = exec_form(_final("CMD").args)
+    assert entry == ["propwatch"]
+    args = build_parser().parse_args(cmd)
+    assert args.command == "api"
+    copies = [i.args.split() for i in _stages()[-1] if i.keyword == "COPY"]
+    site_dir = next(c[-2] for c in copies if c[-1] == str(args.site.parent))
+    assert (ROOT / site_dir / args.site.name).is_file()
+
+
+def test_every_copied_path_exists_and_is_in_the_build_context() -> None:
+    for ins in dockerfile():
+        if ins.keyword != "COPY" or ins.args.startswith("--from"):
+            continue
+        *sources, _dest = ins.args.split()
+        for src in sources:
+            assert (ROOT / src).exists(), f"Dockerfile:{ins.line}: {src} does not exist"
+            assert dockerignore_includes(src), f"Dockerfile:{ins.line}: .dockerignore drops {src}"
+
+
+def test_build_stage_copies_every_installed_package() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    copied = {i.args.split()[0] for i in _stages()[0] if i.keyword == "COPY"}
+    assert packages <= copied
+
+
+def test_build_context_leaves_out_local_state() -> None:
+    for path in (".venv/bin/python", "var/propwatch.db", ".git/HEAD", "tests/conftest.py"):
+        assert not dockerignore_includes(path), path
+    assert not dockerignore_includes("propwatch/__pycache__/cli.cpython-311.pyc")
