@@ -9,10 +9,18 @@ from __future__ import annotations
 from datetime import date, time
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from propwatch.config_file import ConfigError, format_loc, line_of, read_yaml, validate_file
 from propwatch.durations import Limit, Seconds, TimeLimit
@@ -117,9 +125,15 @@ class Device(_M):
     port: int = Field(default=502, ge=1, le=65535)
     unit_id: int = Field(default=1, ge=0, le=255)
     serial_port: str | None = None
-    baudrate: int = 9600
+    baudrate: int = Field(default=9600, gt=0)
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    bytesize: Literal[7, 8] = 8
     poll_interval: Seconds = 1.0
     timeout: Seconds = 1.0
+    max_gap: int | None = Field(
+        default=None, ge=0, le=124, description="registers a read may skip (profile default)"
+    )
 
     @model_validator(mode="after")
     def _transport(self) -> Device:
@@ -128,18 +142,39 @@ class Device(_M):
         return self
 
 
-class ThresholdRule(_M):
+class _RuleTarget(_M):
+    """What every edge rule shares: an id and the asset (or kind of asset) it watches."""
+
+    id: str = Field(pattern=ID)
+    asset: str | None = None
+    asset_kind: str | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> _RuleTarget:
+        if (self.asset is None) == (self.asset_kind is None):
+            raise ValueError("a rule applies to exactly one of asset or asset_kind")
+        return self
+
+    def applies_to(self, asset: Asset) -> bool:
+        return self.asset == asset.id or (
+            self.asset_kind is not None and self.asset_kind == asset.kind
+        )
+
+    def metrics(self) -> list[str]:
+        """Point names the rule reads (checked against the device profile)."""
+        metric = getattr(self, "metric", None)
+        return [metric] if isinstance(metric, str) else []
+
+
+class ThresholdRule(_RuleTarget):
     """Raise when a metric stays past a limit for `on_delay`; clear once it is back inside the
     hysteresis band for `off_delay`."""
 
-    id: str = Field(pattern=ID)
     kind: Literal["threshold"] = "threshold"
-    asset: str | None = None
-    asset_kind: str | None = None
     metric: str
     above: float | None = None
     below: float | None = None
-    hysteresis: float = 0.0
+    hysteresis: float = Field(default=0.0, ge=0)
     on_delay: Seconds = 0.0
     off_delay: Seconds = 0.0
     alarm_type: str
@@ -150,9 +185,166 @@ class ThresholdRule(_M):
     def _bounds(self) -> ThresholdRule:
         if (self.above is None) == (self.below is None):
             raise ValueError("a threshold rule needs exactly one of above or below")
-        if (self.asset is None) == (self.asset_kind is None):
-            raise ValueError("a rule applies to exactly one of asset or asset_kind")
         return self
+
+
+class RateOfChangeRule(_RuleTarget):
+    """变化率: raise when a metric rises (or falls) faster than `rise`/`fall` per `per` seconds,
+    measured over `window` (a pipe burst drops pressure long before it crosses a limit)."""
+
+    kind: Literal["rate_of_change"]
+    metric: str
+    rise: float | None = Field(default=None, gt=0)
+    fall: float | None = Field(default=None, gt=0)
+    per: Seconds = 60.0
+    window: Seconds = 60.0
+    on_delay: Seconds = 0.0
+    off_delay: Seconds = 0.0
+    alarm_type: str
+    severity: Severity = Severity.MAJOR
+    message: str = ""
+
+    @model_validator(mode="after")
+    def _direction(self) -> RateOfChangeRule:
+        if self.rise is None and self.fall is None:
+            raise ValueError("a rate_of_change rule needs rise, fall or both")
+        if self.per <= 0 or self.window <= 0:
+            raise ValueError("per and window must be positive durations")
+        return self
+
+
+class StuckRule(_RuleTarget):
+    """数值不变: a sensor whose value has not moved by more than `tolerance` for `duration` is
+    probably frozen (a dead transmitter often repeats its last value)."""
+
+    kind: Literal["stuck"]
+    metric: str
+    duration: Seconds
+    tolerance: float = Field(default=0.0, ge=0)
+    alarm_type: str = "stuck_value"
+    severity: Severity = Severity.MINOR
+    message: str = "传感器数值长时间不变，疑似故障"
+
+    @model_validator(mode="after")
+    def _positive(self) -> StuckRule:
+        if self.duration <= 0:
+            raise ValueError("duration must be positive")
+        return self
+
+
+class FaultMapping(_M):
+    """One fault code or flag as the duty room should read it."""
+
+    alarm_type: str
+    message: str
+    severity: Severity = Severity.MAJOR
+
+
+class FaultCodeRule(_RuleTarget):
+    """故障代码: map a controller's fault code (elevator controllers report one number) to alarm
+    types. With `bits: true` the metric is a bit mask and the keys are bit numbers."""
+
+    kind: Literal["fault_code"]
+    metric: str
+    codes: dict[int, FaultMapping] = Field(min_length=1)
+    bits: bool = False
+    unknown: FaultMapping | None = Field(
+        default=None, description="raised for a non-zero code that is not listed"
+    )
+
+    @model_validator(mode="after")
+    def _codes(self) -> FaultCodeRule:
+        if 0 in self.codes and not self.bits:
+            raise ValueError("code 0 means no fault and cannot be mapped")
+        if self.bits and any(not 0 <= b < 64 for b in self.codes):
+            raise ValueError("bit numbers must be between 0 and 63")
+        return self
+
+
+class FaultFlagsRule(_RuleTarget):
+    """故障标志: boolean fault points (pump overload, dry run, phase loss) to alarm types."""
+
+    kind: Literal["fault_flags"]
+    flags: dict[str, FaultMapping] = Field(min_length=1)
+
+    def metrics(self) -> list[str]:
+        return list(self.flags)
+
+
+class CommunicationLossRule(_RuleTarget):
+    """通信中断: how the gateway calls a device offline (after `offline_after` failed polls) and
+    online again (after `online_after` good ones), and how the alarm reads."""
+
+    kind: Literal["communication_loss"]
+    offline_after: int = Field(default=3, ge=1)
+    online_after: int = Field(default=2, ge=1)
+    alarm_type: str = "communication_loss"
+    severity: Severity = Severity.MAJOR
+    message: str = "设备通信中断"
+
+
+class AnomalyRule(_RuleTarget):
+    """趋势异常: a robust z-score of the recent level against a learned baseline (median and
+    MAD of past levels at the same hour of day over `baseline`), silent during `warmup`. It
+    flags a slow drift — pump vibration creeping up — days before a fixed threshold would."""
+
+    kind: Literal["anomaly"]
+    method: Literal["robust_z"] = "robust_z"
+    metric: str
+    direction: Literal["above", "below", "both"] = "above"
+    season: Literal["daily", "none"] = Field(
+        default="daily", description="daily: one baseline per hour of day (load follows the day)"
+    )
+    threshold: float = Field(default=3.5, gt=0)
+    clear_at: float | None = Field(default=None, ge=0, description="z to clear (default 2/3)")
+    bucket: Seconds = 300.0
+    level: Seconds = 3600.0
+    baseline: Seconds = 7 * 86400.0
+    warmup: Seconds = 86400.0
+    min_spread: float = Field(default=0.0, ge=0, description="floor of the robust spread")
+    on_delay: Seconds = 0.0
+    off_delay: Seconds = Field(default=6 * 3600.0, description="a trend rarely heals by itself")
+    alarm_type: str
+    severity: Severity = Severity.WARNING
+    message: str = ""
+
+    @model_validator(mode="after")
+    def _windows(self) -> AnomalyRule:
+        if self.bucket <= 0:
+            raise ValueError("bucket must be a positive duration")
+        if self.level < self.bucket:
+            raise ValueError("level must span at least one bucket")
+        if not self.level < self.warmup <= self.baseline:
+            raise ValueError("durations must grow: level < warmup <= baseline")
+        if self.clear_at is not None and self.clear_at >= self.threshold:
+            raise ValueError("clear_at must be below threshold")
+        return self
+
+
+def _rule_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("kind", "threshold"))
+    return str(getattr(value, "kind", "threshold"))
+
+
+Rule = Annotated[
+    Annotated[ThresholdRule, Tag("threshold")]
+    | Annotated[RateOfChangeRule, Tag("rate_of_change")]
+    | Annotated[StuckRule, Tag("stuck")]
+    | Annotated[FaultCodeRule, Tag("fault_code")]
+    | Annotated[FaultFlagsRule, Tag("fault_flags")]
+    | Annotated[CommunicationLossRule, Tag("communication_loss")]
+    | Annotated[AnomalyRule, Tag("anomaly")],
+    Discriminator(
+        _rule_kind,
+        custom_error_type="unknown_rule_kind",
+        custom_error_message=(
+            "unknown rule kind; use threshold, rate_of_change, stuck, fault_code, fault_flags, "
+            "communication_loss or anomaly"
+        ),
+    ),
+]
+"""An edge rule; `kind` picks the model (threshold when absent, as in older site files)."""
 
 
 class Category(StrEnum):
@@ -236,7 +428,7 @@ class SiteFile(_M):
     duty: DutyRota = DutyRota()
     assets: list[Asset] = Field(default_factory=list)
     devices: list[Device] = Field(default_factory=list)
-    rules: list[ThresholdRule] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
     sla: list[SlaPolicy] = Field(default_factory=lambda: list(DEFAULT_SLA))
     alarm_routes: list[AlarmRoute] = Field(default_factory=list)
     plans: list[dict[str, Any]] = Field(default_factory=list)

@@ -3,27 +3,100 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Protocol
 
 from gateway.readings import Sample
+from gateway.rules.anomaly import AnomalyAlarm
+from gateway.rules.fault_codes import FaultCodeAlarm, FaultFlagsAlarm
+from gateway.rules.rate import RateOfChangeAlarm
+from gateway.rules.stuck import StuckValueAlarm
 from gateway.rules.threshold import ThresholdAlarm
 from propwatch.events import AlarmEvent
-from propwatch.site import Site
+from propwatch.site import (
+    AnomalyRule,
+    CommunicationLossRule,
+    FaultCodeRule,
+    FaultFlagsRule,
+    RateOfChangeRule,
+    Rule,
+    Site,
+    StuckRule,
+    ThresholdRule,
+)
+
+
+class AssetAlarm(Protocol):
+    """One rule bound to one asset, holding that pair's state."""
+
+    @property
+    def rule(self) -> Rule: ...
+
+    def evaluate(self, sample: Sample) -> list[AlarmEvent]: ...
+
+    def active_types(self) -> list[str]: ...
+
+
+def bind(rule: Rule, site_id: str, asset_id: str) -> AssetAlarm | None:
+    """The evaluator for a rule kind; communication loss is judged by the poller instead."""
+    if isinstance(rule, ThresholdRule):
+        return ThresholdAlarm(rule, site_id, asset_id)
+    if isinstance(rule, RateOfChangeRule):
+        return RateOfChangeAlarm(rule, site_id, asset_id)
+    if isinstance(rule, StuckRule):
+        return StuckValueAlarm(rule, site_id, asset_id)
+    if isinstance(rule, FaultCodeRule):
+        return FaultCodeAlarm(rule, site_id, asset_id)
+    if isinstance(rule, FaultFlagsRule):
+        return FaultFlagsAlarm(rule, site_id, asset_id)
+    if isinstance(rule, AnomalyRule):
+        return AnomalyAlarm(rule, site_id, asset_id)
+    return None
 
 
 class RuleEngine:
     def __init__(self, site: Site) -> None:
-        self.by_asset: dict[str, list[ThresholdAlarm]] = defaultdict(list)
+        self.site_id = site.id
+        self.by_asset: dict[str, list[AssetAlarm]] = defaultdict(list)
+        self.communication: dict[str, CommunicationLossRule] = {}
+        self.rebuild(site)
+
+    def rebuild(self, site: Site) -> tuple[int, int]:
+        """Bind the rules of a (re)loaded site. A rule whose definition and asset are unchanged
+        keeps its state (pending delays, open episodes, learned baselines); returns
+        (kept, new)."""
+        old = {
+            (asset_id, alarm.rule.id): alarm
+            for asset_id, alarms in self.by_asset.items()
+            for alarm in alarms
+        }
+        self.site_id = site.id
+        self.by_asset = defaultdict(list)
+        self.communication = {}
+        kept = new = 0
         for rule in site.spec.rules:
             for asset in site.spec.assets:
-                if rule.asset == asset.id or (rule.asset_kind and rule.asset_kind == asset.kind):
-                    self.by_asset[asset.id].append(ThresholdAlarm(rule, site.id, asset.id))
+                if not rule.applies_to(asset):
+                    continue
+                if isinstance(rule, CommunicationLossRule):
+                    self.communication[asset.id] = rule
+                    continue
+                previous = old.get((asset.id, rule.id))
+                if previous is not None and previous.rule == rule:
+                    self.by_asset[asset.id].append(previous)
+                    kept += 1
+                elif (alarm := bind(rule, site.id, asset.id)) is not None:
+                    self.by_asset[asset.id].append(alarm)
+                    new += 1
+        return kept, new
 
     def evaluate(self, sample: Sample) -> list[AlarmEvent]:
-        events = []
+        events: list[AlarmEvent] = []
         for alarm in self.by_asset.get(sample.asset_id, ()):
-            if (event := alarm.evaluate(sample)) is not None:
-                events.append(event)
+            events.extend(alarm.evaluate(sample))
         return events
 
     def active(self, asset_id: str) -> list[str]:
-        return [a.rule.alarm_type for a in self.by_asset.get(asset_id, ()) if a.state.active]
+        return [t for a in self.by_asset.get(asset_id, ()) for t in a.active_types()]
+
+    def communication_rule(self, asset_id: str) -> CommunicationLossRule | None:
+        return self.communication.get(asset_id)

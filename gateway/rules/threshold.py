@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from gateway.readings import Sample
-from propwatch.events import AlarmAction, AlarmEvent
+from gateway.rules.episode import Episode, numeric
+from propwatch.events import AlarmEvent
 from propwatch.site import ThresholdRule
-
-
-@dataclass
-class _State:
-    active: bool = False
-    episode_id: str | None = None
-    pending_since: datetime | None = None
 
 
 class ThresholdAlarm:
@@ -23,9 +14,17 @@ class ThresholdAlarm:
 
     def __init__(self, rule: ThresholdRule, site_id: str, asset_id: str) -> None:
         self.rule = rule
-        self.site_id = site_id
-        self.asset_id = asset_id
-        self.state = _State()
+        self.episode = Episode(
+            site_id,
+            asset_id,
+            rule.id,
+            rule.alarm_type,
+            rule.severity,
+            rule.message,
+            rule.on_delay,
+            rule.off_delay,
+        )
+        self.state = self.episode.state
 
     def _violates(self, v: float) -> bool:
         r = self.rule
@@ -38,54 +37,25 @@ class ThresholdAlarm:
         assert r.below is not None
         return v >= r.below + r.hysteresis
 
-    def evaluate(self, sample: Sample) -> AlarmEvent | None:
-        raw = sample.values.get(self.rule.metric)
-        if raw is None or isinstance(raw, str):
-            return None
-        v = float(raw)
-        s = self.state
-        changing = self._recovered(v) if s.active else self._violates(v)
-        if not changing:
-            s.pending_since = None
-            return None
-        if s.pending_since is None:
-            s.pending_since = sample.at
-        delay = self.rule.off_delay if s.active else self.rule.on_delay
-        if (sample.at - s.pending_since).total_seconds() < delay:
-            return None
-        s.pending_since = None
-        if not s.active:
-            s.active = True
-            s.episode_id = (
-                f"{self.site_id}/{self.asset_id}/{self.rule.id}/{int(sample.at.timestamp() * 1000)}"
-            )
-            return self._event(AlarmAction.RAISE, sample, v)
-        event = self._event(AlarmAction.CLEAR, sample, v)
-        s.active = False
-        s.episode_id = None
-        return event
-
-    def _event(self, action: AlarmAction, sample: Sample, value: float) -> AlarmEvent:
+    def evaluate(self, sample: Sample) -> list[AlarmEvent]:
+        v = numeric(sample, self.rule.metric)
+        if v is None:
+            return []
         r = self.rule
-        assert self.state.episode_id is not None
-        limit = r.above if r.above is not None else r.below
-        return AlarmEvent(
-            site_id=self.site_id,
-            occurred_at=sample.at,
-            action=action,
-            episode_id=self.state.episode_id,
-            asset_id=self.asset_id,
-            device_id=sample.device_id,
-            alarm_type=r.alarm_type,
-            severity=r.severity,
-            rule_id=r.id,
-            message=r.message,
-            evidence={
+        changing = self._recovered(v) if self.state.active else self._violates(v)
+        event = self.episode.update(
+            sample,
+            changing,
+            {
                 "metric": r.metric,
-                "value": value,
+                "value": v,
                 "unit": sample.units.get(r.metric, ""),
-                "limit": limit,
+                "limit": r.above if r.above is not None else r.below,
                 "direction": "above" if r.above is not None else "below",
                 "hysteresis": r.hysteresis,
             },
         )
+        return [event] if event else []
+
+    def active_types(self) -> list[str]:
+        return [self.rule.alarm_type] if self.state.active else []
