@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from simulators.model import UnknownFault, Value, bump, local_hour, make_rng
@@ -15,7 +15,7 @@ class AccessController:
     """People pass through a door all day; swipes are granted or (rarely) denied."""
 
     kind = "access_controller"
-    FAULTS = (
+    FAULTS: ClassVar[tuple[str, ...]] = (
         "door_forced",
         "door_held_open",
         "tamper",

@@ -7,18 +7,32 @@ import logging
 from collections import defaultdict
 from contextlib import AsyncExitStack
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from propwatch.clock import Clock
 from propwatch.mqtt import MqttConnection
 from propwatch.profiles import ModbusProfile, MqttProfile
 from propwatch.site import Device, Site
 from simulators.access_controller import AccessController
+from simulators.control import ControlServer
+from simulators.elevator import Elevator
+from simulators.lighting import LightingPanel
 from simulators.modbus_server import CommFault, ModbusSimServer, SimulatedModbusDevice
-from simulators.model import DeviceModel
+from simulators.model import DeviceModel, UnknownFault
 from simulators.pump import WaterPump
 from simulators.scenario import Scenario, Step
 
 log = logging.getLogger(__name__)
+
+
+# MQTT devices have no Modbus exception; their communication faults are payload faults.
+MQTT_COMM = {
+    "none": "",
+    "silent": "silent",
+    "malformed": "malformed_json",
+    "truncated": "truncated_json",
+}
 
 
 class UnsupportedDevice(ValueError):
@@ -32,6 +46,11 @@ def build_model(device: Device, kind: str, site: Site, start: datetime) -> Devic
         return WaterPump(seed, tz, start)
     if kind == "access_controller":
         return AccessController(device.id, seed, tz, start)
+    if kind == "elevator":
+        return Elevator(seed, tz, start)
+    if kind == "lighting_panel":
+        info = site.spec.site
+        return LightingPanel(seed, tz, start, info.latitude, info.longitude)
     raise UnsupportedDevice(f"no simulator for device kind {kind!r} (device {device.id})")
 
 
@@ -45,12 +64,15 @@ class Fleet:
         mqtt_url: str | None = None,
         scenario: Scenario | None = None,
         mqtt_step_seconds: float = 0.5,
+        control_path: Path | None = None,
     ) -> None:
         self.site = site
         self.clock = clock
         self.mqtt_url = mqtt_url
         self.scenario = scenario
         self.mqtt_step_seconds = mqtt_step_seconds
+        self.control_path = control_path
+        self.failed_steps = 0
         self.start_time = clock.now()
         self.models: dict[str, DeviceModel] = {}
         self.modbus: dict[str, SimulatedModbusDevice] = {}
@@ -83,7 +105,10 @@ class Fleet:
             await self._mqtt.wait_connected()
             self._tasks.append(asyncio.create_task(self._publish_loop()))
         if self.scenario is not None:
+            self.check(self.scenario)
             self._tasks.append(asyncio.create_task(self._play(self.scenario)))
+        if self.control_path is not None:
+            await self._stack.enter_async_context(ControlServer(self.control_path, self))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -94,10 +119,34 @@ class Fleet:
             self._mqtt.stop()
         await self._stack.aclose()
 
+    def check(self, scenario: Scenario) -> None:
+        """Refuse a scenario that names an unknown device, fault or communication mode."""
+        problems = [p for step in scenario.steps if (p := self.problem(step))]
+        if problems:
+            raise ValueError(f"scenario {scenario.name!r}: " + "; ".join(problems))
+
+    def problem(self, step: Step) -> str | None:
+        """Why `step` cannot apply to this fleet, or None."""
+        model = self.models.get(step.device)
+        if model is None:
+            return f"no simulated device {step.device!r} (known: {', '.join(self.models)})"
+        known = model.FAULTS
+        if step.fault and step.fault not in known:
+            known_text = ", ".join(known)
+            return f"{step.device} ({model.kind}) has no fault {step.fault!r}; known: {known_text}"
+        if step.clear and step.clear != "all" and step.clear not in known:
+            return f"{step.device} ({model.kind}) has no fault {step.clear!r} to clear"
+        if step.comm:
+            modes = [c.value for c in CommFault] if step.device in self.modbus else list(MQTT_COMM)
+            if step.comm not in modes:
+                return f"{step.device} takes comm {', '.join(modes)}, not {step.comm!r}"
+        return None
+
     def apply(self, step: Step) -> None:
         """Apply one scenario step or control command now."""
-        if step.device not in self.models:
-            raise KeyError(f"no simulated device {step.device!r}")
+        problem = self.problem(step)
+        if problem:
+            raise (KeyError if step.device not in self.models else UnknownFault)(problem)
         model = self.models[step.device]
         if step.fault:
             model.inject(step.fault, step.params)
@@ -106,18 +155,48 @@ class Fleet:
         elif step.comm:
             sim = self.modbus.get(step.device)
             if sim is None:
-                model.inject("silent", {}) if step.comm == "silent" else model.clear("silent")
+                for fault in MQTT_COMM.values():
+                    model.clear(fault)
+                if MQTT_COMM[step.comm]:
+                    model.inject(MQTT_COMM[step.comm], step.params)
             else:
                 sim.comm_fault = CommFault(step.comm)
                 sim.slow_seconds = float(step.params.get("seconds", sim.slow_seconds))
         self.applied_steps.append(step)
         log.info("scenario: %s %s", step.device, step.fault or step.clear or step.comm)
 
+    def status(self) -> dict[str, Any]:
+        """What each simulated device is doing: for `propwatch simulate status`."""
+        devices: dict[str, Any] = {}
+        for device_id, model in self.models.items():
+            sim = self.modbus.get(device_id)
+            entry: dict[str, Any] = {
+                "kind": model.kind,
+                "faults": sorted(model.faults),
+                "known_faults": list(model.FAULTS),
+            }
+            if sim is not None:
+                entry.update(comm=sim.comm_fault.value, requests=sim.requests)
+            devices[device_id] = entry
+        return {
+            "site": self.site.id,
+            "now": self.clock.now().isoformat(),
+            "devices": devices,
+            "applied_steps": len(self.applied_steps),
+            "failed_steps": self.failed_steps,
+            "mqtt_published": self.published,
+        }
+
     async def _play(self, scenario: Scenario) -> None:
         for step in sorted(scenario.steps, key=lambda s: s.when(self.start_time)):
             wait = (step.when(self.start_time) - self.clock.now()).total_seconds()
             await self.clock.sleep(wait)
-            self.apply(step)
+            try:
+                self.apply(step)
+            except (KeyError, ValueError) as exc:
+                # A bad step must not stop the rest of the timeline.
+                self.failed_steps += 1
+                log.error("scenario step failed: %s", exc)
 
     async def _publish_loop(self) -> None:
         assert self._mqtt is not None

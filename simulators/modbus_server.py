@@ -1,8 +1,12 @@
 """Serve device models over Modbus TCP with pymodbus' SimDevice datastore.
 
-Registers are refreshed from the model on every request (the SimDevice action), so what a
-master reads is the physics at that instant. Communication faults live here, not in models:
-a device can stop answering, answer with a Modbus exception, or answer slowly.
+Registers are refreshed from the model on each request (the SimDevice action), so what a
+master reads is the physics at that instant. A master reads a device in several blocks back to
+back (coils, inputs, registers); the model is advanced once and its encoded registers are kept
+for `cache_seconds` of simulated time, so a poll costs one physics step, not one per block.
+
+Communication faults live here, not in models: a device can stop answering (no reply at all,
+the master times out), answer with a Modbus exception, or answer slowly.
 """
 
 from __future__ import annotations
@@ -13,14 +17,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from pymodbus.constants import ExcCodes
+from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 from pymodbus.simulator.simutils import SimUtils
 
 from propwatch.clock import Clock
-from propwatch.profiles import Function, ModbusProfile
+from propwatch.profiles import Function, ModbusPoint, ModbusProfile
 from propwatch.registers import encode
-from simulators.model import DeviceModel
+from simulators.model import DeviceModel, Value
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +59,29 @@ class SimulatedModbusDevice:
     clock: Clock
     comm_fault: CommFault = CommFault.NONE
     slow_seconds: float = 2.0
+    cache_seconds: float = 0.05
     requests: int = field(default=0, init=False)
+    physics_steps: int = field(default=0, init=False)
+    _points: dict[Function, list[ModbusPoint]] = field(default_factory=dict, init=False)
+    _sizes: dict[Function, int] = field(default_factory=dict, init=False)
+    _values: dict[str, Value] = field(default_factory=dict, init=False)
+    _values_at: float = field(default=float("-inf"), init=False)
+    _encoded: dict[Function, list[int]] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        for fn in _BLOCK_ORDER:
+            pts = [p for p in self.profile.points if p.function is fn]
+            self._points[fn] = pts
+            end = max((p.address + p.width for p in pts), default=1)
+            bit_fn = fn in (Function.COIL, Function.DISCRETE_INPUT)
+            self._sizes[fn] = (end + 15) // 16 if bit_fn else end
 
     def sim_device(self) -> SimDevice:
         blocks: list[list[SimData]] = []
         for fn in _BLOCK_ORDER:
-            pts = [p for p in self.profile.points if p.function is fn]
-            end = max((p.address + p.width for p in pts), default=1)
-            if fn in (Function.COIL, Function.DISCRETE_INPUT):
-                blocks.append(
-                    [SimData(0, count=(end + 15) // 16, values=0, datatype=DataType.BITS)]
-                )
-            else:
-                blocks.append([SimData(0, count=end, values=0, datatype=DataType.REGISTERS)])
+            bit_fn = fn in (Function.COIL, Function.DISCRETE_INPUT)
+            kind = DataType.BITS if bit_fn else DataType.REGISTERS
+            blocks.append([SimData(0, count=self._sizes[fn], values=0, datatype=kind)])
         return SimDevice(
             self.unit_id,
             simdata=(blocks[0], blocks[1], blocks[2], blocks[3]),
@@ -84,7 +99,8 @@ class SimulatedModbusDevice:
     ) -> ExcCodes | None:
         self.requests += 1
         if self.comm_fault is CommFault.SILENT:
-            await asyncio.sleep(3600)  # the master times out; the connection stays open
+            # The server is told to ignore unknown ids; this makes it send nothing at all.
+            raise NoSuchIdException(f"unit {self.unit_id} is silent")
         if self.comm_fault is CommFault.EXCEPTION:
             return ExcCodes.DEVICE_FAILURE
         if self.comm_fault is CommFault.SLOW:
@@ -94,27 +110,46 @@ class SimulatedModbusDevice:
             return ExcCodes.ILLEGAL_FUNCTION
         if set_values is not None:
             self._apply_writes(fn, address, list(set_values))
-        self._refresh(fn, registers)
+        registers[:] = self._registers(fn)
         return None
 
     def _apply_writes(self, fn: Function, address: int, values: list[int] | list[bool]) -> None:
-        for p in self.profile.points:
-            if p.function is fn and address <= p.address < address + len(values):
+        for p in self._points[fn]:
+            if address <= p.address < address + len(values):
                 self.model.command(p.name, values[p.address - address])
+        self._values_at = float("-inf")  # the next read shows the command's effect
 
-    def _refresh(self, fn: Function, registers: list[int]) -> None:
-        values = self.model.values(self.clock.now())
+    def current_values(self) -> dict[str, Value]:
+        """The model's values, advanced at most once per `cache_seconds` of simulated time."""
+        now = self.clock.now()
+        t = now.timestamp()
+        if not (0.0 <= t - self._values_at < self.cache_seconds):
+            self._values = self.model.values(now)
+            self._values_at = t
+            self._encoded.clear()
+            self.physics_steps += 1
+        return self._values
+
+    def _registers(self, fn: Function) -> list[int]:
+        values = self.current_values()
+        cached = self._encoded.get(fn)
+        if cached is not None:
+            return cached
+        size = self._sizes[fn]
         if fn in (Function.COIL, Function.DISCRETE_INPUT):
-            bits = SimUtils.registersToBits(registers)
-            for p in self.profile.points:
-                if p.function is fn and p.name in values:
+            bits = [False] * (size * 16)
+            for p in self._points[fn]:
+                if p.name in values:
                     bits[p.address] = bool(values[p.name])
-            registers[:] = SimUtils.bitsToRegisters(bits)[: len(registers)]
-            return
-        for p in self.profile.points:
-            if p.function is fn and p.name in values:
-                regs = encode(p, values[p.name])
-                registers[p.address : p.address + len(regs)] = regs
+            regs = SimUtils.bitsToRegisters(bits)
+        else:
+            regs = [0] * size
+            for p in self._points[fn]:
+                if p.name in values:
+                    words = encode(p, values[p.name])
+                    regs[p.address : p.address + len(words)] = words
+        self._encoded[fn] = regs
+        return regs
 
 
 class ModbusSimServer:
@@ -136,7 +171,9 @@ class ModbusSimServer:
     async def start(self) -> None:
         logging.getLogger("pymodbus").setLevel(logging.WARNING)
         self._server = ModbusTcpServer(
-            [d.sim_device() for d in self.devices.values()], address=(self.host, self.port)
+            [d.sim_device() for d in self.devices.values()],
+            address=(self.host, self.port),
+            ignore_missing_devices=True,
         )
         await self._server.serve_forever(background=True)
         log.info(

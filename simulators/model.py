@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
 Value = float | int | bool | str
@@ -15,6 +15,8 @@ class DeviceModel(Protocol):
     """Physics of one device; protocol front-ends read `values` and forward commands."""
 
     kind: str
+    FAULTS: ClassVar[tuple[str, ...]]
+    faults: dict[str, dict[str, Any]]
 
     def values(self, now: datetime) -> dict[str, Value]:
         """Advance the physics to `now` and return every point by profile name."""
@@ -53,3 +55,12 @@ def lag(current: float, target: float, dt: float, tau: float) -> float:
 def make_rng(seed: int | str) -> random.Random:
     """Each device owns a seedable stream so runs repeat."""
     return random.Random(str(seed))
+
+
+def plateau(hour: float, start: float, end: float, edge: float) -> float:
+    """1 between `start` and `end` o'clock, easing to 0 over `edge` hours on both sides."""
+
+    def rise(x: float) -> float:
+        return 1.0 / (1.0 + math.exp(-x / max(edge, 1e-6) * 4.0))
+
+    return rise(hour - start) * rise(end - hour)

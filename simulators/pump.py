@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from simulators.model import UnknownFault, Value, bump, lag, local_hour, make_rng
@@ -29,7 +29,7 @@ class WaterPump:
     bearing temperature lags load; degradations drift over simulated days."""
 
     kind = "water_pump"
-    FAULTS = (
+    FAULTS: ClassVar[tuple[str, ...]] = (
         "pressure_collapse",
         "dry_run",
         "overload",

@@ -1,0 +1,143 @@
+"""Runtime control of a running simulator: inject and clear faults without restarting it.
+
+A Unix socket (owner-only, never a network port) takes one JSON request per line and answers
+one JSON line. `propwatch simulate --site F inject DEVICE FAULT` is its client, so a tester or
+the demo can break a device at any moment:
+
+    {"op": "inject", "device": "lift-1", "fault": "entrapment", "params": {}}
+    {"op": "clear", "device": "lift-1", "fault": "all"}
+    {"op": "comm", "device": "pump-1", "mode": "slow", "params": {"seconds": 3}}
+    {"op": "status"}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from simulators.scenario import Step
+
+if TYPE_CHECKING:
+    from simulators.fleet import Fleet
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 64 * 1024
+
+
+class ControlError(RuntimeError):
+    """The simulator refused a control request or could not be reached."""
+
+
+def default_control_path(var_dir: Path, site_id: str) -> Path:
+    return var_dir / f"simulate-{site_id}.sock"
+
+
+def request_to_step(request: dict[str, Any]) -> Step:
+    """Turn a control request into the same Step a scenario file would hold."""
+    op = request.get("op")
+    params = request.get("params") or {}
+    device = request.get("device")
+    if op == "inject":
+        return Step(after=0, device=device, fault=request.get("fault"), params=params)
+    if op == "clear":
+        return Step(after=0, device=device, clear=request.get("fault") or "all")
+    if op == "comm":
+        return Step(after=0, device=device, comm=request.get("mode"), params=params)
+    raise ValueError(f"unknown op {op!r}: use inject, clear, comm or status")
+
+
+class ControlServer:
+    """Serves control requests for one fleet on a Unix socket."""
+
+    def __init__(self, path: Path, fleet: Fleet) -> None:
+        self.path = path
+        self.fleet = fleet
+        self.handled = 0
+        self.rejected = 0
+        self._server: asyncio.Server | None = None
+        self._clients: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+
+    async def __aenter__(self) -> ControlServer:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()  # a stale socket from a killed run
+        self._server = await asyncio.start_unix_server(
+            self._serve, path=str(self.path), limit=MAX_REQUEST_BYTES
+        )
+        os.chmod(self.path, 0o600)
+        log.info("simulator control socket at %s", self.path)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.close()
+            for writer in self._clients.values():
+                writer.close()  # the handler reads end-of-file and returns
+            await asyncio.gather(*self._clients, return_exceptions=True)
+            await self._server.wait_closed()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    def handle(self, line: bytes) -> dict[str, Any]:
+        """One request in, one answer out; bad input is answered, never raised."""
+        try:
+            request = json.loads(line)
+            if not isinstance(request, dict):
+                raise ValueError("a request is a JSON object")
+            if request.get("op") == "status":
+                answer: dict[str, Any] = {"ok": True, "status": self.fleet.status()}
+            else:
+                step = request_to_step(request)
+                self.fleet.apply(step)
+                answer = {"ok": True, "applied": step.model_dump(exclude_none=True)}
+            self.handled += 1
+            return answer
+        except (ValueError, KeyError, ValidationError) as exc:
+            self.rejected += 1
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            return {"ok": False, "error": str(message)}
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Known clients are closed at shutdown: cancelling them trips a 3.11 asyncio bug.
+        task = asyncio.current_task()
+        assert task is not None
+        self._clients[task] = writer
+        try:
+            while line := await reader.readline():
+                writer.write(json.dumps(self.handle(line), ensure_ascii=False).encode() + b"\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.LimitOverrunError, ValueError):
+            self.rejected += 1
+        finally:
+            self._clients.pop(task, None)
+            writer.close()
+
+
+async def send(path: Path, request: dict[str, Any], wait_seconds: float = 5.0) -> dict[str, Any]:
+    """Send one control request to a running simulator and return its answer."""
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_unix_connection(str(path), limit=MAX_REQUEST_BYTES), wait_seconds
+        )
+    except (FileNotFoundError, ConnectionRefusedError) as exc:
+        raise ControlError(
+            f"no simulator is listening on {path} (start `propwatch simulate --site ...`)"
+        ) from exc
+    try:
+        writer.write(json.dumps(request, ensure_ascii=False).encode() + b"\n")
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), wait_seconds)
+    finally:
+        writer.close()
+    if not line:
+        raise ControlError("the simulator closed the connection without answering")
+    answer: dict[str, Any] = json.loads(line)
+    return answer
