@@ -51,10 +51,15 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     try:
         if args.command == "check-config":
-            site = load_site(args.site)
+            from propwatch.check_config import check_config
+
+            site, problems = check_config(args.site)
+            if problems or site is None:
+                raise ConfigError(problems)
             print(
                 f"{args.site}: OK — {site.spec.site.name}: {len(site.spec.assets)} assets, "
-                f"{len(site.spec.devices)} devices, {len(site.profiles)} profiles"
+                f"{len(site.spec.devices)} devices, {len(site.profiles)} profiles, "
+                f"{len(site.spec.rules)} rules"
             )
             return 0
         from propwatch import runtime

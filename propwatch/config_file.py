@@ -71,10 +71,16 @@ def format_loc(loc: Loc) -> str:
     return out or "(top level)"
 
 
-def validate_file(path: Path, model: type[M], data: Any, lines: dict[Loc, int]) -> M:
+def validate_file(
+    path: Path,
+    model: type[M],
+    data: Any,
+    lines: dict[Loc, int],
+    context: dict[str, Any] | None = None,
+) -> M:
     """Validate parsed data, translating pydantic's error locations to file lines."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

@@ -10,9 +10,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
-from propwatch.config_file import ConfigError, read_yaml, validate_file
+from propwatch.config_file import ConfigError, Loc, format_loc, line_of, read_yaml, validate_file
 
 BUILTIN_DIR = Path(__file__).parent / "profiles"
 
@@ -86,6 +86,14 @@ class ModbusPoint(_Strict):
             raise ValueError("a string point needs length (registers)")
         if self.type is not DataType.STRING and self.length is not None:
             raise ValueError("length applies to string points only")
+        if self.type in (DataType.BOOL, DataType.STRING) and (self.scale, self.offset) != (1, 0):
+            raise ValueError(f"scale and offset apply to numbers, not to {self.type} points")
+        if self.type in (DataType.BOOL, DataType.STRING) and self.deadband is not None:
+            raise ValueError(f"deadband applies to numbers, not to {self.type} points")
+        if self.scale == 0:
+            raise ValueError("scale 0 would turn every reading into the offset")
+        if self.address + self.width > 65536:
+            raise ValueError(f"the point runs past address 65535 ({self.width} registers)")
         return self
 
     @property
@@ -97,31 +105,33 @@ class ModbusPoint(_Strict):
         return REGISTER_WIDTH[self.type]
 
 
+DEFAULT_POLL_CLASSES = {"fast": 0.5, "normal": 1.0, "slow": 10.0}
+
+
 class ModbusProfile(_Strict):
-    """A register map for one Modbus device model."""
+    """A register map for one Modbus device model.
+
+    `poll_classes` multiply the device's poll interval per point (`slow` points such as run-hour
+    counters are read every tenth poll); `max_gap` is how many unused registers (or bits) a
+    coalesced read may span to save a request.
+    """
 
     model: str
     protocol: Literal["modbus"] = "modbus"
     kind: str
     vendor: str = ""
     description: str = ""
+    max_gap: int = Field(default=8, ge=0, le=124)
+    poll_classes: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_POLL_CLASSES))
     points: list[ModbusPoint] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _no_overlap(self) -> ModbusProfile:
-        names: set[str] = set()
-        taken: dict[tuple[Function, int], str] = {}
-        for p in self.points:
-            if p.name in names:
-                raise ValueError(f"point name {p.name!r} is used twice")
-            names.add(p.name)
-            for a in range(p.address, p.address + p.width):
-                other = taken.get((p.function, a))
-                if other:
-                    raise ValueError(
-                        f"point {p.name!r} overlaps {other!r} at {p.function} address {a}"
-                    )
-                taken[(p.function, a)] = p.name
+    def _no_overlap(self, info: ValidationInfo) -> ModbusProfile:
+        if info.context and info.context.get("located_checks"):
+            return self  # the loader reports these with their own file lines
+        problems = profile_problems(self)
+        if problems:
+            raise ValueError("; ".join(f"{format_loc(loc)}: {msg}" for loc, msg in problems))
         return self
 
     def point(self, name: str) -> ModbusPoint:
@@ -129,6 +139,46 @@ class ModbusProfile(_Strict):
             if p.name == name:
                 return p
         raise KeyError(name)
+
+
+def profile_problems(profile: ModbusProfile) -> list[tuple[Loc, str]]:
+    """What a schema cannot see point by point: duplicate names, overlapping registers,
+    undefined poll classes — each with the location it concerns."""
+    out: list[tuple[Loc, str]] = []
+    for name, multiplier in profile.poll_classes.items():
+        if not multiplier > 0:
+            out.append((("poll_classes", name), "a poll class multiplier must be positive"))
+    names: dict[str, int] = {}
+    taken: dict[tuple[Function, int], str] = {}
+    for i, p in enumerate(profile.points):
+        if p.name in names:
+            out.append(
+                (
+                    ("points", i, "name"),
+                    f"point name {p.name!r} is used twice (points[{names[p.name]}])",
+                )
+            )
+        names.setdefault(p.name, i)
+        if p.poll_class not in profile.poll_classes:
+            known = ", ".join(sorted(profile.poll_classes))
+            out.append(
+                (
+                    ("points", i, "poll_class"),
+                    f"unknown poll class {p.poll_class!r}; known: {known}",
+                )
+            )
+        for a in range(p.address, p.address + p.width):
+            other = taken.get((p.function, a))
+            if other:
+                out.append(
+                    (
+                        ("points", i, "address"),
+                        f"point {p.name!r} overlaps {other!r} at {p.function} address {a}",
+                    )
+                )
+                break
+            taken[(p.function, a)] = p.name
+    return out
 
 
 class MqttField(_Strict):
@@ -173,4 +223,13 @@ def load_profile_file(path: Path) -> Profile:
     data, lines = read_yaml(path)
     if isinstance(data, dict) and data.get("protocol") == "mqtt":
         return validate_file(path, MqttProfile, data, lines)
-    return validate_file(path, ModbusProfile, data, lines)
+    profile = validate_file(path, ModbusProfile, data, lines, {"located_checks": True})
+    problems = profile_problems(profile)
+    if problems:
+        raise ConfigError(
+            [
+                f"{path}:{line_of(lines, loc) or '?'}: {format_loc(loc)}: {msg}"
+                for loc, msg in problems
+            ]
+        )
+    return profile

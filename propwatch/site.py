@@ -497,33 +497,79 @@ class Site:
 
 def load_site(path: Path | str) -> Site:
     """Load and cross-check a site file and every profile it names."""
-    path = Path(path)
+    site, problems = inspect_site(Path(path))
+    if problems or site is None:
+        raise ConfigError(problems)
+    return site
+
+
+def rule_metric_problems(
+    spec: SiteFile, profiles: dict[str, Profile]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """A rule naming a point its asset's device does not have would never fire: refuse it."""
+    devices = {d.id: d for d in spec.devices}
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    for i, rule in enumerate(spec.rules):
+        for asset in spec.assets:
+            device = devices.get(asset.device or "")
+            if not rule.applies_to(asset) or device is None or device.profile not in profiles:
+                continue
+            profile = profiles[device.profile]
+            names = {p.name for p in getattr(profile, "points", getattr(profile, "fields", []))}
+            for metric in rule.metrics():
+                if metric not in names:
+                    field = "metric" if hasattr(rule, "metric") else "flags"
+                    out.append(
+                        (
+                            ("rules", i, field),
+                            f"asset {asset.id!r} (profile {device.profile}) has no point "
+                            f"{metric!r}",
+                        )
+                    )
+    return out
+
+
+def inspect_site(path: Path) -> tuple[Site | None, list[str]]:
+    """Every problem of a site file and of every profile it names, not just the first one."""
     data, lines = read_yaml(path)
-    spec = validate_file(path, SiteFile, data, lines)
-    problems = [
-        f"{path}:{line_of(lines, loc)}: {format_loc(loc)}: {msg}"
-        for loc, msg in reference_problems(spec)
-    ]
+    problems: list[str] = []
+    try:
+        spec: SiteFile | None = validate_file(path, SiteFile, data, lines)
+    except ConfigError as exc:
+        spec, problems = None, list(exc.problems)
+    if spec is not None:
+        problems += [
+            f"{path}:{line_of(lines, loc)}: {format_loc(loc)}: {msg}"
+            for loc, msg in reference_problems(spec)
+        ]
+    raw_devices = data.get("devices") if isinstance(data, dict) else None
     profiles: dict[str, Profile] = {}
+    failed: set[str] = set()
     search = [path.parent / "profiles", path.parent]
-    for i, device in enumerate(spec.devices):
-        if device.profile in profiles:
+    for i, device in enumerate(raw_devices if isinstance(raw_devices, list) else []):
+        name = device.get("profile") if isinstance(device, dict) else None
+        if not isinstance(name, str) or name in profiles or name in failed:
             continue
+        line = lines.get(("devices", i, "profile"), "?")
         try:
-            profile = load_profile(device.profile, search)
+            profile = load_profile(name, search)
         except ConfigError as exc:
-            line = lines.get(("devices", i, "profile"), "?")
+            failed.add(name)
             problems += [f"{path}:{line}: devices[{i}].profile: {p}" for p in exc.problems]
             continue
-        expected = "mqtt" if device.protocol == "mqtt" else "modbus"
+        protocol = device.get("protocol")
+        expected = "mqtt" if protocol == "mqtt" else "modbus"
         if profile.protocol != expected:
-            line = lines.get(("devices", i, "profile"), "?")
             problems.append(
-                f"{path}:{line}: devices[{i}].profile: {device.profile} is a {profile.protocol} "
-                f"profile but the device speaks {device.protocol}"
+                f"{path}:{line}: devices[{i}].profile: {name} is a {profile.protocol} "
+                f"profile but the device speaks {protocol}"
             )
             continue
-        profiles[device.profile] = profile
-    if problems:
-        raise ConfigError(problems)
-    return Site(path, spec, profiles)
+        profiles[name] = profile
+    if spec is None:
+        return None, problems
+    problems += [
+        f"{path}:{line_of(lines, loc)}: {format_loc(loc)}: {msg}"
+        for loc, msg in rule_metric_problems(spec, profiles)
+    ]
+    return Site(path, spec, profiles), problems

@@ -1,0 +1,35 @@
+"""`propwatch check-config`: every problem of a site file and its device profiles, at once.
+
+Beyond what the gateway loads, it also reads every profile under the site's `profiles/` folder
+and the built-in ones, so a broken model file is caught before a device ever names it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from propwatch.config_file import ConfigError
+from propwatch.profiles import BUILTIN_DIR, load_profile_file
+from propwatch.site import Site, inspect_site
+
+
+def profile_files(site_path: Path) -> list[Path]:
+    """Profiles a site can use: its own `profiles/` folder, then the built-ins."""
+    own = site_path.parent / "profiles"
+    files = sorted(own.glob("*.yaml")) if own.is_dir() else []
+    shadowed = {f.name for f in files}
+    return files + [f for f in sorted(BUILTIN_DIR.glob("*.yaml")) if f.name not in shadowed]
+
+
+def check_config(site_path: Path) -> tuple[Site | None, list[str]]:
+    """The loaded site (None when its schema fails) and every problem found, deduplicated."""
+    try:
+        site, problems = inspect_site(site_path)
+    except ConfigError as exc:  # unreadable file or invalid YAML: nothing more to learn
+        return None, exc.problems
+    for path in profile_files(site_path):
+        try:
+            load_profile_file(path)
+        except ConfigError as exc:
+            problems += [p for p in exc.problems if not any(p in q for q in problems)]
+    return site, list(dict.fromkeys(problems))
