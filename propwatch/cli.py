@@ -6,11 +6,20 @@ import argparse
 import asyncio
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from propwatch.config_file import ConfigError
 from propwatch.settings import Settings
 from propwatch.site import load_site
+from simulators.control import add_control_commands, default_control_path, run_client
+
+
+def _aware_time(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset, e.g. +08:00")
+    return value
 
 
 def _site_arg(p: argparse.ArgumentParser) -> None:
@@ -32,9 +41,19 @@ def build_parser() -> argparse.ArgumentParser:
         ("api", "the HTTP API"),
     ):
         _site_arg(sub.add_parser(name, help=text))
-    sim = sub.add_parser("simulate", help="run the simulated devices of a site")
+    sim = sub.add_parser(
+        "simulate",
+        help="run the simulated devices of a site, or control a running simulator",
+        description="Without ACTION: run the site's simulated devices (Ctrl-C stops). "
+        "With ACTION: send a control command to the simulator already running for the site.",
+    )
     _site_arg(sim)
-    sim.add_argument("--scenario", type=Path)
+    sim.add_argument("--scenario", type=Path, help="fault scenario (YAML timeline)")
+    sim.add_argument(
+        "--speed", type=float, help="simulated seconds per real second (default: the scenario's)"
+    )
+    sim.add_argument("--start", type=_aware_time, help="simulated start time, ISO 8601 with offset")
+    add_control_commands(sim)
     _site_arg(sub.add_parser("check-config", help="validate the site file and its profiles"))
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
@@ -62,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{len(site.spec.rules)} rules"
             )
             return 0
+        if args.command == "simulate" and args.sim_action:
+            from propwatch.site import load_site
+
+            site_id = load_site(args.site).id
+            control = args.control or default_control_path(settings.var_dir, site_id)
+            return run_client(args, control)
         from propwatch import runtime
 
         return asyncio.run(runtime.run(args, settings))

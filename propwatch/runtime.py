@@ -19,10 +19,11 @@ from api.deps import AppContext
 from gateway.service import Gateway
 from maintenance.db import Database
 from maintenance.service import MaintenanceService
-from propwatch.clock import SystemClock
+from propwatch.clock import Clock, ScaledClock, SystemClock
 from propwatch.embedded_broker import EmbeddedBroker
 from propwatch.settings import Settings
 from propwatch.site import Site, load_site
+from simulators.control import default_control_path
 from simulators.fleet import Fleet
 from simulators.scenario import Scenario, load_scenario
 
@@ -87,12 +88,23 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             broker = await stack.enter_async_context(EmbeddedBroker())
             mqtt_url = broker.url
             log.info("embedded MQTT broker at %s", mqtt_url)
-        if mqtt_url is None and args.command in ("gateway", "maintenance", "simulate"):
+        needs_mqtt = args.command in ("gateway", "maintenance") or (
+            args.command == "simulate" and any(d.protocol == "mqtt" for d in site.spec.devices)
+        )
+        if mqtt_url is None and needs_mqtt:
             log.error("PROPWATCH_MQTT_URL is not set")
             return 2
         if args.command in ("demo", "simulate"):
+            scenario = _scenario_for(site, args.scenario)
+            sim_clock: Clock = clock
+            if args.command == "simulate":
+                speed = args.speed or (scenario.speed if scenario else 1.0)
+                sim_clock = ScaledClock(speed, args.start)
+            control = getattr(args, "control", None) or default_control_path(
+                settings.var_dir, site.id
+            )
             await stack.enter_async_context(
-                Fleet(site, clock, mqtt_url, _scenario_for(site, args.scenario))
+                Fleet(site, sim_clock, mqtt_url, scenario, control_path=control)
             )
         tokens = TokenRegistry()
         health: dict[str, Callable[[], dict[str, Any]]] = {}

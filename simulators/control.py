@@ -8,18 +8,29 @@ the demo can break a device at any moment:
     {"op": "clear", "device": "lift-1", "fault": "all"}
     {"op": "comm", "device": "pump-1", "mode": "slow", "params": {"seconds": 3}}
     {"op": "status"}
+
+From a shell:
+
+    propwatch simulate --site site.yaml inject lift-1 entrapment
+    propwatch simulate --site site.yaml inject pump-1 bearing_drift --param per_day=8
+    propwatch simulate --site site.yaml comm pump-1 slow --seconds 3
+    propwatch simulate --site site.yaml clear lift-1
+    propwatch simulate --site site.yaml status
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
 from pydantic import ValidationError
 
 from simulators.scenario import Step
@@ -141,3 +152,75 @@ async def send(path: Path, request: dict[str, Any], wait_seconds: float = 5.0) -
         raise ControlError("the simulator closed the connection without answering")
     answer: dict[str, Any] = json.loads(line)
     return answer
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    """`--param per_day=3 --param circuit=2` into typed values (YAML scalars)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--param takes NAME=VALUE, not {item!r}")
+        out[key] = yaml.safe_load(raw) if raw else ""
+    return out
+
+
+def request_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The control request a `propwatch simulate ... ACTION` command line asks for."""
+    if args.sim_action == "status":
+        return {"op": "status"}
+    params = parse_params(args.param or [])
+    if args.sim_action == "inject":
+        return {"op": "inject", "device": args.device, "fault": args.fault, "params": params}
+    if args.sim_action == "clear":
+        return {"op": "clear", "device": args.device, "fault": args.fault or "all"}
+    if args.seconds is not None:
+        params["seconds"] = args.seconds
+    return {"op": "comm", "device": args.device, "mode": args.mode, "params": params}
+
+
+def add_control_commands(sim: argparse.ArgumentParser) -> None:
+    """`propwatch simulate --site F inject|clear|comm|status ...` talk to a running simulator."""
+    sim.add_argument(
+        "--control",
+        type=Path,
+        help="control socket (default: $PROPWATCH_VAR_DIR/simulate-<site id>.sock)",
+    )
+    actions = sim.add_subparsers(dest="sim_action", metavar="ACTION")
+    inject = actions.add_parser("inject", help="inject a fault into a running simulated device")
+    inject.add_argument("device")
+    inject.add_argument("fault")
+    inject.add_argument("--param", action="append", metavar="NAME=VALUE")
+    clear = actions.add_parser("clear", help="clear one fault (or all) of a device")
+    clear.add_argument("device")
+    clear.add_argument("fault", nargs="?")
+    comm = actions.add_parser(
+        "comm",
+        help="communication fault: none, silent, exception, slow "
+        "(Modbus) or none, silent, malformed, truncated (MQTT)",
+    )
+    comm.add_argument("device")
+    comm.add_argument("mode")
+    comm.add_argument("--seconds", type=float, help="reply delay for slow")
+    comm.add_argument("--param", action="append", metavar="NAME=VALUE")
+    actions.add_parser("status", help="faults and communication state of every device")
+
+
+def run_client(args: argparse.Namespace, path: Path) -> int:
+    """Send the command line's request, print the answer; exit 0 only if it was applied."""
+    try:
+        request = request_from_args(args)
+        answer = asyncio.run(send(path, request))
+    except (ControlError, ValueError) as exc:
+        print(f"模拟器控制失败 (control failed): {exc}", file=sys.stderr)
+        return 1
+    if not answer.get("ok"):
+        print(f"模拟器拒绝 (refused): {answer.get('error')}", file=sys.stderr)
+        return 1
+    if "status" in answer:
+        print(json.dumps(answer["status"], ensure_ascii=False, indent=2))
+    else:
+        applied = answer["applied"]
+        what = applied.get("fault") or applied.get("clear") or applied.get("comm")
+        print(f"已执行 (applied): {args.sim_action} {applied['device']} {what}")
+    return 0
