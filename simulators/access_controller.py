@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -12,7 +12,12 @@ from simulators.model import UnknownFault, Value, bump, local_hour, make_rng
 
 
 class AccessController:
-    """People pass through a door all day; swipes are granted or (rarely) denied."""
+    """People pass through a door all day; swipes are granted or (rarely) denied.
+
+    Events: card_granted, card_denied, door_opened, door_closed, door_forced (强行开门),
+    door_held_open (门长时间未关), tamper (防拆) and a heartbeat every `heartbeat_seconds`.
+    Every payload carries the full state, so a lost event is corrected by the next one.
+    """
 
     kind = "access_controller"
     FAULTS: ClassVar[tuple[str, ...]] = (
@@ -42,7 +47,8 @@ class AccessController:
         self.granted = 0
         self.denied = 0
         self.faults: dict[str, dict[str, Any]] = {}
-        self._forced_sent = False
+        self.close_at: datetime | None = None
+        self._announced: set[str] = set()
 
     def inject(self, fault: str, params: dict[str, Any]) -> None:
         if fault not in self.FAULTS:
@@ -50,7 +56,7 @@ class AccessController:
                 f"access_controller has no fault {fault!r}; known: {', '.join(self.FAULTS)}"
             )
         self.faults[fault] = dict(params)
-        self._forced_sent = False
+        self._announced.discard(fault)
 
     def clear(self, fault: str | None = None) -> None:
         if fault is None:
@@ -94,6 +100,11 @@ class AccessController:
         if "silent" in self.faults or dt <= 0:
             return []
         out: list[dict[str, Any]] = []
+        if self.door_open and self.close_at is not None and now >= self.close_at:
+            if "door_held_open" not in self.faults:
+                self.door_open = False
+                self.close_at = None
+                out.append(self.payload(now, "door_closed"))
         hour = local_hour(now, self.tz)
         per_hour = (
             4 + 60 * bump(hour, 8.0, 1.2) + 50 * bump(hour, 18.5, 1.5) + 10 * bump(hour, 13, 2)
@@ -103,12 +114,14 @@ class AccessController:
             if self.rng.random() < 0.03:
                 self.denied += 1
                 out.append(self.payload(now, "card_denied"))
-            else:
-                self.granted += 1
-                out.append(self.payload(now, "card_granted"))
-        if "door_forced" in self.faults and not self._forced_sent:
-            self._forced_sent = True
-            out.append(self.payload(now, "door_forced"))
+                continue
+            self.granted += 1
+            out.append(self.payload(now, "card_granted"))
+            if not self.door_open:
+                self.door_open = True
+                out.append(self.payload(now, "door_opened"))
+            self.close_at = now + timedelta(seconds=self.rng.uniform(3.0, 8.0))
+        out += self._alarm_events(now)
         if (now - self.last_heartbeat).total_seconds() >= self.heartbeat_seconds:
             self.last_heartbeat = now
             out.append(self.payload(now, "heartbeat"))
@@ -118,6 +131,18 @@ class AccessController:
         elif "truncated_json" in self.faults:
             raw = [r[: max(1, len(r) // 2)] for r in raw]
         return raw
+
+    def _alarm_events(self, now: datetime) -> list[dict[str, Any]]:
+        """Each injected alarm is announced once when it starts (the state stays in payloads)."""
+        out: list[dict[str, Any]] = []
+        for fault in ("door_forced", "door_held_open", "tamper"):
+            if fault in self.faults and fault not in self._announced:
+                self._announced.add(fault)
+                if fault in ("door_forced", "door_held_open"):
+                    self.door_open = True
+                    self.close_at = now + timedelta(seconds=5)
+                out.append(self.payload(now, fault))
+        return out
 
     def _poisson(self, lam: float) -> int:
         """Knuth's method; lam is small at any sane step size."""

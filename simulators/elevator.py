@@ -413,7 +413,7 @@ class Elevator:
         if self.passengers:
             load += self.rng.gauss(0, 1.5)
         moving = self.phase is Phase.MOVING
-        speed = self.speed + (abs(self.rng.gauss(0, 0.01)) if moving else 0.0)
+        speed = self.speed + (self.rng.gauss(0, 0.008) if moving else 0.0)
         code = self.fault_code()
         door = self.door_state()
         return {
