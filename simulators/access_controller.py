@@ -100,11 +100,11 @@ class AccessController:
         if "silent" in self.faults or dt <= 0:
             return []
         out: list[dict[str, Any]] = []
-        if self.door_open and self.close_at is not None and now >= self.close_at:
-            if "door_held_open" not in self.faults:
-                self.door_open = False
-                self.close_at = None
-                out.append(self.payload(now, "door_closed"))
+        closing = self.close_at is not None and now >= self.close_at
+        if self.door_open and closing and "door_held_open" not in self.faults:
+            self.door_open = False
+            self.close_at = None
+            out.append(self.payload(now, "door_closed"))
         hour = local_hour(now, self.tz)
         per_hour = (
             4 + 60 * bump(hour, 8.0, 1.2) + 50 * bump(hour, 18.5, 1.5) + 10 * bump(hour, 13, 2)

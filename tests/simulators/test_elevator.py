@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from simulators.elevator import RATED_SPEED, Elevator, FaultCode
+from simulators.model import Value
 
 TZ = ZoneInfo("Asia/Shanghai")
 MIDNIGHT = datetime(2026, 3, 2, 0, 0, tzinfo=TZ).astimezone(UTC)
 
 
-def _run(e: Elevator, start: datetime, seconds: int, step: float = 1.0) -> list[dict[str, object]]:
+def _run(e: Elevator, start: datetime, seconds: int, step: float = 1.0) -> list[dict[str, Value]]:
     out = []
     t = start
     for _ in range(int(seconds / step)):
@@ -42,10 +43,10 @@ def test_commuting_peaks_carry_several_times_the_night_traffic() -> None:
 def test_floor_speed_and_load_stay_physical_through_a_busy_hour() -> None:
     e = Elevator("bounds", TZ, MIDNIGHT + timedelta(hours=7))
     samples = _run(e, MIDNIGHT + timedelta(hours=7), 3600)
-    floors = {int(v["floor"]) for v in samples}  # type: ignore[call-overload]
+    floors = {int(v["floor"]) for v in samples}
     assert min(floors) >= e.lowest and max(floors) <= e.top and 0 not in floors
-    assert max(float(v["car_speed"]) for v in samples) <= RATED_SPEED * 1.05  # type: ignore[arg-type]
-    assert all(0 <= float(v["load_percent"]) < 130 for v in samples)  # type: ignore[arg-type]
+    assert max(float(v["car_speed"]) for v in samples) <= RATED_SPEED * 1.05
+    assert all(0 <= float(v["load_percent"]) < 130 for v in samples)
     # Doors never stand open while the car moves.
     assert not any(v["running"] and v["door_open"] for v in samples)
     assert any(v["running"] for v in samples) and any(v["door_open"] for v in samples)
@@ -55,9 +56,9 @@ def test_counters_only_grow() -> None:
     e = Elevator("counters", TZ, MIDNIGHT)
     first = e.values(MIDNIGHT + timedelta(hours=8))
     later = e.values(MIDNIGHT + timedelta(hours=20))
-    assert int(later["trip_count"]) > int(first["trip_count"])  # type: ignore[call-overload]
-    assert int(later["door_cycles"]) > int(first["door_cycles"])  # type: ignore[call-overload]
-    assert float(later["run_hours"]) > float(first["run_hours"])  # type: ignore[arg-type]
+    assert int(later["trip_count"]) > int(first["trip_count"])
+    assert int(later["door_cycles"]) > int(first["door_cycles"])
+    assert float(later["run_hours"]) > float(first["run_hours"])
 
 
 def test_injected_entrapment_is_car_between_floors_door_closed_with_load() -> None:
@@ -68,7 +69,7 @@ def test_injected_entrapment_is_car_between_floors_door_closed_with_load() -> No
     v = e.values(now + timedelta(seconds=30))
     assert v["fault_code"] == FaultCode.ENTRAPMENT and v["fault_entrapment"] is True
     assert v["running"] is False and v["door_open"] is False
-    assert float(v["load_percent"]) > 0  # type: ignore[arg-type]
+    assert float(v["load_percent"]) > 0
     assert e.between_floors()
 
 
@@ -100,7 +101,7 @@ def test_overspeed_trips_the_governor_on_the_next_long_run() -> None:
     e.inject("overspeed", {"ratio": 1.3})
     samples = _run(e, now, 1800, step=0.25)
     assert samples[-1]["fault_overspeed"] is True and samples[-1]["in_service"] is False
-    assert max(float(v["car_speed"]) for v in samples) > RATED_SPEED  # type: ignore[arg-type]
+    assert max(float(v["car_speed"]) for v in samples) > RATED_SPEED
 
 
 def test_leveling_fault_stops_the_car_off_the_landing() -> None:
@@ -109,8 +110,9 @@ def test_leveling_fault_stops_the_car_off_the_landing() -> None:
     e.values(now)
     e.inject("leveling", {"error_mm": 45})
     samples = _run(e, now, 600)
-    stopped = [v for v in samples if not v["running"] and v["trip_count"] != samples[0]["trip_count"]]
-    assert any(abs(int(v["leveling_error"])) > 30 for v in stopped)  # type: ignore[call-overload]
+    first_trip = samples[0]["trip_count"]
+    stopped = [v for v in samples if not v["running"] and v["trip_count"] != first_trip]
+    assert any(abs(int(v["leveling_error"])) > 30 for v in stopped)
     assert samples[-1]["fault_code"] == FaultCode.LEVELING
 
 

@@ -56,16 +56,16 @@ def test_current_follows_the_lamps_and_is_zero_by_day() -> None:
     night = panel.values(NIGHT)
     c = panel.circuits[0]
     assert day["circuit_1_current"] == 0.0
-    assert float(night["circuit_1_current"]) == pytest.approx(c.rated_current, rel=0.06)  # type: ignore[arg-type]
-    assert 205 < float(night["circuit_1_voltage"]) < 235  # type: ignore[arg-type]
+    assert float(night["circuit_1_current"]) == pytest.approx(c.rated_current, rel=0.06)
+    assert 205 < float(night["circuit_1_voltage"]) < 235
 
 
 def test_failed_lamps_lower_the_current_proportionally() -> None:
     panel = _panel(NIGHT)
     c = panel.circuits[1]
-    before = float(panel.values(NIGHT)["circuit_2_current"])  # type: ignore[arg-type]
+    before = float(panel.values(NIGHT)["circuit_2_current"])
     panel.inject("lamp_failure", {"circuit": 2, "lamps": c.lamps // 2})
-    after = float(panel.values(NIGHT + timedelta(seconds=1))["circuit_2_current"])  # type: ignore[arg-type]
+    after = float(panel.values(NIGHT + timedelta(seconds=1))["circuit_2_current"])
     expected = before * (c.lamps - c.lamps // 2) / c.lamps
     assert after == pytest.approx(expected, rel=0.05)
 
@@ -75,7 +75,7 @@ def test_tripped_breaker_drops_current_to_zero_while_command_stays_on() -> None:
     panel.inject("breaker_trip", {"circuit": 3})
     v = panel.values(NIGHT + timedelta(seconds=1))
     assert v["circuit_3_command"] is True and v["circuit_3_current"] == 0.0
-    assert float(v["circuit_4_current"]) > 0  # type: ignore[arg-type]
+    assert float(v["circuit_4_current"]) > 0
 
 
 def test_lamps_fail_one_by_one_over_burning_nights() -> None:
@@ -86,7 +86,7 @@ def test_lamps_fail_one_by_one_over_burning_nights() -> None:
         at = NIGHT + timedelta(days=night)
         for hour in range(0, 24, 1):  # step through the days so the burning hours count
             panel.values(at - timedelta(hours=hour))
-        currents.append(float(panel.values(at)["circuit_1_current"]))  # type: ignore[arg-type]
+        currents.append(float(panel.values(at)["circuit_1_current"]))
     assert currents == sorted(currents, reverse=True) and currents[-1] < currents[0]
     assert panel.circuits[0].failed >= 3
 
