@@ -173,7 +173,7 @@ def flux(measurement: str, points: tuple[str, ...], kind: Panel, is_bool: bool) 
         "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)",
         f'  |> filter(fn: (r) => r._measurement == "{measurement}")',
         f"  |> filter(fn: (r) => {fields})",
-        '  |> filter(fn: (r) => r.site =~ /^${site:regex}$/ and r.asset =~ /^${asset:regex}$/)',
+        "  |> filter(fn: (r) => r.site =~ /^${site:regex}$/ and r.asset =~ /^${asset:regex}$/)",
     ]
     if is_bool:
         lines.append("  |> toInt()")
@@ -202,7 +202,7 @@ def _panel(
     overrides = [
         {
             "matcher": {"id": "byRegexp", "options": f".*{p}.*"},
-            "properties": [{"id": "displayName", "value": f"{desc or p} ${{__field.labels.asset}}"}],
+            "properties": [{"id": "displayName", "value": f"{desc} ${{__field.labels.asset}}"}],
         }
         for p in spec.points
         if (desc := points[p][2])

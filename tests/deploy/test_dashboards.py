@@ -45,9 +45,7 @@ def _queries(path: Path) -> list[tuple[str, str]]:
         for p in doc["panels"]
         for t in p.get("targets", [])
     ]
-    found += [
-        (f"{path.name}: variable {v['name']}", v["query"]) for v in doc["templating"]["list"]
-    ]
+    found += [(f"{path.name}: variable {v['name']}", v["query"]) for v in doc["templating"]["list"]]
     return found
 
 
@@ -62,10 +60,7 @@ def test_dashboards_are_shipped() -> None:
 
 def test_every_profile_kind_has_a_dashboard() -> None:
     shown = {
-        m
-        for path in DASHBOARDS
-        for _, query in _queries(path)
-        for m in MEASUREMENT.findall(query)
+        m for path in DASHBOARDS for _, query in _queries(path) for m in MEASUREMENT.findall(query)
     }
     assert set(_profiles()) <= shown
 
@@ -95,8 +90,8 @@ def test_line_protocol_of_a_profile_uses_kind_and_point_names() -> None:
     """The premise of the checks above, taken from the gateway's own serializer."""
     from datetime import UTC, datetime
 
-    sample = Sample("hexie", "pump-1", "pump-1", "water_pump", datetime.now(UTC), {"vibration": 1.5})
-    line = to_line(sample)
+    at = datetime.now(UTC)
+    line = to_line(Sample("hexie", "pump-1", "pump-1", "water_pump", at, {"vibration": 1.5}))
     assert line.startswith("water_pump,site=hexie,asset=pump-1,device=pump-1 vibration=1.5 ")
 
 

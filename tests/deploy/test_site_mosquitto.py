@@ -1,0 +1,153 @@
+"""The site box's Mosquitto config and secrets, run by the real `mosquitto` binary.
+
+`init-secrets.sh` makes the certificates and password file; the shipped config is started with
+only its container paths and ports swapped for temporary ones.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from propwatch.mqtt import MqttConnection
+from tests.deploy.files import DEPLOY
+from tests.support.servers import free_port, port_open, require_binary, wait_until
+
+SITE = DEPLOY / "site"
+
+
+@dataclass
+class SiteBroker:
+    tls_port: int
+    plain_port: int
+    ca: Path
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes]
+
+
+def _env(path: Path) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {k.strip(): v.strip() for k, v in pairs if not k.startswith("#")}
+
+
+@pytest.fixture(scope="module")
+def site_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SiteBroker]:
+    mosquitto = require_binary("mosquitto", "/usr/sbin")
+    require_binary("mosquitto_passwd")
+    require_binary("openssl")
+    box = tmp_path_factory.mktemp("site") / "site"
+    shutil.copytree(SITE, box)
+    subprocess.run([str(box / "init-secrets.sh")], check=True, capture_output=True)
+    tls_port, plain_port = free_port(), free_port()
+    data = box / "data"
+    data.mkdir()
+    conf = (box / "mosquitto" / "mosquitto.conf").read_text()
+    for container, local in (
+        ("/mosquitto/config/passwd", box / "secrets" / "passwd"),
+        ("/mosquitto/config/acl", box / "mosquitto" / "acl"),
+        ("/mosquitto/certs/", f"{box / 'secrets' / 'certs'}/"),
+        ("/mosquitto/data/", f"{data}/"),
+    ):
+        conf = conf.replace(container, str(local))
+    conf = re.sub(r"^listener 8883$", f"listener {tls_port} 127.0.0.1", conf, flags=re.M)
+    conf = re.sub(r"^listener 1883$", f"listener {plain_port} 127.0.0.1", conf, flags=re.M)
+    # In the container the entrypoint hands the files to the mosquitto user; here we stay root.
+    run_as = (
+        "user root\n" if subprocess.run(["id", "-u"], capture_output=True).stdout == b"0\n" else ""
+    )
+    (box / "test.conf").write_text(run_as + conf)
+    log = box / "mosquitto.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([mosquitto, "-c", str(box / "test.conf")], stdout=out, stderr=out)
+    try:
+        wait_until(lambda: port_open(tls_port) and port_open(plain_port), 10, "mosquitto")
+    except TimeoutError:
+        proc.kill()
+        raise AssertionError(log.read_text()) from None
+    yield SiteBroker(tls_port, plain_port, box / "secrets/certs/ca.crt", _env(box / ".env"), proc)
+    proc.terminate()
+    proc.wait(10)
+
+
+def _pub(broker: SiteBroker, *args: str) -> int:
+    pub = require_binary("mosquitto_pub")
+    cmd = [pub, "-h", "127.0.0.1", "-p", str(broker.plain_port), "-m", "{}", *args]
+    return subprocess.run(cmd, capture_output=True, timeout=10).returncode
+
+
+def _client(broker: SiteBroker, user: str, password: str, name: str) -> MqttConnection:
+    url = f"mqtts://localhost:{broker.tls_port}"
+    return MqttConnection(url, name, username=user, password=password, ca_file=str(broker.ca))
+
+
+def test_anonymous_clients_are_refused(site_broker: SiteBroker) -> None:
+    assert _pub(site_broker, "-t", "devices/door-north/events") != 0
+
+
+def test_maintenance_shares_alarms_published_by_the_gateway_over_tls(
+    site_broker: SiteBroker,
+) -> None:
+    env = site_broker.env
+    got: list[str] = []
+    arrived = threading.Event()
+    sub = _client(site_broker, "maintenance", env["MQTT_MAINTENANCE_PASSWORD"], "t-maintenance")
+    sub.on_message = lambda m: (got.append(m.topic), arrived.set())
+    sub.subscribe("$share/maintenance-hexie/propwatch/hexie/alarms/#")
+    gw = _client(site_broker, "gateway", env["MQTT_GATEWAY_PASSWORD"], "t-gateway")
+    sub.start()
+    gw.start()
+    try:
+        wait_until(lambda: sub.connected.is_set() and gw.connected.is_set(), 10, "TLS sessions")
+
+        def delivered() -> bool:  # repeated until the SUBACK is surely in place
+            gw.publish("propwatch/hexie/alarms/pump-1", b"{}", qos=1)
+            return arrived.wait(0.1)
+
+        wait_until(delivered, 10, "the alarm at the maintenance subscriber")
+        assert got[0] == "propwatch/hexie/alarms/pump-1"
+    finally:
+        sub.stop()
+        gw.stop()
+
+
+def test_a_field_device_publishes_only_under_its_own_id(site_broker: SiteBroker) -> None:
+    passwd = require_binary("mosquitto_passwd")
+    env = site_broker.env
+    # Add a device user the way docs/operations.md tells, then reload with SIGHUP.
+    pw_file = site_broker.ca.parent.parent / "passwd"
+    subprocess.run([passwd, "-b", str(pw_file), "door-north", "door-secret"], check=True)
+    site_broker.proc.send_signal(signal.SIGHUP)
+    got: list[str] = []
+    gw = _client(site_broker, "gateway", env["MQTT_GATEWAY_PASSWORD"], "t-gateway-devices")
+    gw.on_message = lambda m: got.append(m.topic)
+    gw.subscribe("devices/#")
+    gw.start()
+    try:
+        wait_until(gw.connected.is_set, 10, "gateway session")
+        auth = ["-u", "door-north", "-P", "door-secret", "-q", "1"]
+
+        def published_own() -> bool:
+            _pub(site_broker, "-t", "devices/door-north/events", *auth)
+            return "devices/door-north/events" in got
+
+        wait_until(published_own, 10, "the device's own topic")
+        _pub(site_broker, "-t", "devices/door-south/events", *auth)
+        _pub(site_broker, "-t", "devices/door-north/events", *auth)
+        wait_until(lambda: got.count("devices/door-north/events") >= 2, 10, "a later message")
+        assert "devices/door-south/events" not in got
+    finally:
+        gw.stop()
+
+
+def test_queue_limit_is_raised_above_the_silent_drop_default() -> None:
+    conf = (SITE / "mosquitto" / "mosquitto.conf").read_text()
+    (limit,) = re.findall(r"^max_queued_messages (\d+)$", conf, flags=re.M)
+    assert int(limit) == 0 or int(limit) > 1000
