@@ -1,4 +1,13 @@
-"""Database: SQLAlchemy 2 engine and sessions; SQLite by default, PostgreSQL in production."""
+"""Database: SQLAlchemy 2 engine and sessions; SQLite by default, PostgreSQL in production.
+
+The schema belongs to the Alembic migrations in `maintenance/migrations/` (`upgrade()`,
+`propwatch db upgrade`); `create_all()` is a shortcut for throwaway databases in tests.
+
+SQLite transactions begin IMMEDIATE: writers queue on the database lock (up to 30 s) instead of
+failing when two of them read first and then both try to write, the SQLite shape of two
+replicas racing for the same alarm. PostgreSQL runs READ COMMITTED; unique constraints settle
+races there.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +15,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    MetaData,
+    TypeDecorator,
+    create_engine,
+    event,
+    inspect,
+)
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -50,10 +71,15 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _: Any) -> None:
+            dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True)
@@ -72,6 +98,33 @@ class Database:
 
         Base.metadata.create_all(self.engine)
 
+    def upgrade(self, revision: str = "head") -> None:
+        """Migrate the schema to `revision` (Alembic); a no-op when already there.
+
+        A database made by `create_all()` before migrations existed is refused rather than
+        guessed at: it has tables but no `alembic_version`.
+        """
+        from alembic import command
+
+        with self.engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+        if tables and "alembic_version" not in tables:
+            raise RuntimeError(
+                f"数据库 {self.url} 不是由迁移创建的，无法升级 "
+                f"(database has tables but no alembic_version; start from an empty database)"
+            )
+        with self.engine.begin() as conn:
+            config = migration_config()
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+
+    def revision(self) -> str | None:
+        """The migration revision the database is at (None before the first upgrade)."""
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work: committed on success, rolled back on error."""
@@ -80,3 +133,15 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def migration_config() -> Config:
+    """Alembic's config for the packaged migrations, wherever the package is installed."""
+    from alembic.config import Config
+
+    config = Config(str(MIGRATIONS / "alembic.ini"))
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config

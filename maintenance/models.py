@@ -1,7 +1,20 @@
 """Import point for every table, so metadata and migrations see them all."""
 
 from maintenance.alarms.models import Alarm, ProcessedEvent
-from maintenance.registry.models import Asset, Person, Zone
-from maintenance.work_orders.models import WorkOrder, WorkOrderTransition
+from maintenance.notifications import Notification
+from maintenance.registry.models import Asset, Building, Person, SiteRecord, Zone
+from maintenance.work_orders.models import Escalation, WorkOrder, WorkOrderTransition
 
-__all__ = ["Alarm", "Asset", "Person", "ProcessedEvent", "WorkOrder", "WorkOrderTransition", "Zone"]
+__all__ = [
+    "Alarm",
+    "Asset",
+    "Building",
+    "Escalation",
+    "Notification",
+    "Person",
+    "ProcessedEvent",
+    "SiteRecord",
+    "WorkOrder",
+    "WorkOrderTransition",
+    "Zone",
+]

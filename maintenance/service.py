@@ -1,4 +1,4 @@
-"""The maintenance supervisor: registry sync, the event consumer, and (later) the scheduler."""
+"""The maintenance supervisor: migrations, registry sync, the event consumer, the SLA job."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import asyncio
 import logging
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from maintenance.consumer import EventConsumer
 from maintenance.db import Database
+from maintenance.escalation import escalate_overdue
 from maintenance.registry.service import sync_registry
 from propwatch.clock import Clock
 from propwatch.mqtt import MqttConnection
@@ -15,6 +18,9 @@ from propwatch.settings import Settings
 from propwatch.site import Site
 
 log = logging.getLogger(__name__)
+
+SLA_INTERVAL = 60.0
+"""Seconds between passes of the escalation ladder; a rung fires at most this late."""
 
 
 class MaintenanceService:
@@ -42,15 +48,19 @@ class MaintenanceService:
             site, self.db, self.mqtt, clock, shared_group=settings.mqtt_shared_group
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self.sla_interval = SLA_INTERVAL
+        self.escalations_fired = 0
+        self.sla_errors = 0
 
     async def __aenter__(self) -> MaintenanceService:
-        self.db.create_all()
+        self.db.upgrade()
         with self.db.session() as s:
             sync_registry(s, self.site, self.clock.now())
         self.consumer.start()
         self.mqtt.start()
         await self.mqtt.wait_connected()
         self._tasks.append(asyncio.create_task(self.consumer.run(), name="event-consumer"))
+        self._tasks.append(asyncio.create_task(self._sla_loop(), name="sla-escalation"))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -59,6 +69,23 @@ class MaintenanceService:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.mqtt.stop()
 
+    def check_time_limits(self) -> int:
+        """超时升级: one pass of the escalation ladder over the site's work orders."""
+        with self.db.session() as s:
+            fired = escalate_overdue(s, self.site.spec, self.clock.now(), self.site.id)
+        self.escalations_fired += len(fired)
+        return len(fired)
+
+    async def _sla_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.check_time_limits)
+            except SQLAlchemyError:
+                # The database may be restarting; count it and try again on the next tick.
+                self.sla_errors += 1
+                log.exception("time-limit check failed")
+            await self.clock.sleep(self.sla_interval)
+
     def health(self) -> dict[str, Any]:
         return {
             "mqtt_connected": self.mqtt.connected.is_set(),
@@ -66,4 +93,6 @@ class MaintenanceService:
             "events_duplicate": self.consumer.duplicates,
             "events_rejected": self.consumer.rejected,
             "queue_depth": self.consumer.queue.qsize(),
+            "escalations_fired": self.escalations_fired,
+            "sla_errors": self.sla_errors,
         }

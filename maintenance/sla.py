@@ -3,6 +3,14 @@
 A limit in hours runs on the calendar clock (24/7). A limit of N working days falls due at the
 end (23:59:59 local) of the Nth working day after the day the item was reported, counting
 statutory holidays as days off and 调休 make-up days as working days (`chinese-calendar`).
+
+The clock starts at `reported_at` and pauses while the order is on hold (挂起):
+- an hour limit moves back by exactly the time on hold;
+- a working-day limit moves back by the working days on which the hold ended after the day it
+  began: a hold from Tuesday 10:00 to Thursday 15:00 adds two working days (Wednesday and
+  Thursday), a hold that begins and ends on the same day adds none, and a hold over a weekend or
+  a holiday adds only the working days it swallowed. Whole days keep the due time at 23:59:59
+  local, where people expect it.
 """
 
 from __future__ import annotations
@@ -55,15 +63,48 @@ class DueTimes:
 def policy_for(
     sla: list[SlaPolicy] | tuple[SlaPolicy, ...], category: Category | str, priority: Priority
 ) -> SlaPolicy:
-    """The most specific row: exact category first, then `*`, then the built-in defaults."""
+    """The most specific row: the exact category (the site's, then the built-in one, so
+    complaints keep their working-day tiers), then the site's `*`, then the built-in `*`."""
     for rows in (sla, DEFAULT_SLA):
         for row in rows:
             if row.priority == priority and row.category == category:
                 return row
+    for rows in (sla, DEFAULT_SLA):
         for row in rows:
             if row.priority == priority and row.category == "*":
                 return row
     raise LookupError(f"no time limit for {category}/{priority}")
+
+
+def working_days_between(first: date, last: date) -> int:
+    """Working days d with first < d <= last."""
+    count, d = 0, first
+    while d < last:
+        d += timedelta(days=1)
+        if is_working_day(d):
+            count += 1
+    return count
+
+
+def shift_for_hold(
+    due: datetime, limit: TimeLimit, held_at: datetime, resumed_at: datetime, tz: ZoneInfo
+) -> datetime:
+    """A due time moved back for a hold from `held_at` to `resumed_at` (rule in the module doc)."""
+    if limit.unit == "hours":
+        return due + (resumed_at - held_at)
+    days = working_days_between(held_at.astimezone(tz).date(), resumed_at.astimezone(tz).date())
+    if days == 0:
+        return due
+    last = add_working_days(due.astimezone(tz).date(), days)
+    return datetime.combine(last, time(23, 59, 59), tzinfo=tz).astimezone(UTC)
+
+
+def revisit_due(
+    spec: SiteFile, category: Category | str, priority: Priority, resolved_at: datetime
+) -> datetime | None:
+    """回访: due from the moment the work was resolved."""
+    limit = policy_for(spec.sla, category, priority).revisit
+    return due_at(resolved_at, limit, spec.site.tz) if limit else None
 
 
 def compute_due(
@@ -76,3 +117,7 @@ def compute_due(
         return due_at(reported_at, limit, tz) if limit else None
 
     return DueTimes(at(policy.respond), at(policy.arrive), at(policy.resolve))
+
+
+def limits_for(spec: SiteFile, category: Category | str, priority: Priority) -> SlaPolicy:
+    return policy_for(spec.sla, category, priority)

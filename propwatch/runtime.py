@@ -79,8 +79,11 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     async with contextlib.AsyncExitStack() as stack:
         if args.command == "db":
             db = Database(settings.resolved_database_url())
-            db.create_all()
-            print(f"database at {db.url} is up to date")
+            try:
+                db.upgrade()
+                print(f"database at {db.url} is at migration {db.revision()}")
+            finally:
+                db.dispose()
             return 0
         assert site is not None
         mqtt_url = settings.mqtt_url
@@ -120,7 +123,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             gw = await stack.enter_async_context(Gateway(site, settings, clock, mqtt_url))
             health["gateway"] = gw.health
         if args.command in ("demo", "api"):
-            db.create_all()
+            db.upgrade()
             ctx = AppContext(
                 db=db, sites={site.id: site}, clock=clock, tokens=tokens, health=health
             )

@@ -93,13 +93,25 @@ class Zone(_M):
     supervisor: str | None = None
 
 
+class DutyShift(_M):
+    """One dated line of the 排班表: who is on day and night duty from that date's day start.
+
+    A night shift belongs to the date it starts on: 02:00 on the 2nd is the night of the 1st.
+    """
+
+    date: date
+    day_technician: str | None = None
+    night_technician: str | None = None
+
+
 class DutyRota(_M):
-    """值班: who takes alarms by day and by night."""
+    """值班: who takes alarms by day and by night; dated `shifts` override the standing pair."""
 
     day_starts: time = time(8, 0)
     night_starts: time = time(20, 0)
     day_technician: str | None = None
     night_technician: str | None = None
+    shifts: list[DutyShift] = Field(default_factory=list)
 
 
 class Asset(_M):
@@ -354,6 +366,7 @@ class Category(StrEnum):
     ACCESS_CONTROL = "access_control"
     FIRE = "fire"
     GENERAL = "general"
+    COMPLAINT = "complaint"
 
 
 CATEGORY_ZH = {
@@ -363,6 +376,7 @@ CATEGORY_ZH = {
     Category.ACCESS_CONTROL: "门禁",
     Category.FIRE: "消防",
     Category.GENERAL: "综合",
+    Category.COMPLAINT: "投诉",
 }
 
 KIND_CATEGORY = {
@@ -407,7 +421,71 @@ DEFAULT_SLA: tuple[SlaPolicy, ...] = (
         resolve=TimeLimit(24, "hours"),
         revisit=TimeLimit(1, "working_days"),
     ),
+    # 投诉处理: 3 / 7 / 15 working days by tier, revisit within one working day.
+    SlaPolicy(
+        category=Category.COMPLAINT,
+        priority=Priority.EMERGENCY,
+        resolve=TimeLimit(3, "working_days"),
+        revisit=TimeLimit(1, "working_days"),
+    ),
+    SlaPolicy(
+        category=Category.COMPLAINT,
+        priority=Priority.IMPORTANT,
+        resolve=TimeLimit(7, "working_days"),
+        revisit=TimeLimit(1, "working_days"),
+    ),
+    SlaPolicy(
+        category=Category.COMPLAINT,
+        priority=Priority.GENERAL,
+        resolve=TimeLimit(15, "working_days"),
+        revisit=TimeLimit(1, "working_days"),
+    ),
 )
+
+
+class EscalationAction(StrEnum):
+    NOTIFY_ASSIGNEE = "notify_assignee"
+    NOTIFY_SUPERVISOR = "notify_supervisor"
+    NOTIFY_DUTY = "notify_duty"
+    RAISE_PRIORITY = "raise_priority"
+
+
+class EscalationStep(_M):
+    """One rung of the 升级 ladder, fired once per work order.
+
+    It fires at `at` x the span from the start of the clock to the `limit`'s due time (0.8 = 80 %,
+    1.0 = breach), plus `after`, unless the limit was met first or the order is on hold.
+    """
+
+    id: str = Field(pattern=ID)
+    limit: Literal["respond", "arrive", "resolve", "revisit"] = "resolve"
+    at: float = Field(default=1.0, gt=0)
+    after: Seconds = 0.0
+    action: EscalationAction
+    priorities: list[Priority] = Field(
+        default_factory=list, description="priorities it applies to (all when empty)"
+    )
+
+
+DEFAULT_ESCALATION: tuple[EscalationStep, ...] = (
+    EscalationStep(id="respond-breach", limit="respond", action=EscalationAction.NOTIFY_DUTY),
+    EscalationStep(id="arrive-breach", limit="arrive", action=EscalationAction.NOTIFY_SUPERVISOR),
+    EscalationStep(
+        id="resolve-warn", limit="resolve", at=0.8, action=EscalationAction.NOTIFY_ASSIGNEE
+    ),
+    EscalationStep(id="resolve-breach", limit="resolve", action=EscalationAction.NOTIFY_SUPERVISOR),
+    EscalationStep(
+        id="resolve-raise", limit="resolve", at=1.5, action=EscalationAction.RAISE_PRIORITY
+    ),
+    EscalationStep(id="revisit-breach", limit="revisit", action=EscalationAction.NOTIFY_DUTY),
+)
+
+
+class Chattering(_M):
+    """频繁告警: `raises` new episodes of one alarm type on one asset within `within`."""
+
+    raises: int = Field(default=5, ge=2)
+    within: Seconds = 600.0
 
 
 class AlarmRoute(_M):
@@ -431,6 +509,8 @@ class SiteFile(_M):
     rules: list[Rule] = Field(default_factory=list)
     sla: list[SlaPolicy] = Field(default_factory=lambda: list(DEFAULT_SLA))
     alarm_routes: list[AlarmRoute] = Field(default_factory=list)
+    escalation: list[EscalationStep] = Field(default_factory=lambda: list(DEFAULT_ESCALATION))
+    chattering: Chattering = Chattering()
     plans: list[dict[str, Any]] = Field(default_factory=list)
 
     def zone(self, zone_id: str) -> Zone:
@@ -467,6 +547,15 @@ def reference_problems(spec: SiteFile) -> list[tuple[tuple[str | int, ...], str]
         pid = getattr(spec.duty, role)
         if pid and pid not in people:
             out.append((("duty", role), f"unknown person {pid!r}"))
+        for i, shift in enumerate(spec.duty.shifts):
+            pid = getattr(shift, role)
+            if pid and pid not in people:
+                out.append((("duty", "shifts", i, role), f"unknown person {pid!r}"))
+    steps: set[str] = set()
+    for i, step in enumerate(spec.escalation):
+        if step.id in steps:
+            out.append((("escalation", i, "id"), f"id {step.id!r} is used twice"))
+        steps.add(step.id)
     for i, a in enumerate(spec.assets):
         if a.zone not in zones:
             out.append((("assets", i, "zone"), f"unknown zone {a.zone!r}"))

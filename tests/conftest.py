@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from propwatch.site import Site, load_site
+from tests.support.postgres import Postgres, start_postgres
 from tests.support.servers import (
     Mosquitto,
     VictoriaMetrics,
@@ -36,3 +37,23 @@ def victoria_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Victo
 @pytest.fixture
 def example_site() -> Site:
     return load_site(EXAMPLE_SITE)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One throwaway PostgreSQL 15 cluster per test session (skips or fails when missing)."""
+    pg = start_postgres()
+    yield pg
+    pg.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database on each backend: a SQLite file, and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/propwatch.db"
+        return
+    pg: Postgres = request.getfixturevalue("postgres")
+    url = pg.create_database()
+    yield url
+    pg.drop_database(url)

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from maintenance.db import Base, UtcDateTime
 
 
 class Alarm(Base):
+    """告警 episode: one raise .. clear of one alarm type on one asset (repeated raises counted).
+
+    A clear that arrives before its raise creates the row with `raise_count` 0; the late raise
+    then completes it, so the outcome does not depend on delivery order.
+    """
+
     __tablename__ = "alarm"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -28,7 +34,12 @@ class Alarm(Base):
     evidence: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     acknowledged_by: Mapped[str | None] = mapped_column(String(64))
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_order.id"))
+    # 搁置: the duty room hides a known alarm until `shelved_until`; it still records and routes.
+    shelved_by: Mapped[str | None] = mapped_column(String(64))
+    shelved_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    shelve_reason: Mapped[str | None] = mapped_column(String(300))
+    chattering: Mapped[bool] = mapped_column(Boolean, default=False)
+    work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_order.id"), index=True)
 
 
 class ProcessedEvent(Base):

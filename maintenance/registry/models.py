@@ -10,6 +10,19 @@ from sqlalchemy.orm import Mapped, mapped_column
 from maintenance.db import Base, UtcDateTime
 
 
+class SiteRecord(Base):
+    """小区: one property as the registry last loaded it from its site file."""
+
+    __tablename__ = "site"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(300), default="")
+    loaded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class Zone(Base):
     """片区: a zone whose technician, security and service staff answer for its facilities."""
 
@@ -24,6 +37,20 @@ class Zone(Base):
     security: Mapped[list[str]] = mapped_column(JSON, default=list)
     service: Mapped[list[str]] = mapped_column(JSON, default=list)
     supervisor: Mapped[str | None] = mapped_column(String(64))
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Building(Base):
+    """楼栋 (or plant room, gate): a place in a zone where assets stand."""
+
+    __tablename__ = "building"
+    __table_args__ = (UniqueConstraint("site_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    zone_id: Mapped[int] = mapped_column(ForeignKey("zone.id"), index=True)
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Person(Base):
@@ -36,6 +63,7 @@ class Person(Base):
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(32))
     phone: Mapped[str] = mapped_column(String(32), default="")
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Asset(Base):
@@ -47,7 +75,7 @@ class Asset(Base):
     code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(64), index=True)
-    zone_id: Mapped[int] = mapped_column(ForeignKey("zone.id"))
+    zone_id: Mapped[int] = mapped_column(ForeignKey("zone.id"), index=True)
     building: Mapped[str] = mapped_column(String(100), default="")
     location: Mapped[str] = mapped_column(String(200), default="")
     install_date: Mapped[date | None] = mapped_column(Date)

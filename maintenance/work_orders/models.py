@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from maintenance.db import Base, UtcDateTime
@@ -22,6 +22,7 @@ class Status(StrEnum):
     CLOSED = "closed"  # 关闭
     REVISITED = "revisited"  # 回访
     CANCELLED = "cancelled"  # 取消
+    REOPENED = "reopened"  # 重新打开 (返修)
 
 
 STATUS_ZH = {
@@ -35,6 +36,7 @@ STATUS_ZH = {
     Status.CLOSED: "已关闭",
     Status.REVISITED: "已回访",
     Status.CANCELLED: "已取消",
+    Status.REOPENED: "已重开",
 }
 
 OPEN_STATUSES = (
@@ -43,7 +45,12 @@ OPEN_STATUSES = (
     Status.ACCEPTED,
     Status.ON_SITE,
     Status.ON_HOLD,
+    Status.REOPENED,
 )
+"""Still in the technicians' hands: the 日盘点 lists these, and alarms attach to them."""
+
+UNFINISHED_STATUSES = (*OPEN_STATUSES, Status.RESOLVED, Status.VERIFIED, Status.CLOSED)
+"""Not yet through the whole 登记 → 回访 loop (cancelled and revisited orders are done)."""
 
 
 class Source(StrEnum):
@@ -54,6 +61,8 @@ class Source(StrEnum):
 
 
 class WorkOrder(Base):
+    """工单. Every due time is stored; the clock pauses while on hold (see `maintenance.sla`)."""
+
     __tablename__ = "work_order"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -77,8 +86,28 @@ class WorkOrder(Base):
     respond_due: Mapped[datetime | None] = mapped_column(UtcDateTime)
     arrive_due: Mapped[datetime | None] = mapped_column(UtcDateTime)
     resolve_due: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revisit_due: Mapped[datetime | None] = mapped_column(UtcDateTime)
     occurrences: Mapped[int] = mapped_column(Integer, default=1)
     details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    # `asset:alarm_type` while the order is open, NULL after: the database allows one open
+    # alarm work order per asset and alarm type, whichever replica tries to make a second.
+    dedup_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    chattering: Mapped[bool] = mapped_column(Boolean, default=False)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    arrived_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revisited_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    held_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    hold_reason: Mapped[str | None] = mapped_column(String(300))
+    held_from: Mapped[str | None] = mapped_column(String(16))
+    paused_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    priority_raised_from: Mapped[str | None] = mapped_column(String(16))
 
     transitions: Mapped[list[WorkOrderTransition]] = relationship(
         back_populates="work_order", order_by="WorkOrderTransition.id"
@@ -100,3 +129,19 @@ class WorkOrderTransition(Base):
     attachments: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     work_order: Mapped[WorkOrder] = relationship(back_populates="transitions")
+
+
+class Escalation(Base):
+    """One rung of the 升级 ladder fired for one work order; the unique key makes it once only."""
+
+    __tablename__ = "work_order_escalation"
+    __table_args__ = (UniqueConstraint("work_order_id", "step_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_order.id"), index=True)
+    step_id: Mapped[str] = mapped_column(String(64))
+    limit_name: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(32))
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    fired_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    recipient: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,1 @@
+"""Alembic migrations of the maintenance database (`propwatch db upgrade`)."""
