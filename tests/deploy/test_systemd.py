@@ -1,4 +1,4 @@
-"""systemd units for a bare edge box: `systemd-analyze verify` clean, real CLI commands, hardened."""
+"""systemd units for a bare edge box: verified by systemd-analyze, real CLI commands, hardened."""
 
 from __future__ import annotations
 
