@@ -95,21 +95,30 @@ class Fleet:
                 groups[(device.host, device.port)].append(sim)
             elif isinstance(model, AccessController):
                 self.mqtt_devices[device.id] = (model, profile)
+        if self.mqtt_devices and not self.mqtt_url:
+            raise ValueError("the site has MQTT devices but no MQTT broker URL was given")
+        if self.scenario is not None:
+            self.check(self.scenario)  # before anything listens: a bad file starts nothing
+        try:
+            await self._start(groups)
+        except BaseException:
+            await self.__aexit__()
+            raise
+        return self
+
+    async def _start(self, groups: dict[tuple[str, int], list[SimulatedModbusDevice]]) -> None:
         for (host, port), sims in groups.items():
             await self._stack.enter_async_context(ModbusSimServer(host, port, sims))
         if self.mqtt_devices:
-            if not self.mqtt_url:
-                raise ValueError("the site has MQTT devices but no MQTT broker URL was given")
+            assert self.mqtt_url is not None
             self._mqtt = MqttConnection(self.mqtt_url, f"propwatch-sim-{self.site.id}")
             self._mqtt.start()
             await self._mqtt.wait_connected()
             self._tasks.append(asyncio.create_task(self._publish_loop()))
         if self.scenario is not None:
-            self.check(self.scenario)
             self._tasks.append(asyncio.create_task(self._play(self.scenario)))
         if self.control_path is not None:
             await self._stack.enter_async_context(ControlServer(self.control_path, self))
-        return self
 
     async def __aexit__(self, *exc: object) -> None:
         for t in self._tasks:
