@@ -34,8 +34,9 @@ if [ ! -f "$certs/server.crt" ]; then
   rm -f "$ext" "$certs/server.csr"
   echo "created $certs/server.crt for ${hosts[*]}"
 fi
-# Public parts are readable by the service users inside the containers; keys stay private.
-chmod 0755 secrets "$certs"
+# Host: only root reaches secrets/. The containers get single files by bind mount; the mosquitto
+# image hands /mosquitto/certs to its own user at start.
+chmod 0700 secrets "$certs"
 chmod 0644 "$certs/ca.crt" "$certs/server.crt"
 
 random() { openssl rand -hex 24; }
