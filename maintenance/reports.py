@@ -1,0 +1,419 @@
+"""报表: the daily stocktake (投诉日盘点) and the monthly analysis (数据分析).
+
+Definitions, so the figures can be checked by hand:
+- A *failure* is a work order from an alarm, the front desk or the ticket system (not a plan,
+  not a complaint) on an asset, reported in the month and not cancelled.
+- MTBF (平均故障间隔) = hours the asset was in service during the month (from its install date,
+  until it was retired or until now) / failures; MTTR (平均修复时间) = mean hours from report to
+  resolution, less time on hold, over failures resolved.
+- On-time rate per limit (respond / arrive / resolve) = limits met by their due time / limits
+  decided (met, or already past due), over orders reported in the month.
+- Rework (返修): an order resolved in the month that was reopened, or whose asset had the same
+  fault (same alarm type, else same category) reported again within 30 days of its resolution.
+  It counts against the technician who resolved it and the order's zone.
+- The zone league (区与区之间的良性竞争) ranks zones by score = 100 x resolve on-time rate
+  - 50 x rework rate, then by MTTR.
+- An asset with `tighten_after` failures or more in the month is proposed for a tighter
+  maintenance plan.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+
+from pydantic import BaseModel
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from maintenance.assignment import zone_supervisor
+from maintenance.registry.models import Asset, Zone
+from maintenance.work_orders.models import (
+    STATUS_ZH,
+    UNFINISHED_STATUSES,
+    Source,
+    Status,
+    WorkOrder,
+)
+from maintenance.work_orders.service import LIMITS, MET_BY, overdue_limits
+from propwatch.site import PRIORITY_ZH, Category, Priority, SiteFile
+
+REWORK_WINDOW = timedelta(days=30)
+FAILURE_SOURCES = (Source.ALARM, Source.MANUAL, Source.TICKET)
+
+
+class StocktakeItem(BaseModel):
+    id: int
+    code: str | None
+    title: str
+    status: str
+    status_zh: str
+    priority: str
+    priority_zh: str
+    category: str
+    zone: str | None
+    responsible: str | None
+    supervisor: str | None
+    reported_at: datetime
+    age_hours: float
+    overdue: list[str]
+    next_due: datetime | None
+    on_hold: bool
+    hold_reason: str | None
+
+
+class Stocktake(BaseModel):
+    """日盘点: every unfinished item with who answers for it, its age and overdue state."""
+
+    site_id: str
+    at: datetime
+    total: int
+    overdue: int
+    items: list[StocktakeItem]
+
+
+def daily_stocktake(session: Session, spec: SiteFile, now: datetime) -> Stocktake:
+    orders = session.scalars(
+        select(WorkOrder).where(
+            WorkOrder.site_id == spec.site.id,
+            WorkOrder.status.in_([s.value for s in UNFINISHED_STATUSES]),
+        )
+    )
+    items = []
+    for wo in orders:
+        late = overdue_limits(wo, now)
+        items.append(
+            StocktakeItem(
+                id=wo.id,
+                code=wo.code,
+                title=wo.title,
+                status=wo.status,
+                status_zh=STATUS_ZH[Status(wo.status)],
+                priority=wo.priority,
+                priority_zh=PRIORITY_ZH[Priority(wo.priority)],
+                category=wo.category,
+                zone=wo.zone_code,
+                responsible=wo.assignee,
+                supervisor=zone_supervisor(spec, wo.zone_code),
+                reported_at=wo.reported_at,
+                age_hours=round((now - wo.reported_at).total_seconds() / 3600, 2),
+                overdue=late,
+                next_due=_next_due(wo),
+                on_hold=wo.status == Status.ON_HOLD,
+                hold_reason=wo.hold_reason if wo.status == Status.ON_HOLD else None,
+            )
+        )
+    items.sort(key=lambda i: (not i.overdue, -i.age_hours))
+    return Stocktake(
+        site_id=spec.site.id,
+        at=now,
+        total=len(items),
+        overdue=sum(1 for i in items if i.overdue),
+        items=items,
+    )
+
+
+def _next_due(wo: WorkOrder) -> datetime | None:
+    pending = [
+        getattr(wo, f"{name}_due")
+        for name in LIMITS
+        if getattr(wo, f"{name}_due") is not None and getattr(wo, MET_BY[name]) is None
+    ]
+    if wo.revisit_due is not None and wo.revisited_at is None:
+        pending.append(wo.revisit_due)
+    return min(pending) if pending else None
+
+
+class AssetFailures(BaseModel):
+    asset: str
+    name: str
+    zone: str
+    failures: int
+    mtbf_hours: float | None
+    mttr_hours: float | None
+
+
+class OnTimeRate(BaseModel):
+    limit: str
+    decided: int
+    on_time: int
+    rate: float | None
+
+
+class ReworkRate(BaseModel):
+    key: str
+    resolved: int
+    reworked: int
+    rate: float | None
+
+
+class ZoneStanding(BaseModel):
+    rank: int
+    zone: str
+    name: str
+    work_orders: int
+    resolved: int
+    resolve_on_time_rate: float | None
+    rework_rate: float | None
+    mttr_hours: float | None
+    score: float
+
+
+class PlanAdvice(BaseModel):
+    asset: str
+    name: str
+    failures: int
+    advice: str
+
+
+class MonthlyReport(BaseModel):
+    """月度分析: failures per asset, on-time rates, rework, the zone league, plan advice."""
+
+    site_id: str
+    month: str
+    start: datetime
+    end: datetime
+    assets: list[AssetFailures]
+    on_time: list[OnTimeRate]
+    rework_by_technician: list[ReworkRate]
+    rework_by_zone: list[ReworkRate]
+    league: list[ZoneStanding]
+    tighten_plans: list[PlanAdvice]
+
+
+def month_bounds(spec: SiteFile, year: int, month: int) -> tuple[datetime, datetime]:
+    """The local calendar month as UTC instants [start, end)."""
+    tz = spec.site.tz
+    first = date(year, month, 1)
+    following = date(year + month // 12, month % 12 + 1, 1)
+    return (
+        datetime.combine(first, time(), tzinfo=tz).astimezone(UTC),
+        datetime.combine(following, time(), tzinfo=tz).astimezone(UTC),
+    )
+
+
+def monthly_report(
+    session: Session,
+    spec: SiteFile,
+    year: int,
+    month: int,
+    now: datetime,
+    *,
+    tighten_after: int = 3,
+) -> MonthlyReport:
+    start, end = month_bounds(spec, year, month)
+    site = spec.site.id
+    reported = list(
+        session.scalars(
+            select(WorkOrder).where(
+                WorkOrder.site_id == site,
+                WorkOrder.reported_at >= start,
+                WorkOrder.reported_at < end,
+                WorkOrder.status != Status.CANCELLED,
+            )
+        )
+    )
+    failures = [wo for wo in reported if _is_failure(wo)]
+    assets = {a.id: a for a in session.scalars(select(Asset).where(Asset.site_id == site))}
+    zone_codes = dict(
+        session.execute(select(Zone.id, Zone.code).where(Zone.site_id == site)).tuples()
+    )
+    zone_of_asset = {a.id: zone_codes.get(a.zone_id, "—") for a in assets.values()}
+    per_asset = _asset_failures(assets, zone_of_asset, failures, start, min(end, now))
+    resolved = list(
+        session.scalars(
+            select(WorkOrder).where(
+                WorkOrder.site_id == site,
+                WorkOrder.resolved_at >= start,
+                WorkOrder.resolved_at < end,
+            )
+        )
+    )
+    later = _later_failures(session, site, resolved)
+    reworked = {wo.id for wo in resolved if wo.reopen_count > 0 or _repeated(wo, later)}
+    by_tech = _rates(((wo.resolved_by or "—", wo.id) for wo in resolved), reworked)
+    by_zone = _rates(((wo.zone_code or "—", wo.id) for wo in resolved), reworked)
+    league = _league(spec, reported, resolved, reworked, now)
+    advice = [
+        PlanAdvice(
+            asset=a.asset,
+            name=a.name,
+            failures=a.failures,
+            advice=f"本月故障 {a.failures} 次，建议缩短保养周期并排查原因",
+        )
+        for a in per_asset
+        if a.failures >= tighten_after
+    ]
+    return MonthlyReport(
+        site_id=site,
+        month=f"{year:04d}-{month:02d}",
+        start=start,
+        end=end,
+        assets=per_asset,
+        on_time=[_on_time(reported, name, now) for name in LIMITS],
+        rework_by_technician=by_tech,
+        rework_by_zone=by_zone,
+        league=league,
+        tighten_plans=advice,
+    )
+
+
+def _is_failure(wo: WorkOrder) -> bool:
+    return (
+        wo.asset_id is not None
+        and wo.source in FAILURE_SOURCES
+        and wo.category != Category.COMPLAINT
+    )
+
+
+def _repair_hours(wo: WorkOrder) -> float | None:
+    if wo.resolved_at is None:
+        return None
+    return ((wo.resolved_at - wo.reported_at).total_seconds() - wo.paused_seconds) / 3600
+
+
+def _asset_failures(
+    assets: dict[int, Asset],
+    zone_of_asset: dict[int, str],
+    failures: list[WorkOrder],
+    start: datetime,
+    end: datetime,
+) -> list[AssetFailures]:
+    grouped: dict[int, list[WorkOrder]] = defaultdict(list)
+    for wo in failures:
+        assert wo.asset_id is not None
+        grouped[wo.asset_id].append(wo)
+    out = []
+    for asset_id, orders in grouped.items():
+        asset = assets[asset_id]
+        zone = next((wo.zone_code for wo in orders if wo.zone_code), zone_of_asset[asset_id])
+        in_service_from = start
+        if asset.install_date is not None:
+            installed = datetime.combine(asset.install_date, time(), tzinfo=UTC)
+            in_service_from = max(start, installed)
+        in_service_to = min(end, asset.retired_at) if asset.retired_at else end
+        hours = max(0.0, (in_service_to - in_service_from).total_seconds() / 3600)
+        repairs = [h for wo in orders if (h := _repair_hours(wo)) is not None]
+        out.append(
+            AssetFailures(
+                asset=asset.code,
+                name=asset.name,
+                zone=zone,
+                failures=len(orders),
+                mtbf_hours=round(hours / len(orders), 2),
+                mttr_hours=round(sum(repairs) / len(repairs), 2) if repairs else None,
+            )
+        )
+    out.sort(key=lambda a: (-a.failures, a.asset))
+    return out
+
+
+def _on_time(orders: list[WorkOrder], name: str, now: datetime) -> OnTimeRate:
+    decided = on_time = 0
+    for wo in orders:
+        due: datetime | None = getattr(wo, f"{name}_due")
+        met: datetime | None = getattr(wo, MET_BY[name])
+        if due is None:
+            continue
+        if met is not None:
+            decided += 1
+            on_time += met <= due
+        elif now > due and wo.status != Status.ON_HOLD:
+            decided += 1
+    return OnTimeRate(
+        limit=name,
+        decided=decided,
+        on_time=on_time,
+        rate=round(on_time / decided, 4) if decided else None,
+    )
+
+
+def _later_failures(
+    session: Session, site: str, resolved: list[WorkOrder]
+) -> dict[int, list[WorkOrder]]:
+    asset_ids = {wo.asset_id for wo in resolved if wo.asset_id is not None}
+    if not asset_ids:
+        return {}
+    earliest = min(wo.resolved_at for wo in resolved if wo.resolved_at is not None)
+    rows = session.scalars(
+        select(WorkOrder).where(
+            WorkOrder.site_id == site,
+            WorkOrder.asset_id.in_(asset_ids),
+            WorkOrder.reported_at >= earliest,
+            WorkOrder.status != Status.CANCELLED,
+            or_(*(WorkOrder.source == s.value for s in FAILURE_SOURCES)),
+        )
+    )
+    out: dict[int, list[WorkOrder]] = defaultdict(list)
+    for wo in rows:
+        assert wo.asset_id is not None
+        out[wo.asset_id].append(wo)
+    return out
+
+
+def _repeated(wo: WorkOrder, later: dict[int, list[WorkOrder]]) -> bool:
+    if wo.asset_id is None or wo.resolved_at is None:
+        return False
+    for other in later.get(wo.asset_id, []):
+        if other.id == wo.id or not (
+            wo.resolved_at <= other.reported_at <= wo.resolved_at + REWORK_WINDOW
+        ):
+            continue
+        if wo.alarm_type and other.alarm_type:
+            if wo.alarm_type == other.alarm_type:
+                return True
+        elif wo.category == other.category:
+            return True
+    return False
+
+
+def _rates(pairs: Iterable[tuple[str, int]], reworked: set[int]) -> list[ReworkRate]:
+    resolved: dict[str, set[int]] = defaultdict(set)
+    for key, wo_id in pairs:
+        resolved[key].add(wo_id)
+    out = [
+        ReworkRate(
+            key=key,
+            resolved=len(ids),
+            reworked=len(ids & reworked),
+            rate=round(len(ids & reworked) / len(ids), 4),
+        )
+        for key, ids in resolved.items()
+    ]
+    out.sort(key=lambda r: r.key)
+    return out
+
+
+def _league(
+    spec: SiteFile,
+    reported: list[WorkOrder],
+    resolved: list[WorkOrder],
+    reworked: set[int],
+    now: datetime,
+) -> list[ZoneStanding]:
+    rows = []
+    for zone in spec.zones:
+        mine = [wo for wo in reported if wo.zone_code == zone.id]
+        done = [wo for wo in resolved if wo.zone_code == zone.id]
+        on_time = _on_time(mine, "resolve", now).rate
+        rework = round(sum(wo.id in reworked for wo in done) / len(done), 4) if done else None
+        repairs = [h for wo in done if (h := _repair_hours(wo)) is not None]
+        mttr = round(sum(repairs) / len(repairs), 2) if repairs else None
+        score = round(100 * (on_time if on_time is not None else 1.0) - 50 * (rework or 0.0), 1)
+        rows.append((zone, len(mine), len(done), on_time, rework, mttr, score))
+    rows.sort(key=lambda r: (-r[6], r[5] if r[5] is not None else float("inf"), r[0].id))
+    return [
+        ZoneStanding(
+            rank=i + 1,
+            zone=zone.id,
+            name=zone.name,
+            work_orders=count,
+            resolved=done,
+            resolve_on_time_rate=on_time,
+            rework_rate=rework,
+            mttr_hours=mttr,
+            score=score,
+        )
+        for i, (zone, count, done, on_time, rework, mttr, score) in enumerate(rows)
+    ]
