@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 from collections import defaultdict
 from typing import Any
 
 from gateway.dead_letters import DeadLetters
-from gateway.modbus.connection import ModbusConnection
+from gateway.modbus.connection import ModbusConnection, link_key
 from gateway.modbus.poller import ModbusDevicePoller
 from gateway.mqtt_ingest import MqttIngest
 from gateway.readings import Sample
@@ -18,6 +20,7 @@ from gateway.sinks.influx import InfluxSink
 from gateway.sinks.local_store import LocalStore
 from gateway.writer import TelemetryWriter
 from propwatch.clock import Clock
+from propwatch.config_file import ConfigError
 from propwatch.events import (
     AlarmAction,
     AlarmEvent,
@@ -29,7 +32,7 @@ from propwatch.events import (
 from propwatch.mqtt import MqttConnection
 from propwatch.profiles import ModbusProfile, MqttProfile
 from propwatch.settings import Settings
-from propwatch.site import Site
+from propwatch.site import Device, Site, load_site
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,9 @@ class Gateway:
         self._online: dict[str, bool] = {}
         self._offline_episodes: dict[str, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._poll_tasks: dict[str, asyncio.Task[None]] = {}
+        self.reloads = 0
+        self.reload_failures = 0
         self._build()
 
     def _asset_of(self, device_id: str) -> str:
@@ -94,25 +100,8 @@ class Gateway:
         for device in self.site.spec.devices:
             profile = self.site.profiles[device.profile]
             asset_id = self._asset_of(device.id)
-            if isinstance(profile, ModbusProfile) and device.protocol == "modbus_tcp":
-                key = (device.host, device.port)
-                conn = self.connections.get(key)
-                if conn is None:
-                    conn = self.connections[key] = ModbusConnection(
-                        device.host, device.port, device.timeout
-                    )
-                self.pollers.append(
-                    ModbusDevicePoller(
-                        self.site.id,
-                        asset_id,
-                        device,
-                        profile,
-                        conn,
-                        self.clock,
-                        self.on_sample,
-                        self.on_online_change,
-                    )
-                )
+            if isinstance(profile, ModbusProfile) and device.protocol != "mqtt":
+                self.pollers.append(self._make_poller(device, profile, asset_id))
             elif isinstance(profile, MqttProfile):
                 mqtt_devices.append((device, asset_id, profile))
             else:
@@ -126,6 +115,103 @@ class Gateway:
                 self.site.id, mqtt_devices, self.mqtt, self.clock, self.dead_letters, self.on_sample
             )
 
+    def _make_poller(
+        self, device: Device, profile: ModbusProfile, asset_id: str
+    ) -> ModbusDevicePoller:
+        """A poller on the shared connection of its host:port (or serial line)."""
+        key = link_key(device)
+        conn = self.connections.get(key)
+        if conn is None:
+            conn = self.connections[key] = ModbusConnection.for_device(device)
+        comm = self.rules.communication_rule(asset_id)
+        return ModbusDevicePoller(
+            self.site.id,
+            asset_id,
+            device,
+            profile,
+            conn,
+            self.clock,
+            self.on_sample,
+            self.on_online_change,
+            offline_after=comm.offline_after if comm else 3,
+            online_after=comm.online_after if comm else 2,
+        )
+
+    def _start_poller(self, poller: ModbusDevicePoller) -> None:
+        self._poll_tasks[poller.device.id] = asyncio.create_task(
+            poller.run(), name=f"poll-{poller.device.id}"
+        )
+
+    async def reload(self, site: Site) -> dict[str, int]:
+        """Apply a changed site file while running: pollers of added, removed or changed
+        devices start and stop; unchanged pollers, unchanged rules' states, the telemetry queue
+        and the outbox carry on untouched, so nothing buffered is lost."""
+        old_site, self.site = self.site, site
+        kept_rules, new_rules = self.rules.rebuild(site)
+        current = {p.device.id: p for p in self.pollers}
+        wanted: dict[str, tuple[Device, ModbusProfile, str]] = {}
+        for device in site.spec.devices:
+            profile = site.profiles[device.profile]
+            if isinstance(profile, ModbusProfile) and device.protocol != "mqtt":
+                wanted[device.id] = (device, profile, self._asset_of(device.id))
+        stopped = started = 0
+        for device_id, poller in current.items():
+            spec = wanted.get(device_id)
+            same = spec is not None and (poller.device, poller.profile, poller.asset_id) == spec
+            if same:
+                comm = self.rules.communication_rule(poller.asset_id)
+                poller.offline_after = comm.offline_after if comm else 3
+                poller.online_after = comm.online_after if comm else 2
+                continue
+            task = self._poll_tasks.pop(device_id, None)
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            self.pollers.remove(poller)
+            stopped += 1
+        running = {p.device.id for p in self.pollers}
+        for device_id, (device, profile, asset_id) in wanted.items():
+            if device_id in running:
+                continue
+            poller = self._make_poller(device, profile, asset_id)
+            self.pollers.append(poller)
+            if self._tasks:  # already started
+                self._start_poller(poller)
+            started += 1
+        in_use = {link_key(p.device) for p in self.pollers}
+        for key in [k for k in self.connections if k not in in_use]:
+            self.connections.pop(key).close()
+        old_mqtt = {d.id: d for d in old_site.spec.devices if d.protocol == "mqtt"}
+        new_mqtt = {d.id: d for d in site.spec.devices if d.protocol == "mqtt"}
+        if old_mqtt != new_mqtt:
+            log.warning("MQTT device changes take effect when the gateway restarts")
+        self.reloads += 1
+        summary = {
+            "pollers_stopped": stopped,
+            "pollers_started": started,
+            "rules_kept": kept_rules,
+            "rules_new": new_rules,
+        }
+        log.info("site %s reloaded: %s", site.id, summary)
+        return summary
+
+    async def reload_from_file(self) -> dict[str, int] | None:
+        """SIGHUP: re-read the site file; a broken file is reported and the running
+        configuration stays in force."""
+        try:
+            site = load_site(self.site.path)
+        except ConfigError as exc:
+            self.reload_failures += 1
+            log.error("site file not reloaded:\n  %s", "\n  ".join(exc.problems))
+            return None
+        return await self.reload(site)
+
+    def _on_sighup(self) -> None:
+        async def reload() -> None:
+            await self.reload_from_file()
+
+        self._tasks.append(asyncio.create_task(reload(), name="site-reload"))
+
     async def __aenter__(self) -> Gateway:
         if self.ingest is not None:
             self.ingest.start()
@@ -133,7 +219,11 @@ class Gateway:
         await self.mqtt.wait_connected()
         self._tasks.append(asyncio.create_task(self.writer.run(), name="telemetry-writer"))
         for p in self.pollers:
-            self._tasks.append(asyncio.create_task(p.run(), name=f"poll-{p.device.id}"))
+            self._start_poller(p)
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._on_sighup)
+        except (NotImplementedError, RuntimeError, ValueError):
+            log.debug("SIGHUP reload is unavailable here (not the main thread)")
         log.info(
             "gateway for %s: %d Modbus devices, %d MQTT devices, sink %s",
             self.site.id,
@@ -144,6 +234,11 @@ class Gateway:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        for t in self._poll_tasks.values():
+            t.cancel()
+        await asyncio.gather(*self._poll_tasks.values(), return_exceptions=True)
         for t in reversed(self._tasks):
             t.cancel()
             await asyncio.gather(t, return_exceptions=True)
@@ -174,6 +269,7 @@ class Gateway:
             self._offline_episodes[device_id] = (
                 f"{episode}/{int(self.clock.now().timestamp() * 1000)}"
             )
+        comm = self.rules.communication_rule(asset_id)
         event = AlarmEvent(
             site_id=self.site.id,
             occurred_at=self.clock.now(),
@@ -181,16 +277,27 @@ class Gateway:
             episode_id=self._offline_episodes[device_id],
             asset_id=asset_id,
             device_id=device_id,
-            alarm_type="communication_loss",
-            severity=Severity.MAJOR,
-            rule_id="communication",
-            message="设备通信中断" if not online else "设备通信恢复",
-            evidence={"reason": reason},
+            alarm_type=comm.alarm_type if comm else "communication_loss",
+            severity=comm.severity if comm else Severity.MAJOR,
+            rule_id=comm.id if comm else "communication",
+            message=(comm.message if comm else "设备通信中断") if not online else "设备通信恢复",
+            evidence={"reason": reason, **self._comm_evidence(device_id)},
         )
         if online:
             del self._offline_episodes[device_id]
         self.publish_alarm(event)
         self.publish_state(asset_id, device_id)
+
+    def _comm_evidence(self, device_id: str) -> dict[str, Any]:
+        poller = next((p for p in self.pollers if p.device.id == device_id), None)
+        if poller is None:
+            return {}
+        h = poller.health
+        return {
+            "consecutive_failures": h.consecutive_failures,
+            "errors": dict(h.errors),
+            "offline_after": poller.offline_after,
+        }
 
     def publish_alarm(self, event: AlarmEvent) -> None:
         log.info(
@@ -235,6 +342,9 @@ class Gateway:
                     "online": p.health.online,
                     "errors": p.health.errors,
                     "latency_s": round(p.health.last_latency_s, 4),
+                    "lag_s": round(p.health.last_lag_s, 4),
+                    "polls": p.health.polls,
+                    "failures": p.health.failures,
                 }
                 for p in self.pollers
             },

@@ -233,6 +233,8 @@ class StuckRule(_RuleTarget):
     metric: str
     duration: Seconds
     tolerance: float = Field(default=0.0, ge=0)
+    on_delay: Seconds = 0.0
+    off_delay: Seconds = 0.0
     alarm_type: str = "stuck_value"
     severity: Severity = Severity.MINOR
     message: str = "传感器数值长时间不变，疑似故障"
@@ -263,6 +265,8 @@ class FaultCodeRule(_RuleTarget):
     unknown: FaultMapping | None = Field(
         default=None, description="raised for a non-zero code that is not listed"
     )
+    on_delay: Seconds = 0.0
+    off_delay: Seconds = 0.0
 
     @model_validator(mode="after")
     def _codes(self) -> FaultCodeRule:
@@ -278,6 +282,8 @@ class FaultFlagsRule(_RuleTarget):
 
     kind: Literal["fault_flags"]
     flags: dict[str, FaultMapping] = Field(min_length=1)
+    on_delay: Seconds = 0.0
+    off_delay: Seconds = 0.0
 
     def metrics(self) -> list[str]:
         return list(self.flags)

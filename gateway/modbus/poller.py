@@ -1,8 +1,16 @@
-"""Poll one Modbus device on its own interval, never delaying the others."""
+"""Poll one Modbus device on its own schedule, never delaying the others.
+
+Points are grouped by poll class (`fast`, `normal`, `slow`, … from the profile); each class is
+read every `poll_interval × multiplier` in the fewest coalesced reads. A failed poll is retried
+with exponential backoff and jitter; the device goes offline after `offline_after` failed polls
+in a row and online again after `online_after` good ones (hysteresis, so a flaky link does not
+flood the duty room with communication-loss alarms).
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,18 +28,48 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class DeviceHealth:
-    """Counters and online state with hysteresis (offline after N straight failures)."""
+    """Counters and online state, per device."""
 
     online: bool | None = None
     consecutive_failures: int = 0
+    consecutive_successes: int = 0
     polls: int = 0
+    failures: int = 0
+    requests: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     last_latency_s: float = 0.0
+    last_lag_s: float = 0.0
     last_error: str = ""
 
 
+@dataclass
+class PollClass:
+    """The blocks of one poll class, read every `every` ticks of the device's schedule."""
+
+    name: str
+    every: int
+    blocks: list[ReadBlock]
+    last_tick: int | None = None
+
+
+def plan_poll_classes(device: Device, profile: ModbusProfile) -> tuple[float, list[PollClass]]:
+    """The device's tick (the fastest class in use) and coalesced reads per class, fastest
+    first. Classes are whole multiples of the tick, so a slow read always rides along with a
+    normal one and a sample never lacks the normal points."""
+    max_gap = device.max_gap if device.max_gap is not None else profile.max_gap
+    used = {p.poll_class for p in profile.points}
+    multipliers = {k: v for k, v in profile.poll_classes.items() if k in used}
+    fastest = min(multipliers.values())
+    classes = []
+    for name, multiplier in sorted(multipliers.items(), key=lambda kv: kv[1]):
+        points = [p for p in profile.points if p.poll_class == name]
+        every = max(1, round(multiplier / fastest))
+        classes.append(PollClass(name, every, coalesce_reads(points, max_gap)))
+    return device.poll_interval * fastest, classes
+
+
 class ModbusDevicePoller:
-    """Reads a device's coalesced blocks every `poll_interval`, with backoff on failure."""
+    """Reads a device's due poll classes, hands each result on, and keeps its health."""
 
     def __init__(
         self,
@@ -44,6 +82,7 @@ class ModbusDevicePoller:
         on_sample: Callable[[Sample], None],
         on_online_change: Callable[[str, bool, str], None],
         offline_after: int = 3,
+        online_after: int = 2,
         max_backoff: float = 30.0,
     ) -> None:
         self.site_id = site_id
@@ -55,22 +94,32 @@ class ModbusDevicePoller:
         self.on_sample = on_sample
         self.on_online_change = on_online_change
         self.offline_after = offline_after
+        self.online_after = online_after
         self.max_backoff = max_backoff
-        self.blocks: list[ReadBlock] = coalesce_reads(list(profile.points))
+        self.tick_seconds, self.classes = plan_poll_classes(device, profile)
+        self.blocks: list[ReadBlock] = [b for c in self.classes for b in c.blocks]
         self.units = {p.name: p.unit for p in profile.points if p.unit}
         self.health = DeviceHealth()
         self._rng = random.Random(device.id)
 
-    async def poll_once(self) -> Sample:
+    async def poll_once(self, classes: list[PollClass] | None = None) -> Sample:
+        """Read the given poll classes (all by default) into one sample."""
         values: dict[str, Value] = {}
-        started = self.clock.monotonic()
-        for block in self.blocks:
-            words = await self.connection.read(
-                block.function, block.address, block.count, self.device.unit_id
-            )
-            for p in block.points:
-                off = p.address - block.address
-                values[p.name] = decode(p, words[off : off + p.width])
+        blocks = [b for c in (self.classes if classes is None else classes) for b in c.blocks]
+        async with self.connection.turn:
+            started = self.clock.monotonic()
+            for block in blocks:
+                self.health.requests += 1
+                words = await self.connection.read(
+                    block.function,
+                    block.address,
+                    block.count,
+                    self.device.unit_id,
+                    self.device.timeout,
+                )
+                for p in block.points:
+                    off = p.address - block.address
+                    values[p.name] = decode(p, words[off : off + p.width])
         self.health.last_latency_s = self.clock.monotonic() - started
         return Sample(
             self.site_id,
@@ -82,32 +131,49 @@ class ModbusDevicePoller:
             self.units,
         )
 
+    def backoff(self) -> float:
+        """Exponential in the failures so far, capped, with jitter so that devices that failed
+        together do not retry together. It starts at no less than the timeout, so a silent unit
+        holds a shared link at most about half the time even before it is called offline."""
+        first = max(self.device.poll_interval, self.device.timeout)
+        base = first * 2.0 ** min(self.health.consecutive_failures - 1, 10)
+        return min(self.max_backoff, base) * self._rng.uniform(0.5, 1.0)
+
+    def _due(self, tick: int) -> list[PollClass]:
+        return [c for c in self.classes if c.last_tick is None or tick - c.last_tick >= c.every]
+
     async def run(self) -> None:
-        interval = self.device.poll_interval
+        tick = 0
         next_at = self.clock.monotonic()
         while True:
+            due = self._due(tick)
+            self.health.last_lag_s = max(0.0, self.clock.monotonic() - next_at)
             try:
-                sample = await self.poll_once()
+                sample = await self.poll_once(due)
             except ModbusError as exc:
                 self._failed(exc)
-                backoff = min(
-                    self.max_backoff, interval * 2 ** min(self.health.consecutive_failures, 6)
-                )
-                await self.clock.sleep(backoff * self._rng.uniform(0.8, 1.2))
-                next_at = self.clock.monotonic()
+                await self.clock.sleep(self.backoff())
+                next_at = self.clock.monotonic()  # retry the same tick now
                 continue
             self._succeeded()
+            for c in due:
+                c.last_tick = tick
             self.on_sample(sample)
-            next_at += interval
+            tick += 1
+            next_at += self.tick_seconds
             now = self.clock.monotonic()
-            if next_at < now:  # we fell behind: skip missed slots rather than burst
-                next_at = now
+            if next_at <= now:  # fell behind: skip missed ticks rather than burst
+                missed = math.ceil((now - next_at) / self.tick_seconds)
+                tick += missed
+                next_at += missed * self.tick_seconds
             await self.clock.sleep(next_at - now)
 
     def _failed(self, exc: ModbusError) -> None:
         h = self.health
         h.polls += 1
+        h.failures += 1
         h.consecutive_failures += 1
+        h.consecutive_successes = 0
         h.errors[exc.kind] = h.errors.get(exc.kind, 0) + 1
         h.last_error = str(exc)
         if h.consecutive_failures >= self.offline_after and h.online is not False:
@@ -119,7 +185,8 @@ class ModbusDevicePoller:
         h = self.health
         h.polls += 1
         h.consecutive_failures = 0
-        if h.online is not True:
+        h.consecutive_successes += 1
+        if h.online is None or (h.online is False and h.consecutive_successes >= self.online_after):
             was_offline = h.online is False
             h.online = True
             if was_offline:

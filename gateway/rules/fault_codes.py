@@ -8,14 +8,22 @@ from propwatch.events import AlarmEvent
 from propwatch.site import FaultCodeRule, FaultFlagsRule, FaultMapping
 
 
-def _episode(rule_id: str, site_id: str, asset_id: str, key: str, mapping: FaultMapping) -> Episode:
+def _episode(
+    rule: FaultCodeRule | FaultFlagsRule,
+    site_id: str,
+    asset_id: str,
+    key: str,
+    mapping: FaultMapping,
+) -> Episode:
     return Episode(
         site_id,
         asset_id,
-        f"{rule_id}/{key}",
+        f"{rule.id}/{key}",
         mapping.alarm_type,
         mapping.severity,
         mapping.message,
+        rule.on_delay,
+        rule.off_delay,
     )
 
 
@@ -28,8 +36,7 @@ class FaultCodeAlarm:
         self.site_id = site_id
         self.asset_id = asset_id
         self.episodes = {
-            code: _episode(rule.id, site_id, asset_id, str(code), m)
-            for code, m in rule.codes.items()
+            code: _episode(rule, site_id, asset_id, str(code), m) for code, m in rule.codes.items()
         }
         self.unknown: dict[int, Episode] = {}
 
@@ -46,7 +53,7 @@ class FaultCodeAlarm:
         if key not in self.unknown:
             m = self.rule.unknown
             self.unknown[key] = _episode(
-                self.rule.id,
+                self.rule,
                 self.site_id,
                 self.asset_id,
                 f"unknown-{key}",
@@ -88,8 +95,7 @@ class FaultFlagsAlarm:
     def __init__(self, rule: FaultFlagsRule, site_id: str, asset_id: str) -> None:
         self.rule = rule
         self.episodes = {
-            metric: _episode(rule.id, site_id, asset_id, metric, m)
-            for metric, m in rule.flags.items()
+            metric: _episode(rule, site_id, asset_id, metric, m) for metric, m in rule.flags.items()
         }
 
     def evaluate(self, sample: Sample) -> list[AlarmEvent]:

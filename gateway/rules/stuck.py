@@ -16,7 +16,14 @@ class StuckValueAlarm:
     def __init__(self, rule: StuckRule, site_id: str, asset_id: str) -> None:
         self.rule = rule
         self.episode = Episode(
-            site_id, asset_id, rule.id, rule.alarm_type, rule.severity, rule.message
+            site_id,
+            asset_id,
+            rule.id,
+            rule.alarm_type,
+            rule.severity,
+            rule.message,
+            rule.on_delay,
+            rule.off_delay,
         )
         self.anchor: float | None = None
         self.since: datetime | None = None
