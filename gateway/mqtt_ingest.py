@@ -1,10 +1,17 @@
-"""MQTT devices: map JSON payloads to samples by field paths; bad payloads go to dead letters."""
+"""MQTT devices: map JSON payloads to samples by field paths; bad payloads go to dead letters.
+
+QoS 1 messages are acknowledged by hand (paho's `manual_ack`): a message is acknowledged only
+once its sample is in the sink or in the durable outbox, or once it is kept as a dead letter. A
+gateway that dies before that leaves the message unacknowledged in its persistent session, and
+the broker delivers it again.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -37,7 +44,7 @@ def _convert(f: MqttField, raw: Any) -> Value:
     if f.map is not None:
         key = str(raw).lower() if isinstance(raw, bool) else str(raw)
         if key not in f.map:
-            raise PayloadError(f"{f.path}: value {raw!r} not in the profile's map")
+            raise PayloadError(f"{f.path}: value {_clip(raw)} not in the profile's map")
         return f.map[key]
     if f.type == "bool":
         if not isinstance(raw, bool | int):
@@ -46,10 +53,21 @@ def _convert(f: MqttField, raw: Any) -> Value:
     if f.type == "string":
         return str(raw)
     if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise PayloadError(f"{f.path}: expected a number, got {raw!r}")
+        raise PayloadError(f"{f.path}: expected a number, got {_clip(raw)}")
+    try:
+        scaled = float(raw) * f.scale
+    except OverflowError as exc:
+        raise PayloadError(f"{f.path}: number out of range") from exc
+    if not math.isfinite(scaled):
+        raise PayloadError(f"{f.path}: not a finite number: {_clip(raw)}")
     if f.type == "int":
-        return int(raw * f.scale) if f.scale != 1.0 else int(raw)
-    return float(raw) * f.scale
+        return int(raw) if f.scale == 1.0 and isinstance(raw, int) else int(scaled)
+    return scaled
+
+
+def _clip(raw: Any, limit: int = 80) -> str:
+    text = repr(raw)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def map_payload(profile: MqttProfile, payload: bytes) -> tuple[dict[str, Value], datetime | None]:
@@ -60,6 +78,8 @@ def map_payload(profile: MqttProfile, payload: bytes) -> tuple[dict[str, Value],
         doc = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PayloadError(f"not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise PayloadError("JSON nested too deeply") from exc
     if not isinstance(doc, dict):
         raise PayloadError("payload is not a JSON object")
     values: dict[str, Value] = {}
@@ -74,14 +94,22 @@ def map_payload(profile: MqttProfile, payload: bytes) -> tuple[dict[str, Value],
         try:
             ts = datetime.fromisoformat(str(raw_ts))
         except ValueError as exc:
-            raise PayloadError(f"{profile.timestamp_path}: bad timestamp {raw_ts!r}") from exc
+            raise PayloadError(f"{profile.timestamp_path}: bad timestamp {_clip(raw_ts)}") from exc
         if ts.tzinfo is None:
             raise PayloadError(f"{profile.timestamp_path}: timestamp without a time zone")
     return values, ts
 
 
+SafeCallback = Callable[[], None]
+
+
 class MqttIngest:
-    """Subscribes to every MQTT device of the site on its own connection (persistent session)."""
+    """Subscribes to every MQTT device of the site on its own connection (persistent session).
+
+    `when_safe(callback)` calls back once everything handed to `on_sample` so far is stored or on
+    disk (`TelemetryWriter.when_safe`); the QoS 1 acknowledgement waits for it. Without it a
+    message is acknowledged as soon as `on_sample` returns.
+    """
 
     def __init__(
         self,
@@ -91,13 +119,18 @@ class MqttIngest:
         clock: Clock,
         dead_letters: DeadLetters,
         on_sample: Callable[[Sample], None],
+        when_safe: Callable[[SafeCallback], None] | None = None,
+        max_payload_bytes: int = 1 << 20,
     ) -> None:
         self.site_id = site_id
         self.clock = clock
         self.dead_letters = dead_letters
         self.on_sample = on_sample
+        self.when_safe = when_safe
         self.connection = connection
+        self.max_payload_bytes = max_payload_bytes
         self.received = 0
+        self.mapped = 0
         self.by_topic: dict[str, tuple[Device, str, MqttProfile]] = {}
         for device, asset_id, profile in devices:
             self.by_topic[profile.topic.replace("{device}", device.id)] = (
@@ -115,29 +148,53 @@ class MqttIngest:
 
     def _from_paho_thread(self, msg: paho.MQTTMessage) -> None:
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self.handle, msg.topic, bytes(msg.payload))
+        self._loop.call_soon_threadsafe(
+            self.handle, msg.topic, bytes(msg.payload), msg.mid, msg.qos
+        )
 
-    def handle(self, topic: str, payload: bytes) -> None:
+    def handle(self, topic: str, payload: bytes, mid: int = 0, qos: int = 0) -> None:
+        """Map one message; whatever happens, it ends acknowledged and nothing is raised."""
         self.received += 1
+
+        def ack() -> None:
+            if qos > 0 and self.connection.manual_ack:
+                self.connection.ack(mid, qos)
+
+        sample = self._sample_or_dead_letter(topic, payload)
+        if sample is None:
+            ack()
+            return
+        self.mapped += 1
+        self.on_sample(sample)
+        if self.when_safe is None:
+            ack()
+        else:
+            self.when_safe(ack)
+
+    def _sample_or_dead_letter(self, topic: str, payload: bytes) -> Sample | None:
+        now = self.clock.now()
+        if len(payload) > self.max_payload_bytes:
+            self.dead_letters.keep(
+                topic,
+                payload[: self.max_payload_bytes],
+                now,
+                f"payload of {len(payload)} bytes exceeds {self.max_payload_bytes}; "
+                f"first {self.max_payload_bytes} bytes kept",
+            )
+            return None
         entry = self.by_topic.get(topic)
         if entry is None:
-            self.dead_letters.keep(topic, payload, self.clock.now(), "no device for topic")
-            return
+            self.dead_letters.keep(topic, payload, now, "no device for topic")
+            return None
         device, asset_id, profile = entry
         try:
             values, ts = map_payload(profile, payload)
         except PayloadError as exc:
-            self.dead_letters.keep(topic, payload, self.clock.now(), str(exc))
-            return
+            self.dead_letters.keep(topic, payload, now, str(exc))
+            return None
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            # A payload shape the mapping did not foresee is still the payload's fault.
+            self.dead_letters.keep(topic, payload, now, f"unmappable: {type(exc).__name__}: {exc}")
+            return None
         units = {f.name: f.unit for f in profile.fields if f.unit}
-        self.on_sample(
-            Sample(
-                self.site_id,
-                asset_id,
-                device.id,
-                profile.kind,
-                ts or self.clock.now(),
-                values,
-                units,
-            )
-        )
+        return Sample(self.site_id, asset_id, device.id, profile.kind, ts or now, values, units)

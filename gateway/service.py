@@ -10,10 +10,13 @@ from collections import defaultdict
 from typing import Any
 
 from gateway.dead_letters import DeadLetters
+from gateway.event_publisher import EventPublisher
+from gateway.metrics import MetricsServer, gateway_exposition
 from gateway.modbus.connection import ModbusConnection, link_key
 from gateway.modbus.poller import ModbusDevicePoller
 from gateway.mqtt_ingest import MqttIngest
-from gateway.readings import Sample
+from gateway.outbox import Outbox
+from gateway.readings import ReportByException, Sample, site_policies
 from gateway.rules.engine import RuleEngine
 from gateway.sinks import TelemetrySink
 from gateway.sinks.influx import InfluxSink
@@ -65,17 +68,38 @@ class Gateway:
         self.settings = settings
         self.clock = clock
         self.sink = sink or make_sink(settings)
-        self.writer = TelemetryWriter(self.sink, clock)
+        # Store and forward: queue -> sink, or the durable outbox while the sink is down.
+        self.outbox = Outbox(
+            settings.var_dir / "outbox.db",
+            max_bytes=settings.gateway_outbox_max_bytes,
+            sync=settings.gateway_outbox_sync,
+        )
+        self.writer = TelemetryWriter(
+            self.sink,
+            clock,
+            self.outbox,
+            capacity=settings.gateway_queue_capacity,
+            batch_size=settings.gateway_batch_size,
+            flush_interval=settings.gateway_flush_interval,
+        )
+        self.report = (
+            ReportByException(site_policies(site, settings.gateway_heartbeat))
+            if settings.gateway_report_by_exception
+            else None
+        )
         self.rules = RuleEngine(site)
         self.mqtt = MqttConnection(
             mqtt_url,
             f"propwatch-gateway-{site.id}",
             clean_start=False,
+            manual_ack=True,
             username=settings.mqtt_username,
             password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
             ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
         )
         self.dead_letters = DeadLetters(settings.var_dir / "dead_letters.db")
+        self.events = EventPublisher(self.outbox, self.mqtt, clock)
+        self.metrics_server: MetricsServer | None = None
         self.pollers: list[ModbusDevicePoller] = []
         self.connections: dict[tuple[str, int], ModbusConnection] = {}
         self.ingest: MqttIngest | None = None
@@ -112,7 +136,13 @@ class Gateway:
                 )
         if mqtt_devices:
             self.ingest = MqttIngest(
-                self.site.id, mqtt_devices, self.mqtt, self.clock, self.dead_letters, self.on_sample
+                self.site.id,
+                mqtt_devices,
+                self.mqtt,
+                self.clock,
+                self.dead_letters,
+                self.on_sample,
+                when_safe=self.writer.when_safe,
             )
 
     def _make_poller(
@@ -218,6 +248,14 @@ class Gateway:
         self.mqtt.start()
         await self.mqtt.wait_connected()
         self._tasks.append(asyncio.create_task(self.writer.run(), name="telemetry-writer"))
+        self._tasks.append(asyncio.create_task(self.events.run(), name="event-publisher"))
+        if self.settings.gateway_metrics_port is not None:
+            self.metrics_server = await MetricsServer(
+                self.settings.gateway_metrics_host,
+                self.settings.gateway_metrics_port,
+                lambda: gateway_exposition(self),
+                self.health,
+            ).__aenter__()
         for p in self.pollers:
             self._start_poller(p)
         try:
@@ -244,12 +282,17 @@ class Gateway:
             await asyncio.gather(t, return_exceptions=True)
         for conn in self.connections.values():
             conn.close()
+        if self.metrics_server is not None:
+            await self.metrics_server.__aexit__()
         self.mqtt.stop()
         await self.sink.close()
+        self.outbox.close()
         self.dead_letters.close()
 
     def on_sample(self, sample: Sample) -> None:
-        self.writer.offer(sample)
+        reported = self.report.filter(sample) if self.report is not None else sample
+        if reported is not None:
+            self.writer.offer(reported)
         self._latest[sample.asset_id].update(sample.values)
         for event in self.rules.evaluate(sample):
             self.publish_alarm(event)
@@ -307,9 +350,7 @@ class Gateway:
             event.asset_id,
             event.evidence.get("value", ""),
         )
-        self.mqtt.publish(
-            alarm_topic(event.site_id, event.asset_id), event.model_dump_json(), qos=1
-        )
+        self.events.submit(alarm_topic(event.site_id, event.asset_id), event.model_dump_json())
         self.alarms_published += 1
 
     def publish_state(self, asset_id: str, device_id: str) -> None:
@@ -323,8 +364,8 @@ class Gateway:
             values=values,
             active_alarms=self.rules.active(asset_id),
         )
-        self.mqtt.publish(
-            state_topic(self.site.id, asset_id), event.model_dump_json(), qos=1, retain=True
+        self.events.submit(
+            state_topic(self.site.id, asset_id), event.model_dump_json(), retain=True
         )
 
     def health(self) -> dict[str, Any]:
@@ -334,7 +375,10 @@ class Gateway:
             "samples_accepted": self.writer.stats.accepted,
             "samples_written": self.writer.stats.written,
             "samples_dropped": self.writer.stats.dropped,
-            "queue_depth": self.writer.queue.qsize(),
+            "queue_depth": self.writer.queue_depth,
+            "sink_direct": self.writer.direct,
+            "outbox": self.outbox.describe(),
+            "events_pending": self.events.pending,
             "dead_letters": self.dead_letters.count,
             "alarms_published": self.alarms_published,
             "devices": {

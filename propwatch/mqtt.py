@@ -59,13 +59,18 @@ class MqttConnection:
         password: str | None = None,
         ca_file: str | None = None,
         max_inflight: int = 1000,
+        manual_ack: bool = False,
     ) -> None:
         self.address = BrokerAddress.parse(url)
+        # manual_ack: received QoS 1 messages are acknowledged by `ack()`, once the caller has
+        # made what they carried safe, instead of as soon as the callback returns.
+        self.manual_ack = manual_ack
         self.client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=clean_start,
             protocol=paho.MQTTv311,  # the embedded broker (amqtt) speaks 3.1.1 only
+            manual_ack=manual_ack,
         )
         user = username or self.address.username
         if user:
@@ -133,5 +138,12 @@ class MqttConnection:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> None:
-        self.client.publish(topic, payload, qos=qos, retain=retain)
+    def publish(
+        self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False
+    ) -> paho.MQTTMessageInfo:
+        """Queue a publish; the returned info tells when the broker has acknowledged it."""
+        return self.client.publish(topic, payload, qos=qos, retain=retain)
+
+    def ack(self, mid: int, qos: int) -> None:
+        """Acknowledge a received message (with `manual_ack=True`); thread-safe in paho."""
+        self.client.ack(mid, qos)

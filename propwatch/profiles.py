@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from propwatch.config_file import ConfigError, Loc, format_loc, line_of, read_yaml, validate_file
+from propwatch.durations import Seconds
 
 BUILTIN_DIR = Path(__file__).parent / "profiles"
 
@@ -74,7 +75,10 @@ class ModbusPoint(_Strict):
     offset: float = 0.0
     unit: str = ""
     poll_class: str = "normal"
-    deadband: float | None = None
+    deadband: float | None = Field(default=None, ge=0)
+    # Report by exception: the longest a point may stay unreported while within its deadband
+    # (e.g. "15min"); unset: the gateway's PROPWATCH_GATEWAY_HEARTBEAT.
+    heartbeat: Seconds | None = Field(default=None, gt=0)
     description: str = ""
 
     @model_validator(mode="after")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,20 @@ class Settings(BaseSettings):
     # (`$share/<group>/...`) so the broker hands every event to exactly one of them.
     instance_id: str | None = None
     mqtt_shared_group: str | None = None
+    # Gateway store-and-forward (docs/configuration.md): the in-memory queue, batches, the durable
+    # outbox under var_dir and its byte bound (past it the oldest telemetry is dropped, counted).
+    gateway_queue_capacity: int = 100_000
+    gateway_batch_size: int = 5000
+    gateway_flush_interval: float = 1.0
+    gateway_outbox_max_bytes: int = 1 << 30
+    gateway_outbox_sync: Literal["normal", "full"] = "normal"
+    # Report by exception: profile deadbands apply, and every point reports at least once per
+    # heartbeat (seconds) even when it does not move.
+    gateway_report_by_exception: bool = False
+    gateway_heartbeat: float = 300.0
+    # Prometheus text at http://host:port/metrics (and /healthz); unset: not served.
+    gateway_metrics_host: str = "127.0.0.1"
+    gateway_metrics_port: int | None = None
 
     def resolved_database_url(self) -> str:
         """SQLite under `var/` unless a database URL is given."""

@@ -1,7 +1,9 @@
 """InfluxDB 2.x sink: pre-built line protocol through influxdb-client's synchronous write API.
 
-Batching is ours (the writer hands over whole batches), so failed batches stay with us for the
-outbox instead of being dropped after influxdb-client's own retries.
+Batching is ours (the writer hands over whole batches) and influxdb-client's own retries are off,
+so a failed batch comes back to the writer for the outbox instead of being dropped after the
+client's in-memory retries. Lines are built with f-strings (`gateway.readings.to_line`) and sent
+gzip-compressed in one request per batch.
 """
 
 from __future__ import annotations
@@ -14,37 +16,56 @@ from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 from urllib3.exceptions import HTTPError
 
-from gateway.readings import Sample, to_line
-from gateway.sinks import SinkUnavailable
+from gateway.readings import Sample, to_lines
+from gateway.sinks import SinkRejected, SinkUnavailable
+
+# The batch itself is wrong: sending it again cannot help. Anything else (401/403 from a rotated
+# token, 404 for a bucket not yet created, 429, 5xx, timeouts) is worth keeping and retrying.
+REJECTED_STATUS = frozenset({400, 413, 422})
 
 
 class InfluxSink:
     name = "influxdb"
 
     def __init__(
-        self, url: str, token: str, org: str, bucket: str, timeout_ms: int = 10_000
+        self,
+        url: str,
+        token: str,
+        org: str,
+        bucket: str,
+        timeout_ms: int = 10_000,
+        gzip: bool = True,
     ) -> None:
         self.bucket = bucket
         self.org = org
         self.client = InfluxDBClient(
-            url=url, token=token, org=org, timeout=timeout_ms, enable_gzip=True, retries=0
+            url=url, token=token, org=org, timeout=timeout_ms, enable_gzip=gzip, retries=0
         )
         self.write_api = self.client.write_api(write_options=SYNCHRONOUS)
 
-    def write_lines(self, lines: list[str]) -> None:
+    def write_lines(self, body: str | list[str]) -> None:
+        """Send line protocol as it is; raise `SinkUnavailable` or `SinkRejected`."""
         try:
             self.write_api.write(
                 self.bucket,
                 self.org,
-                lines,
+                body,
                 write_precision=WritePrecision.NS,  # type: ignore[arg-type]
             )
-        except (ApiException, HTTPError, OSError) as exc:
+        except ApiException as exc:
+            if exc.status in REJECTED_STATUS:
+                raise SinkRejected(f"InfluxDB rejected the batch: {exc.status} {exc.body}") from exc
+            raise SinkUnavailable(f"InfluxDB write failed: {exc.status} {exc.reason}") from exc
+        except (HTTPError, OSError) as exc:
             raise SinkUnavailable(f"InfluxDB write failed: {exc}") from exc
 
+    def write_samples(self, samples: list[Sample]) -> None:
+        body = to_lines(samples)
+        if body:
+            self.write_lines(body)
+
     async def write(self, samples: list[Sample]) -> None:
-        lines = [to_line(s) for s in samples]
-        await asyncio.to_thread(self.write_lines, lines)
+        await asyncio.to_thread(self.write_samples, samples)
 
     async def close(self) -> None:
         await asyncio.to_thread(self.client.close)
