@@ -216,9 +216,7 @@ def monthly_report(
     )
     failures = [wo for wo in reported if _is_failure(wo)]
     assets = {a.id: a for a in session.scalars(select(Asset).where(Asset.site_id == site))}
-    zone_codes = dict(
-        session.execute(select(Zone.id, Zone.code).where(Zone.site_id == site)).tuples()
-    )
+    zone_codes = {z.id: z.code for z in session.scalars(select(Zone).where(Zone.site_id == site))}
     zone_of_asset = {a.id: zone_codes.get(a.zone_id, "—") for a in assets.values()}
     per_asset = _asset_failures(assets, zone_of_asset, failures, start, min(end, now))
     resolved = list(
