@@ -32,7 +32,7 @@ def _poller(
     return ModbusDevicePoller(
         "hexie",
         f"pump-{unit_id}",
-        pump_device(conn.client.comm_params.port, unit_id, **device),  # type: ignore[attr-defined]
+        pump_device(conn.client.comm_params.port, unit_id, **device),
         pump_profile(),
         conn,
         clock,
