@@ -82,25 +82,43 @@ class Fleet:
         self._tasks: list[asyncio.Task[None]] = []
         self._mqtt: MqttConnection | None = None
         self.published = 0
+        self._groups: dict[tuple[str, int], list[SimulatedModbusDevice]] = defaultdict(list)
+        self._build()
 
-    async def __aenter__(self) -> Fleet:
-        groups: dict[tuple[str, int], list[SimulatedModbusDevice]] = defaultdict(list)
+    def _build(self) -> None:
+        """Models and Modbus front-ends for every device, nothing listening yet."""
         for device in self.site.spec.devices:
             profile = self.site.profiles[device.profile]
             model = build_model(device, profile.kind, self.site, self.start_time)
             self.models[device.id] = model
             if isinstance(profile, ModbusProfile):
                 sim = SimulatedModbusDevice(device.unit_id, profile, model, self.clock)
+                group = self._groups[(device.host, device.port)]
+                clash = next(
+                    (
+                        d
+                        for d, s in self.modbus.items()
+                        if s in group and s.unit_id == device.unit_id
+                    ),
+                    None,
+                )
+                if clash:
+                    raise ValueError(
+                        f"devices {clash} and {device.id} both answer on "
+                        f"{device.host}:{device.port} unit {device.unit_id}"
+                    )
                 self.modbus[device.id] = sim
-                groups[(device.host, device.port)].append(sim)
+                group.append(sim)
             elif isinstance(model, AccessController):
                 self.mqtt_devices[device.id] = (model, profile)
+
+    async def __aenter__(self) -> Fleet:
         if self.mqtt_devices and not self.mqtt_url:
             raise ValueError("the site has MQTT devices but no MQTT broker URL was given")
         if self.scenario is not None:
             self.check(self.scenario)  # before anything listens: a bad file starts nothing
         try:
-            await self._start(groups)
+            await self._start(self._groups)
         except BaseException:
             await self.__aexit__()
             raise
