@@ -1,9 +1,11 @@
 """Container health check for every propwatch service (the image's HEALTHCHECK).
 
 `api` and `demo` answer `GET /healthz`, which reports each component and answers 503 when one is
-down. `gateway` and `maintenance` serve no HTTP, so they count as healthy while the process holds
-an established TCP connection to its MQTT broker: both lose their usefulness the moment that
-session is gone, and paho reconnects on its own, so a lasting absence means a stuck service.
+down. The gateway, when `PROPWATCH_GATEWAY_METRICS_PORT` is set, answers `GET /healthz` on that
+port and is healthy while it reports `mqtt_connected`. Otherwise gateway and maintenance serve no
+HTTP, and count as healthy while the process holds an established TCP connection to its MQTT
+broker: both lose their usefulness the moment that session is gone, and paho reconnects on its
+own, so a lasting absence means a stuck service.
 
 The role comes from the command line of PID 1 (`propwatch gateway --site ...`), or from the
 first argument: `python healthcheck.py gateway`. Exit 0 healthy, 1 unhealthy (Docker's contract).
@@ -11,6 +13,7 @@ first argument: `python healthcheck.py gateway`. Exit 0 healthy, 1 unhealthy (Do
 
 from __future__ import annotations
 
+import json
 import sys
 import urllib.error
 import urllib.request
@@ -64,6 +67,20 @@ def check_http(settings: Settings, timeout: float = 4.0) -> tuple[bool, str]:
         return False, f"{url}: {exc}"
 
 
+def check_gateway_health(settings: Settings, timeout: float = 4.0) -> tuple[bool, str]:
+    """The gateway's own `/healthz` (metrics server): healthy while connected to the broker."""
+    host = settings.gateway_metrics_host
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    url = f"http://{host}:{settings.gateway_metrics_port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            state = json.loads(r.read())
+    except (OSError, ValueError) as exc:
+        return False, f"{url}: {exc}"
+    connected = isinstance(state, dict) and state.get("mqtt_connected") is True
+    return connected, f"{url}: mqtt_connected={connected}"
+
+
 def check_mqtt_session(settings: Settings, proc_net: Path = Path("/proc/net")) -> tuple[bool, str]:
     if not settings.mqtt_url:
         return False, "PROPWATCH_MQTT_URL is not set"
@@ -76,6 +93,8 @@ def check_mqtt_session(settings: Settings, proc_net: Path = Path("/proc/net")) -
 def check(role: str | None, settings: Settings, proc_net: Path = Path("/proc/net")) -> bool:
     if role in ("api", "demo"):
         ok, detail = check_http(settings)
+    elif role == "gateway" and settings.gateway_metrics_port:
+        ok, detail = check_gateway_health(settings)
     elif role in ("gateway", "maintenance", "simulate"):
         ok, detail = check_mqtt_session(settings, proc_net)
     else:

@@ -44,11 +44,12 @@ def test_gateway_is_healthy_while_its_mqtt_session_is_up(tmp_path: Path) -> None
 
 class _Healthz(http.server.BaseHTTPRequestHandler):
     status = 200
+    body = b'{"status": "degraded"}'
 
     def do_GET(self) -> None:
         self.send_response(self.status if self.path == "/healthz" else 404)
         self.end_headers()
-        self.wfile.write(b'{"status": "degraded"}')
+        self.wfile.write(self.body)
 
     def log_message(self, *args: object) -> None:
         pass
@@ -79,3 +80,21 @@ def test_api_is_healthy_when_healthz_answers_200(healthz_server: http.server.HTT
 
 def test_unknown_role_is_unhealthy() -> None:
     assert not health.check(None, Settings())
+
+
+def test_gateway_with_metrics_port_is_unhealthy_when_it_reports_no_broker(
+    healthz_server: http.server.HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_Healthz, "body", b'{"mqtt_connected": false, "queue_depth": 0}')
+    port = healthz_server.server_address[1]
+    settings = Settings(gateway_metrics_host="0.0.0.0", gateway_metrics_port=port)
+    assert not health.check("gateway", settings)
+
+
+def test_gateway_with_metrics_port_is_healthy_while_connected(
+    healthz_server: http.server.HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_Healthz, "body", b'{"mqtt_connected": true, "queue_depth": 0}')
+    port = healthz_server.server_address[1]
+    settings = Settings(gateway_metrics_host="0.0.0.0", gateway_metrics_port=port)
+    assert health.check("gateway", settings)
