@@ -204,3 +204,36 @@ def test_init_secrets_provides_every_required_variable_and_file(path: Path, tmp_
             source = _defaulted(volume).split(":")[0]
             if source.startswith("."):
                 assert (box / source).resolve().exists() or (path.parent / source).exists(), source
+
+
+def _acl_rules() -> list[str]:
+    text = (CENTRAL / "emqx" / "acl.conf").read_text(encoding="utf-8")
+    body = "\n".join(line.split("%", 1)[0] for line in text.splitlines())
+    return [r.strip() for r in body.split("}.") if r.strip()]
+
+
+def test_emqx_acl_rules_are_well_formed_and_end_in_deny() -> None:
+    rules = _acl_rules()
+    for rule in rules:
+        assert rule.startswith(("{allow,", "{deny,")), rule
+        assert rule.count("{") == rule.count("}") + 1, rule  # the split ate the closing brace
+        assert rule.count("[") == rule.count("]"), rule
+    assert rules[-1].replace(" ", "") == "{deny,all"
+
+
+def test_emqx_users_cover_the_acl_and_the_compose_clients(tmp_path: Path) -> None:
+    require_binary("openssl")
+    box = tmp_path / "central"
+    shutil.copytree(CENTRAL, box)
+    subprocess.run([str(box / "init-secrets.sh")], check=True, capture_output=True)
+    lines = (box / "secrets" / "emqx-users.csv").read_text().splitlines()
+    assert lines[0] == "user_id,password,is_superuser"
+    users = {line.split(",")[0] for line in lines[1:]}
+    in_acl = set(re.findall(r'\{username, "([^"]+)"\}', " ".join(_acl_rules())))
+    clients = {
+        _env(s)["PROPWATCH_MQTT_USERNAME"]
+        for s in _propwatch_services(CENTRAL / "compose.yaml").values()
+        if "PROPWATCH_MQTT_USERNAME" in _env(s)
+    }
+    assert in_acl and clients
+    assert in_acl <= users and clients <= users

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
+import shutil
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 
 from propwatch.cli import build_parser
 from tests.deploy.files import ROOT, Instruction, dockerfile, dockerignore_includes, exec_form
@@ -80,3 +85,16 @@ def test_build_context_leaves_out_local_state() -> None:
     for path in (".venv/bin/python", "var/propwatch.db", ".git/HEAD", "tests/conftest.py"):
         assert not dockerignore_includes(path), path
     assert not dockerignore_includes("propwatch/__pycache__/cli.cpython-311.pyc")
+
+
+def test_dependency_step_lists_the_project_and_postgres_requirements(tmp_path: Path) -> None:
+    """Runs the build stage's requirements one-liner against this pyproject.toml."""
+    (run,) = [i for i in _stages()[0] if i.keyword == "RUN" and "tomllib" in i.args]
+    step = next(part for part in run.args.split("&&") if "tomllib" in part)
+    argv = shlex.split(step)
+    code = argv[argv.index("-c") + 1].replace("/tmp/requirements.txt", str(tmp_path / "req.txt"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True)
+    wanted = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    expected = wanted["dependencies"] + wanted["optional-dependencies"]["postgres"]
+    assert (tmp_path / "req.txt").read_text().splitlines() == expected
