@@ -100,6 +100,8 @@ class ModbusDevicePoller:
         self.blocks: list[ReadBlock] = [b for c in self.classes for b in c.blocks]
         self.units = {p.name: p.unit for p in profile.points if p.unit}
         self.health = DeviceHealth()
+        self.due_at = 0.0
+        """When the poll in progress was due (monotonic): a reading's age is measured from it."""
         self._rng = random.Random(device.id)
 
     async def poll_once(self, classes: list[PollClass] | None = None) -> Sample:
@@ -147,6 +149,7 @@ class ModbusDevicePoller:
         next_at = self.clock.monotonic()
         while True:
             due = self._due(tick)
+            self.due_at = next_at
             self.health.last_lag_s = max(0.0, self.clock.monotonic() - next_at)
             try:
                 sample = await self.poll_once(due)
