@@ -146,7 +146,7 @@ def create_work_order(
         if winner is None:
             raise
         return winner, False
-    wo.code = f"GD{reported_at.strftime('%Y%m%d')}-{wo.id:05d}"
+    wo.code = f"GD{reported_at.astimezone(spec.site.tz):%Y%m%d}-{wo.id:05d}"
     _audit(session, wo, now, actor, None, Status.REGISTERED, "登记")
     notify(
         session,
