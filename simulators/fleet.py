@@ -35,6 +35,9 @@ MQTT_COMM = {
 }
 
 
+MIN_REAL_STEP_SECONDS = 0.02
+
+
 class UnsupportedDevice(ValueError):
     """No simulator model exists for a device's profile kind."""
 
@@ -235,3 +238,6 @@ class Fleet:
                     self._mqtt.publish(topic, payload, qos=1)
                     self.published += 1
             await self.clock.sleep(self.mqtt_step_seconds)
+            # At a week per minute a simulated half second is 50 µs: without a floor in real
+            # time the loop would spin; each step then covers more simulated time instead.
+            await asyncio.sleep(MIN_REAL_STEP_SECONDS)
