@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -153,22 +153,48 @@ def _field(v: Value) -> str | None:
     return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+# Escaped series prefixes and field keys: a site has a bounded set of devices and metrics, and
+# escaping them once instead of on every line is most of the serializer's speed.
+_PREFIXES: dict[tuple[str, str, str, str], str] = {}
+_KEYS: dict[str, str] = {}
+_CACHE_LIMIT = 100_000
+
+
+def _prefix(s: Sample) -> str:
+    key = (s.kind, s.site_id, s.asset_id, s.device_id)
+    prefix = _PREFIXES.get(key)
+    if prefix is None:
+        if len(_PREFIXES) >= _CACHE_LIMIT:
+            _PREFIXES.clear()
+        prefix = _PREFIXES[key] = (
+            f"{_escape_tag(s.kind)},site={_escape_tag(s.site_id)},"
+            f"asset={_escape_tag(s.asset_id)},device={_escape_tag(s.device_id)} "
+        )
+    return prefix
+
+
+def _key(k: str) -> str:
+    escaped = _KEYS.get(k)
+    if escaped is None:
+        if len(_KEYS) >= _CACHE_LIMIT:
+            _KEYS.clear()
+        escaped = _KEYS[k] = _escape_tag(k)
+    return escaped
+
+
 def to_line(s: Sample) -> str:
     """InfluxDB line protocol: measurement = asset kind, tags site/asset/device, ns timestamp.
 
-    Built with an f-string: ≈16x faster than `Point.to_line_protocol` (see docs/performance.md).
+    Built with f-strings and cached escapes: ≈16x faster than `Point.to_line_protocol` (see
+    docs/performance.md). Timestamps are exact integer microseconds, as nanoseconds.
     Non-finite floats are left out; a sample with no storable value gives "".
     """
-    fields = ",".join(
-        f"{_escape_tag(k)}={f}" for k, v in s.values.items() if (f := _field(v)) is not None
-    )
+    fields = ",".join(f"{_key(k)}={f}" for k, v in s.values.items() if (f := _field(v)) is not None)
     if not fields:
         return ""
-    ts = int(s.at.timestamp() * 1_000_000) * 1000
-    return (
-        f"{_escape_tag(s.kind)},site={_escape_tag(s.site_id)},asset={_escape_tag(s.asset_id)},"
-        f"device={_escape_tag(s.device_id)} {fields} {ts}"
-    )
+    return f"{_prefix(s)}{fields} {(s.at - _EPOCH) // _MICROSECOND}000"
 
 
 def to_lines(samples: list[Sample]) -> str:

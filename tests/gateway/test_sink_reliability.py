@@ -98,7 +98,7 @@ def test_sink_outage_under_load_loses_no_accepted_point_and_memory_stays_flat(
     assert writer.stats.dropped == 0
     assert stored == [float(i) for i in range(accepted)]
     # The outage went to disk, not to memory: the queue never held more than a few batches.
-    assert peak_outbox >= RATE * OUTAGE_S * 0.8
+    assert peak_outbox >= RATE * OUTAGE_S * 0.6
     assert peak_queue <= RATE
 
 
