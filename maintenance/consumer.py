@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 
 import paho.mqtt.client as paho
 from pydantic import ValidationError
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from maintenance.alarms.service import apply_alarm_event
 from maintenance.db import Database
@@ -46,6 +47,9 @@ class EventConsumer:
         self.applied = 0
         self.duplicates = 0
         self.rejected = 0
+        self.failed = 0
+        self.db_retries = 0
+        self.failed_events: deque[tuple[str, bytes]] = deque(maxlen=1000)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
@@ -65,7 +69,24 @@ class EventConsumer:
     async def run(self) -> None:
         while True:
             topic, payload = await self.queue.get()
-            await asyncio.to_thread(self.handle, topic, payload)
+            delay = 0.5
+            while True:
+                try:
+                    await asyncio.to_thread(self.handle, topic, payload)
+                    break
+                except OperationalError:
+                    # The database is away (restart, lock timeout). The broker has had its ack,
+                    # so the event exists only here: wait and retry, keeping the order.
+                    self.db_retries += 1
+                    log.warning("database unavailable; retrying event on %s in %.1fs", topic, delay)
+                    await self.clock.sleep(delay)
+                    delay = min(delay * 2, 30.0)
+                except Exception:
+                    # A bug must not stop consumption: count it and keep the payload to inspect.
+                    self.failed += 1
+                    self.failed_events.append((topic, payload))
+                    log.exception("event on %s could not be applied", topic)
+                    break
 
     def handle(self, topic: str, payload: bytes) -> None:
         try:

@@ -50,6 +50,7 @@ class MaintenanceService:
         self._tasks: list[asyncio.Task[None]] = []
         self.sla_interval = SLA_INTERVAL
         self.escalations_fired = 0
+        self.sla_passes = 0
         self.sla_errors = 0
 
     async def __aenter__(self) -> MaintenanceService:
@@ -74,6 +75,7 @@ class MaintenanceService:
         with self.db.session() as s:
             fired = escalate_overdue(s, self.site.spec, self.clock.now(), self.site.id)
         self.escalations_fired += len(fired)
+        self.sla_passes += 1
         return len(fired)
 
     async def _sla_loop(self) -> None:
@@ -92,6 +94,8 @@ class MaintenanceService:
             "events_applied": self.consumer.applied,
             "events_duplicate": self.consumer.duplicates,
             "events_rejected": self.consumer.rejected,
+            "events_failed": self.consumer.failed,
+            "database_retries": self.consumer.db_retries,
             "queue_depth": self.consumer.queue.qsize(),
             "escalations_fired": self.escalations_fired,
             "sla_errors": self.sla_errors,
