@@ -193,7 +193,12 @@ class Fleet:
                 sim.comm_fault = CommFault(step.comm)
                 sim.slow_seconds = float(step.params.get("seconds", sim.slow_seconds))
         self.applied_steps.append(step)
-        log.info("scenario: %s %s", step.device, step.fault or step.clear or step.comm)
+        if step.fault:
+            log.info("fault: %s %s %s", step.device, step.fault, step.params or "")
+        elif step.clear:
+            log.info("clear: %s %s", step.device, step.clear)
+        else:
+            log.info("comm: %s %s", step.device, step.comm)
 
     def status(self) -> dict[str, Any]:
         """What each simulated device is doing: for `propwatch simulate status`."""

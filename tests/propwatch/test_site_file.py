@@ -14,7 +14,7 @@ from tests.conftest import EXAMPLE_SITE
 def test_example_site_loads_with_its_profiles() -> None:
     site = load_site(EXAMPLE_SITE)
     assert site.id == "hexie"
-    assert set(site.profiles) == {"water_pump", "access_controller"}
+    assert set(site.profiles) == {"water_pump", "access_controller", "elevator", "lighting_panel"}
 
 
 def _broken(tmp_path: Path, old: str, new: str) -> Path:
