@@ -143,3 +143,30 @@ def test_lighting_coil_written_by_a_master_reads_back(modbus_site: Site, mbpoll:
     coils, amps = asyncio.run(run())
     assert coils == {0: 0, 1: 0, 2: 0, 3: 1, 4: 0, 5: 0, 6: 0, 7: 0}
     assert amps[12] > 0.5
+
+
+def test_bearing_drift_over_simulated_days_shows_on_the_wire(
+    modbus_site: Site, mbpoll: Mbpoll
+) -> None:
+    port, unit = _device(modbus_site, "pump-1")
+    # A simulated day per real second; the drift starts with the run.
+    scenario = Scenario(
+        name="轴承温升",
+        speed=86400,
+        steps=[Step(after=0, device="pump-1", fault="bearing_drift", params={"per_day": 10})],
+    )
+    clock = ScaledClock(scenario.speed, datetime(2026, 3, 2, 0, 0, tzinfo=UTC))
+
+    async def run() -> tuple[float, float, float]:
+        async with Fleet(modbus_site, clock, scenario=scenario) as fleet:
+            first = (await mbpoll.read(port, unit, PUMP_BEARING, 1, "3:float"))[PUMP_BEARING]
+            t0 = clock.now()
+            await clock.sleep(2 * 86400)
+            later = (await mbpoll.read(port, unit, PUMP_BEARING, 1, "3:float"))[PUMP_BEARING]
+            days = (clock.now() - t0).total_seconds() / 86400
+            assert fleet.applied_steps
+            return first, later, days
+
+    first, later, days = asyncio.run(run())
+    # 10 °C a day; both reads fall in the quiet night hours, so load moves it by a few °C.
+    assert later - first > 10 * days - 8
