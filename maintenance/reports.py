@@ -415,3 +415,37 @@ def _league(
         )
         for i, (zone, count, done, on_time, rework, mttr, score) in enumerate(rows)
     ]
+
+
+class WarrantyNotice(BaseModel):
+    asset: str
+    name: str
+    warranty_end: date
+    days_left: int
+
+
+def warranty_expiring(
+    session: Session, spec: SiteFile, now: datetime, *, within_days: int = 30
+) -> list[WarrantyNotice]:
+    """保修到期提醒: assets in service whose warranty ends within `within_days` (a month ahead
+    by default, so a claim can still be made), soonest first."""
+    today = now.astimezone(spec.site.tz).date()
+    rows = session.scalars(
+        select(Asset).where(
+            Asset.site_id == spec.site.id,
+            Asset.retired_at.is_(None),
+            Asset.warranty_end >= today,
+            Asset.warranty_end <= today + timedelta(days=within_days),
+        )
+    )
+    out = [
+        WarrantyNotice(
+            asset=a.code,
+            name=a.name,
+            warranty_end=a.warranty_end,
+            days_left=(a.warranty_end - today).days,
+        )
+        for a in rows
+        if a.warranty_end is not None
+    ]
+    return sorted(out, key=lambda n: (n.days_left, n.asset))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from maintenance.db import Database
@@ -144,3 +144,19 @@ def test_priority_does_not_matter_for_counting_failures(
     with db.session() as s:
         report = monthly_report(s, site.spec, 2026, 11, datetime(2026, 12, 2, tzinfo=SHANGHAI))
     assert report.assets[0].failures == 2
+
+
+def test_a_warranty_ending_within_a_month_is_announced(
+    db: Database, site: Site, clock: ManualClock
+) -> None:
+    from maintenance.reports import warranty_expiring
+
+    end = site.spec.asset("pump-1").warranty_end
+    assert end is not None
+    with db.session() as s:
+        before = datetime.combine(end - timedelta(days=31), time(9), tzinfo=SHANGHAI)
+        early = warranty_expiring(s, site.spec, before)
+        within = datetime.combine(end - timedelta(days=22), time(9), tzinfo=SHANGHAI)
+        due = warranty_expiring(s, site.spec, within)
+    assert "pump-1" not in {n.asset for n in early}
+    assert ("pump-1", 22) in {(n.asset, n.days_left) for n in due}
