@@ -11,6 +11,8 @@ from simulators.model import UnknownFault, Value, bump, lag, local_hour, make_rn
 RATED_HZ = 50.0
 SETPOINT_MPA = 0.38
 AMBIENT_C = 24.0
+# Seconds a fault lasts before the drive's protection trips (`trip_after` overrides).
+TRIP_AFTER_S = {"overload": 8.0, "dry_run": 10.0, "phase_loss": 3.0}
 
 
 def household_demand(hour: float) -> float:
@@ -53,6 +55,8 @@ class WaterPump:
         self.faults: dict[str, dict[str, Any]] = {}
         self.drift_vibration = 0.0
         self.drift_bearing = 0.0
+        self.since: dict[str, datetime] = {}
+        self.tripped: set[str] = set()
 
     def inject(self, fault: str, params: dict[str, Any]) -> None:
         if fault not in self.FAULTS:
@@ -60,13 +64,17 @@ class WaterPump:
                 f"water_pump has no fault {fault!r}; known: {', '.join(self.FAULTS)}"
             )
         self.faults[fault] = dict(params)
+        self.since[fault] = self.last
 
     def clear(self, fault: str | None = None) -> None:
+        """Repair and reset: a tripped drive restarts once its fault is cleared."""
         if fault is None:
             self.faults.clear()
+            self.tripped.clear()
             self.drift_vibration = self.drift_bearing = 0.0
         else:
             self.faults.pop(fault, None)
+            self.tripped.discard(fault)
 
     def command(self, name: str, value: Value) -> None:
         if name == "run_command":
@@ -77,10 +85,16 @@ class WaterPump:
         if dt <= 0:
             return
         self.last = now
-        tripped = any(f in self.faults for f in ("overload", "phase_loss", "dry_run"))
-        self.running = self.run_command and not tripped
+        # Protection trips after the fault has lasted a while (热继电器 / 缺水保护 / 缺相保护).
+        for fault, default_s in TRIP_AFTER_S.items():
+            if fault in self.faults and fault not in self.tripped:
+                after = float(self.faults[fault].get("trip_after", default_s))
+                if (now - self.since.get(fault, now)).total_seconds() >= after:
+                    self.tripped.add(fault)
+        self.running = self.run_command and not self.tripped
         demand = household_demand(local_hour(now, self.tz)) * self.rng.uniform(0.93, 1.07)
-        collapse = "pressure_collapse" in self.faults
+        dry = "dry_run" in self.faults and self.running
+        collapse = "pressure_collapse" in self.faults or dry
         if self.running:
             # The VFD raises speed with demand; on a burst pipe it runs flat out and still
             # loses pressure.
@@ -90,15 +104,20 @@ class WaterPump:
             self.frequency = lag(self.frequency, 0.0, dt, 1.5)
         load = (self.frequency / RATED_HZ) ** 2
         if collapse:
-            target_p = float(self.faults["pressure_collapse"].get("residual_mpa", 0.04))
+            params = self.faults.get("pressure_collapse") or self.faults.get("dry_run") or {}
+            target_p = float(params.get("residual_mpa", 0.04))
             self.pressure = lag(self.pressure, target_p, dt, 2.0)
         elif self.running:
             self.pressure = lag(self.pressure, SETPOINT_MPA - 0.03 * demand, dt, 2.0)
         else:
             self.pressure = lag(self.pressure, 0.12, dt, 20.0)  # static head from the roof tank
         self.current = 1.2 + 17.0 * load if self.running else 0.0
-        if "overload" in self.faults:
-            self.current = 0.0
+        if self.running and dry:
+            self.current *= 0.45  # an impeller turning in air draws little
+        if self.running and "overload" in self.faults:
+            self.current *= 1.35  # a seizing bearing or a jammed impeller
+        if self.running and "phase_loss" in self.faults:
+            self.current *= 1.7  # two phases carry the whole load
         for name, attr, per_day in (
             ("vibration_drift", "drift_vibration", 1.5),
             ("bearing_drift", "drift_bearing", 6.0),
@@ -118,14 +137,14 @@ class WaterPump:
         running = self.running
         fault_code = 0
         for code, name in ((1, "overload"), (2, "dry_run"), (3, "phase_loss")):
-            if name in self.faults:
+            if name in self.tripped:
                 fault_code = code
         return {
             "run_command": self.run_command,
             "running": running,
-            "fault_overload": "overload" in self.faults,
-            "fault_dry_run": "dry_run" in self.faults,
-            "fault_phase_loss": "phase_loss" in self.faults,
+            "fault_overload": "overload" in self.tripped,
+            "fault_dry_run": "dry_run" in self.tripped,
+            "fault_phase_loss": "phase_loss" in self.tripped,
             "frequency": max(0.0, self.frequency + (g(0, 0.05) if running else 0.0)),
             "motor_current": max(0.0, self.current + (g(0, 0.08) if running else 0.0)),
             "outlet_pressure": max(0.0, self.pressure + g(0, 0.002)),

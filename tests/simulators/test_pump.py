@@ -44,3 +44,28 @@ def test_pressure_collapse_drops_pressure_while_the_vfd_runs_flat_out() -> None:
     pump.inject("pressure_collapse", {})
     v = _at(pump, 10 + 30 / 3600)
     assert v["outlet_pressure"] < 0.1 and v["frequency"] > 45
+
+
+def test_dry_run_unloads_the_motor_then_the_protection_trips() -> None:
+    pump = WaterPump("p", TZ, MIDNIGHT)
+    _at(pump, 10)
+    pump.inject("dry_run", {"trip_after": 10})
+    running_dry = _at(pump, 10 + 6 / 3600)
+    tripped = _at(pump, 10 + 12 / 3600)
+    assert running_dry["running"] == 1 and running_dry["fault_dry_run"] == 0
+    # The VFD chases the lost pressure, yet the motor draws far less than at that speed wet.
+    wet = 1.2 + 17 * (running_dry["frequency"] / 50) ** 2
+    assert running_dry["motor_current"] < 0.6 * wet
+    assert running_dry["outlet_pressure"] < 0.15
+    assert tripped["running"] == 0 and tripped["fault_dry_run"] == 1 and tripped["fault_code"] == 2
+    assert tripped["motor_current"] == 0
+
+
+def test_phase_loss_overcurrent_trips_and_clearing_restarts() -> None:
+    pump = WaterPump("p", TZ, MIDNIGHT)
+    normal = _at(pump, 10)
+    pump.inject("phase_loss", {})
+    assert _at(pump, 10 + 1 / 3600)["motor_current"] > 1.5 * normal["motor_current"]
+    assert _at(pump, 10 + 5 / 3600)["fault_code"] == 3
+    pump.clear("phase_loss")
+    assert _at(pump, 10 + 6 / 3600)["running"] == 1
