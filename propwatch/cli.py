@@ -12,7 +12,12 @@ from pathlib import Path
 from propwatch.config_file import ConfigError
 from propwatch.settings import Settings
 from propwatch.site import load_site
-from simulators.control import add_control_commands, default_control_path, run_client
+from simulators.control import (
+    ControlError,
+    add_control_commands,
+    default_control_path,
+    run_client,
+)
 
 
 def _aware_time(text: str) -> datetime:
@@ -82,8 +87,6 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 0
         if args.command == "simulate" and args.sim_action:
-            from propwatch.site import load_site
-
             site_id = load_site(args.site).id
             control = args.control or default_control_path(settings.var_dir, site_id)
             return run_client(args, control)
@@ -95,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
+    except ControlError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -78,8 +78,16 @@ class ControlServer:
 
     async def __aenter__(self) -> ControlServer:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()  # a stale socket from a killed run
+        if self.path.exists():
+            try:
+                _, writer = await asyncio.open_unix_connection(str(self.path))
+            except OSError:
+                self.path.unlink()  # a stale socket from a killed run
+            else:
+                writer.close()
+                raise ControlError(
+                    f"另一个模拟器正在使用 {self.path} (another simulator of this site is running)"
+                )
         self._server = await asyncio.start_unix_server(
             self._serve, path=str(self.path), limit=MAX_REQUEST_BYTES
         )

@@ -10,10 +10,11 @@ import pytest
 
 from propwatch.cli import main
 from propwatch.clock import SystemClock
-from propwatch.site import Site
-from simulators.control import send
+from propwatch.site import Site, load_site
+from simulators.control import ControlError, send
 from simulators.fleet import Fleet
 from simulators.scenario import Scenario, Step
+from tests.simulators.conftest import write_site
 
 
 def _cli(site: Site, sock: Path, *args: str) -> int:
@@ -115,3 +116,31 @@ def test_a_scenario_naming_an_unknown_fault_is_refused_at_start(modbus_site: Sit
 
     with pytest.raises(ValueError, match="meltdown"):
         asyncio.run(run())
+
+
+def test_a_second_simulator_of_the_same_site_does_not_steal_the_socket(
+    modbus_site: Site, tmp_path: Path
+) -> None:
+    sock = tmp_path / "ctl.sock"
+    (tmp_path / "other").mkdir()
+    other_site = load_site(write_site(tmp_path / "other"))
+
+    async def run() -> dict[str, object]:
+        async with Fleet(modbus_site, SystemClock(), control_path=sock):
+            with pytest.raises(ControlError, match="another simulator"):
+                async with Fleet(other_site, SystemClock(), control_path=sock):
+                    pass
+            return await send(sock, {"op": "status"})
+
+    assert asyncio.run(run())["ok"] is True
+
+
+def test_a_stale_socket_file_is_replaced(modbus_site: Site, tmp_path: Path) -> None:
+    sock = tmp_path / "ctl.sock"
+    sock.write_bytes(b"")  # left behind by a killed run
+
+    async def run() -> dict[str, object]:
+        async with Fleet(modbus_site, SystemClock(), control_path=sock):
+            return await send(sock, {"op": "status"})
+
+    assert asyncio.run(run())["ok"] is True
