@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 from simulators.model import UnknownFault, Value, bump, local_hour, make_rng
 
+HELD_OPEN_SECONDS = 30.0
+
 
 class AccessController:
     """People pass through a door all day; swipes are granted or (rarely) denied.
@@ -48,6 +50,7 @@ class AccessController:
         self.denied = 0
         self.faults: dict[str, dict[str, Any]] = {}
         self.close_at: datetime | None = None
+        self.held_since: datetime | None = None
         self._announced: set[str] = set()
 
     def inject(self, fault: str, params: dict[str, Any]) -> None:
@@ -57,12 +60,20 @@ class AccessController:
             )
         self.faults[fault] = dict(params)
         self._announced.discard(fault)
+        if fault == "door_held_open":
+            self.held_since = None
 
     def clear(self, fault: str | None = None) -> None:
         if fault is None:
             self.faults.clear()
+            self._announced.clear()
         else:
             self.faults.pop(fault, None)
+            self._announced.discard(fault)
+        if "door_held_open" not in self.faults:
+            self.held_since = None
+            if self.door_open and self.close_at is None:
+                self.close_at = self.last  # the prop is removed: the door closes on the next step
 
     def command(self, name: str, value: Value) -> None:
         if name == "door_open":
@@ -70,9 +81,9 @@ class AccessController:
 
     def values(self, now: datetime) -> dict[str, Value]:
         return {
-            "door_open": self.door_open or "door_held_open" in self.faults,
+            "door_open": self.door_open,
             "door_forced": "door_forced" in self.faults,
-            "door_held_open": "door_held_open" in self.faults,
+            "door_held_open": "door_held_open" in self._announced,
             "tamper": "tamper" in self.faults,
             "swipes_granted": self.granted,
             "swipes_denied": self.denied,
@@ -133,15 +144,27 @@ class AccessController:
         return raw
 
     def _alarm_events(self, now: datetime) -> list[dict[str, Any]]:
-        """Each injected alarm is announced once when it starts (the state stays in payloads)."""
+        """Each injected alarm is announced once (the state stays in every payload).
+
+        A propped door (`door_held_open`) opens at once but is only reported once it has stood
+        open for `after` seconds (30), as a controller's held-open timer does."""
         out: list[dict[str, Any]] = []
         for fault in ("door_forced", "door_held_open", "tamper"):
-            if fault in self.faults and fault not in self._announced:
-                self._announced.add(fault)
-                if fault in ("door_forced", "door_held_open"):
+            if fault not in self.faults or fault in self._announced:
+                continue
+            if fault == "door_held_open":
+                if not self.door_open:
                     self.door_open = True
-                    self.close_at = now + timedelta(seconds=5)
-                out.append(self.payload(now, fault))
+                    out.append(self.payload(now, "door_opened"))
+                self.held_since = self.held_since or now
+                after = float(self.faults[fault].get("after", HELD_OPEN_SECONDS))
+                if (now - self.held_since).total_seconds() < after:
+                    continue
+            if fault == "door_forced":
+                self.door_open = True
+                self.close_at = now + timedelta(seconds=5)
+            self._announced.add(fault)
+            out.append(self.payload(now, fault))
         return out
 
     def _poisson(self, lam: float) -> int:
