@@ -164,7 +164,7 @@ def main() -> None:
         f"{e2e_rate / raw_gz_rate:.2f})"
     )
     print(f"gateway CPU during e2e    {cpu:.2f} s ({cpu / e2e_s * 100:.0f}% of one core)")
-    print(f"peak RSS of this process  {psutil.Process().memory_info().rss / 2**20:.0f} MiB")
+    print(f"RSS after the run         {psutil.Process().memory_info().rss / 2**20:.0f} MiB")
 
 
 if __name__ == "__main__":

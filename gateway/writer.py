@@ -6,7 +6,7 @@ mode*: that batch and every later one go to the durable outbox (`gateway/outbox.
 second task replays the outbox oldest first, with exponential backoff, until it is empty; only
 then do batches go straight to the sink again, so the store receives everything in order.
 
-Overflow policy, counted and documented in `docs/configuration.md`:
+Overflow policy, counted and documented in `docs/store-and-forward.md`:
 - queue full (the disk slower than the devices): the new sample is refused (`dropped`);
 - outbox past its byte bound: its oldest telemetry batches are dropped (`Outbox.dropped_points`);
 - a batch the sink rejects as malformed (HTTP 400) cannot succeed on retry: counted (`rejected`).
