@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import signal
 from collections import defaultdict
 from typing import Any
@@ -165,6 +166,7 @@ class Gateway:
             self.on_online_change,
             offline_after=comm.offline_after if comm else 3,
             online_after=comm.online_after if comm else 2,
+            phase=random.Random(device.id).uniform(0, device.poll_interval),
         )
 
     def _start_poller(self, poller: ModbusDevicePoller) -> None:

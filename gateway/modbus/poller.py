@@ -69,7 +69,10 @@ def plan_poll_classes(device: Device, profile: ModbusProfile) -> tuple[float, li
 
 
 class ModbusDevicePoller:
-    """Reads a device's due poll classes, hands each result on, and keeps its health."""
+    """Reads a device's due poll classes, hands each result on, and keeps its health.
+
+    `phase` delays the first poll: spreading devices over the interval keeps units behind one
+    link from queueing for it all at the same instant every tick."""
 
     def __init__(
         self,
@@ -84,6 +87,7 @@ class ModbusDevicePoller:
         offline_after: int = 3,
         online_after: int = 2,
         max_backoff: float = 30.0,
+        phase: float = 0.0,
     ) -> None:
         self.site_id = site_id
         self.asset_id = asset_id
@@ -96,6 +100,7 @@ class ModbusDevicePoller:
         self.offline_after = offline_after
         self.online_after = online_after
         self.max_backoff = max_backoff
+        self.phase = phase
         self.tick_seconds, self.classes = plan_poll_classes(device, profile)
         self.blocks: list[ReadBlock] = [b for c in self.classes for b in c.blocks]
         self.units = {p.name: p.unit for p in profile.points if p.unit}
@@ -146,7 +151,8 @@ class ModbusDevicePoller:
 
     async def run(self) -> None:
         tick = 0
-        next_at = self.clock.monotonic()
+        next_at = self.clock.monotonic() + self.phase
+        await self.clock.sleep(self.phase)
         while True:
             due = self._due(tick)
             self.due_at = next_at
