@@ -86,13 +86,20 @@ class Fleet:
         self._mqtt: MqttConnection | None = None
         self.published = 0
         self._groups: dict[tuple[str, int], list[SimulatedModbusDevice]] = defaultdict(list)
+        self.unsimulated: dict[str, str] = {}
         self._build()
 
     def _build(self) -> None:
         """Models and Modbus front-ends for every device, nothing listening yet."""
         for device in self.site.spec.devices:
             profile = self.site.profiles[device.profile]
-            model = build_model(device, profile.kind, self.site, self.start_time)
+            try:
+                model = build_model(device, profile.kind, self.site, self.start_time)
+            except UnsupportedDevice as exc:
+                # A model added as a profile only: the real device answers, nothing to simulate.
+                self.unsimulated[device.id] = profile.kind
+                log.warning("%s; it is left out of the simulation", exc)
+                continue
             self.models[device.id] = model
             if isinstance(profile, ModbusProfile):
                 sim = SimulatedModbusDevice(device.unit_id, profile, model, self.clock)
@@ -158,6 +165,9 @@ class Fleet:
     def problem(self, step: Step) -> str | None:
         """Why `step` cannot apply to this fleet, or None."""
         model = self.models.get(step.device)
+        if model is None and step.device in self.unsimulated:
+            kind = self.unsimulated[step.device]
+            return f"{step.device} is a {kind}, for which no simulator exists"
         if model is None:
             return f"no simulated device {step.device!r} (known: {', '.join(self.models)})"
         known = model.FAULTS
@@ -217,6 +227,7 @@ class Fleet:
             "site": self.site.id,
             "now": self.clock.now().isoformat(),
             "devices": devices,
+            "unsimulated": self.unsimulated,
             "applied_steps": len(self.applied_steps),
             "failed_steps": self.failed_steps,
             "mqtt_published": self.published,

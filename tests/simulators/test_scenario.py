@@ -50,3 +50,14 @@ def test_two_devices_on_one_unit_id_are_refused(example_site: Site) -> None:
     spec = example_site.spec.model_copy(update={"devices": [*devices, twin]})
     with pytest.raises(ValueError, match="lift-1-1 and lift-1-2 both answer"):
         Fleet(Site(example_site.path, spec, example_site.profiles), ManualClock())
+
+
+def test_a_device_kind_without_a_simulator_is_left_out_not_fatal(example_site: Site) -> None:
+    profile = example_site.profiles["water_pump"].model_copy(update={"kind": "chiller"})
+    devices = list(example_site.spec.devices)
+    chiller = devices[0].model_copy(update={"id": "chiller-1", "profile": "chiller", "unit_id": 9})
+    spec = example_site.spec.model_copy(update={"devices": [*devices, chiller]})
+    site = Site(example_site.path, spec, {**example_site.profiles, "chiller": profile})
+    fleet = Fleet(site, ManualClock())
+    assert fleet.unsimulated == {"chiller-1": "chiller"} and "pump-1" in fleet.models
+    assert "no simulator" in (fleet.problem(Step(after=0, device="chiller-1", clear="all")) or "")
