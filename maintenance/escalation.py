@@ -1,7 +1,8 @@
 """超时升级: breach detection and the escalation ladder from the site file, each rung once.
 
 A rung (`propwatch.site.EscalationStep`) fires when `now` has passed `at` x the span from the
-start of the clock (reported_at; resolved_at for the revisit) to the limit's current due time,
+start of the clock (reported_at; resolved_at for the revisit; the last reopening for the resolve
+limit of a reopened order) to the limit's current due time,
 plus `after`, and the limit is not met yet. Orders on hold do not escalate (their clock is
 stopped); cancelled and revisited ones are done. The pair (work order, rung) is unique in
 `work_order_escalation`, so two replicas running the job at once fire it once; a reopened order
@@ -66,6 +67,9 @@ def fire_time(wo: WorkOrder, step: EscalationStep) -> datetime | None:
     if due is None or getattr(wo, MET_BY[step.limit]) is not None:
         return None
     start = wo.resolved_at if step.limit == "revisit" else wo.reported_at
+    if step.limit == "resolve" and wo.reopen_count:
+        # 返修: the resolve clock restarted at the last reopening.
+        start = max((t.at for t in wo.transitions if t.to_status == Status.REOPENED), default=start)
     if start is None:
         return None
     return start + (due - start) * step.at + timedelta(seconds=step.after)

@@ -116,3 +116,19 @@ def test_a_resolved_order_escalates_only_for_a_missed_revisit(
         transition(s, site.spec, wo_id, Status.RESOLVED, actor="wang-gong", now=clock.now())
     clock.advance(timedelta(days=3))
     assert _escalate(db, site, clock) == ["revisit-breach"]
+
+
+def test_a_reopened_order_climbs_a_fresh_ladder_from_the_reopening(
+    db: Database, site: Site, clock: ManualClock
+) -> None:
+    wo_id = _accepted_general_order(db, site, clock)
+    with db.session() as s:
+        transition(s, site.spec, wo_id, Status.RESOLVED, actor="wang-gong", now=clock.now())
+        transition(s, site.spec, wo_id, Status.VERIFIED, actor="duty", now=clock.now())
+    clock.advance(timedelta(days=5))
+    with db.session() as s:
+        transition(s, site.spec, wo_id, Status.REOPENED, actor="duty", now=clock.now(), note="又漏")
+    clock.advance(timedelta(hours=19))  # 79 % of the restarted 24 h
+    assert _escalate(db, site, clock) == []
+    clock.advance(timedelta(hours=6))
+    assert sorted(_escalate(db, site, clock)) == ["resolve-breach#1", "resolve-warn#1"]
