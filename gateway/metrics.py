@@ -147,11 +147,12 @@ def gateway_exposition(gw: Gateway) -> str:
     e.add(
         p + "points_dropped_total",
         "counter",
-        "Samples lost, by reason (queue full, outbox over its bound, rejected by the sink).",
+        "Samples lost, by reason (queue full, outbox over its bound, rejected, disk error).",
         [
             ({"reason": "queue_full"}, w.dropped),
             ({"reason": "outbox_overflow"}, ob.dropped_points),
             ({"reason": "rejected"}, w.rejected),
+            ({"reason": "outbox_error"}, w.lost_on_disk_error),
         ],
     )
     e.counter(p + "points_spilled_total", "Samples written to the outbox.", w.spilled)

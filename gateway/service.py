@@ -248,7 +248,12 @@ class Gateway:
         if self.ingest is not None:
             self.ingest.start()
         self.mqtt.start()
-        await self.mqtt.wait_connected()
+        try:
+            await self.mqtt.wait_connected()
+        except ConnectionError as exc:
+            # Polling and telemetry do not need the broker; alarms wait in the outbox's priority
+            # lane and paho keeps reconnecting, so a broker down at boot delays, never stops.
+            log.warning("%s; starting anyway, alarm events are queued on disk", exc)
         self._tasks.append(asyncio.create_task(self.writer.run(), name="telemetry-writer"))
         self._tasks.append(asyncio.create_task(self.events.run(), name="event-publisher"))
         if self.settings.gateway_metrics_port is not None:

@@ -9,7 +9,8 @@ then do batches go straight to the sink again, so the store receives everything 
 Overflow policy, counted and documented in `docs/store-and-forward.md`:
 - queue full (the disk slower than the devices): the new sample is refused (`dropped`);
 - outbox past its byte bound: its oldest telemetry batches are dropped (`Outbox.dropped_points`);
-- a batch the sink rejects as malformed (HTTP 400) cannot succeed on retry: counted (`rejected`).
+- a batch the sink rejects as malformed (HTTP 400) cannot succeed on retry: counted (`rejected`);
+- the outbox itself cannot be written (disk full or broken): counted (`lost_on_disk_error`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class WriterStats:
     replayed: int = 0
     rejected: int = 0
     outbox_errors: int = 0
+    lost_on_disk_error: int = 0
 
 
 class TelemetryWriter:
@@ -178,7 +180,7 @@ class TelemetryWriter:
             except sqlite3.Error as exc:
                 # A full or broken disk: the batch cannot be kept anywhere; count it loudly.
                 self.stats.outbox_errors += 1
-                self.stats.dropped += len(samples)
+                self.stats.lost_on_disk_error += len(samples)
                 log.error("outbox write failed, %d samples lost: %s", len(samples), exc)
                 return
             self._direct = False

@@ -142,12 +142,14 @@ def _wait(check: Callable[[], bool], what: str, within: float = 15) -> None:
         time.sleep(0.02)
 
 
-def _receive_with_ack_held(
-    site: Site, broker: Mosquitto, tmp: Path, hold: bool, payload: bytes
-) -> list[Sample]:
-    """One ingestion life: subscribe (persistent session), receive, ack or hold, disconnect."""
+def _gateway_life(
+    site: Site, broker: Mosquitto, tmp: Path, hold: bool, payloads: list[bytes], expect: int
+) -> tuple[list[Sample], list[bytes]]:
+    """One ingestion life on a persistent session: publish `payloads`, take `expect` messages
+    (samples or dead letters), acknowledge them or hold the acks back, disconnect."""
     samples: list[Sample] = []
     held: list[Callable[[], None]] = []
+    dead = DeadLetters(tmp / f"dead-{time.monotonic_ns()}.db")
 
     def when_safe(ack: Callable[[], None]) -> None:
         if hold:
@@ -159,23 +161,25 @@ def _receive_with_ack_held(
         conn = MqttConnection(
             broker.url, "propwatch-gateway-acktest", clean_start=False, manual_ack=True
         )
-        ingest = _ingest(site, DeadLetters(tmp / "dead.db"), samples, conn, when_safe)
+        ingest = _ingest(site, dead, samples, conn, when_safe)
         ingest.start()
         conn.start()
         await conn.wait_connected()
-        if payload:
-            await asyncio.sleep(0.3)  # let the broker confirm the subscription first
-            pub = MqttConnection(broker.url, "acktest-device")
-            pub.start()
-            await pub.wait_connected()
+        await asyncio.sleep(0.3)  # let the broker confirm the subscription first
+        pub = MqttConnection(broker.url, "acktest-device")
+        pub.start()
+        await pub.wait_connected()
+        for payload in payloads:
             await asyncio.to_thread(pub.publish(TOPIC, payload, qos=1).wait_for_publish, 5)
-            pub.stop()
-        await asyncio.to_thread(_wait, lambda: bool(samples), "the message")
-        await asyncio.sleep(0.2)
+        pub.stop()
+        await asyncio.to_thread(
+            _wait, lambda: len(samples) + dead.count >= expect, f"{expect} messages"
+        )
+        await asyncio.sleep(0.2)  # room for an unexpected redelivery to show up
         conn.stop()
 
     asyncio.run(run())
-    return samples
+    return samples, [kept for _, _, _, kept in dead.recent()]
 
 
 def test_unacknowledged_message_is_redelivered_to_the_next_gateway_life(
@@ -184,9 +188,66 @@ def test_unacknowledged_message_is_redelivered_to_the_next_gateway_life(
     broker = start_mosquitto(tmp_path)
     payload = json.dumps({"door": {"open": True}}).encode()
     try:
-        first = _receive_with_ack_held(example_site, broker, tmp_path, hold=True, payload=payload)
-        again = _receive_with_ack_held(example_site, broker, tmp_path, hold=False, payload=b"")
+        first, _ = _gateway_life(example_site, broker, tmp_path, True, [payload], expect=1)
+        again, _ = _gateway_life(example_site, broker, tmp_path, False, [], expect=1)
     finally:
         broker.stop()
 
     assert [s.values for s in first] == [s.values for s in again] == [{"door_open": True}]
+
+
+def test_bad_payloads_through_the_broker_are_dead_lettered_and_acknowledged(
+    example_site: Site, tmp_path: Path
+) -> None:
+    broker = start_mosquitto(tmp_path)
+    bad = [b'{"door": {"open": tr', b"\xff\xfe", b'{"door": {"open": "maybe"}}']
+    marker = json.dumps({"tamper": True}).encode()
+    try:
+        _, dead = _gateway_life(example_site, broker, tmp_path, False, [*bad, marker], expect=4)
+        later, dead_later = _gateway_life(example_site, broker, tmp_path, False, [marker], 1)
+    finally:
+        broker.stop()
+
+    assert sorted(dead) == sorted(bad)
+    assert dead_later == [] and [s.values for s in later] == [{"tamper": True}]
+
+
+def test_ingestion_reconnects_and_resubscribes_after_a_broker_restart(
+    example_site: Site, tmp_path: Path
+) -> None:
+    broker = start_mosquitto(tmp_path)
+    samples: list[Sample] = []
+
+    async def publish(value: bool) -> None:
+        pub = MqttConnection(broker.url, f"acktest-device-{value}")
+        pub.start()
+        await pub.wait_connected()
+        body = json.dumps({"tamper": value}).encode()
+        await asyncio.to_thread(pub.publish(TOPIC, body, qos=1).wait_for_publish, 5)
+        pub.stop()
+
+    async def run() -> int:
+        conn = MqttConnection(broker.url, "propwatch-gateway-restart", manual_ack=True)
+        ingest = _ingest(example_site, DeadLetters(tmp_path / "d.db"), samples, conn)
+        ingest.start()
+        conn.start()
+        await conn.wait_connected()
+        await asyncio.sleep(0.3)
+        await publish(True)
+        await asyncio.to_thread(_wait, lambda: len(samples) == 1, "the first message")
+        await asyncio.to_thread(broker.stop)
+        await asyncio.to_thread(broker.start)
+        await asyncio.to_thread(_wait, lambda: conn.connect_count == 2, "the reconnect")
+        await asyncio.sleep(0.3)
+        await publish(False)
+        await asyncio.to_thread(_wait, lambda: len(samples) == 2, "the message after restart")
+        conn.stop()
+        return conn.connect_count
+
+    try:
+        connects = asyncio.run(run())
+    finally:
+        broker.stop()
+
+    assert connects == 2
+    assert [s.values for s in samples] == [{"tamper": True}, {"tamper": False}]
