@@ -4,19 +4,32 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from api import problems
 from api.deps import AppContext
-from api.routes import alarms, assets, health, work_orders
+from api.idempotency import IdempotencyMiddleware
+from api.routes import alarms, assets, health, reports, tokens, webhooks, work_orders
+from api.stream import router as stream_router
 
 
 def create_app(ctx: AppContext) -> FastAPI:
     app = FastAPI(
         title="propwatch",
         version="1",
-        description="物业设施监测与预防性维护 API：告警、工单、资产。",
+        description=(
+            "物业设施监测与预防性维护 API：告警、工单、资产、报表、事件流与 webhook。"
+            " Errors are RFC 9457 problem JSON; POSTs take `Idempotency-Key`;"
+            " work-order changes take `If-Match`. See docs/api.md."
+        ),
     )
     app.state.ctx = ctx
+    problems.install(app)
+    app.add_middleware(IdempotencyMiddleware, db=ctx.db, clock=ctx.clock)
     app.include_router(health.router)
     app.include_router(work_orders.router)
     app.include_router(alarms.router)
     app.include_router(assets.router)
+    app.include_router(reports.router)
+    app.include_router(webhooks.router)
+    app.include_router(tokens.router)
+    app.include_router(stream_router)
     return app

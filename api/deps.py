@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from api.auth import ApiRole, Principal, TokenRegistry
+from api.models import AuditEntry
 from maintenance.db import Database
 from propwatch.clock import Clock
 from propwatch.site import Site
@@ -23,6 +24,7 @@ class AppContext:
     clock: Clock
     tokens: TokenRegistry
     health: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
+    stream_poll_seconds: float = 0.5
 
 
 def get_ctx(request: Request) -> AppContext:
@@ -48,7 +50,8 @@ def get_principal(
             "需要访问令牌 (Bearer token required)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    principal = ctx.tokens.resolve(creds.credentials)
+    with ctx.db.session() as s:
+        principal = ctx.tokens.resolve(creds.credentials, s)
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -67,6 +70,55 @@ def require(*roles: ApiRole) -> Callable[[Principal], Principal]:
     return check
 
 
+def check_site(caller: Principal, site_id: str) -> None:
+    """A token sees only its sites; another site's data is refused, not hidden."""
+    if not caller.may_see(site_id):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"无权访问小区 {site_id} (site not allowed)")
+
+
+def site_of(ctx: AppContext, caller: Principal, site_id: str) -> Site:
+    check_site(caller, site_id)
+    site = ctx.sites.get(site_id)
+    if site is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"小区 {site_id} 不存在 (unknown site)")
+    return site
+
+
+def audit(
+    session: Session,
+    ctx: AppContext,
+    caller: Principal,
+    request: Request,
+    *,
+    subject: str | None,
+    status_code: int,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """审计: one row per change, in the same transaction as the change itself."""
+    session.add(
+        AuditEntry(
+            at=ctx.clock.now(),
+            actor=caller.name,
+            role=caller.role.value,
+            method=request.method,
+            path=request.url.path,
+            subject=subject,
+            status_code=status_code,
+            detail=detail or {},
+        )
+    )
+
+
 Ctx = Annotated[AppContext, Depends(get_ctx)]
 DbSession = Annotated[Session, Depends(get_session)]
 Caller = Annotated[Principal, Depends(get_principal)]
+Reader = Annotated[
+    Principal,
+    Depends(require(ApiRole.DUTY, ApiRole.TECHNICIAN, ApiRole.INTEGRATION)),
+]
+Operator = Annotated[Principal, Depends(require(ApiRole.DUTY, ApiRole.INTEGRATION))]
+Worker = Annotated[
+    Principal, Depends(require(ApiRole.DUTY, ApiRole.TECHNICIAN, ApiRole.INTEGRATION))
+]
+Duty = Annotated[Principal, Depends(require(ApiRole.DUTY))]
+Admin = Annotated[Principal, Depends(require())]

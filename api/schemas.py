@@ -1,10 +1,16 @@
-"""Response schemas, separate from the ORM models."""
+"""Request and response schemas, separate from the ORM models."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from api.auth import ApiRole
+from maintenance.work_orders.models import Status
+from maintenance.work_orders.service import WorkOrderView
+from propwatch.site import Category, Priority
 
 
 class WorkOrderOut(BaseModel):
@@ -30,26 +36,95 @@ class WorkOrderOut(BaseModel):
     arrive_due: datetime | None
     resolve_due: datetime | None
     occurrences: int
+    external_id: str | None = None
 
 
 class WorkOrderPage(BaseModel):
     items: list[WorkOrderOut]
+    next_cursor: str | None = Field(
+        None, description="pass as `cursor` for the next page; absent on the last page"
+    )
 
 
-class AlarmOut(BaseModel):
-    id: int
-    site_id: str
-    episode_id: str
-    asset: str
-    alarm_type: str
-    severity: str
-    message: str
-    state: str
-    raised_at: datetime
-    cleared_at: datetime | None
-    raise_count: int
-    evidence: dict[str, object]
-    work_order_id: int | None
+class WorkOrderDetail(WorkOrderView):
+    external_id: str | None = None
+    etag: str
+
+
+class WorkOrderCreate(BaseModel):
+    """报修 from the duty room or the ticket system."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "site_id": "hexie-garden",
+                    "title": "3 号楼 2 单元楼道灯不亮",
+                    "category": "lighting",
+                    "priority": "general",
+                    "zone": "Z1",
+                    "external_id": "TK-2026-000123",
+                }
+            ]
+        },
+    )
+
+    site_id: str = Field(min_length=1, max_length=64)
+    title: str = Field(min_length=1, max_length=300)
+    category: Category = Category.GENERAL
+    priority: Priority = Priority.GENERAL
+    description: str = Field("", max_length=5000)
+    asset: str | None = Field(None, max_length=64)
+    zone: str | None = Field(None, max_length=64)
+    assignee: str | None = Field(None, max_length=64)
+    reported_at: AwareDatetime | None = None
+    external_id: str | None = Field(None, min_length=1, max_length=100)
+
+
+class TransitionIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"to": "on_hold", "note": "等待配件 (waiting for parts)"}]},
+    )
+
+    to: Status
+    note: str = Field("", max_length=2000)
+    attachments: list[str] = Field(default_factory=list, max_length=20)
+    assignee: str | None = Field(None, max_length=64)
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"assignee": "T01", "note": "夜班改派"}]}
+    )
+
+    assignee: str = Field(min_length=1, max_length=64)
+    note: str = Field("", max_length=2000)
+
+
+class CommentIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"note": "已更换镇流器", "attachments": ["photos/GD-1-after.jpg"]}]
+        },
+    )
+
+    note: str = Field(min_length=1, max_length=2000)
+    attachments: list[str] = Field(default_factory=list, max_length=20)
+
+
+class ShelveIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"until": "2026-11-23T08:00:00+08:00", "reason": "施工期间屏蔽"}]
+        },
+    )
+
+    until: AwareDatetime
+    reason: str = Field(min_length=1, max_length=300)
 
 
 class AssetOut(BaseModel):
@@ -63,3 +138,93 @@ class AssetOut(BaseModel):
     retired: bool
     state: dict[str, object]
     state_at: datetime | None
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "tech-T01",
+                    "role": "technician",
+                    "sites": ["hexie-garden"],
+                    "person": "T01",
+                }
+            ]
+        },
+    )
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    role: ApiRole
+    sites: list[str] = Field(min_length=1, max_length=100)
+    person: str | None = Field(None, max_length=64)
+
+
+class TokenOut(BaseModel):
+    name: str
+    role: ApiRole
+    sites: list[str]
+    person: str | None
+    token: str | None = Field(None, description="shown once, at creation and rotation")
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://tickets.example.com/hooks/propwatch",
+                    "event_types": ["work_order.created", "work_order.changed"],
+                    "sites": ["hexie-garden"],
+                }
+            ]
+        },
+    )
+
+    url: str = Field(min_length=8, max_length=500, pattern=r"^https?://")
+    event_types: list[str] = Field(min_length=1, max_length=10)
+    sites: list[str] = Field(min_length=1, max_length=100)
+    secret: str | None = Field(None, min_length=16, max_length=200)
+
+
+class WebhookOut(BaseModel):
+    id: int
+    url: str
+    event_types: list[str]
+    sites: list[str]
+    active: bool
+    created_at: datetime
+    secret: str | None = Field(None, description="shown once, at creation")
+
+
+class DeliveryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    subscription_id: int
+    event_id: int
+    event_type: str
+    state: str
+    attempts: int
+    next_attempt_at: datetime
+    last_status: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    body: str
+
+
+class AuditOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    actor: str
+    role: str
+    method: str
+    path: str
+    subject: str | None
+    status_code: int
+    detail: dict[str, Any]

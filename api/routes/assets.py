@@ -1,34 +1,65 @@
-"""Assets with their live state."""
+"""Assets with their live state (the latest readings the maintenance core keeps)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import select
 
-from api.deps import Caller, DbSession
+from api.deps import DbSession, Reader, check_site
+from api.problems import PROBLEM_RESPONSES
 from api.schemas import AssetOut
 from maintenance.registry.models import Asset, Zone
 
-router = APIRouter(prefix="/api/v1/assets", tags=["assets"])
+router = APIRouter(prefix="/api/v1/assets", tags=["assets"], responses=PROBLEM_RESPONSES)
 
 
-@router.get("", response_model=list[AssetOut])
-def get_assets(session: DbSession, caller: Caller) -> list[AssetOut]:
+def _out(a: Asset, z: Zone) -> AssetOut:
+    return AssetOut(
+        id=a.code,
+        site_id=a.site_id,
+        name=a.name,
+        kind=a.kind,
+        zone=z.code,
+        building=a.building,
+        location=a.location,
+        retired=a.retired_at is not None,
+        state=a.state or {},
+        state_at=a.state_at,
+    )
+
+
+@router.get("", response_model=list[AssetOut], summary="设备列表 with live state")
+def get_assets(
+    session: DbSession,
+    caller: Reader,
+    site_id: Annotated[str | None, Query(max_length=64)] = None,
+    zone: Annotated[str | None, Query(max_length=64)] = None,
+    kind: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[AssetOut]:
     q = select(Asset, Zone).join(Zone, Asset.zone_id == Zone.id).order_by(Asset.site_id, Asset.code)
-    if "*" not in caller.sites:
-        q = q.where(Asset.site_id.in_(caller.sites))
-    return [
-        AssetOut(
-            id=a.code,
-            site_id=a.site_id,
-            name=a.name,
-            kind=a.kind,
-            zone=z.code,
-            building=a.building,
-            location=a.location,
-            retired=a.retired_at is not None,
-            state=a.state or {},
-            state_at=a.state_at,
-        )
-        for a, z in session.execute(q).tuples()
-    ]
+    sites = caller.site_filter()
+    if site_id is not None:
+        check_site(caller, site_id)
+        q = q.where(Asset.site_id == site_id)
+    elif sites is not None:
+        q = q.where(Asset.site_id.in_(sites))
+    if zone is not None:
+        q = q.where(Zone.code == zone)
+    if kind is not None:
+        q = q.where(Asset.kind == kind)
+    return [_out(a, z) for a, z in session.execute(q)]
+
+
+@router.get("/{site_id}/{code}", response_model=AssetOut, summary="one asset with live state")
+def get_asset(site_id: str, code: str, session: DbSession, caller: Reader) -> AssetOut:
+    check_site(caller, site_id)
+    row = session.execute(
+        select(Asset, Zone)
+        .join(Zone, Asset.zone_id == Zone.id)
+        .where(Asset.site_id == site_id, Asset.code == code)
+    ).first()
+    if row is None:
+        raise HTTPException(404, f"设备 {code} 不存在 (unknown asset)")
+    return _out(row[0], row[1])

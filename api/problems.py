@@ -1,0 +1,131 @@
+"""RFC 9457 problem details: every refusal is `application/problem+json`, never a bare 500.
+
+`title` is zh-CN first with the English after; `code` is stable for clients.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from maintenance.errors import Conflict, InvalidRequest, MaintenanceError, NotFound
+
+PROBLEM = "application/problem+json"
+
+_TITLES = {
+    400: "请求有误 (bad request)",
+    401: "需要登录 (unauthorized)",
+    403: "无权访问 (forbidden)",
+    404: "未找到 (not found)",
+    405: "方法不允许 (method not allowed)",
+    409: "冲突 (conflict)",
+    412: "版本已变化 (precondition failed)",
+    422: "请求内容无效 (unprocessable content)",
+    428: "需要 If-Match (precondition required)",
+}
+
+
+class Problem(BaseModel):
+    """The body of every error answer (RFC 9457)."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    code: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "content": {PROBLEM: {}}, "description": title}
+    for code, title in _TITLES.items()
+    if code in (401, 403, 404, 409, 412, 422)
+}
+
+
+class ApiProblem(Exception):
+    """Raised by routes for refusals that are the API's own (412, 428, 403 by ownership)."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.code, self.headers = status, detail, code, headers
+
+
+def problem(
+    request: Request,
+    status: int,
+    detail: str | None,
+    *,
+    code: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = Problem(
+        title=_TITLES.get(status, "错误 (error)"),
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        code=code,
+        errors=errors,
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM, headers=headers
+    )
+
+
+def _maintenance_status(exc: MaintenanceError) -> int:
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, Conflict):
+        return 409
+    if isinstance(exc, InvalidRequest):
+        return 422
+    return 400
+
+
+def _jsonable_errors(errors: Any) -> list[dict[str, Any]]:
+    out = []
+    for e in errors:
+        out.append({"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))})
+    return out
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every refusal into problem JSON."""
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        headers = dict(exc.headers) if exc.headers else None
+        return problem(request, exc.status_code, str(exc.detail), headers=headers)
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return problem(
+            request, 422, "请求参数无效 (invalid request)", errors=_jsonable_errors(exc.errors())
+        )
+
+    async def on_maintenance(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, MaintenanceError)
+        return problem(request, _maintenance_status(exc), f"{exc.zh} ({exc.en})", code=exc.code)
+
+    async def on_api(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiProblem)
+        return problem(request, exc.status, exc.detail, code=exc.code, headers=exc.headers)
+
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(MaintenanceError, on_maintenance)
+    app.add_exception_handler(ApiProblem, on_api)

@@ -1,0 +1,132 @@
+"""Webhook subscriptions, their delivery log, and 重新投递 (re-delivery)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from sqlalchemy import select
+
+from api.auth import Principal
+from api.deps import Ctx, DbSession, Operator, audit, check_site
+from api.models import WebhookDelivery, WebhookSubscription
+from api.problems import PROBLEM_RESPONSES
+from api.schemas import DeliveryOut, WebhookCreate, WebhookOut
+from api.webhooks.delivery import EVENT_TYPES, new_secret, redeliver
+from maintenance.notifications import Notification
+
+router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], responses=PROBLEM_RESPONSES)
+
+
+def _out(sub: WebhookSubscription, secret: str | None = None) -> WebhookOut:
+    return WebhookOut(
+        id=sub.id,
+        url=sub.url,
+        event_types=sub.event_types,
+        sites=sub.sites,
+        active=sub.active,
+        created_at=sub.created_at,
+        secret=secret,
+    )
+
+
+def _own(session: DbSession, caller: Principal, subscription_id: int) -> WebhookSubscription:
+    sub = session.get(WebhookSubscription, subscription_id)
+    if sub is None:
+        raise HTTPException(404, f"订阅 {subscription_id} 不存在 (unknown subscription)")
+    for site in sub.sites:
+        check_site(caller, site)
+    return sub
+
+
+@router.post("", response_model=WebhookOut, status_code=status.HTTP_201_CREATED, summary="订阅事件")
+def create_subscription(
+    body: WebhookCreate, request: Request, ctx: Ctx, session: DbSession, caller: Operator
+) -> WebhookOut:
+    unknown = sorted(set(body.event_types) - set(EVENT_TYPES))
+    if unknown:
+        raise HTTPException(422, f"未知事件类型 (unknown event types): {', '.join(unknown)}")
+    for site in body.sites:
+        check_site(caller, site)
+    secret = body.secret or new_secret()
+    # start at the outbox's end: a new receiver gets what happens from now on
+    last = session.scalar(select(Notification.id).order_by(Notification.id.desc()).limit(1))
+    sub = WebhookSubscription(
+        url=body.url,
+        secret=secret,
+        event_types=sorted(set(body.event_types)),
+        sites=sorted(set(body.sites)),
+        active=True,
+        created_by=caller.name,
+        created_at=ctx.clock.now(),
+        cursor=last or 0,
+    )
+    session.add(sub)
+    session.flush()
+    audit(
+        session,
+        ctx,
+        caller,
+        request,
+        subject=f"webhook:{sub.id}",
+        status_code=201,
+        detail={"url": body.url, "event_types": body.event_types, "sites": body.sites},
+    )
+    return _out(sub, secret)
+
+
+@router.get("", response_model=list[WebhookOut], summary="订阅列表")
+def list_subscriptions(session: DbSession, caller: Operator) -> list[WebhookOut]:
+    subs = session.scalars(select(WebhookSubscription).order_by(WebhookSubscription.id))
+    return [_out(s) for s in subs if all(caller.may_see(site) for site in s.sites)]
+
+
+@router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT, summary="停用订阅")
+def deactivate(
+    subscription_id: int, request: Request, ctx: Ctx, session: DbSession, caller: Operator
+) -> None:
+    sub = _own(session, caller, subscription_id)
+    sub.active = False
+    audit(session, ctx, caller, request, subject=f"webhook:{sub.id}", status_code=204)
+
+
+@router.get("/{subscription_id}/deliveries", response_model=list[DeliveryOut], summary="投递记录")
+def deliveries(
+    subscription_id: int,
+    session: DbSession,
+    caller: Operator,
+    state: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[DeliveryOut]:
+    _own(session, caller, subscription_id)
+    q = (
+        select(WebhookDelivery)
+        .where(WebhookDelivery.subscription_id == subscription_id)
+        .order_by(WebhookDelivery.id.desc())
+        .limit(limit)
+    )
+    if state is not None:
+        q = q.where(WebhookDelivery.state == state)
+    return [DeliveryOut.model_validate(d) for d in session.scalars(q)]
+
+
+@router.post(
+    "/{subscription_id}/deliveries/{delivery_id}/redeliver",
+    response_model=DeliveryOut,
+    summary="重新投递",
+)
+def post_redeliver(
+    subscription_id: int,
+    delivery_id: int,
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    caller: Operator,
+) -> DeliveryOut:
+    _own(session, caller, subscription_id)
+    d = session.get(WebhookDelivery, delivery_id)
+    if d is None or d.subscription_id != subscription_id:
+        raise HTTPException(404, f"投递 {delivery_id} 不存在 (unknown delivery)")
+    redeliver(session, d, ctx.clock.now())
+    audit(session, ctx, caller, request, subject=f"webhook_delivery:{d.id}", status_code=200)
+    return DeliveryOut.model_validate(d)

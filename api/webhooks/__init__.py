@@ -1,0 +1,1 @@
+"""Outgoing webhooks: subscriptions, signing, delivery with backoff, the delivery log."""

@@ -1,0 +1,219 @@
+"""投递: the outbox fanned out to subscriptions, posted with retries and exponential backoff.
+
+Each subscription keeps a cursor into the `notification` outbox; every row past it whose event
+type the subscription wants becomes one `webhook_delivery` (unique per subscription and event, so
+a second dispatcher cannot double it). A failed post is retried after 10 s, 20 s, 40 s … up to
+an hour apart, `MAX_ATTEMPTS` times, then marked failed; any delivery can be sent again on request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.models import WebhookDelivery, WebhookSubscription
+from api.webhooks.signing import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    sign,
+)
+from maintenance.db import Database
+from maintenance.notifications import Notification
+from propwatch.clock import Clock
+
+log = logging.getLogger("propwatch.webhooks")
+
+EVENT_TYPES = (
+    "work_order.created",
+    "work_order.changed",
+    "work_order.overdue",
+    "work_order.escalated",
+    "alarm.raised",
+    "alarm.cleared",
+    "alarm.chattering",
+)
+TOPIC_TO_EVENT = {
+    "work_order.transition": "work_order.changed",
+    "work_order.reassigned": "work_order.changed",
+}
+MAX_ATTEMPTS = 8
+FIRST_RETRY = timedelta(seconds=10)
+LONGEST_RETRY = timedelta(hours=1)
+TIMEOUT_SECONDS = 10.0
+FAN_OUT_BATCH = 500
+
+
+def event_type(topic: str) -> str:
+    return TOPIC_TO_EVENT.get(topic, topic)
+
+
+def new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before the next try after `attempts` failures: 10 s doubling, at most an hour."""
+    wait: timedelta = FIRST_RETRY * (2 ** max(attempts - 1, 0))
+    return min(wait, LONGEST_RETRY)
+
+
+def _body(n: Notification, kind: str) -> str:
+    doc: dict[str, Any] = {
+        "id": n.id,
+        "type": kind,
+        "site_id": n.site_id,
+        "created_at": n.created_at.isoformat(),
+        "work_order_id": n.work_order_id,
+        "alarm_id": n.alarm_id,
+        "message": n.message,
+        "data": n.payload,
+    }
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def fan_out(session: Session, now: datetime) -> int:
+    """Turn outbox rows past each subscription's cursor into deliveries; returns how many."""
+    made = 0
+    for sub in session.scalars(
+        select(WebhookSubscription).where(WebhookSubscription.active.is_(True))
+    ):
+        rows = list(
+            session.scalars(
+                select(Notification)
+                .where(Notification.id > sub.cursor)
+                .order_by(Notification.id)
+                .limit(FAN_OUT_BATCH)
+            )
+        )
+        for n in rows:
+            kind = event_type(n.topic)
+            if kind in sub.event_types and ("*" in sub.sites or n.site_id in sub.sites):
+                session.add(
+                    WebhookDelivery(
+                        subscription_id=sub.id,
+                        event_id=n.id,
+                        event_type=kind,
+                        body=_body(n, kind),
+                        state="pending",
+                        attempts=0,
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                )
+                made += 1
+        if rows:
+            sub.cursor = rows[-1].id
+    return made
+
+
+def redeliver(session: Session, delivery: WebhookDelivery, now: datetime) -> None:
+    """Queue a delivery again now, whatever its state (the receiver lost it, or was fixed)."""
+    delivery.state, delivery.next_attempt_at, delivery.attempts = "pending", now, 0
+    delivery.last_error = None
+
+
+class WebhookDispatcher:
+    """Fans out and posts due deliveries every `interval` seconds while entered."""
+
+    def __init__(self, db: Database, clock: Clock, *, interval: float = 1.0) -> None:
+        self.db, self.clock, self.interval = db, clock, interval
+        self._client = httpx.AsyncClient(timeout=TIMEOUT_SECONDS)
+        self._task: asyncio.Task[None] | None = None
+        self.failures = 0
+
+    async def __aenter__(self) -> WebhookDispatcher:
+        self._task = asyncio.create_task(self._loop())
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._client.aclose()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:  # counted and logged; the next pass tries again
+                self.failures += 1
+                log.exception("webhook pass failed")
+            await asyncio.sleep(self.interval)
+
+    async def run_once(self) -> int:
+        """One pass: fan out, then post every due delivery. Returns how many were posted."""
+        now = self.clock.now()
+        due = await asyncio.to_thread(self._claim_due, now)
+        for delivery_id, url, secret, kind, body in due:
+            status, error = await self._post(delivery_id, url, secret, kind, body)
+            await asyncio.to_thread(self._record, delivery_id, status, error)
+        return len(due)
+
+    def _claim_due(self, now: datetime) -> list[tuple[int, str, str, str, str]]:
+        with self.db.session() as s:
+            fan_out(s, now)
+            s.flush()
+            rows = s.execute(
+                select(WebhookDelivery, WebhookSubscription)
+                .join(
+                    WebhookSubscription, WebhookDelivery.subscription_id == WebhookSubscription.id
+                )
+                .where(
+                    WebhookDelivery.state == "pending",
+                    WebhookDelivery.next_attempt_at <= now,
+                    WebhookSubscription.active.is_(True),
+                )
+                .order_by(WebhookDelivery.id)
+                .limit(100)
+            )
+            return [(d.id, sub.url, sub.secret, d.event_type, d.body) for d, sub in rows]
+
+    async def _post(
+        self, delivery_id: int, url: str, secret: str, kind: str, body: str
+    ) -> tuple[int | None, str | None]:
+        raw = body.encode()
+        ts = int(self.clock.now().timestamp())
+        headers = {
+            "Content-Type": "application/json",
+            TIMESTAMP_HEADER: str(ts),
+            SIGNATURE_HEADER: sign(secret, ts, raw),
+            EVENT_HEADER: kind,
+            DELIVERY_HEADER: str(delivery_id),
+        }
+        try:
+            response = await self._client.post(url, content=raw, headers=headers)
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"
+        if 200 <= response.status_code < 300:
+            return response.status_code, None
+        return response.status_code, response.text[:500]
+
+    def _record(self, delivery_id: int, status: int | None, error: str | None) -> None:
+        now = self.clock.now()
+        with self.db.session() as s:
+            d = s.get(WebhookDelivery, delivery_id)
+            if d is None:
+                return
+            d.attempts += 1
+            d.last_status, d.last_error = status, error
+            if status is not None and 200 <= status < 300:
+                d.state, d.delivered_at = "delivered", now
+            elif d.attempts >= MAX_ATTEMPTS:
+                d.state = "failed"
+            else:
+                d.next_attempt_at = now + backoff(d.attempts)
