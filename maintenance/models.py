@@ -1,17 +1,34 @@
 """Import point for every table, so metadata and migrations see them all."""
 
+from api.models import (
+    ApiToken,
+    AuditEntry,
+    ExternalRef,
+    IdempotencyRecord,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from maintenance.alarms.models import Alarm, ProcessedEvent
 from maintenance.notifications import Notification
+from maintenance.plans.models import PlanCursor, PlanRecord
 from maintenance.registry.models import Asset, Building, Person, SiteRecord, Zone
 from maintenance.work_orders.models import Escalation, WorkOrder, WorkOrderTransition
 
 __all__ = [
+    "ApiToken",
+    "AuditEntry",
+    "ExternalRef",
+    "IdempotencyRecord",
+    "WebhookDelivery",
+    "WebhookSubscription",
     "Alarm",
     "Asset",
     "Building",
     "Escalation",
     "Notification",
     "Person",
+    "PlanCursor",
+    "PlanRecord",
     "ProcessedEvent",
     "SiteRecord",
     "WorkOrder",

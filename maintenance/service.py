@@ -1,4 +1,5 @@
-"""The maintenance supervisor: migrations, registry sync, the event consumer, the SLA job."""
+"""The maintenance supervisor: migrations, registry sync, the event consumer, the SLA job, and
+the plan scheduler (保养计划, 夜间照明)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from maintenance.consumer import EventConsumer
 from maintenance.db import Database
 from maintenance.escalation import escalate_overdue
 from maintenance.registry.service import sync_registry
+from maintenance.scheduler import PlanScheduler
 from propwatch.clock import Clock
 from propwatch.mqtt import MqttConnection
 from propwatch.settings import Settings
@@ -52,6 +54,7 @@ class MaintenanceService:
         self.escalations_fired = 0
         self.sla_passes = 0
         self.sla_errors = 0
+        self.plans = PlanScheduler(site, self.db, clock)
 
     async def __aenter__(self) -> MaintenanceService:
         self.db.upgrade()
@@ -62,9 +65,11 @@ class MaintenanceService:
         await self.mqtt.wait_connected()
         self._tasks.append(asyncio.create_task(self.consumer.run(), name="event-consumer"))
         self._tasks.append(asyncio.create_task(self._sla_loop(), name="sla-escalation"))
+        await self.plans.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self.plans.stop()
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -99,4 +104,9 @@ class MaintenanceService:
             "queue_depth": self.consumer.queue.qsize(),
             "escalations_fired": self.escalations_fired,
             "sla_errors": self.sla_errors,
+            "plan_passes": self.plans.stats.passes,
+            "plan_work_orders": self.plans.stats.created,
+            "plan_late": self.plans.stats.late,
+            "plan_errors": self.plans.stats.errors,
+            "night_patrols": self.plans.stats.patrols,
         }

@@ -6,7 +6,7 @@ alarm routing and plans. Secrets never live here; they come from `Settings`.
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import date, datetime, time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -503,6 +503,106 @@ class AlarmRoute(_M):
     create_work_order: bool = True
 
 
+class PlanTargets(_M):
+    """Which assets a plan covers: the union of ids, kinds, zones and buildings named."""
+
+    assets: list[str] = Field(default_factory=list)
+    kinds: list[str] = Field(default_factory=list)
+    zones: list[str] = Field(default_factory=list)
+    buildings: list[str] = Field(default_factory=list)
+
+    def empty(self) -> bool:
+        return not (self.assets or self.kinds or self.zones or self.buildings)
+
+    def covers(self, asset: Asset) -> bool:
+        return (
+            asset.id in self.assets
+            or asset.kind in self.kinds
+            or asset.zone in self.zones
+            or (bool(asset.building) and asset.building in self.buildings)
+        )
+
+
+class ChecklistItem(_M):
+    """检查项: a pass/fail check, or a measurement with its unit and limits."""
+
+    id: str = Field(pattern=ID)
+    text: str
+    unit: str | None = None
+    low: float | None = None
+    high: float | None = None
+
+    @property
+    def is_measurement(self) -> bool:
+        return self.unit is not None or self.low is not None or self.high is not None
+
+
+class MeterTrigger(_M):
+    """计量保养: an occurrence each time a telemetry counter passes the next multiple of `every`."""
+
+    metric: str
+    every: float = Field(gt=0)
+    unit: str = ""
+
+
+class OutOfService(_M):
+    """停用公告: the work takes the equipment out of service; residents are told beforehand."""
+
+    kind: Literal["elevator", "water_supply", "other"]
+    hours: float = Field(gt=0, le=72)
+    notice_days: int = Field(default=1, ge=0, le=14)
+
+
+class PlanSpec(_M):
+    """公共设施保养计划: one plan; `template` fills every field the plan leaves out.
+
+    Exactly one of `rrule` (RFC 5545), `cron` (five fields), `every` (an interval) or `meter`
+    (a telemetry counter) says when it falls due, unless the template does.
+    """
+
+    id: str = Field(pattern=ID)
+    template: str | None = None
+    name: str | None = None
+    targets: PlanTargets = PlanTargets()
+    rrule: str | None = None
+    cron: str | None = None
+    every: Seconds | None = Field(default=None, gt=0)
+    meter: MeterTrigger | None = None
+    start: datetime | None = Field(
+        default=None, description="local time the recurrence counts from (site time zone)"
+    )
+    checklist: list[ChecklistItem] | None = None
+    role: Role | None = None
+    time_limit: Limit | None = None
+    category: Category | None = None
+    priority: Priority | None = None
+    non_working_day: Literal["keep", "skip", "next", "previous"] | None = None
+    out_of_service: OutOfService | None = None
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _one_recurrence(self) -> PlanSpec:
+        given = [k for k in ("rrule", "cron", "every", "meter") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"a plan has one recurrence; got {', '.join(given)}")
+        if not given and self.template is None:
+            raise ValueError("a plan without a template needs rrule, cron, every or meter")
+        if self.template is None and self.checklist is None:
+            raise ValueError("a plan without a template needs a checklist")
+        if self.start is not None and self.start.tzinfo is not None:
+            raise ValueError("start is a local time in the site's time zone; drop the offset")
+        return self
+
+
+class NightLighting(_M):
+    """夜间照明: after sunset each night, a patrol per zone and a work order per dark circuit."""
+
+    enabled: bool = True
+    after_sunset: Seconds = 1800.0
+    min_current_ratio: float = Field(default=0.5, gt=0, le=1)
+    min_current_a: float = Field(default=0.2, ge=0)
+
+
 class SiteFile(_M):
     """The whole site file."""
 
@@ -517,7 +617,9 @@ class SiteFile(_M):
     alarm_routes: list[AlarmRoute] = Field(default_factory=list)
     escalation: list[EscalationStep] = Field(default_factory=lambda: list(DEFAULT_ESCALATION))
     chattering: Chattering = Chattering()
-    plans: list[dict[str, Any]] = Field(default_factory=list)
+    plans: list[PlanSpec] = Field(default_factory=list)
+    night_lighting: NightLighting = NightLighting()
+    warranty_reminder_days: int = Field(default=30, ge=0, le=365)
 
     def zone(self, zone_id: str) -> Zone:
         return next(z for z in self.zones if z.id == zone_id)
@@ -570,6 +672,17 @@ def reference_problems(spec: SiteFile) -> list[tuple[tuple[str | int, ...], str]
     for i, r in enumerate(spec.rules):
         if r.asset and r.asset not in assets:
             out.append((("rules", i, "asset"), f"unknown asset {r.asset!r}"))
+    plan_ids: set[str] = set()
+    for i, plan in enumerate(spec.plans):
+        if plan.id in plan_ids:
+            out.append((("plans", i, "id"), f"id {plan.id!r} is used twice"))
+        plan_ids.add(plan.id)
+        for j, aid in enumerate(plan.targets.assets):
+            if aid not in assets:
+                out.append((("plans", i, "targets", "assets", j), f"unknown asset {aid!r}"))
+        for j, zid in enumerate(plan.targets.zones):
+            if zid not in zones:
+                out.append((("plans", i, "targets", "zones", j), f"unknown zone {zid!r}"))
     return out
 
 

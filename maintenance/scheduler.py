@@ -1,0 +1,103 @@
+"""The plan scheduler: APScheduler 3 as the trigger, `materialize_due(now)` as the work.
+
+Why not one APScheduler job per plan occurrence: a job store holds *state* (next run times) that
+two replicas would each keep and both act on, that a restart loses or replays, and that runs on
+the wall clock, so a test would have to wait a night to see a night. Instead the occurrences are
+computed from the recurrence (`maintenance.plans.recurrence`) on the injected clock, and APScheduler
+only calls one idempotent pass every `interval` seconds (plus once at start, which is the catch-up
+after downtime). The database makes each occurrence exactly once: whichever replica runs first
+creates it, the other finds it (unique `source_key`). Coalescing and `max_instances=1` keep a slow
+pass from piling up behind itself; APScheduler's own misfire handling does not matter, since a
+late pass still covers everything since the cursor. The misfire policy itself is in
+`maintenance.plans.service`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from maintenance.db import Database
+from maintenance.lighting import night_lighting_check
+from maintenance.plans.service import materialize_due
+from propwatch.clock import Clock
+from propwatch.site import Site
+
+log = logging.getLogger(__name__)
+
+PLAN_INTERVAL = 60.0
+"""Seconds between passes; an occurrence is created at most this long after its time."""
+
+
+@dataclass
+class SchedulerStats:
+    passes: int = 0
+    created: int = 0
+    late: int = 0
+    skipped: int = 0
+    patrols: int = 0
+    lighting_faults: int = 0
+    warranty_reminders: int = 0
+    errors: int = 0
+
+
+class PlanScheduler:
+    """Runs the plan pass and the night-lighting check on a timer, on the injected clock."""
+
+    def __init__(
+        self, site: Site, db: Database, clock: Clock, interval: float = PLAN_INTERVAL
+    ) -> None:
+        self.site = site
+        self.db = db
+        self.clock = clock
+        self.interval = interval
+        self.stats = SchedulerStats()
+        self._scheduler: AsyncIOScheduler | None = None
+
+    def run_pass(self) -> SchedulerStats:
+        """One pass of both jobs, each in its own transaction, so one failing keeps the other."""
+        now = self.clock.now()
+        done = SchedulerStats(passes=1)
+        try:
+            with self.db.session() as s:
+                result = materialize_due(s, self.site, now)
+            done.created, done.late, done.skipped = result.total, result.late, result.skipped
+            done.warranty_reminders = result.warranty_reminders
+        except Exception:
+            done.errors += 1
+            log.exception("plan pass failed at %s", now.isoformat())
+        try:
+            with self.db.session() as s:
+                night = night_lighting_check(s, self.site, now)
+            done.patrols, done.lighting_faults = len(night.patrols), len(night.faults_opened)
+        except Exception:
+            done.errors += 1
+            log.exception("night lighting check failed at %s", now.isoformat())
+        for name in vars(done):
+            setattr(self.stats, name, getattr(self.stats, name) + getattr(done, name))
+        return done
+
+    async def tick(self) -> None:
+        await asyncio.to_thread(self.run_pass)
+
+    async def start(self) -> None:
+        """Catch up at once (missed occurrences, marked late), then pass every `interval`."""
+        await self.tick()
+        scheduler = AsyncIOScheduler(
+            timezone=self.site.spec.site.tz,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        scheduler.add_job(
+            self.tick, IntervalTrigger(seconds=self.interval), id="plans", name="保养计划与夜间照明"
+        )
+        scheduler.start()
+        self._scheduler = scheduler
+
+    def stop(self) -> None:
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        self._scheduler = None
