@@ -10,6 +10,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+import yaml
 from sqlalchemy import func, select
 
 from maintenance.alarms.models import Alarm
@@ -27,7 +29,8 @@ from propwatch.events import (
 )
 from propwatch.mqtt import MqttConnection
 from propwatch.settings import Settings
-from propwatch.site import Site
+from propwatch.site import Site, load_site
+from tests.conftest import EXAMPLE_SITE
 from tests.support.servers import Mosquitto
 
 
@@ -55,6 +58,16 @@ def _raise(site: Site, episode: str, clock: ManualClock, event_id: str) -> Alarm
         message="出水压力过低，可能停水",
         evidence={"metric": "outlet_pressure", "value": 0.05, "limit": 0.15},
     )
+
+
+@pytest.fixture
+def lone_site(tmp_path: Path) -> Site:
+    """The example site under an id of its own: its events reach no other test's MQTT session."""
+    doc = yaml.safe_load(EXAMPLE_SITE.read_text(encoding="utf-8"))
+    doc["site"]["id"] = f"shared-{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return load_site(path)
 
 
 def _run_replicas(
@@ -109,32 +122,32 @@ def _run_replicas(
 
 
 def test_shared_group_splits_events_between_replicas(
-    tmp_path: Path, mosquitto: Mosquitto, example_site: Site
+    tmp_path: Path, mosquitto: Mosquitto, lone_site: Site
 ) -> None:
     db = Database(f"sqlite:///{tmp_path}/wo.db")
     clock = ManualClock()
     events = []
     for i in range(10):
         clock.advance(timedelta(minutes=1))
-        events.append(_raise(example_site, f"hexie/pump-1/episode-{i}", clock, f"event-{i}"))
+        events.append(_raise(lone_site, f"{lone_site.id}/pump-1/episode-{i}", clock, f"event-{i}"))
 
-    counts = _run_replicas(example_site, mosquitto, db, events)
+    counts = _run_replicas(lone_site, mosquitto, db, events)
 
     assert sum(counts) == len(events)
     assert all(c > 0 for c in counts), f"one replica got nothing: {counts}"
 
 
 def test_duplicated_raise_across_replicas_keeps_one_work_order(
-    tmp_path: Path, mosquitto: Mosquitto, example_site: Site
+    tmp_path: Path, mosquitto: Mosquitto, lone_site: Site
 ) -> None:
     db = Database(f"sqlite:///{tmp_path}/wo.db")
     clock = ManualClock()
-    first = _raise(example_site, "hexie/pump-1/burst", clock, "burst-1")
+    first = _raise(lone_site, f"{lone_site.id}/pump-1/burst", clock, "burst-1")
     # Broker redeliveries of the same event and repeated raises of the same episode.
     events = [first, first, first]
     events += [first.model_copy(update={"event_id": f"burst-{i}"}) for i in range(2, 6)]
 
-    counts = _run_replicas(example_site, mosquitto, db, events)
+    counts = _run_replicas(lone_site, mosquitto, db, events)
 
     assert all(c > 0 for c in counts), f"one replica got nothing: {counts}"
     with db.session() as s:
