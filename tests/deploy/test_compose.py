@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 from propwatch.cli import build_parser
 from propwatch.mqtt import BrokerAddress
@@ -237,3 +238,21 @@ def test_emqx_users_cover_the_acl_and_the_compose_clients(tmp_path: Path) -> Non
     }
     assert in_acl and clients
     assert in_acl <= users and clients <= users
+
+
+@pytest.mark.parametrize("path", COMPOSE_FILES, ids=ids)
+def test_grafana_mounts_what_its_provisioning_and_home_dashboard_name(path: Path) -> None:
+    grafana = _services(path)["grafana"]
+    mounts = {
+        target: (path.parent / source).resolve()
+        for source, target, *_ in (v.split(":") for v in grafana["volumes"])
+        if source.startswith(".")
+    }
+    provisioning = mounts["/etc/grafana/provisioning"]
+    provider = yaml.safe_load((provisioning / "dashboards" / "propwatch.yaml").read_text())
+    dashboards = mounts[provider["providers"][0]["options"]["path"]]
+    home = Path(_env(grafana)["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
+    assert (dashboards / home.name).is_file() and str(home.parent) in mounts
+    datasource = yaml.safe_load((provisioning / "datasources" / "influxdb.yaml").read_text())
+    env_refs = set(ANY_VAR.findall(yaml.safe_dump(datasource)))
+    assert env_refs and env_refs <= set(_env(grafana)), "the datasource needs variables"
