@@ -45,16 +45,30 @@ def test_units_are_shipped_for_every_service() -> None:
 @pytest.mark.parametrize("path", UNITS, ids=lambda p: p.name)
 def test_unit_passes_systemd_analyze_verify(path: Path, tmp_path: Path) -> None:
     analyze = require_binary("systemd-analyze")
-    # The units expect the install under /opt/propwatch; point them at this checkout's binary.
-    here = str(Path(sys.executable).with_name("propwatch"))
-    for unit in UNITS:
-        text = unit.read_text(encoding="utf-8").replace(INSTALLED_BINARY, here)
-        (tmp_path / unit.name).write_text(text, encoding="utf-8")
+    _copy_units(tmp_path)
     result = subprocess.run(
         [analyze, "verify", str(tmp_path / path.name)], capture_output=True, text=True, timeout=60
     )
     problems = [line for line in result.stderr.splitlines() if "propwatch" in line]
     assert result.returncode == 0 and not problems, result.stderr
+
+
+def _copy_units(tmp_path: Path) -> None:
+    """The units expect the install under /opt/propwatch; point them at this checkout's binary."""
+    here = str(Path(sys.executable).with_name("propwatch"))
+    for unit in UNITS:
+        text = unit.read_text(encoding="utf-8").replace(INSTALLED_BINARY, here)
+        (tmp_path / unit.name).write_text(text, encoding="utf-8")
+
+
+@pytest.mark.parametrize("path", UNITS, ids=lambda p: p.name)
+def test_unit_exposure_stays_low_in_systemd_analyze_security(path: Path, tmp_path: Path) -> None:
+    analyze = require_binary("systemd-analyze")
+    _copy_units(tmp_path)
+    # --threshold is the overall exposure x10: 25 means "2.5 or better" (an unhardened unit: 9.6).
+    cmd = [analyze, "security", "--offline=yes", "--threshold=25", str(tmp_path / path.name)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout[-600:] + result.stderr
 
 
 @pytest.mark.parametrize("path", UNITS, ids=lambda p: p.name)
