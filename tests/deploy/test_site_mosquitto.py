@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from propwatch.mqtt import MqttConnection
+from propwatch.profiles import BUILTIN_DIR, MqttProfile, load_profile_file
 from tests.deploy.files import DEPLOY
 from tests.support.servers import free_port, port_open, require_binary, wait_until
 
@@ -151,3 +152,37 @@ def test_queue_limit_is_raised_above_the_silent_drop_default() -> None:
     conf = (SITE / "mosquitto" / "mosquitto.conf").read_text()
     (limit,) = re.findall(r"^max_queued_messages (\d+)$", conf, flags=re.M)
     assert int(limit) == 0 or int(limit) > 1000
+
+
+def _acl(user: str) -> list[tuple[str, str]]:
+    """(access, topic filter) lines of one user in the shipped ACL file."""
+    rules: list[tuple[str, str]] = []
+    current = None
+    for raw in (SITE / "mosquitto" / "acl").read_text().splitlines():
+        parts = raw.split()
+        if not parts or parts[0].startswith("#"):
+            continue
+        if parts[0] == "user":
+            current = parts[1]
+        elif parts[0] == "topic" and current == user:
+            rules.append((parts[1], parts[2]))
+    return rules
+
+
+def _matches(topic_filter: str, topic: str) -> bool:
+    f, t = topic_filter.split("/"), topic.split("/")
+    for i, level in enumerate(f):
+        if level == "#":
+            return True
+        if i >= len(t) or level not in ("+", t[i]):
+            return False
+    return len(f) == len(t)
+
+
+def test_gateway_may_read_every_builtin_mqtt_profile_topic() -> None:
+    readable = [f for access, f in _acl("gateway") if access in ("read", "readwrite")]
+    for path in sorted(BUILTIN_DIR.glob("*.yaml")):
+        profile = load_profile_file(path)
+        if isinstance(profile, MqttProfile):
+            topic = profile.topic.replace("{device}", "door-north")
+            assert any(_matches(f, topic) for f in readable), f"{path.name}: {topic}"
