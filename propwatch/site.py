@@ -504,7 +504,8 @@ class AlarmRoute(_M):
 
 
 class PlanTargets(_M):
-    """Which assets a plan covers: the union of ids, kinds, zones and buildings named."""
+    """Which assets a plan covers: those named in `assets`, plus those matching every filter
+    given among `kinds`, `zones` and `buildings` (elevators in zone A: kinds and zones)."""
 
     assets: list[str] = Field(default_factory=list)
     kinds: list[str] = Field(default_factory=list)
@@ -515,11 +516,14 @@ class PlanTargets(_M):
         return not (self.assets or self.kinds or self.zones or self.buildings)
 
     def covers(self, asset: Asset) -> bool:
+        if asset.id in self.assets:
+            return True
+        if not (self.kinds or self.zones or self.buildings):
+            return False
         return (
-            asset.id in self.assets
-            or asset.kind in self.kinds
-            or asset.zone in self.zones
-            or (bool(asset.building) and asset.building in self.buildings)
+            (not self.kinds or asset.kind in self.kinds)
+            and (not self.zones or asset.zone in self.zones)
+            and (not self.buildings or asset.building in self.buildings)
         )
 
 

@@ -147,7 +147,10 @@ def resolve_plan(spec: PlanSpec, source: str, tz: str = "Asia/Shanghai") -> Plan
             value = getattr(base, name)
         return default if value is None else value
 
-    targets = spec.targets if not spec.targets.empty() else PlanTargets(kinds=kinds)
+    targets = spec.targets
+    if not targets.kinds and not targets.assets:
+        # A template plan narrowed to a zone or building still means the template's kinds.
+        targets = targets.model_copy(update={"kinds": kinds})
     category = pick("category", None)
     if category is None:
         first_kind = (targets.kinds or [""])[0]
