@@ -108,7 +108,10 @@ def test_pump_pressure_collapse_becomes_exactly_one_work_order_and_points_land(
     assert (wo.arrive_due - wo.reported_at).total_seconds() == 3600
     assert (wo.resolve_due - wo.reported_at).total_seconds() == 4 * 3600
     with db.session() as s:
-        alarm = s.scalars(select(Alarm)).one()
+        # Only the pressure episode: on a loaded machine other rules of the site may fire too.
+        alarm = s.scalars(
+            select(Alarm).where(Alarm.asset_code == "pump-1", Alarm.alarm_type == wo.alarm_type)
+        ).one()
     assert alarm.raise_count == 2 and alarm.work_order_id == wo.id
 
     # Every accepted pressure reading is in the store with its exact value and millisecond time.
