@@ -132,3 +132,28 @@ def test_a_reopened_order_climbs_a_fresh_ladder_from_the_reopening(
     assert _escalate(db, site, clock) == []
     clock.advance(timedelta(hours=6))
     assert sorted(_escalate(db, site, clock)) == ["resolve-breach#1", "resolve-warn#1"]
+
+
+def test_two_replicas_running_the_job_at_once_fire_each_rung_once(
+    db: Database, site: Site, clock: ManualClock
+) -> None:
+    import threading
+
+    wo_id = _accepted_general_order(db, site, clock)
+    clock.advance(timedelta(hours=25))
+    start = threading.Barrier(2)
+    fired: list[str] = []
+
+    def replica() -> None:
+        start.wait(5)
+        fired.extend(_escalate(db, site, clock))
+
+    threads = [threading.Thread(target=replica) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(fired) == ["resolve-breach", "resolve-warn"]
+    with db.session() as s:
+        assert len(escalations_of(s, wo_id)) == 2
+        assert len(notifications_after(s, topic="work_order.escalated")) == 2
