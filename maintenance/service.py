@@ -7,7 +7,7 @@ import asyncio
 import logging
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from maintenance.consumer import EventConsumer
 from maintenance.db import Database
@@ -58,8 +58,7 @@ class MaintenanceService:
 
     async def __aenter__(self) -> MaintenanceService:
         self.db.upgrade()
-        with self.db.session() as s:
-            sync_registry(s, self.site, self.clock.now())
+        self.load_registry()
         self.consumer.start()
         self.mqtt.start()
         await self.mqtt.wait_connected()
@@ -74,6 +73,16 @@ class MaintenanceService:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.mqtt.stop()
+
+    def load_registry(self) -> None:
+        """Upsert the site file into the registry. Replicas starting together may insert the
+        same new rows; the loser of that race finds them on its second try."""
+        try:
+            with self.db.session() as s:
+                sync_registry(s, self.site, self.clock.now())
+        except IntegrityError:
+            with self.db.session() as s:
+                sync_registry(s, self.site, self.clock.now())
 
     def check_time_limits(self) -> int:
         """超时升级: one pass of the escalation ladder over the site's work orders."""
