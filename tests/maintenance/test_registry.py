@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -99,3 +100,36 @@ def test_a_dated_rota_line_covers_the_small_hours_of_the_next_day(site: Site) ->
     small_hours = datetime(2026, 11, 24, 3, 0, tzinfo=SHANGHAI)
     now = duty_at(spec, small_hours)
     assert (now.night, now.shift_date, now.technician) == (True, date(2026, 11, 23), "wang-gong")
+
+
+def test_two_replicas_loading_a_new_site_at_once_both_start(
+    db: Database, example_site: Site, clock: ManualClock, tmp_path: Path
+) -> None:
+    import threading
+
+    from maintenance.service import MaintenanceService
+    from propwatch.settings import Settings
+
+    settings = Settings(var_dir=tmp_path)
+    replicas = [
+        MaintenanceService(example_site, settings, clock, "mqtt://127.0.0.1:1", db)
+        for _ in range(2)
+    ]
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def load(svc: MaintenanceService) -> None:
+        start.wait(5)
+        try:
+            svc.load_registry()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load, args=(r,)) for r in replicas]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    with db.session() as s:
+        codes = list(s.scalars(select(Asset.code)))
+    assert errors == [] and sorted(codes) == sorted(a.id for a in example_site.spec.assets)
