@@ -52,6 +52,7 @@ MAX_ATTEMPTS = 8
 FIRST_RETRY = timedelta(seconds=10)
 LONGEST_RETRY = timedelta(hours=1)
 TIMEOUT_SECONDS = 10.0
+LEASE = timedelta(seconds=TIMEOUT_SECONDS * 3)
 FAN_OUT_BATCH = 500
 
 
@@ -87,7 +88,10 @@ def fan_out(session: Session, now: datetime) -> int:
     """Turn outbox rows past each subscription's cursor into deliveries; returns how many."""
     made = 0
     for sub in session.scalars(
-        select(WebhookSubscription).where(WebhookSubscription.active.is_(True))
+        select(WebhookSubscription)
+        .where(WebhookSubscription.active.is_(True))
+        .order_by(WebhookSubscription.id)
+        .with_for_update()  # one dispatcher advances a cursor at a time
     ):
         rows = list(
             session.scalars(
@@ -144,6 +148,9 @@ class WebhookDispatcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self.aclose()
+
+    async def aclose(self) -> None:
         await self._client.aclose()
 
     async def _loop(self) -> None:
@@ -180,8 +187,14 @@ class WebhookDispatcher:
                 )
                 .order_by(WebhookDelivery.id)
                 .limit(100)
-            )
-            return [(d.id, sub.url, sub.secret, d.event_type, d.body) for d, sub in rows]
+                .with_for_update(skip_locked=True, of=WebhookDelivery)
+            ).all()
+            claimed = []
+            for d, sub in rows:
+                # a lease: another dispatcher (replica) skips it while this one posts
+                d.next_attempt_at = now + LEASE
+                claimed.append((d.id, sub.url, sub.secret, d.event_type, d.body))
+            return claimed
 
     async def _post(
         self, delivery_id: int, url: str, secret: str, kind: str, body: str

@@ -48,6 +48,10 @@ def db(tmp_path: Path) -> Iterator[Database]:
 
 @pytest.fixture
 def ctx(db: Database, example_site: Site, clock: ManualClock) -> AppContext:
+    return make_ctx(db, example_site, clock)
+
+
+def make_ctx(db: Database, example_site: Site, clock: ManualClock) -> AppContext:
     with db.session() as s:
         sync_registry(s, example_site, clock.now())
     registry = TokenRegistry()
@@ -62,8 +66,12 @@ def ctx(db: Database, example_site: Site, clock: ManualClock) -> AppContext:
 
 
 @pytest.fixture
-def tokens(ctx: AppContext, example_site: Site, clock: ManualClock) -> Tokens:
-    site = example_site.id
+def tokens(ctx: AppContext, example_site: Site) -> Tokens:
+    return make_tokens(ctx, example_site)
+
+
+def make_tokens(ctx: AppContext, example_site: Site) -> Tokens:
+    site, clock = example_site.id, ctx.clock
     with ctx.db.session() as s:
 
         def make(name: str, role: ApiRole, sites: list[str], person: str | None = None) -> str:

@@ -1,0 +1,229 @@
+"""Every route refuses a missing or wrong token, a token of the wrong role and of another site.
+
+The table below is the access policy; a route missing from it fails the test, so a new route
+cannot ship without one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.auth import TokenRegistry
+from api.deps import AppContext
+from maintenance.alarms.models import Alarm
+from maintenance.db import Database
+from propwatch.clock import ManualClock, SystemClock
+from propwatch.site import Site, load_site
+from tests.api.conftest import MONDAY_10H, Tokens, bearer, make_ctx, make_tokens
+from tests.conftest import EXAMPLE_SITE
+
+R = {"duty", "technician", "integration"}  # readers
+OPS = {"duty", "integration"}
+POLICY: dict[tuple[str, str], set[str]] = {
+    ("GET", "/api/v1/work-orders"): R,
+    ("POST", "/api/v1/work-orders"): OPS,
+    ("GET", "/api/v1/work-orders/by-external/{site_id}/{external_id}"): R,
+    ("GET", "/api/v1/work-orders/{work_order_id}"): R,
+    ("POST", "/api/v1/work-orders/{work_order_id}/transitions"): R,
+    ("POST", "/api/v1/work-orders/{work_order_id}/assign"): OPS,
+    ("POST", "/api/v1/work-orders/{work_order_id}/comments"): R,
+    ("GET", "/api/v1/alarms"): R,
+    ("GET", "/api/v1/alarms/{alarm_id}"): R,
+    ("POST", "/api/v1/alarms/{alarm_id}/acknowledge"): {"duty"},
+    ("POST", "/api/v1/alarms/{alarm_id}/shelve"): {"duty"},
+    ("POST", "/api/v1/alarms/{alarm_id}/unshelve"): {"duty"},
+    ("GET", "/api/v1/assets"): R,
+    ("GET", "/api/v1/assets/{site_id}/{code}"): R,
+    ("GET", "/api/v1/reports/{site_id}/stocktake"): OPS,
+    ("GET", "/api/v1/reports/{site_id}/monthly"): OPS,
+    ("POST", "/api/v1/webhooks"): OPS,
+    ("GET", "/api/v1/webhooks"): OPS,
+    ("DELETE", "/api/v1/webhooks/{subscription_id}"): OPS,
+    ("GET", "/api/v1/webhooks/{subscription_id}/deliveries"): OPS,
+    ("POST", "/api/v1/webhooks/{subscription_id}/deliveries/{delivery_id}/redeliver"): OPS,
+    ("GET", "/api/v1/tokens"): set(),
+    ("POST", "/api/v1/tokens"): set(),
+    ("POST", "/api/v1/tokens/{name}/rotate"): set(),
+    ("DELETE", "/api/v1/tokens/{name}"): set(),
+    ("GET", "/api/v1/audit"): set(),
+    ("GET", "/api/v1/stream"): R,
+}
+ROLES = ("duty", "technician", "integration")
+
+
+def _api_routes() -> list[tuple[str, str]]:
+    # routes only, no requests: an in-memory database that is never touched
+    app = create_app(AppContext(Database("sqlite://"), {}, SystemClock(), TokenRegistry()))
+    paths: dict[str, dict[str, object]] = app.openapi()["paths"]
+    return [
+        (method.upper(), path)
+        for path, ops in paths.items()
+        if path.startswith("/api/v1")
+        for method in sorted(ops)
+    ]
+
+
+ROUTES = _api_routes()
+
+
+def _url(path: str, site: Site) -> str:
+    filled = path.format(
+        site_id=site.id,
+        external_id="TK-1",
+        work_order_id=1,
+        alarm_id=1,
+        code="P-1",
+        subscription_id=1,
+        delivery_id=1,
+        name="duty",
+    )
+    if filled.endswith("/monthly"):
+        filled += "?year=2026&month=11"
+    return filled
+
+
+BODIES: dict[str, dict[str, object]] = {
+    "transitions": {"to": "accepted"},
+    "assign": {"assignee": "wang-gong"},
+    "comments": {"note": "已到场"},
+    "shelve": {"until": "2026-11-24T00:00:00+00:00", "reason": "施工"},
+}
+
+
+def _call(client: TestClient, method: str, url: str, headers: dict[str, str]) -> int:
+    if url.endswith("/api/v1/stream"):
+        url += "?after=999999"  # answers the auth question without waiting for events
+    body = BODIES.get(url.rsplit("/", 1)[-1], {})
+    status: int = client.request(method, url, headers=headers, json=body).status_code
+    return status
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Tokens, Site]]:
+    """One database and app for the whole table: these tests only read answers."""
+    site = load_site(EXAMPLE_SITE)
+    db = Database(f"sqlite:///{tmp_path_factory.mktemp('authz')}/api.db")
+    db.upgrade()
+    context = make_ctx(db, site, ManualClock(MONDAY_10H))
+    toks = make_tokens(context, site)
+    with TestClient(create_app(context), raise_server_exceptions=False) as c:
+        _seed(context, toks, c, site)
+        yield c, toks, site
+    db.dispose()
+
+
+@pytest.fixture
+def client(env: tuple[TestClient, Tokens, Site]) -> TestClient:
+    return env[0]
+
+
+@pytest.fixture
+def seeded(env: tuple[TestClient, Tokens, Site]) -> Tokens:
+    return env[1]
+
+
+@pytest.fixture
+def example_site(env: tuple[TestClient, Tokens, Site]) -> Site:
+    return env[2]
+
+
+def _seed(ctx: AppContext, tokens: Tokens, client: TestClient, example_site: Site) -> None:
+    r = client.post(
+        "/api/v1/work-orders",
+        json={
+            "site_id": example_site.id,
+            "title": "门禁故障",
+            "category": "access_control",
+            "external_id": "TK-1",
+        },
+        headers=bearer(tokens.duty),
+    )
+    assert r.status_code == 201
+    now = ctx.clock.now()
+    with ctx.db.session() as s:
+        s.add(
+            Alarm(
+                site_id=example_site.id,
+                episode_id="ep-1",
+                asset_code="P-1",
+                alarm_type="pressure_low",
+                severity="major",
+                rule_id="r1",
+                message="",
+                state="raised",
+                raised_at=now,
+                raise_count=1,
+                evidence={},
+                chattering=False,
+            )
+        )
+
+
+def test_policy_covers_every_route() -> None:
+    assert sorted(POLICY) == sorted(ROUTES)
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+def test_route_refuses_a_missing_token(
+    client: TestClient, example_site: Site, method: str, path: str
+) -> None:
+    r = client.request(method, _url(path, example_site), json={})
+    assert r.status_code == 401
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+def test_route_refuses_a_wrong_token(
+    client: TestClient, example_site: Site, method: str, path: str
+) -> None:
+    r = client.request(method, _url(path, example_site), json={}, headers=bearer("pw_forged"))
+    assert r.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "role"),
+    [(m, p, role) for m, p in ROUTES for role in ROLES if role not in POLICY.get((m, p), R)],
+)
+def test_route_refuses_a_token_of_the_wrong_role(
+    client: TestClient, seeded: Tokens, example_site: Site, method: str, path: str, role: str
+) -> None:
+    token = {
+        "duty": seeded.duty,
+        "technician": seeded.technician,
+        "integration": seeded.integration,
+    }[role]
+    status = _call(client, method, _url(path, example_site), bearer(token))
+    assert status == 403
+
+
+SITE_SCOPED = [
+    (m, p)
+    for m, p in ROUTES
+    if ("{" in p and "{name}" not in p and "{subscription_id}" not in p)
+    and "duty" in POLICY.get((m, p), set())
+]
+
+
+@pytest.mark.parametrize(("method", "path"), SITE_SCOPED)
+def test_route_refuses_a_token_of_another_site(
+    client: TestClient, seeded: Tokens, example_site: Site, method: str, path: str
+) -> None:
+    status = _call(client, method, _url(path, example_site), bearer(seeded.other_site))
+    assert status == 403
+
+
+@pytest.mark.parametrize("path", ["/api/v1/work-orders", "/api/v1/alarms", "/api/v1/assets"])
+def test_list_refuses_another_sites_filter(
+    client: TestClient, seeded: Tokens, example_site: Site, path: str
+) -> None:
+    r = client.get(path, params={"site_id": example_site.id}, headers=bearer(seeded.other_site))
+    assert r.status_code == 403
+
+
+def test_list_shows_nothing_of_another_site(client: TestClient, seeded: Tokens) -> None:
+    r = client.get("/api/v1/work-orders", headers=bearer(seeded.other_site))
+    assert r.json()["items"] == []
