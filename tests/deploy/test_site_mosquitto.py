@@ -186,3 +186,45 @@ def test_gateway_may_read_every_builtin_mqtt_profile_topic() -> None:
         if isinstance(profile, MqttProfile):
             topic = profile.topic.replace("{device}", "door-north")
             assert any(_matches(f, topic) for f in readable), f"{path.name}: {topic}"
+
+
+def test_an_offline_subscriber_gets_more_than_the_default_1000_queued_messages(
+    site_broker: SiteBroker,
+) -> None:
+    env = site_broker.env
+    count = 1500  # Mosquitto's default max_queued_messages (1000) would keep only 1000 of these
+
+    def maintenance() -> MqttConnection:
+        m = MqttConnection(
+            f"mqtts://localhost:{site_broker.tls_port}",
+            "t-maintenance-offline",
+            clean_start=False,
+            username="maintenance",
+            password=env["MQTT_MAINTENANCE_PASSWORD"],
+            ca_file=str(site_broker.ca),
+        )
+        m.subscribe("propwatch/hexie/alarms/#")
+        return m
+
+    first = maintenance()
+    first.start()
+    wait_until(first.connected.is_set, 10, "the first maintenance session")
+    wait_until(lambda: first.client.want_write() is False, 5, "the subscription to be sent")
+    first.stop()
+    gw = _client(site_broker, "gateway", env["MQTT_GATEWAY_PASSWORD"], "t-gateway-burst")
+    gw.start()
+    wait_until(gw.connected.is_set, 10, "gateway session")
+    infos = [
+        gw.client.publish("propwatch/hexie/alarms/pump-1", str(i), qos=1) for i in range(count)
+    ]
+    wait_until(lambda: all(i.is_published() for i in infos), 20, "every publish acknowledged")
+    gw.stop()
+    got: list[bytes] = []
+    again = maintenance()
+    again.on_message = lambda m: got.append(bytes(m.payload))
+    again.start()
+    try:
+        wait_until(lambda: len(got) >= count, 20, f"{count} queued messages")
+    finally:
+        again.stop()
+    assert sorted(int(p) for p in got) == list(range(count))
