@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -122,3 +122,6 @@ Worker = Annotated[
 ]
 Duty = Annotated[Principal, Depends(require(ApiRole.DUTY))]
 Admin = Annotated[Principal, Depends(require())]
+
+RowId = Annotated[int, Path(ge=1, le=2_147_483_647, description="database id")]
+"""Ids fit a 32-bit column on every backend; a larger one is a 422, not a driver error."""

@@ -73,7 +73,9 @@ async def stream(
     ctx: Ctx,
     caller: Reader,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
-    after: Annotated[int | None, Query(ge=0, description="resume after this event id")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=2**62, description="resume after this event id")
+    ] = None,
 ) -> StreamingResponse:
     start = after if after is not None else 0
     if last_event_id is not None and last_event_id.strip().isdigit():

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from api.deps import Ctx, DbSession, Duty, Reader, audit, check_site
+from api.deps import Ctx, DbSession, Duty, Reader, RowId, audit, check_site
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import ShelveIn
 from maintenance.alarms import service
@@ -35,7 +35,7 @@ def get_alarms(
 
 
 @router.get("/{alarm_id}", response_model=AlarmView, summary="one alarm episode")
-def get_alarm(alarm_id: int, ctx: Ctx, session: DbSession, caller: Reader) -> AlarmView:
+def get_alarm(alarm_id: RowId, ctx: Ctx, session: DbSession, caller: Reader) -> AlarmView:
     alarm = service.get_alarm(session, alarm_id)
     check_site(caller, alarm.site_id)
     return service.alarm_view(alarm, ctx.clock.now())
@@ -43,7 +43,7 @@ def get_alarm(alarm_id: int, ctx: Ctx, session: DbSession, caller: Reader) -> Al
 
 @router.post("/{alarm_id}/acknowledge", response_model=AlarmView, summary="确认告警")
 def acknowledge(
-    alarm_id: int, request: Request, ctx: Ctx, session: DbSession, caller: Duty
+    alarm_id: RowId, request: Request, ctx: Ctx, session: DbSession, caller: Duty
 ) -> AlarmView:
     check_site(caller, service.get_alarm(session, alarm_id).site_id)
     now = ctx.clock.now()
@@ -54,7 +54,7 @@ def acknowledge(
 
 @router.post("/{alarm_id}/shelve", response_model=AlarmView, summary="搁置告警 until a time")
 def shelve(
-    alarm_id: int, body: ShelveIn, request: Request, ctx: Ctx, session: DbSession, caller: Duty
+    alarm_id: RowId, body: ShelveIn, request: Request, ctx: Ctx, session: DbSession, caller: Duty
 ) -> AlarmView:
     check_site(caller, service.get_alarm(session, alarm_id).site_id)
     now = ctx.clock.now()
@@ -75,7 +75,7 @@ def shelve(
 
 @router.post("/{alarm_id}/unshelve", response_model=AlarmView, summary="取消搁置")
 def unshelve(
-    alarm_id: int, request: Request, ctx: Ctx, session: DbSession, caller: Duty
+    alarm_id: RowId, request: Request, ctx: Ctx, session: DbSession, caller: Duty
 ) -> AlarmView:
     check_site(caller, service.get_alarm(session, alarm_id).site_id)
     now = ctx.clock.now()

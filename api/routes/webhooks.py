@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from sqlalchemy import select
 
 from api.auth import Principal
-from api.deps import Ctx, DbSession, Operator, audit, check_site
+from api.deps import Ctx, DbSession, Operator, RowId, audit, check_site
 from api.models import WebhookDelivery, WebhookSubscription
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import DeliveryOut, WebhookCreate, WebhookOut
@@ -30,7 +30,7 @@ def _out(sub: WebhookSubscription, secret: str | None = None) -> WebhookOut:
     )
 
 
-def _own(session: DbSession, caller: Principal, subscription_id: int) -> WebhookSubscription:
+def _own(session: DbSession, caller: Principal, subscription_id: RowId) -> WebhookSubscription:
     sub = session.get(WebhookSubscription, subscription_id)
     if sub is None:
         raise HTTPException(404, f"订阅 {subscription_id} 不存在 (unknown subscription)")
@@ -83,7 +83,7 @@ def list_subscriptions(session: DbSession, caller: Operator) -> list[WebhookOut]
 
 @router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT, summary="停用订阅")
 def deactivate(
-    subscription_id: int, request: Request, ctx: Ctx, session: DbSession, caller: Operator
+    subscription_id: RowId, request: Request, ctx: Ctx, session: DbSession, caller: Operator
 ) -> None:
     sub = _own(session, caller, subscription_id)
     sub.active = False
@@ -92,7 +92,7 @@ def deactivate(
 
 @router.get("/{subscription_id}/deliveries", response_model=list[DeliveryOut], summary="投递记录")
 def deliveries(
-    subscription_id: int,
+    subscription_id: RowId,
     session: DbSession,
     caller: Operator,
     state: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None,
@@ -116,8 +116,8 @@ def deliveries(
     summary="重新投递",
 )
 def post_redeliver(
-    subscription_id: int,
-    delivery_id: int,
+    subscription_id: RowId,
+    delivery_id: RowId,
     request: Request,
     ctx: Ctx,
     session: DbSession,

@@ -20,7 +20,7 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from api.auth import ApiRole, Principal
-from api.deps import Ctx, DbSession, Operator, Reader, Worker, audit, check_site, site_of
+from api.deps import Ctx, DbSession, Operator, Reader, RowId, Worker, audit, check_site, site_of
 from api.models import ExternalRef
 from api.problems import PROBLEM_RESPONSES, ApiProblem
 from api.schemas import (
@@ -248,7 +248,7 @@ def _detail(session: Session, ctx: Ctx, wo: WorkOrder, response: Response) -> Wo
     return WorkOrderDetail(**view.model_dump(), external_id=ext, etag=etag)
 
 
-def _visible(session: Session, caller: Principal, work_order_id: int) -> WorkOrder:
+def _visible(session: Session, caller: Principal, work_order_id: RowId) -> WorkOrder:
     """The order, if this caller may see it: its site, and for technicians their own task."""
     wo = service.get_work_order(session, work_order_id)
     check_site(caller, wo.site_id)
@@ -366,7 +366,7 @@ def get_by_external_id(
 
 @router.get("/{work_order_id}", response_model=WorkOrderDetail, summary="工单详情 with ETag")
 def get_work_order(
-    work_order_id: int, response: Response, ctx: Ctx, session: DbSession, caller: Reader
+    work_order_id: RowId, response: Response, ctx: Ctx, session: DbSession, caller: Reader
 ) -> WorkOrderDetail:
     wo = _visible(session, caller, work_order_id)
     return _detail(session, ctx, wo, response)
@@ -378,7 +378,7 @@ def get_work_order(
     summary="状态流转: accept, arrive, hold, resume, resolve, verify, close, cancel, reopen",
 )
 def post_transition(
-    work_order_id: int,
+    work_order_id: RowId,
     body: TransitionIn,
     request: Request,
     response: Response,
@@ -417,7 +417,7 @@ def post_transition(
 
 @router.post("/{work_order_id}/assign", response_model=WorkOrderDetail, summary="派单 / 改派")
 def post_assign(
-    work_order_id: int,
+    work_order_id: RowId,
     body: AssignIn,
     request: Request,
     response: Response,
@@ -456,7 +456,7 @@ def post_assign(
     summary="跟进记录: a note with attachment references, no change of status",
 )
 def post_comment(
-    work_order_id: int,
+    work_order_id: RowId,
     body: CommentIn,
     request: Request,
     response: Response,
