@@ -687,7 +687,16 @@ def reference_problems(spec: SiteFile) -> list[tuple[tuple[str | int, ...], str]
         for j, zid in enumerate(plan.targets.zones):
             if zid not in zones:
                 out.append((("plans", i, "targets", "zones", j), f"unknown zone {zid!r}"))
+        if plan.template is not None and plan.template not in _plan_templates():
+            out.append((("plans", i, "template"), f"unknown template {plan.template!r}"))
     return out
+
+
+def _plan_templates() -> set[str]:
+    """Ids of the shipped plan templates (the library lives with the maintenance service)."""
+    from maintenance.plans.library import template_library
+
+    return set(template_library())
 
 
 class Site:

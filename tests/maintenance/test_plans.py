@@ -17,10 +17,11 @@ from sqlalchemy import func, select, update
 from maintenance.db import Database
 from maintenance.notifications import Notification
 from maintenance.plans.library import template_library, templates_for_kind
-from maintenance.plans.service import InvalidPlan, materialize_due
+from maintenance.plans.service import materialize_due
 from maintenance.registry.models import Asset as AssetRow
 from maintenance.registry.service import sync_registry
 from maintenance.work_orders.models import Source, WorkOrder
+from propwatch.config_file import ConfigError
 from propwatch.site import Site
 from tests.maintenance.plan_sites import fleet, plan_site
 
@@ -382,7 +383,6 @@ def test_a_warranty_reminder_is_sent_once_a_month_before_the_end(
     assert (before, reminders()) == (0, 1)
 
 
-def test_a_plan_naming_an_unknown_template_is_refused(tmp_path: Path, db: Database) -> None:
-    site = plan_site(tmp_path, [], [{"id": "x", "template": "no-such-template"}])
-    with db.session() as s, pytest.raises(InvalidPlan, match="no-such-template"):
-        materialize_due(s, site, NEW_YEAR)
+def test_a_site_file_naming_an_unknown_template_is_refused_with_its_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"site.yaml:\d+: plans\[0\].template: unknown template"):
+        plan_site(tmp_path, [], [{"id": "x", "template": "no-such-template"}])
