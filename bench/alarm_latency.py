@@ -60,7 +60,8 @@ async def serve(devices: int, units_per_port: int, ports: list[int]) -> None:
     while line := await loop.run_in_executor(None, sys.stdin.readline):
         command, device, fault = line.split()
         if command == "inject":
-            models[device].inject(fault, {})
+            # trip at once: the pump's own protection delay is not the gateway's latency
+            models[device].inject(fault, {"trip_after": 0})
         else:
             models[device].clear(fault)
         print(json.dumps({"device": device, "at": time.time()}), flush=True)
@@ -133,6 +134,8 @@ async def measure(args: argparse.Namespace, tmp: Path, ports: list[int], sim: An
     spy.start()
     await spy.wait_connected()
     latencies: list[float] = []
+    decided: dict[str, float] = {}
+    decisions: list[float] = []
     missed = 0
 
     def command(line: str) -> float:
@@ -148,7 +151,17 @@ async def measure(args: argparse.Namespace, tmp: Path, ports: list[int], sim: An
     try:
         settings = Settings(var_dir=tmp / "var")
         sink = LocalStore(tmp / "var" / "telemetry.db")
-        async with Gateway(load_site(site_path), settings, SystemClock(), mqtt_url, sink=sink):
+        async with Gateway(
+            load_site(site_path), settings, SystemClock(), mqtt_url, sink=sink
+        ) as gw:
+            publish = gw.publish_alarm
+
+            def timed_publish(event: Any) -> None:
+                if event.action is AlarmAction.RAISE:
+                    decided.setdefault(event.asset_id, time.time())
+                publish(event)
+
+            gw.publish_alarm = timed_publish  # type: ignore[method-assign]
             await asyncio.sleep(args.interval * 3)  # every device online
             rng = random.Random(4)
             order = rng.sample(range(args.devices), min(args.trials, args.devices))
@@ -162,17 +175,30 @@ async def measure(args: argparse.Namespace, tmp: Path, ports: list[int], sim: An
                     missed += 1
                 else:
                     latencies.append(got - injected)
+                    decisions.append(decided.get(device, got) - injected)
+                if args.verbose:
+                    print(f"  {device}: {'missed' if got is None else f'{got - injected:.3f} s'}")
+            report(args, latencies, missed)
+            print(
+                f"of which fault → alarm decided in the gateway: "
+                f"p50 {percentile(decisions, 0.5):.3f} s, p95 {percentile(decisions, 0.95):.3f} s",
+                flush=True,
+            )  # before shutdown, which may take a while
     finally:
         spy.stop()
         mosquitto.terminate()
         mosquitto.wait(timeout=10)
+
+
+def report(args: argparse.Namespace, latencies: list[float], missed: int) -> None:
     target = 1.0 + args.interval
     p95 = percentile(latencies, 0.95)
     print(
         f"{len(latencies)} trials on {args.devices} pumps polled every {args.interval} s "
         f"({missed} missed): fault → alarm on MQTT p50 {percentile(latencies, 0.5):.3f} s, "
         f"p95 {p95:.3f} s, max {max(latencies, default=float('nan')):.3f} s; "
-        f"target p95 < {target:.1f} s: {'met' if p95 < target else 'NOT met'}"
+        f"target p95 < {target:.1f} s: {'met' if p95 < target else 'NOT met'}",
+        flush=True,
     )
 
 
@@ -182,6 +208,7 @@ def main() -> int:
     parser.add_argument("--units-per-port", type=int, default=10)
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--verbose", action="store_true", help="print every trial")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--ports", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()

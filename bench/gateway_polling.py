@@ -5,12 +5,14 @@
 A separate process serves `--devices` (the largest step) simulated water pumps
 (`SimulatedModbusDevice` + `WaterPump` behind `ModbusSimServer`, `--units-per-port` unit ids per
 TCP port). This process runs the gateway (`gateway.service.Gateway`: pollers, rules, telemetry
-writer to the local store, alarms and state over a real mosquitto) on a site with the first
+writer to the local store — or, with `--sink null`, to a sink that keeps nothing — alarms and
+state over a real mosquitto) on a site with the first
 step's devices polled every `--interval`, then grows the site by SIGHUP-style reloads to each
 further step. For each step it reports, over a `--seconds` window after a short settle:
 
 - reading age: from the moment a poll was due to the moment its reading reached the writer,
-  p50 / p99 / max (it holds when p99 < 2 s);
+  p50 / p99 / max; a step holds when p99 < 2 s and at least 97% of the scheduled polls happen
+  (a poller that falls behind skips ticks, which keeps ages short but loses readings);
 - polls per second achieved against the schedule, and poll errors;
 - the gateway process's CPU (share of one core) and RSS; the simulator's CPU.
 """
@@ -147,6 +149,18 @@ def site_doc(devices: int, units_per_port: int, ports: list[int], interval: floa
     }
 
 
+class NullSink:
+    """Takes every batch and keeps nothing: isolates the polling path from the store."""
+
+    name = "null"
+
+    async def write(self, samples: list[Any]) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
 def start_mosquitto(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_ports(1)[0]
     conf = tmp / "mosquitto.conf"
@@ -190,7 +204,7 @@ async def measure(args: argparse.Namespace, tmp: Path, ports: list[int], sim_pid
             settings,
             clock,
             mqtt_url,
-            sink=LocalStore(tmp / "var" / "telemetry.db"),
+            sink=NullSink() if args.sink == "null" else LocalStore(tmp / "var" / "telemetry.db"),
         )
         async with gateway as gw:
             due = {p.device.id: p for p in gw.pollers}
@@ -224,6 +238,8 @@ async def measure(args: argparse.Namespace, tmp: Path, ports: list[int], sim_pid
                 fails = sum(p.health.failures for p in gw.pollers) - fails0
                 span = t1 - t0
                 p99 = percentile(ages, 0.99)
+                on_schedule = polls / span >= 0.97 * n / args.interval
+                holds = p99 < 2.0 and on_schedule
                 print(
                     f"devices {n:5d}: reading age p50 {percentile(ages, 0.5):.3f} s, "
                     f"p99 {p99:.3f} s, max {max(ages, default=float('nan')):.3f} s; "
@@ -232,10 +248,10 @@ async def measure(args: argparse.Namespace, tmp: Path, ports: list[int], sim_pid
                     f"RSS {rss_bytes() / 2**20:.0f} MiB "
                     f"(peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}); "
                     f"simulator CPU {100 * (sim1 - sim0) / span:.0f}%; "
-                    f"{'holds' if p99 < 2.0 else 'does NOT hold'} p99 < 2 s",
+                    f"{'holds' if holds else 'does NOT hold'} (p99 < 2 s, ≥ 97% of polls)",
                     flush=True,
                 )
-                if p99 >= 2.0:
+                if not holds:
                     break
     finally:
         mosquitto.terminate()
@@ -250,6 +266,9 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--seconds", type=float, default=25.0)
     parser.add_argument("--settle", type=float, default=5.0)
+    parser.add_argument(
+        "--sink", choices=["local", "null"], default="local", help="null: measure polling alone"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--ports", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -281,7 +300,7 @@ def main() -> int:
         print(
             f"simulator: {largest} pumps on {len(ports)} ports "
             f"({args.units_per_port} unit ids each), ready in {time.monotonic() - started:.1f} s; "
-            f"poll interval {args.interval} s, window {args.seconds} s per step"
+            f"poll interval {args.interval} s, window {args.seconds} s per step, sink {args.sink}"
         )
         with tempfile.TemporaryDirectory() as tmp:
             asyncio.run(measure(args, Path(tmp), ports, sim.pid))
