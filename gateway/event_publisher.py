@@ -4,20 +4,15 @@ Every event is first committed to the outbox's priority lane (`gateway/outbox.py
 published with QoS 1 oldest first, a window at a time; it leaves the lane only once the broker
 has acknowledged it. A broker outage or a gateway restart therefore delays events, never loses
 them. Delivery is at least once: a window cut short by a disconnect is published again, and the
-maintenance side is idempotent on `event_id`.
-
-A broker can acknowledge a message and still lose it: mosquitto 2.0.11 was seen here dropping QoS 1
-messages it had acknowledged in the last moments before a clean restart. So after every reconnect
-the events acknowledged in the last `replay_window` seconds before the connection dropped are
-published once more (duplicates, harmless to an idempotent consumer, instead of a lost alarm).
+maintenance side is idempotent on `event_id`. Once acknowledged, an event is the broker's to keep
+(mosquitto saves it on a clean stop; after a crash it has only what it last saved, so production
+brokers set a low `autosave_interval`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections import deque
 
 import paho.mqtt.client as paho
 
@@ -36,7 +31,6 @@ class EventPublisher:
         clock: Clock,
         window: int = 200,
         ack_timeout: float = 10.0,
-        replay_window: float = 5.0,
     ) -> None:
         self.outbox = outbox
         self.mqtt = mqtt
@@ -46,10 +40,6 @@ class EventPublisher:
         self.submitted = 0
         self.published = 0
         self.retried_windows = 0
-        self.replay_window = replay_window
-        self.republished = 0
-        self._recent: deque[tuple[float, StoredEvent]] = deque(maxlen=10_000)
-        self._connects_seen = mqtt.connect_count
         self._wake = asyncio.Event()
 
     def submit(self, topic: str, payload: bytes | str, retain: bool = False) -> None:
@@ -66,13 +56,9 @@ class EventPublisher:
     async def run(self) -> None:
         while True:
             self._wake.clear()
-            if self.mqtt.connected.is_set():
-                await self._after_reconnect()
             events = await asyncio.to_thread(self.outbox.oldest_events, self.window)
             if not events:
-                # Idle, but still look for a reconnect now and then (see `_after_reconnect`).
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), 0.5)
+                await self._wake.wait()
                 continue
             if not self.mqtt.connected.is_set():
                 await self.clock.sleep(0.1)
@@ -80,26 +66,9 @@ class EventPublisher:
             if await self._publish_window(events):
                 await asyncio.to_thread(self.outbox.remove_events, [e.id for e in events])
                 self.published += len(events)
-                now = self.clock.monotonic()
-                self._recent.extend((now, e) for e in events)
             else:
                 self.retried_windows += 1
                 log.warning("%d events not acknowledged by the broker; will resend", len(events))
-
-    async def _after_reconnect(self) -> None:
-        """Publish again what the broker acknowledged just before the connection dropped."""
-        if self.mqtt.connect_count == self._connects_seen:
-            return
-        if self._recent:
-            last_ack = self._recent[-1][0]
-            again = [e for at, e in self._recent if at >= last_ack - self.replay_window]
-            if again:
-                if not await self._publish_window(again):
-                    return  # dropped again: try once more after the next reconnect
-                self.republished += len(again)
-                log.info("reconnected: published %d recent events again", len(again))
-        self._recent.clear()
-        self._connects_seen = self.mqtt.connect_count
 
     async def _publish_window(self, events: list[StoredEvent]) -> bool:
         infos = [self.mqtt.publish(e.topic, e.payload, qos=1, retain=e.retain) for e in events]

@@ -180,6 +180,8 @@ class Gateway:
         and the outbox carry on untouched, so nothing buffered is lost."""
         old_site, self.site = self.site, site
         kept_rules, new_rules = self.rules.rebuild(site)
+        if self.report is not None:  # deadbands and heartbeats follow the new profiles
+            self.report.policies = site_policies(site, self.settings.gateway_heartbeat)
         current = {p.device.id: p for p in self.pollers}
         wanted: dict[str, tuple[Device, ModbusProfile, str]] = {}
         for device in site.spec.devices:

@@ -20,8 +20,9 @@ import contextlib
 import logging
 import sqlite3
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.outbox import Outbox
 from gateway.readings import Sample
@@ -75,6 +76,7 @@ class TelemetryWriter:
         self._drain_wake = asyncio.Event()
         self._mode_lock = asyncio.Lock()
         self._direct = outbox.stats().pending_batches == 0
+        self._stopping = False
 
     @property
     def queue_depth(self) -> int:
@@ -112,7 +114,7 @@ class TelemetryWriter:
         if not self._direct:
             self._drain_wake.set()
         try:
-            while True:
+            while not self._stopping:
                 await self._wait_for_batch()
                 samples, callbacks = self._cut()
                 await self._dispatch(samples, callbacks)
@@ -158,7 +160,7 @@ class TelemetryWriter:
     async def _dispatch(self, samples: list[Sample], callbacks: list[SafeCallback]) -> None:
         if samples and self._direct:
             try:
-                await self.sink.write(samples)
+                await self._finish_even_if_cancelled(self.sink.write(samples))
             except SinkUnavailable as exc:
                 self.stats.failed_batches += 1
                 log.warning("sink %s unavailable, spilling to the outbox: %s", self.sink.name, exc)
@@ -172,6 +174,17 @@ class TelemetryWriter:
             await self._spill(samples)
         for cb in callbacks:
             cb()
+
+    async def _finish_even_if_cancelled(self, write: Coroutine[Any, Any, None]) -> None:
+        """A write cut short by shutdown would leave its batch neither stored nor kept: let it
+        end, settle the batch as usual, and stop the loop after that."""
+        task = asyncio.ensure_future(write)
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self._stopping = True
+            await asyncio.wait({task})
+            task.result()
 
     async def _spill(self, samples: list[Sample]) -> None:
         async with self._mode_lock:

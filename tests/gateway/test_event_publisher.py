@@ -85,39 +85,3 @@ def test_events_raised_while_the_broker_is_down_arrive_in_order_when_it_returns(
 
     first_seen = list(dict.fromkeys(seen))
     assert first_seen == list(range(50))
-
-
-def test_events_acknowledged_just_before_a_disconnect_are_published_again(
-    tmp_path: Path,
-) -> None:
-    broker = start_mosquitto(tmp_path)
-
-    async def run() -> tuple[list[int], int]:
-        consumer = _Consumer(broker)
-        gateway = _gateway_connection(broker)
-        for c in (consumer.conn, gateway):
-            c.start()
-            await c.wait_connected()
-        await asyncio.sleep(0.3)
-        publisher = EventPublisher(Outbox(tmp_path / "outbox.db"), gateway, SystemClock())
-        task = asyncio.create_task(publisher.run())
-        for seq in range(3):
-            publisher.submit(TOPIC, json.dumps({"seq": seq}))
-        await _until(lambda: publisher.published == 3, "the broker's acknowledgements")
-        await asyncio.to_thread(broker.stop)
-        await asyncio.to_thread(broker.start)
-        await _until(lambda: publisher.republished == 3, "the events published again")
-        await _until(lambda: len(consumer.seen) >= 6, "the duplicates at the consumer")
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        for c in (consumer.conn, gateway):
-            c.stop()
-        return consumer.seen, publisher.pending
-
-    try:
-        seen, pending = asyncio.run(run())
-    finally:
-        broker.stop()
-
-    assert sorted(seen) == [0, 0, 1, 1, 2, 2]
-    assert pending == 0

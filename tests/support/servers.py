@@ -6,6 +6,7 @@ so CI can never pass by skipping.
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shutil
@@ -104,6 +105,9 @@ def start_mosquitto(tmp: Path, extra_conf: str = "") -> Mosquitto:
         "max_inflight_messages 0\n"
         "persistence true\n"
         f"persistence_location {persistence}/\n"
+        # Run as root, mosquitto drops to the `mosquitto` user, which cannot write the persistence
+        # file under pytest's private temp dir: a restart would then silently forget sessions.
+        f"user {getpass.getuser()}\n"
         f"{extra_conf}"
     )
     m = Mosquitto(port, None, conf, binary)  # type: ignore[arg-type]
