@@ -570,7 +570,9 @@ class PlanSpec(_M):
     targets: PlanTargets = PlanTargets()
     rrule: str | None = None
     cron: str | None = None
-    every: Seconds | None = Field(default=None, gt=0)
+    every: Seconds | None = Field(
+        default=None, ge=3600, description="an interval of at least an hour (1h, 7d)"
+    )
     meter: MeterTrigger | None = None
     start: datetime | None = Field(
         default=None, description="local time the recurrence counts from (site time zone)"

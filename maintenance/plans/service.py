@@ -222,10 +222,11 @@ def occurrences(
     if plan.meter is not None:
         return
     tz = spec.site.tz
+    slack = timedelta(0) if plan.non_working_day == "keep" else SHIFT_SLACK
     for nominal in nominal_times(
         tz=tz,
-        after=after - SHIFT_SLACK,
-        until=until + SHIFT_SLACK,
+        after=after - slack,
+        until=until + slack,
         start=plan.start,
         rrule_expr=plan.rrule,
         cron=plan.cron,

@@ -118,3 +118,9 @@ def test_a_retired_plan_is_gone_and_makes_nothing_more(db: Database, site: Site)
         assert "car-deep-clean" not in {v.id for v in list_plans(s, site)}
         with pytest.raises(PlanNotFound):
             preview_plan(s, site, "car-deep-clean", NOW, NOW.replace(year=2027))
+
+
+def test_an_interval_shorter_than_an_hour_is_refused(db: Database, site: Site) -> None:
+    spec = {k: v for k, v in CAR_WASH.items() if k != "rrule"}
+    with db.session() as s, pytest.raises(InvalidPlan, match="every"):
+        create_plan(s, site, {**spec, "every": "5m"}, NOW)
