@@ -66,7 +66,7 @@ def build_site(directory: Path, n: int, plans: list[dict[str, Any]]) -> Path:
     return path
 
 
-LOW_FREQUENCY = [
+LOW_FREQUENCY: list[dict[str, Any]] = [
     {"id": "lift-yearly", "template": "elevator-yearly"},
     {"id": "tank", "template": "water-tank-cleaning"},
     {
