@@ -67,6 +67,7 @@ class PlanScheduler:
                 result = materialize_due(s, self.site, now)
             done.created, done.late, done.skipped = result.total, result.late, result.skipped
             done.warranty_reminders = result.warranty_reminders
+            done.errors += len(result.failed)
         except Exception:
             done.errors += 1
             log.exception("plan pass failed at %s", now.isoformat())

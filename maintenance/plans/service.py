@@ -24,6 +24,7 @@ between), and a counter that went backwards (meter replaced) sets a new baseline
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -36,7 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from maintenance.errors import Conflict, InvalidRequest, NotFound
+from maintenance.errors import Conflict, InvalidRequest, MaintenanceError, NotFound
 from maintenance.notifications import Notification, notify
 from maintenance.plans.library import template_library
 from maintenance.plans.models import PlanCursor, PlanRecord
@@ -67,6 +68,8 @@ from propwatch.site import (
     Site,
     SiteFile,
 )
+
+log = logging.getLogger(__name__)
 
 LATE_AFTER = timedelta(minutes=10)
 """An occurrence materialized later than this after its time is marked late (补建)."""
@@ -181,8 +184,14 @@ def resolve_plan(spec: PlanSpec, source: str, tz: str = "Asia/Shanghai") -> Plan
     )
 
 
-def active_plans(session: Session, site: Site) -> list[Plan]:
-    """The site file's plans, then those added through the API (not retired)."""
+def active_plans(
+    session: Session, site: Site, unusable: dict[str, str] | None = None
+) -> list[Plan]:
+    """The site file's plans, then those added through the API (not retired).
+
+    A stored plan that no longer validates (a template since removed, an edited row) is left
+    out and reported in `unusable` (plan id -> reason) instead of stopping every other plan.
+    """
     tz = site.spec.site.timezone
     plans = [resolve_plan(p, "site", tz) for p in site.spec.plans]
     rows = session.scalars(
@@ -190,7 +199,13 @@ def active_plans(session: Session, site: Site) -> list[Plan]:
         .where(PlanRecord.site_id == site.id, PlanRecord.retired_at.is_(None))
         .order_by(PlanRecord.id)
     )
-    plans += [resolve_plan(PlanSpec.model_validate(r.spec), "api", tz) for r in rows]
+    for r in rows:
+        try:
+            plans.append(resolve_plan(PlanSpec.model_validate(r.spec), "api", tz))
+        except (ValidationError, InvalidPlan) as exc:
+            if unusable is None:
+                raise
+            unusable[r.code] = str(exc).splitlines()[0]
     return plans
 
 
@@ -262,6 +277,7 @@ class PassResult:
     no_reading: int = 0
     warranty_reminders: int = 0
     work_order_ids: list[int] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # plan id -> why it made nothing
 
     @property
     def total(self) -> int:
@@ -522,19 +538,27 @@ def materialize_due(
     spec = site.spec
     result = PassResult()
     rows: dict[str, AssetRow] | None = None
-    for plan in active_plans(session, site):
+    for plan in active_plans(session, site, result.failed):
         if not plan.enabled:
             continue
         assets = plan_assets(plan, spec)
-        if plan.meter is None:
-            _materialize_calendar(session, spec, plan, assets, now, late_after, result)
-            continue
-        if rows is None:
+        if plan.meter is not None and rows is None:
             rows = {
                 r.code: r
                 for r in session.scalars(select(AssetRow).where(AssetRow.site_id == site.id))
             }
-        _materialize_meter(session, spec, plan, assets, rows, now, result)
+        try:
+            # One plan refused (a work order the service will not take) keeps the others going;
+            # its cursor stays put, so it is retried on the next pass.
+            with session.begin_nested():
+                if plan.meter is None:
+                    _materialize_calendar(session, spec, plan, assets, now, late_after, result)
+                else:
+                    assert rows is not None
+                    _materialize_meter(session, spec, plan, assets, rows, now, result)
+        except MaintenanceError as exc:
+            result.failed[plan.id] = str(exc)
+            log.error("plan %s made nothing at %s: %s", plan.id, now.isoformat(), exc)
     result.warranty_reminders = warranty_reminders(session, site, now)
     return result
 

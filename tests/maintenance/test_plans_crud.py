@@ -124,3 +124,20 @@ def test_an_interval_shorter_than_an_hour_is_refused(db: Database, site: Site) -
     spec = {k: v for k, v in CAR_WASH.items() if k != "rrule"}
     with db.session() as s, pytest.raises(InvalidPlan, match="every"):
         create_plan(s, site, {**spec, "every": "5m"}, NOW)
+
+
+def test_a_stored_plan_gone_bad_is_reported_and_the_others_still_run(
+    db: Database, site: Site
+) -> None:
+    from maintenance.plans.models import PlanRecord
+
+    with db.session() as s:
+        s.add(
+            PlanRecord(
+                site_id=site.id, code="bad", spec={"id": "bad"}, created_at=NOW, updated_at=NOW
+            )
+        )
+        materialize_due(s, site, NOW)
+        result = materialize_due(s, site, datetime(2026, 10, 12, tzinfo=TZ).astimezone(UTC))
+    assert list(result.failed) == ["bad"]
+    assert result.created["quarterly"] == 2  # 10 Oct is a 调休 Saturday: a working day
