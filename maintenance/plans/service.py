@@ -33,7 +33,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -822,6 +822,12 @@ def create_plan(
     if row is None:
         row = PlanRecord(site_id=site.id, code=spec.id, created_at=now)
         session.add(row)
+    else:
+        # The id of a retired plan, reused: the new plan starts now, it does not catch up on
+        # the time the old one was retired.
+        session.execute(
+            delete(PlanCursor).where(PlanCursor.site_id == site.id, PlanCursor.plan_code == spec.id)
+        )
     row.spec, row.updated_at, row.retired_at = payload, now, None
     try:
         with session.begin_nested():

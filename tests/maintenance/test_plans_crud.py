@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -141,3 +141,14 @@ def test_a_stored_plan_gone_bad_is_reported_and_the_others_still_run(
         result = materialize_due(s, site, datetime(2026, 10, 12, tzinfo=TZ).astimezone(UTC))
     assert list(result.failed) == ["bad"]
     assert result.created["quarterly"] == 2  # 10 Oct is a 调休 Saturday: a working day
+
+
+def test_a_retired_id_reused_starts_afresh_without_catching_up(db: Database, site: Site) -> None:
+    later = datetime(2026, 12, 1, tzinfo=TZ).astimezone(UTC)
+    with db.session() as s:
+        create_plan(s, site, CAR_WASH, NOW)
+        materialize_due(s, site, NOW)
+        delete_plan(s, site, "car-deep-clean", NOW)
+        create_plan(s, site, CAR_WASH, later)
+        result = materialize_due(s, site, later + timedelta(hours=1))
+    assert result.created["car-deep-clean"] == 0
