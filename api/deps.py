@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import ApiRole, Principal, TokenRegistry
 from api.models import AuditEntry
@@ -25,6 +26,21 @@ class AppContext:
     tokens: TokenRegistry
     health: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
     stream_poll_seconds: float = 0.5
+    _reads: sessionmaker[Session] | None = field(default=None, repr=False)
+
+    def read_session(self) -> sessionmaker[Session]:
+        """Sessions for GETs. On SQLite the shared engine begins every transaction IMMEDIATE
+        (the write lock, see `maintenance.db`); reads need no lock in WAL mode, so they get an
+        engine of their own that lets any number of them run beside one writer."""
+        if self._reads is None:
+            if self.db.url.startswith("sqlite:"):
+                engine = create_engine(
+                    self.db.url, connect_args={"check_same_thread": False, "timeout": 30}
+                )
+                self._reads = sessionmaker(engine, expire_on_commit=False)
+            else:
+                self._reads = self.db.sessions
+        return self._reads
 
 
 def get_ctx(request: Request) -> AppContext:
@@ -32,7 +48,13 @@ def get_ctx(request: Request) -> AppContext:
     return ctx
 
 
-def get_session(ctx: Annotated[AppContext, Depends(get_ctx)]) -> Iterator[Session]:
+def get_session(
+    ctx: Annotated[AppContext, Depends(get_ctx)], request: Request
+) -> Iterator[Session]:
+    if request.method == "GET":
+        with ctx.read_session()() as s:
+            yield s
+        return
     with ctx.db.session() as s:
         yield s
 
@@ -50,7 +72,7 @@ def get_principal(
             "需要访问令牌 (Bearer token required)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    with ctx.db.session() as s:
+    with ctx.read_session()() as s:
         principal = ctx.tokens.resolve(creds.credentials, s)
     if principal is None:
         raise HTTPException(

@@ -126,4 +126,5 @@ Index(
     WorkOrder.reported_at,
     WorkOrder.id,
 )
+Index("ix_work_order_list_due", WorkOrder.site_id, WorkOrder.resolve_due, WorkOrder.id)
 Index("ix_work_order_list_assignee", WorkOrder.assignee, WorkOrder.reported_at, WorkOrder.id)

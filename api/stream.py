@@ -35,7 +35,7 @@ def _frame(n: NotificationView) -> bytes:
 def _batch(ctx: AppContext, caller: Principal, after: int) -> list[NotificationView]:
     """The next rows this caller may see; a technician sees only what is addressed to them."""
     person = (caller.person or "") if caller.role is ApiRole.TECHNICIAN else None
-    with ctx.db.session() as s:
+    with ctx.read_session()() as s:
         return notifications_after(
             s, after, site_ids=caller.site_filter(), recipient=person, limit=BATCH
         )

@@ -16,6 +16,7 @@ import uvicorn
 from api.app import create_app
 from api.auth import ApiRole, Principal, TokenRegistry, new_token
 from api.deps import AppContext
+from api.webhooks.delivery import WebhookDispatcher
 from gateway.service import Gateway
 from maintenance.db import Database
 from maintenance.service import MaintenanceService
@@ -128,6 +129,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                 db=db, sites={site.id: site}, clock=clock, tokens=tokens, health=health
             )
             token = _admin_token(settings, tokens)
+            await stack.enter_async_context(WebhookDispatcher(db, clock))
             server = _api_server(ctx, settings)
             api_task = asyncio.create_task(server.serve())
             base = f"http://{settings.api_host}:{settings.api_port}"

@@ -43,7 +43,7 @@ router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"], responses
 class SortKey(StrEnum):
     NEWEST = "-reported_at"
     OLDEST = "reported_at"
-    RESOLVE_DUE = "resolve_due"
+    RESOLVE_DUE = "resolve_due"  # only orders with a resolve limit, soonest first
     PRIORITY = "priority"
 
 
@@ -115,13 +115,13 @@ def _keyset(q: Select[WorkOrder], sort: SortKey, cursor: str | None) -> Select[W
                 or_(WorkOrder.reported_at > t, and_(WorkOrder.reported_at == t, wid > last))
             )
     elif sort is SortKey.RESOLVE_DUE:
-        # orders without a resolve limit come last
-        far = func.coalesce(WorkOrder.resolve_due, _parse_time("9999-01-01T00:00:00+00:00"))
-        q = q.order_by(far, wid)
+        # what is due soonest first; orders without a resolve limit are not in this view
+        due = WorkOrder.resolve_due
+        q = q.where(due.is_not(None)).order_by(due, wid)
         if cursor:
             at, last = _decode_cursor(cursor, 2)
             t = _parse_time(at)
-            q = q.where(or_(far > t, and_(far == t, wid > last)))
+            q = q.where(or_(due > t, and_(due == t, wid > last)))
     else:
         q = q.order_by(WorkOrder.priority, wid.desc())
         if cursor:
@@ -148,8 +148,8 @@ def _cursor_for(wo: WorkOrder, sort: SortKey) -> str:
     if sort in (SortKey.NEWEST, SortKey.OLDEST):
         return _encode_cursor([wo.reported_at.isoformat(), wo.id])
     if sort is SortKey.RESOLVE_DUE:
-        due = wo.resolve_due.isoformat() if wo.resolve_due else "9999-01-01T00:00:00+00:00"
-        return _encode_cursor([due, wo.id])
+        assert wo.resolve_due is not None
+        return _encode_cursor([wo.resolve_due.isoformat(), wo.id])
     return _encode_cursor([wo.priority, wo.id])
 
 
@@ -173,7 +173,7 @@ def get_work_orders(
     sort: Annotated[SortKey, Query(description="order of the list")] = SortKey.NEWEST,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> WorkOrderPage:
+) -> Response:
     q = select(WorkOrder)
     sites = caller.site_filter()
     if site_id is not None:
@@ -211,13 +211,15 @@ def get_work_orders(
         {a.id: a for a in session.scalars(select(Asset).where(Asset.id.in_(ids)))} if ids else {}
     )
     refs = _external_ids(session, [wo.id for wo in orders])
-    return WorkOrderPage(
+    page = WorkOrderPage(
         items=[
             to_out(wo, assets.get(wo.asset_id) if wo.asset_id else None, refs.get(wo.id))
             for wo in orders
         ],
         next_cursor=_cursor_for(orders[-1], sort) if more and orders else None,
     )
+    # already validated: serialise once instead of letting FastAPI validate it a second time
+    return Response(page.model_dump_json(), media_type="application/json")
 
 
 def _external_ids(session: Session, ids: list[int]) -> dict[int, str]:

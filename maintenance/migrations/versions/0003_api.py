@@ -136,6 +136,12 @@ def upgrade() -> None:
         "ix_work_order_list_assignee", "work_order", ["assignee", "reported_at", "id"], unique=False
     )
     op.create_index(
+        "ix_work_order_list_due",
+        "work_order",
+        ["site_id", "resolve_due", "id"],
+        unique=False,
+    )
+    op.create_index(
         "ix_work_order_list_site", "work_order", ["site_id", "reported_at", "id"], unique=False
     )
     op.create_index(
@@ -149,6 +155,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_work_order_list_status", table_name="work_order")
     op.drop_index("ix_work_order_list_site", table_name="work_order")
+    op.drop_index("ix_work_order_list_due", table_name="work_order")
     op.drop_index("ix_work_order_list_assignee", table_name="work_order")
     op.drop_table("work_order_external_ref")
     op.drop_index(op.f("ix_webhook_delivery_subscription_id"), table_name="webhook_delivery")
