@@ -24,6 +24,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import insert
@@ -54,7 +55,7 @@ def build(url: str, orders: int) -> str:
         token = issue_token(
             s, name="bench", role=ApiRole.DUTY, sites=[site.id], person=None, now=NOW
         )
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i in range(orders):
         at = NOW - timedelta(seconds=rng.randrange(365 * 86400))
         status = rng.choice(statuses)
@@ -110,7 +111,7 @@ def serve(url: str, port: int) -> None:
     uvicorn.run(create_app(ctx), host="127.0.0.1", port=port, log_level="warning")
 
 
-QUERIES = (
+QUERIES: tuple[dict[str, Any], ...] = (
     {"status": "dispatched"},
     {"status": ["accepted", "on_site"], "zone": "zone-a"},
     {"assignee": "wang-gong"},
@@ -132,7 +133,7 @@ async def load(base: str, token: str, rate: float, seconds: float) -> list[float
         cursor = first["next_cursor"]
         rng = random.Random(3)
 
-        async def one(scheduled: float, params: dict[str, object]) -> None:
+        async def one(scheduled: float, params: dict[str, Any]) -> None:
             nonlocal errors
             await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
             try:
@@ -147,7 +148,7 @@ async def load(base: str, token: str, rate: float, seconds: float) -> list[float
         total = int(rate * seconds)
         tasks = []
         for i in range(total):
-            params: dict[str, object] = dict(rng.choice(QUERIES))
+            params: dict[str, Any] = dict(rng.choice(QUERIES))
             if i % 10 == 9:
                 params = {"cursor": cursor}
             tasks.append(asyncio.create_task(one(start + i / rate, params)))

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from api.auth import ApiRole, Principal
 from api.deps import Ctx, DbSession, Operator, Reader, RowId, Worker, audit, check_site, site_of
@@ -78,6 +78,28 @@ _PRIORITY_RANK = {
     Priority.IMPORTANT.value: 1,
     Priority.GENERAL.value: 2,
 }
+
+
+_LIST_COLUMNS = (
+    WorkOrder.id,
+    WorkOrder.code,
+    WorkOrder.site_id,
+    WorkOrder.source,
+    WorkOrder.status,
+    WorkOrder.asset_id,
+    WorkOrder.category,
+    WorkOrder.priority,
+    WorkOrder.title,
+    WorkOrder.description,
+    WorkOrder.assignee,
+    WorkOrder.zone_code,
+    WorkOrder.reported_at,
+    WorkOrder.respond_due,
+    WorkOrder.arrive_due,
+    WorkOrder.resolve_due,
+    WorkOrder.occurrences,
+)
+"""What a list row shows: the list loads only these (a detail GET loads the rest)."""
 
 
 def _encode_cursor(values: list[Any]) -> str:
@@ -174,7 +196,7 @@ def get_work_orders(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
-    q = select(WorkOrder)
+    q = select(WorkOrder).options(load_only(*_LIST_COLUMNS, raiseload=True))
     sites = caller.site_filter()
     if site_id is not None:
         check_site(caller, site_id)
