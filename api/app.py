@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from api import problems
 from api.deps import AppContext
 from api.idempotency import IdempotencyMiddleware
-from api.routes import alarms, assets, health, reports, tokens, webhooks, work_orders
+from api.routes import alarms, assets, health, plans, reports, tokens, webhooks, work_orders
 from api.stream import router as stream_router
 
 
@@ -29,6 +29,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(alarms.router)
     app.include_router(assets.router)
     app.include_router(reports.router)
+    app.include_router(plans.router)
     app.include_router(webhooks.router)
     app.include_router(tokens.router)
     app.include_router(stream_router)

@@ -115,6 +115,18 @@ class CommentIn(BaseModel):
     attachments: list[str] = Field(default_factory=list, max_length=20)
 
 
+class ChecklistIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"item_id": "brake", "passed": True, "note": "制动正常"}]},
+    )
+
+    item_id: str = Field(min_length=1, max_length=64)
+    passed: bool | None = None
+    value: float | None = Field(None, allow_inf_nan=False)
+    note: str = Field("", max_length=2000)
+
+
 class ShelveIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",

@@ -25,6 +25,7 @@ from api.models import ExternalRef
 from api.problems import PROBLEM_RESPONSES, ApiProblem
 from api.schemas import (
     AssignIn,
+    ChecklistIn,
     CommentIn,
     TransitionIn,
     WorkOrderCreate,
@@ -32,6 +33,7 @@ from api.schemas import (
     WorkOrderOut,
     WorkOrderPage,
 )
+from maintenance.plans.service import CheckRecord, record_check
 from maintenance.registry.models import Asset
 from maintenance.work_orders import service
 from maintenance.work_orders.models import STATUS_ZH, Source, Status, WorkOrder, WorkOrderTransition
@@ -509,3 +511,43 @@ def post_comment(
         detail=body.model_dump(mode="json"),
     )
     return _detail(session, ctx, wo, response)
+
+
+@router.post(
+    "/{work_order_id}/checklist",
+    response_model=CheckRecord,
+    summary="检查记录: one checklist item (pass/fail or a value); a failure opens a follow-up",
+)
+def post_checklist(
+    work_order_id: RowId,
+    body: ChecklistIn,
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    caller: Worker,
+    if_match: IfMatch = None,
+) -> CheckRecord:
+    wo = _visible(session, caller, work_order_id)
+    _precondition(session, wo, if_match)
+    site = site_of(ctx, caller, wo.site_id)
+    record = record_check(
+        session,
+        site,
+        wo.id,
+        body.item_id,
+        by=caller.person or caller.name,
+        now=ctx.clock.now(),
+        passed=body.passed,
+        value=body.value,
+        note=body.note,
+    )
+    audit(
+        session,
+        ctx,
+        caller,
+        request,
+        subject=f"work_order:{wo.id}",
+        status_code=200,
+        detail=body.model_dump(mode="json"),
+    )
+    return record

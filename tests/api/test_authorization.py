@@ -31,6 +31,14 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/work-orders/{work_order_id}/transitions"): R,
     ("POST", "/api/v1/work-orders/{work_order_id}/assign"): OPS,
     ("POST", "/api/v1/work-orders/{work_order_id}/comments"): R,
+    ("POST", "/api/v1/work-orders/{work_order_id}/checklist"): R,
+    ("GET", "/api/v1/sites/{site_id}/plans"): R,
+    ("POST", "/api/v1/sites/{site_id}/plans"): OPS,
+    ("GET", "/api/v1/sites/{site_id}/plans/{plan_id}"): R,
+    ("PUT", "/api/v1/sites/{site_id}/plans/{plan_id}"): OPS,
+    ("DELETE", "/api/v1/sites/{site_id}/plans/{plan_id}"): OPS,
+    ("GET", "/api/v1/sites/{site_id}/plans/{plan_id}/preview"): R,
+    ("GET", "/api/v1/sites/{site_id}/notices"): R,
     ("GET", "/api/v1/alarms"): R,
     ("GET", "/api/v1/alarms/{alarm_id}"): R,
     ("POST", "/api/v1/alarms/{alarm_id}/acknowledge"): {"duty"},
@@ -80,6 +88,7 @@ def _url(path: str, site: Site) -> str:
         subscription_id=1,
         delivery_id=1,
         name="duty",
+        plan_id="no-such-plan",
     )
     if filled.endswith("/monthly"):
         filled += "?year=2026&month=11"
@@ -90,6 +99,7 @@ BODIES: dict[str, dict[str, object]] = {
     "transitions": {"to": "accepted"},
     "assign": {"assignee": "wang-gong"},
     "comments": {"note": "已到场"},
+    "checklist": {"item_id": "brake", "passed": True},
     "shelve": {"until": "2026-11-24T00:00:00+00:00", "reason": "施工"},
 }
 
