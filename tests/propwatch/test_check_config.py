@@ -99,7 +99,9 @@ def test_a_rule_on_a_point_the_profile_lacks_is_refused(tmp_path: Path) -> None:
 def test_an_unknown_rule_kind_is_named(tmp_path: Path) -> None:
     site = _site(tmp_path, "  - id: door-forced\n", "  - id: door-forced\n    kind: magic\n")
     _, problems = check_config(site)
-    assert len(problems) == 1 and "rules[2]" in problems[0] and "unknown rule kind" in problems[0]
+    (problem,) = problems
+    assert problem.startswith(f"{site}:{_line(site, 'id: door-forced')}: rules[")
+    assert "unknown rule kind" in problem
 
 
 def test_check_config_command_prints_every_problem_and_exits_2(
