@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     gateway_metrics_host: str = "127.0.0.1"
     gateway_metrics_port: int | None = None
 
+    # Notification channel secrets by the name a channel gives in the site file (robot keys,
+    # access tokens, signing secrets, SMTP passwords), as JSON: {"wecom-a-key": "…"}.
+    notify_secrets: dict[str, SecretStr] = {}
+
     def resolved_database_url(self) -> str:
         """SQLite under `var/` unless a database URL is given."""
         if self.database_url:

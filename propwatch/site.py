@@ -25,6 +25,7 @@ from pydantic import (
 from propwatch.config_file import ConfigError, format_loc, line_of, read_yaml, validate_file
 from propwatch.durations import Limit, Seconds, TimeLimit
 from propwatch.events import Severity
+from propwatch.notification_channels import Notifications, notification_problems
 from propwatch.profiles import Profile, load_profile
 
 ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -79,6 +80,7 @@ class Person(_M):
     name: str
     role: Role
     phone: str = ""
+    email: str = Field(default="", description="for the e-mail notification channel")
 
 
 class Zone(_M):
@@ -626,6 +628,7 @@ class SiteFile(_M):
     plans: list[PlanSpec] = Field(default_factory=list)
     night_lighting: NightLighting = NightLighting()
     warranty_reminder_days: int = Field(default=30, ge=0, le=365)
+    notifications: Notifications = Notifications()
 
     def zone(self, zone_id: str) -> Zone:
         return next(z for z in self.zones if z.id == zone_id)
@@ -691,6 +694,7 @@ def reference_problems(spec: SiteFile) -> list[tuple[tuple[str | int, ...], str]
                 out.append((("plans", i, "targets", "zones", j), f"unknown zone {zid!r}"))
         if plan.template is not None and plan.template not in _plan_templates():
             out.append((("plans", i, "template"), f"unknown template {plan.template!r}"))
+    out += notification_problems(spec.notifications, zones)
     return out
 
 
