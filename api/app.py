@@ -7,7 +7,21 @@ from fastapi import FastAPI
 from api import problems
 from api.deps import AppContext
 from api.idempotency import IdempotencyMiddleware
-from api.routes import alarms, assets, health, plans, reports, tokens, webhooks, work_orders
+from api.routes import (
+    alarms,
+    assets,
+    attachments,
+    checklists,
+    health,
+    lighting,
+    pages,
+    plans,
+    reports,
+    sites,
+    tokens,
+    webhooks,
+    work_orders,
+)
 from api.stream import router as stream_router
 
 
@@ -33,4 +47,9 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(tokens.router)
     app.include_router(stream_router)
+    app.include_router(attachments.router)
+    app.include_router(checklists.router)
+    app.include_router(lighting.router)
+    app.include_router(sites.router)
+    pages.install(app)
     return app

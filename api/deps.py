@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -26,6 +27,8 @@ class AppContext:
     tokens: TokenRegistry
     health: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
     stream_poll_seconds: float = 0.5
+    # uploaded photos live under var_dir/attachments
+    var_dir: pathlib.Path = field(default_factory=lambda: pathlib.Path("var"))
     _reads: sessionmaker[Session] | None = field(default=None, repr=False)
 
     def read_session(self) -> sessionmaker[Session]:

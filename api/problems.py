@@ -25,6 +25,8 @@ _TITLES = {
     405: "方法不允许 (method not allowed)",
     409: "冲突 (conflict)",
     412: "版本已变化 (precondition failed)",
+    413: "内容过大 (content too large)",
+    415: "不支持的类型 (unsupported media type)",
     422: "请求内容无效 (unprocessable content)",
     428: "需要 If-Match (precondition required)",
 }

@@ -126,7 +126,12 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.command in ("demo", "api"):
             db.upgrade()
             ctx = AppContext(
-                db=db, sites={site.id: site}, clock=clock, tokens=tokens, health=health
+                db=db,
+                sites={site.id: site},
+                clock=clock,
+                tokens=tokens,
+                health=health,
+                var_dir=settings.var_dir,
             )
             token = _admin_token(settings, tokens)
             await stack.enter_async_context(WebhookDispatcher(db, clock))
@@ -134,7 +139,9 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             api_task = asyncio.create_task(server.serve())
             base = f"http://{settings.api_host}:{settings.api_port}"
             print(
-                f"\n  值班室 (duty room): {base}/\n  API:               {base}/api/v1/work-orders"
+                f"\n  值班室 (duty room): {base}/#token={token}"
+                f"\n  我的任务 (tasks):   {base}/tasks#token={token}"
+                f"\n  API:               {base}/api/v1/work-orders"
                 f"\n  访问令牌 (token):  {token}\n  按 Ctrl-C 停止\n",
                 flush=True,
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,11 +48,13 @@ def db(tmp_path: Path) -> Iterator[Database]:
 
 
 @pytest.fixture
-def ctx(db: Database, example_site: Site, clock: ManualClock) -> AppContext:
-    return make_ctx(db, example_site, clock)
+def ctx(db: Database, example_site: Site, clock: ManualClock, tmp_path: Path) -> AppContext:
+    return make_ctx(db, example_site, clock, tmp_path / "var")
 
 
-def make_ctx(db: Database, example_site: Site, clock: ManualClock) -> AppContext:
+def make_ctx(
+    db: Database, example_site: Site, clock: ManualClock, var_dir: Path | None = None
+) -> AppContext:
     with db.session() as s:
         sync_registry(s, example_site, clock.now())
     registry = TokenRegistry()
@@ -62,6 +65,7 @@ def make_ctx(db: Database, example_site: Site, clock: ManualClock) -> AppContext
         clock=clock,
         tokens=registry,
         stream_poll_seconds=0.05,
+        var_dir=var_dir or Path(tempfile.mkdtemp(prefix="propwatch-var-")),
     )
 
 

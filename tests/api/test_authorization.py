@@ -59,6 +59,11 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("DELETE", "/api/v1/tokens/{name}"): set(),
     ("GET", "/api/v1/audit"): set(),
     ("GET", "/api/v1/stream"): R,
+    ("POST", "/api/v1/work-orders/{work_order_id}/attachments"): R,
+    ("GET", "/api/v1/work-orders/{work_order_id}/attachments/{filename}"): R,
+    ("GET", "/api/v1/work-orders/{work_order_id}/checklist"): R,
+    ("GET", "/api/v1/reports/{site_id}/lighting"): OPS,
+    ("GET", "/api/v1/sites"): R,
 }
 ROLES = ("duty", "technician", "integration")
 
@@ -89,6 +94,7 @@ def _url(path: str, site: Site) -> str:
         delivery_id=1,
         name="duty",
         plan_id="no-such-plan",
+        filename="0123456789abcdef0123456789abcdef.jpg",
     )
     if filled.endswith("/monthly"):
         filled += "?year=2026&month=11"
@@ -107,6 +113,10 @@ BODIES: dict[str, dict[str, object]] = {
 def _call(client: TestClient, method: str, url: str, headers: dict[str, str]) -> int:
     if url.endswith("/api/v1/stream"):
         url += "?after=999999"  # answers the auth question without waiting for events
+    if method == "POST" and url.endswith("/attachments"):
+        photo = {"file": ("p.jpg", b"\xff\xd8\xff\xe0 photo", "image/jpeg")}
+        uploaded: int = client.post(url, headers=headers, files=photo).status_code
+        return uploaded
     body = BODIES.get(url.rsplit("/", 1)[-1], {})
     status: int = client.request(method, url, headers=headers, json=body).status_code
     return status

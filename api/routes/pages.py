@@ -1,0 +1,50 @@
+"""The duty-room (值班室) and technician (我的任务) pages: static files that call the JSON API.
+
+Everything they load comes from this server (`/static/...`); the Content-Security-Policy
+forbids any other origin, so a page can never pull a script or font from a CDN.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+CSP = (
+    "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+router = APIRouter(include_in_schema=False)
+
+
+def _page(name: str) -> FileResponse:
+    return FileResponse(STATIC / name, media_type="text/html; charset=utf-8", headers=_HEADERS)
+
+
+@router.get("/")
+@router.get("/duty")
+def duty_room() -> FileResponse:
+    """值班室: alarms, open orders with their SLA countdown, assets, lighting, stocktake."""
+    return _page("duty.html")
+
+
+@router.get("/tasks")
+def my_tasks() -> FileResponse:
+    """我的任务: the technician's phone page."""
+    return _page("tasks.html")
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
