@@ -15,11 +15,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy import func, select
 
 from api.auth import ApiRole, Principal
 from api.deps import AppContext, Ctx, Reader
 from api.problems import PROBLEM_RESPONSES
-from maintenance.notifications import NotificationView, notifications_after
+from maintenance.notifications import Notification, NotificationView, notifications_after
 
 router = APIRouter(prefix="/api/v1", tags=["stream"], responses=PROBLEM_RESPONSES)
 
@@ -39,6 +40,12 @@ def _batch(ctx: AppContext, caller: Principal, after: int) -> list[NotificationV
         return notifications_after(
             s, after, site_ids=caller.site_filter(), recipient=person, limit=BATCH
         )
+
+
+def _newest_id(ctx: AppContext) -> int:
+    """Where a page that has just loaded its data starts listening: after the newest event."""
+    with ctx.read_session()() as s:
+        return s.scalar(select(func.max(Notification.id))) or 0
 
 
 async def events(
@@ -76,10 +83,15 @@ async def stream(
     after: Annotated[
         int | None, Query(ge=0, le=2**62, description="resume after this event id")
     ] = None,
+    tail: Annotated[
+        bool, Query(description="without `after`/`Last-Event-ID`: only events from now on")
+    ] = False,
 ) -> StreamingResponse:
     start = after if after is not None else 0
     if last_event_id is not None and last_event_id.strip().isdigit():
         start = max(start, int(last_event_id.strip()))
+    elif after is None and tail:
+        start = await asyncio.to_thread(_newest_id, ctx)
     return StreamingResponse(
         events(ctx, caller, start, request),
         media_type="text/event-stream",

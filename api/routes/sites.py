@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from api.deps import Ctx, Reader
+from api.deps import Caller, Ctx, Reader
 from api.problems import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/api/v1/sites", tags=["sites"], responses=PROBLEM_RESPONSES)
@@ -44,3 +44,26 @@ def get_sites(ctx: Ctx, caller: Reader) -> list[SiteOut]:
         for site_id, site in sorted(ctx.sites.items())
         if caller.may_see(site_id)
     ]
+
+
+class MeOut(BaseModel):
+    name: str
+    role: str
+    person: str | None
+    person_name: str | None
+    sites: list[str]
+
+
+me_router = APIRouter(prefix="/api/v1", tags=["sites"], responses=PROBLEM_RESPONSES)
+
+
+@me_router.get("/me", response_model=MeOut, summary="当前令牌: who this token is (for the pages)")
+def get_me(ctx: Ctx, caller: Caller) -> MeOut:
+    names = {p.id: p.name for site in ctx.sites.values() for p in site.spec.people}
+    return MeOut(
+        name=caller.name,
+        role=caller.role.value,
+        person=caller.person,
+        person_name=names.get(caller.person or ""),
+        sites=sorted(caller.sites),
+    )

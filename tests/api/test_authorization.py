@@ -64,6 +64,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/work-orders/{work_order_id}/checklist"): R,
     ("GET", "/api/v1/reports/{site_id}/lighting"): OPS,
     ("GET", "/api/v1/sites"): R,
+    ("GET", "/api/v1/me"): R,
 }
 ROLES = ("duty", "technician", "integration")
 
