@@ -34,6 +34,10 @@ def write_site(tmp_path: Path, mqtt: bool = False) -> Path:
     doc["devices"] = keep
     ids = {d["id"] for d in keep}
     doc["assets"] = [a for a in doc["assets"] if a.get("device") in ids]
+    assets = {a["id"] for a in doc["assets"]}
+    doc["plans"] = [
+        p for p in doc.get("plans", []) if set(p.get("targets", {}).get("assets", [])) <= assets
+    ]
     path = tmp_path / "site.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     return path
