@@ -7,6 +7,10 @@ plus `after`, and the limit is not met yet. Orders on hold do not escalate (thei
 stopped); cancelled and revisited ones are done. The pair (work order, rung) is unique in
 `work_order_escalation`, so two replicas running the job at once fire it once; a reopened order
 (返修) gets a fresh ladder (`resolve-breach#1`, ...). Each firing writes a `notification` row.
+
+Apart from the ladder, the first pass after a limit's due time writes one `work_order.overdue`
+row per order and limit (its `dedup_key` makes it once, a reopened order's resolve limit again),
+whatever rungs the site configured: integrations and notification routes hear of every breach.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from maintenance.assignment import zone_supervisor
-from maintenance.notifications import notify
+from maintenance.notifications import Notification, notify
 from maintenance.work_orders.models import (
     STATUS_ZH,
     Escalation,
@@ -87,6 +91,7 @@ def escalate_overdue(
     )
     fired: list[EscalationView] = []
     for wo in list(orders):
+        _report_breaches(session, spec, wo, now)
         done = set(
             session.scalars(select(Escalation.step_id).where(Escalation.work_order_id == wo.id))
         )
@@ -169,6 +174,57 @@ def _fire(
         dedup_key=f"escalation:{wo.id}:{key}",
     )
     return row
+
+
+def _report_breaches(session: Session, spec: SiteFile, wo: WorkOrder, now: datetime) -> None:
+    """`work_order.overdue`: once per order and limit whose due time has passed unmet."""
+    breached = []
+    for limit, met_by in MET_BY.items():
+        due: datetime | None = getattr(wo, f"{limit}_due")
+        if due is not None and getattr(wo, met_by) is None and now >= due:
+            suffix = f"#{wo.reopen_count}" if wo.reopen_count else ""
+            breached.append((limit, due, f"overdue:{wo.id}:{limit}{suffix}"))
+    if not breached:
+        return
+    told = set(
+        session.scalars(
+            select(Notification.dedup_key).where(
+                Notification.work_order_id == wo.id, Notification.topic == "work_order.overdue"
+            )
+        )
+    )
+    for limit, due, key in breached:
+        if key in told:
+            continue
+        local_due = due.astimezone(spec.site.tz).strftime("%m-%d %H:%M")
+        try:
+            with session.begin_nested():
+                notify(
+                    session,
+                    site_id=wo.site_id,
+                    topic="work_order.overdue",
+                    message=(
+                        f"工单 {wo.code}【{STATUS_ZH[Status(wo.status)]}】已超过"
+                        f"{LIMIT_ZH[limit]}时限（{local_due}）：{wo.title}"
+                    ),
+                    at=now,
+                    work_order_id=wo.id,
+                    recipient=wo.assignee,
+                    payload={
+                        "work_order": wo.code,
+                        "id": wo.id,
+                        "limit": limit,
+                        "due": due.isoformat(),
+                        "priority": wo.priority,
+                        "status": wo.status,
+                        "assignee": wo.assignee,
+                        "zone": wo.zone_code,
+                    },
+                    dedup_key=key,
+                )
+                session.flush()
+        except IntegrityError:
+            continue  # another replica reported it
 
 
 def _recipient(spec: SiteFile, wo: WorkOrder, action: EscalationAction) -> str | None:

@@ -10,6 +10,7 @@ from api.models import (
 )
 from maintenance.alarms.models import Alarm, ProcessedEvent
 from maintenance.notifications import Notification
+from maintenance.notify.models import NotificationAttempt, NotificationCursor, NotificationDelivery
 from maintenance.plans.models import PlanCursor, PlanRecord
 from maintenance.registry.models import Asset, Building, Person, SiteRecord, Zone
 from maintenance.work_orders.models import Escalation, WorkOrder, WorkOrderTransition
@@ -24,6 +25,9 @@ __all__ = [
     "ExternalRef",
     "IdempotencyRecord",
     "Notification",
+    "NotificationAttempt",
+    "NotificationCursor",
+    "NotificationDelivery",
     "Person",
     "PlanCursor",
     "PlanRecord",

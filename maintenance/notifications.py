@@ -21,6 +21,7 @@ Because the row commits with the change it reports, a crash can never lose or in
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +47,32 @@ class Notification(Base):
     dedup_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+TOPIC_TO_EVENT = {
+    "work_order.transition": "work_order.changed",
+    "work_order.reassigned": "work_order.changed",
+}
+"""Outbox topics as integrations see them (a reassignment is one more change)."""
+
+
+def event_type(topic: str) -> str:
+    return TOPIC_TO_EVENT.get(topic, topic)
+
+
+def event_body(n: Notification, kind: str | None = None) -> str:
+    """The JSON every integration receives for an outbox row (webhooks, the generic channel)."""
+    doc: dict[str, Any] = {
+        "id": n.id,
+        "type": kind or event_type(n.topic),
+        "site_id": n.site_id,
+        "created_at": n.created_at.isoformat(),
+        "work_order_id": n.work_order_id,
+        "alarm_id": n.alarm_id,
+        "message": n.message,
+        "data": n.payload,
+    }
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
 class NotificationView(BaseModel):

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from maintenance.consumer import EventConsumer
 from maintenance.db import Database
 from maintenance.escalation import escalate_overdue
+from maintenance.notify.dispatcher import NotificationDispatcher
 from maintenance.registry.service import sync_registry
 from maintenance.scheduler import PlanScheduler
 from propwatch.clock import Clock
@@ -55,16 +56,28 @@ class MaintenanceService:
         self.sla_passes = 0
         self.sla_errors = 0
         self.plans = PlanScheduler(site, self.db, clock)
+        self.notifier = NotificationDispatcher(
+            site,
+            self.db,
+            clock,
+            {name: v.get_secret_value() for name, v in settings.notify_secrets.items()},
+        )
 
     async def __aenter__(self) -> MaintenanceService:
         self.db.upgrade()
         self.load_registry()
-        self.consumer.start()
-        self.mqtt.start()
-        await self.mqtt.wait_connected()
-        self._tasks.append(asyncio.create_task(self.consumer.run(), name="event-consumer"))
-        self._tasks.append(asyncio.create_task(self._sla_loop(), name="sla-escalation"))
-        await self.plans.start()
+        # before the consumer: the outbox cursor must not start past the first new event
+        await self.notifier.__aenter__()
+        try:
+            self.consumer.start()
+            self.mqtt.start()
+            await self.mqtt.wait_connected()
+            self._tasks.append(asyncio.create_task(self.consumer.run(), name="event-consumer"))
+            self._tasks.append(asyncio.create_task(self._sla_loop(), name="sla-escalation"))
+            await self.plans.start()
+        except BaseException:
+            await self.notifier.__aexit__(None, None, None)
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -73,6 +86,7 @@ class MaintenanceService:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.mqtt.stop()
+        await self.notifier.__aexit__(None, None, None)
 
     def load_registry(self) -> None:
         """Upsert the site file into the registry. Replicas starting together may insert the
@@ -118,4 +132,5 @@ class MaintenanceService:
             "plan_late": self.plans.stats.late,
             "plan_errors": self.plans.stats.errors,
             "night_patrols": self.plans.stats.patrols,
+            **self.notifier.health(),
         }

@@ -1,4 +1,5 @@
-"""签名: HMAC-SHA256 over `<timestamp>.<body>` with the subscription's secret.
+"""签名: HMAC-SHA256 over `<timestamp>.<body>` with a shared secret; webhook subscriptions and
+the generic webhook notification channel sign alike.
 
 Headers on every delivery::
 

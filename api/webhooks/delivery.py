@@ -10,27 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any
 
 import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.models import WebhookDelivery, WebhookSubscription
-from api.webhooks.signing import (
+from maintenance.db import Database
+from maintenance.notifications import Notification, event_body, event_type
+from maintenance.retry import MAX_ATTEMPTS as MAX_ATTEMPTS  # re-exported: the documented limit
+from maintenance.retry import backoff as backoff
+from maintenance.retry import requeue, settle
+from maintenance.signing import (
     DELIVERY_HEADER,
     EVENT_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     sign,
 )
-from maintenance.db import Database
-from maintenance.notifications import Notification
 from propwatch.clock import Clock
 
 log = logging.getLogger("propwatch.webhooks")
@@ -44,44 +45,13 @@ EVENT_TYPES = (
     "alarm.cleared",
     "alarm.chattering",
 )
-TOPIC_TO_EVENT = {
-    "work_order.transition": "work_order.changed",
-    "work_order.reassigned": "work_order.changed",
-}
-MAX_ATTEMPTS = 8
-FIRST_RETRY = timedelta(seconds=10)
-LONGEST_RETRY = timedelta(hours=1)
 TIMEOUT_SECONDS = 10.0
 LEASE = timedelta(seconds=TIMEOUT_SECONDS * 3)
 FAN_OUT_BATCH = 500
 
 
-def event_type(topic: str) -> str:
-    return TOPIC_TO_EVENT.get(topic, topic)
-
-
 def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
-
-
-def backoff(attempts: int) -> timedelta:
-    """Wait before the next try after `attempts` failures: 10 s doubling, at most an hour."""
-    wait: timedelta = FIRST_RETRY * (2 ** max(attempts - 1, 0))
-    return min(wait, LONGEST_RETRY)
-
-
-def _body(n: Notification, kind: str) -> str:
-    doc: dict[str, Any] = {
-        "id": n.id,
-        "type": kind,
-        "site_id": n.site_id,
-        "created_at": n.created_at.isoformat(),
-        "work_order_id": n.work_order_id,
-        "alarm_id": n.alarm_id,
-        "message": n.message,
-        "data": n.payload,
-    }
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
 def fan_out(session: Session, now: datetime) -> int:
@@ -109,7 +79,7 @@ def fan_out(session: Session, now: datetime) -> int:
                         subscription_id=sub.id,
                         event_id=n.id,
                         event_type=kind,
-                        body=_body(n, kind),
+                        body=event_body(n, kind),
                         state="pending",
                         attempts=0,
                         next_attempt_at=now,
@@ -124,8 +94,7 @@ def fan_out(session: Session, now: datetime) -> int:
 
 def redeliver(session: Session, delivery: WebhookDelivery, now: datetime) -> None:
     """Queue a delivery again now, whatever its state (the receiver lost it, or was fixed)."""
-    delivery.state, delivery.next_attempt_at, delivery.attempts = "pending", now, 0
-    delivery.last_error = None
+    requeue(delivery, now)
 
 
 class WebhookDispatcher:
@@ -222,11 +191,5 @@ class WebhookDispatcher:
             d = s.get(WebhookDelivery, delivery_id)
             if d is None:
                 return
-            d.attempts += 1
-            d.last_status, d.last_error = status, error
-            if status is not None and 200 <= status < 300:
-                d.state, d.delivered_at = "delivered", now
-            elif d.attempts >= MAX_ATTEMPTS:
-                d.state = "failed"
-            else:
-                d.next_attempt_at = now + backoff(d.attempts)
+            d.last_status = status
+            settle(d, ok=status is not None and 200 <= status < 300, error=error, now=now)

@@ -81,6 +81,8 @@ def apply_alarm_event(session: Session, spec: SiteFile, event: AlarmEvent, now: 
         if alarm.cleared_at is None:
             alarm.state, alarm.cleared_at = "cleared", event.occurred_at
             _annotate_clear(session, alarm, now)
+            if alarm.raise_count > 0:
+                _tell(session, alarm, "alarm.cleared", now)
         return True
     if alarm is not None:
         if alarm.raise_count == 0:
@@ -91,6 +93,8 @@ def apply_alarm_event(session: Session, spec: SiteFile, event: AlarmEvent, now: 
             session.flush()
             _route(session, spec, alarm, event, now)
             _annotate_clear(session, alarm, now)
+            _tell(session, alarm, "alarm.raised", now)
+            _tell(session, alarm, "alarm.cleared", now)
         else:
             alarm.raise_count = Alarm.raise_count + 1
         return True
@@ -98,7 +102,52 @@ def apply_alarm_event(session: Session, spec: SiteFile, event: AlarmEvent, now: 
     session.add(alarm)
     session.flush()
     _route(session, spec, alarm, event, now)
+    _tell(session, alarm, "alarm.raised", now)
     return True
+
+
+SEVERITY_ZH = {
+    Severity.CRITICAL: "紧急",
+    Severity.MAJOR: "重要",
+    Severity.MINOR: "次要",
+    Severity.WARNING: "提示",
+}
+
+
+def _tell(session: Session, alarm: Alarm, topic: str, now: datetime) -> None:
+    """告警/恢复 into the outbox, once per episode, for the people on duty and the webhooks."""
+    wo = session.get(WorkOrder, alarm.work_order_id) if alarm.work_order_id else None
+    asset = session.scalar(
+        select(Asset.name).where(Asset.site_id == alarm.site_id, Asset.code == alarm.asset_code)
+    )
+    where = f"{asset}（{alarm.asset_code}）" if asset else alarm.asset_code
+    what = alarm.message or alarm.alarm_type
+    if topic == "alarm.raised":
+        message = f"{where} 告警（{SEVERITY_ZH[Severity(alarm.severity)]}）：{what}"
+    else:
+        message = f"{where} 告警已恢复：{what}"
+    if wo is not None:
+        message += f"，工单 {wo.code}"
+    notify(
+        session,
+        site_id=alarm.site_id,
+        topic=topic,
+        message=message,
+        at=now,
+        work_order_id=wo.id if wo else None,
+        alarm_id=alarm.id,
+        recipient=wo.assignee if wo else None,
+        payload={
+            "asset": alarm.asset_code,
+            "alarm_type": alarm.alarm_type,
+            "severity": alarm.severity,
+            "episode_id": alarm.episode_id,
+            "raised_at": alarm.raised_at.isoformat(),
+            "cleared_at": alarm.cleared_at.isoformat() if alarm.cleared_at else None,
+            "work_order": wo.code if wo else None,
+        },
+        dedup_key=f"{topic}:{alarm.id}",
+    )
 
 
 def _new_alarm(event: AlarmEvent, raise_count: int) -> Alarm:

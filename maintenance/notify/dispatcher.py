@@ -1,0 +1,293 @@
+"""通知投递: the outbox routed to channels, sent with retries, every try logged.
+
+A planner reads the site's outbox past its cursor (`notification_cursor`) and writes one
+`notification_delivery` per row and channel that a route names (unique, so two replicas cannot
+double a message). Each channel has its own worker: it claims its due deliveries with a lease,
+sends up to `concurrency` at once, each within the channel's `timeout`, and records the try in
+`notification_attempt`. A dead or hanging channel therefore only ever holds up its own queue.
+Failures are retried on the outbox's shared schedule (`maintenance.retry`).
+
+A site's cursor starts at the newest outbox row when the dispatcher first runs, so switching
+notifications on does not replay history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import TracebackType
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from maintenance.db import Database
+from maintenance.notifications import Notification
+from maintenance.notify.message import Outgoing, compose
+from maintenance.notify.models import NotificationAttempt, NotificationCursor, NotificationDelivery
+from maintenance.notify.routing import resolve, subject_of
+from maintenance.notify.senders import ChannelSetup, SendFailed, build_senders
+from maintenance.notify.smtp import recipients
+from maintenance.retry import settle
+from propwatch.clock import Clock
+from propwatch.notification_channels import EmailChannel
+from propwatch.site import Site
+
+log = logging.getLogger("propwatch.notify")
+
+PLAN_BATCH = 500
+CLAIM_BATCH = 50
+
+
+@dataclass
+class NotifyStats:
+    routed: int = 0
+    sent: int = 0
+    failed_attempts: int = 0
+    given_up: int = 0
+    errors: int = 0
+
+
+class NotificationDispatcher:
+    """Routes and sends the site's notifications while entered (`run_once` for one pass)."""
+
+    def __init__(
+        self,
+        site: Site,
+        db: Database,
+        clock: Clock,
+        secrets: Mapping[str, str],
+        *,
+        interval: float = 1.0,
+    ) -> None:
+        self.site, self.db, self.clock, self.interval = site, db, clock, interval
+        self.channels, self.off = build_senders(site.spec.notifications.channels, secrets, clock)
+        self.stats = NotifyStats()
+        self._wake = {cid: asyncio.Event() for cid in self.channels}
+        self._woken: set[str] = set()  # channels with new deliveries, filled by `plan`
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> NotificationDispatcher:
+        for cid, reason in self.off.items():
+            log.info("notification channel %s is off: %s", cid, reason)
+        await asyncio.to_thread(self.start_cursor)
+        self._tasks.append(asyncio.create_task(self._plan_loop(), name="notify-plan"))
+        for cid in self.channels:
+            self._tasks.append(asyncio.create_task(self._channel_loop(cid), name=f"notify-{cid}"))
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        for setup in self.channels.values():
+            await setup.sender.aclose()
+
+    # --- planning -----------------------------------------------------------------------------
+
+    def start_cursor(self) -> None:
+        """Create the site's cursor at the newest outbox row, once."""
+        with self.db.session() as s:
+            if s.get(NotificationCursor, self.site.id) is not None:
+                return
+        try:
+            with self.db.session() as s:
+                newest = s.scalar(select(func.max(Notification.id))) or 0
+                s.add(
+                    NotificationCursor(
+                        site_id=self.site.id, last_id=newest, updated_at=self.clock.now()
+                    )
+                )
+        except IntegrityError:
+            pass  # another replica made it first
+
+    def plan(self) -> int:
+        """Route outbox rows past the cursor to deliveries; returns how many were made."""
+        now = self.clock.now()
+        made = 0
+        with self.db.session() as s:
+            cursor = s.get(NotificationCursor, self.site.id, with_for_update=True)
+            if cursor is None:
+                cursor = NotificationCursor(site_id=self.site.id, last_id=0, updated_at=now)
+                s.add(cursor)
+            rows = list(
+                s.scalars(
+                    select(Notification)
+                    .where(Notification.id > cursor.last_id, Notification.site_id == self.site.id)
+                    .order_by(Notification.id)
+                    .limit(PLAN_BATCH)
+                )
+            )
+            for n in rows:
+                made += self._route(s, n, now)
+            if rows:
+                cursor.last_id, cursor.updated_at = rows[-1].id, now
+        self.stats.routed += made
+        return made
+
+    def _route(self, s: Session, n: Notification, now: datetime) -> int:
+        subject = subject_of(s, self.site.spec, n)
+        made = 0
+        for cid, reach in resolve(self.site.spec, n, subject).items():
+            setup = self.channels.get(cid)
+            if setup is None:
+                continue  # off: no secret yet, or disabled
+            if isinstance(setup.channel, EmailChannel):
+                msg = compose(n, self.site.spec, reach.people, duty_room=reach.duty_room)
+                if not recipients(setup.channel, msg):
+                    continue  # nobody here has a mailbox
+            s.add(
+                NotificationDelivery(
+                    notification_id=n.id,
+                    site_id=n.site_id,
+                    channel_id=cid,
+                    people=reach.people,
+                    duty_room=reach.duty_room,
+                    state="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+            made += 1
+            self._woken.add(cid)
+        return made
+
+    # --- sending ------------------------------------------------------------------------------
+
+    def _claim(self, cid: str, now: datetime, lease: timedelta) -> list[tuple[int, Outgoing]]:
+        spec = self.site.spec
+        with self.db.session() as s:
+            rows = s.execute(
+                select(NotificationDelivery, Notification)
+                .join(Notification, NotificationDelivery.notification_id == Notification.id)
+                .where(
+                    NotificationDelivery.site_id == self.site.id,
+                    NotificationDelivery.channel_id == cid,
+                    NotificationDelivery.state == "pending",
+                    NotificationDelivery.next_attempt_at <= now,
+                )
+                .order_by(NotificationDelivery.id)
+                .limit(CLAIM_BATCH)
+                .with_for_update(skip_locked=True, of=NotificationDelivery)
+            ).all()
+            claimed = []
+            for d, n in rows:
+                d.next_attempt_at = now + lease  # another replica skips it while this one sends
+                zone = subject_of(s, spec, n).zone
+                msg = compose(n, spec, list(d.people), duty_room=d.duty_room, zone=zone)
+                claimed.append((d.id, msg))
+            return claimed
+
+    async def deliver(self, cid: str) -> int:
+        """Send the channel's due deliveries; returns how many went through."""
+        setup = self.channels[cid]
+        timeout = setup.channel.timeout
+        now = self.clock.now()
+        claimed = await asyncio.to_thread(self._claim, cid, now, timedelta(seconds=timeout * 3))
+        gate = asyncio.Semaphore(setup.channel.concurrency)
+
+        async def one(delivery_id: int, msg: Outgoing) -> bool:
+            async with gate:
+                ok, detail, elapsed = await self._send(setup, msg)
+            await asyncio.to_thread(self._record, delivery_id, ok, detail, elapsed)
+            return ok
+
+        results = await asyncio.gather(*(one(d, m) for d, m in claimed))
+        return sum(results)
+
+    async def _send(self, setup: ChannelSetup, msg: Outgoing) -> tuple[bool, str, float]:
+        """Try once; the sender's own timeout applies, and this guard on top of it."""
+        timeout = setup.channel.timeout
+        started = asyncio.get_running_loop().time()
+        try:
+            detail = await asyncio.wait_for(setup.sender.send(msg), timeout + 1)
+            ok = True
+        except SendFailed as exc:
+            ok, detail = False, str(exc)
+        except TimeoutError:
+            ok, detail = False, f"no answer within {timeout:g} s"
+        return ok, detail[:1000], (asyncio.get_running_loop().time() - started) * 1000
+
+    def _record(self, delivery_id: int, ok: bool, detail: str, elapsed_ms: float) -> None:
+        now = self.clock.now()
+        with self.db.session() as s:
+            d = s.get(NotificationDelivery, delivery_id)
+            if d is None:
+                return
+            s.add(
+                NotificationAttempt(
+                    delivery_id=d.id, at=now, ok=ok, detail=detail, elapsed_ms=elapsed_ms
+                )
+            )
+            settle(d, ok=ok, error=None if ok else detail, now=now)
+            if ok:
+                self.stats.sent += 1
+            else:
+                self.stats.failed_attempts += 1
+                if d.state == "failed":
+                    self.stats.given_up += 1
+                    log.warning(
+                        "notification %s to channel %s failed %d times, giving up: %s",
+                        d.notification_id,
+                        d.channel_id,
+                        d.attempts,
+                        detail,
+                    )
+
+    async def route_new(self) -> int:
+        """`plan` off the event loop, then wake the channels that got work."""
+        made = await asyncio.to_thread(self.plan)
+        woken, self._woken = self._woken, set()
+        for cid in woken:
+            self._wake[cid].set()
+        return made
+
+    async def run_once(self) -> int:
+        """One pass: route, then send every channel's due deliveries side by side."""
+        await self.route_new()
+        sent = await asyncio.gather(*(self.deliver(cid) for cid in self.channels))
+        return sum(sent)
+
+    # --- loops --------------------------------------------------------------------------------
+
+    async def _plan_loop(self) -> None:
+        while True:
+            try:
+                await self.route_new()
+            except Exception:  # counted and logged; the next pass tries again
+                self.stats.errors += 1
+                log.exception("notification routing pass failed")
+            await asyncio.sleep(self.interval)
+
+    async def _channel_loop(self, cid: str) -> None:
+        wake = self._wake[cid]
+        while True:
+            wake.clear()
+            try:
+                await self.deliver(cid)
+            except Exception:  # counted and logged; the next pass tries again
+                self.stats.errors += 1
+                log.exception("notification channel %s pass failed", cid)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self.interval)
+
+    def health(self) -> dict[str, int]:
+        return {
+            "notifications_routed": self.stats.routed,
+            "notifications_sent": self.stats.sent,
+            "notification_failed_attempts": self.stats.failed_attempts,
+            "notifications_given_up": self.stats.given_up,
+            "notification_errors": self.stats.errors,
+            "notification_channels_off": len(self.off),
+        }
