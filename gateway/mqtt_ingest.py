@@ -103,6 +103,15 @@ def map_payload(profile: MqttProfile, payload: bytes) -> tuple[dict[str, Value],
 SafeCallback = Callable[[], None]
 
 
+def _by_topic(
+    devices: list[tuple[Device, str, MqttProfile]],
+) -> dict[str, tuple[Device, str, MqttProfile]]:
+    return {
+        profile.topic.replace("{device}", device.id): (device, asset_id, profile)
+        for device, asset_id, profile in devices
+    }
+
+
 class MqttIngest:
     """Subscribes to every MQTT device of the site on its own connection (persistent session).
 
@@ -131,13 +140,7 @@ class MqttIngest:
         self.max_payload_bytes = max_payload_bytes
         self.received = 0
         self.mapped = 0
-        self.by_topic: dict[str, tuple[Device, str, MqttProfile]] = {}
-        for device, asset_id, profile in devices:
-            self.by_topic[profile.topic.replace("{device}", device.id)] = (
-                device,
-                asset_id,
-                profile,
-            )
+        self.by_topic = _by_topic(devices)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
@@ -145,6 +148,22 @@ class MqttIngest:
         self.connection.on_message = self._from_paho_thread
         for topic in self.by_topic:
             self.connection.subscribe(topic, qos=1)
+
+    def update(self, devices: list[tuple[Device, str, MqttProfile]]) -> tuple[int, int]:
+        """A reloaded site's MQTT devices: subscribe to the new topics, drop the removed ones.
+
+        Runs on the event loop, like `handle`, so no message is mapped with half a table; a
+        message already delivered for a removed topic becomes a dead letter, never a crash.
+        Returns (topics added, topics removed)."""
+        wanted = _by_topic(devices)
+        added = [t for t in wanted if t not in self.by_topic]
+        removed = [t for t in self.by_topic if t not in wanted]
+        self.by_topic = wanted
+        for topic in removed:
+            self.connection.unsubscribe(topic)
+        for topic in added:
+            self.connection.subscribe(topic, qos=1)
+        return len(added), len(removed)
 
     def _from_paho_thread(self, msg: paho.MQTTMessage) -> None:
         assert self._loop is not None

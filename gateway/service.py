@@ -121,30 +121,36 @@ class Gateway:
         return assets[0].id if assets else device_id
 
     def _build(self) -> None:
-        mqtt_devices = []
         for device in self.site.spec.devices:
             profile = self.site.profiles[device.profile]
-            asset_id = self._asset_of(device.id)
             if isinstance(profile, ModbusProfile) and device.protocol != "mqtt":
-                self.pollers.append(self._make_poller(device, profile, asset_id))
-            elif isinstance(profile, MqttProfile):
-                mqtt_devices.append((device, asset_id, profile))
-            else:
+                self.pollers.append(self._make_poller(device, profile, self._asset_of(device.id)))
+            elif not isinstance(profile, MqttProfile):
                 log.warning(
                     "device %s: protocol %s is not polled by this gateway",
                     device.id,
                     device.protocol,
                 )
-        if mqtt_devices:
-            self.ingest = MqttIngest(
-                self.site.id,
-                mqtt_devices,
-                self.mqtt,
-                self.clock,
-                self.dead_letters,
-                self.on_sample,
-                when_safe=self.writer.when_safe,
-            )
+        if mqtt_devices := self._mqtt_devices():
+            self.ingest = self._make_ingest(mqtt_devices)
+
+    def _mqtt_devices(self) -> list[tuple[Device, str, MqttProfile]]:
+        return [
+            (device, self._asset_of(device.id), profile)
+            for device in self.site.spec.devices
+            if isinstance(profile := self.site.profiles[device.profile], MqttProfile)
+        ]
+
+    def _make_ingest(self, devices: list[tuple[Device, str, MqttProfile]]) -> MqttIngest:
+        return MqttIngest(
+            self.site.id,
+            devices,
+            self.mqtt,
+            self.clock,
+            self.dead_letters,
+            self.on_sample,
+            when_safe=self.writer.when_safe,
+        )
 
     def _make_poller(
         self, device: Device, profile: ModbusProfile, asset_id: str
@@ -178,7 +184,7 @@ class Gateway:
         """Apply a changed site file while running: pollers of added, removed or changed
         devices start and stop; unchanged pollers, unchanged rules' states, the telemetry queue
         and the outbox carry on untouched, so nothing buffered is lost."""
-        old_site, self.site = self.site, site
+        self.site = site
         kept_rules, new_rules = self.rules.rebuild(site)
         if self.report is not None:  # deadbands and heartbeats follow the new profiles
             self.report.policies = site_policies(site, self.settings.gateway_heartbeat)
@@ -215,16 +221,23 @@ class Gateway:
         in_use = {link_key(p.device) for p in self.pollers}
         for key in [k for k in self.connections if k not in in_use]:
             self.connections.pop(key).close()
-        old_mqtt = {d.id: d for d in old_site.spec.devices if d.protocol == "mqtt"}
-        new_mqtt = {d.id: d for d in site.spec.devices if d.protocol == "mqtt"}
-        if old_mqtt != new_mqtt:
-            log.warning("MQTT device changes take effect when the gateway restarts")
+        topics_added = topics_removed = 0
+        mqtt_devices = self._mqtt_devices()
+        if self.ingest is not None:
+            topics_added, topics_removed = self.ingest.update(mqtt_devices)
+        elif mqtt_devices:
+            self.ingest = self._make_ingest(mqtt_devices)
+            topics_added = len(self.ingest.by_topic)
+            if self._tasks:  # already started; otherwise __aenter__ starts it
+                self.ingest.start()
         self.reloads += 1
         summary = {
             "pollers_stopped": stopped,
             "pollers_started": started,
             "rules_kept": kept_rules,
             "rules_new": new_rules,
+            "mqtt_topics_added": topics_added,
+            "mqtt_topics_removed": topics_removed,
         }
         log.info("site %s reloaded: %s", site.id, summary)
         return summary

@@ -124,6 +124,11 @@ class MqttConnection:
         if self.connected.is_set():
             self.client.subscribe(topic, qos)
 
+    def unsubscribe(self, topic: str) -> None:
+        """Forget the subscription, here and at the broker."""
+        if self._subscriptions.pop(topic, None) is not None and self.connected.is_set():
+            self.client.unsubscribe(topic)
+
     def start(self) -> None:
         self.client.connect_async(self.address.host, self.address.port, keepalive=30)
         self.client.loop_start()

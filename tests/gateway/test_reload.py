@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import yaml
 from gateway.service import Gateway
 from gateway.sinks.local_store import LocalStore
 from propwatch.clock import SystemClock
+from propwatch.mqtt import MqttConnection
 from propwatch.settings import Settings
 from propwatch.site import load_site
 from simulators.modbus_server import ModbusSimServer
@@ -121,5 +124,62 @@ def test_a_broken_site_file_is_refused_and_the_gateway_keeps_running(
         polls = poller.health.polls
         await until(lambda: poller.health.polls > polls, "polls after the refused reload")
         assert gw.reload_failures == 1 and gw.pollers == [poller]
+
+    asyncio.run(_with_gateway(tmp_path, mosquitto, port, body))
+
+
+def _with_doors(doc: dict[str, Any], doors: list[str]) -> dict[str, Any]:
+    doc["assets"] += [
+        {"id": d, "name": f"{d}门禁", "kind": "access_controller", "zone": "zone-a", "device": d}
+        for d in doors
+    ]
+    doc["devices"] += [{"id": d, "protocol": "mqtt", "profile": "access_controller"} for d in doors]
+    return doc
+
+
+async def _publish_until(pub: MqttConnection, door: str, done: Callable[[], bool]) -> None:
+    """Publish a door event until the gateway has mapped it: a subscription made by a reload
+    becomes active at the broker a moment later, and QoS 1 keeps nothing for no subscriber."""
+    body = json.dumps({"door": {"open": True}, "counters": {"granted": 1}})
+    for _ in range(100):
+        await asyncio.to_thread(pub.publish(f"devices/{door}/events", body).wait_for_publish, 5)
+        try:
+            await until(done, f"{door} mapped", within=0.2)
+            return
+        except TimeoutError:
+            continue
+    raise AssertionError(f"{door} never mapped")
+
+
+def test_reload_subscribes_added_mqtt_devices_and_drops_removed_ones(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    port = free_port()
+
+    async def body(gw: Gateway, path: Path) -> None:
+        pub = MqttConnection(mosquitto.url, "reload-test-publisher")
+        pub.start()
+        await pub.wait_connected()
+        try:
+            _write(path, _with_doors(_site_doc(port, ["pump-1"]), ["door-1", "door-2"]))
+            summary = await gw.reload_from_file()
+            assert summary is not None and summary["mqtt_topics_added"] == 2
+            ingest = gw.ingest
+            assert ingest is not None
+            await _publish_until(pub, "door-1", lambda: ingest.mapped >= 1)
+            await _publish_until(pub, "door-2", lambda: ingest.mapped >= 2)
+
+            _write(path, _with_doors(_site_doc(port, ["pump-1"]), ["door-2"]))
+            summary = await gw.reload_from_file()
+            assert summary is not None and summary["mqtt_topics_removed"] == 1
+            assert gw.ingest is ingest and "devices/door-1/events" not in ingest.by_topic
+            mapped = ingest.mapped
+            body = json.dumps({"door": {"open": False}})
+            await asyncio.to_thread(pub.publish("devices/door-1/events", body).wait_for_publish, 5)
+            await _publish_until(pub, "door-2", lambda: ingest.mapped > mapped)
+            # door-1's event was either not delivered any more or kept as a dead letter.
+            assert ingest.mapped == mapped + 1
+        finally:
+            pub.stop()
 
     asyncio.run(_with_gateway(tmp_path, mosquitto, port, body))
