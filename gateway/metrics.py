@@ -170,6 +170,11 @@ def gateway_exposition(gw: Gateway) -> str:
         p + "priority_pending", "Alarm and state events awaiting the broker.", ob.priority_pending
     )
     e.counter(
+        p + "states_superseded_total",
+        "Unsent state events replaced by a newer state of the same asset.",
+        ob.superseded_states,
+    )
+    e.counter(
         p + "events_published_total", "Events acknowledged by the broker.", gw.events.published
     )
     e.counter(p + "alarms_total", "Alarm raise/clear events produced.", gw.alarms_published)

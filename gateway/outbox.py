@@ -7,7 +7,10 @@ One SQLite file in WAL mode with two lanes:
   (`dropped_batches`, `dropped_points`), so the newest readings survive a long outage.
 - **priority**: alarm raise/clear and asset-state events bound for MQTT. They are never counted
   against the telemetry bound and never evicted by telemetry overflow; they leave only once the
-  broker has acknowledged them.
+  broker has acknowledged them. Alarm events are all kept: each is an episode's history. A
+  retained state event replaces the unsent state event of the same topic (`superseded_states`),
+  since the broker would keep only the last one anyway; so a broker outage of any length holds
+  at most one state event per asset, and the lane grows only with alarms.
 
 Every append is one committed transaction before the call returns, so a gateway killed with
 SIGKILL loses nothing that was appended (WAL with `synchronous=NORMAL` survives a process crash;
@@ -42,6 +45,7 @@ CREATE TABLE IF NOT EXISTS priority_event (
     payload BLOB NOT NULL,
     retain INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS priority_event_retained ON priority_event (topic) WHERE retain = 1;
 CREATE TABLE IF NOT EXISTS outbox_counter (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -96,6 +100,7 @@ class OutboxStats:
     dropped_batches: int
     dropped_points: int
     priority_pending: int
+    superseded_states: int
 
 
 class Outbox:
@@ -124,6 +129,7 @@ class Outbox:
         counters = dict(self._db.execute("SELECT name, value FROM outbox_counter").fetchall())
         self._dropped_batches = int(counters.get("dropped_batches", 0))
         self._dropped_points = int(counters.get("dropped_points", 0))
+        self._superseded = int(counters.get("superseded_states", 0))
 
     # telemetry lane
 
@@ -194,12 +200,27 @@ class Outbox:
     # priority lane
 
     def append_event(self, topic: str, payload: bytes, retain: bool = False) -> int:
+        """Commit an event; a retained one replaces the unsent retained event of its topic."""
         with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            superseded = 0
+            if retain:
+                superseded = self._db.execute(
+                    "DELETE FROM priority_event WHERE topic = ? AND retain = 1", (topic,)
+                ).rowcount
+                if superseded:
+                    self._db.execute(
+                        "INSERT INTO outbox_counter (name, value) VALUES ('superseded_states', ?)"
+                        " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+                        (superseded,),
+                    )
             cur = self._db.execute(
                 "INSERT INTO priority_event (topic, payload, retain) VALUES (?,?,?)",
                 (topic, payload, int(retain)),
             )
-            self._priority += 1
+            self._db.execute("COMMIT")
+            self._priority += 1 - superseded
+            self._superseded += superseded
             assert cur.lastrowid is not None
             return cur.lastrowid
 
@@ -234,6 +255,7 @@ class Outbox:
             dropped_batches=self._dropped_batches,
             dropped_points=self._dropped_points,
             priority_pending=self._priority,
+            superseded_states=self._superseded,
         )
 
     def file_bytes(self) -> int:

@@ -115,3 +115,41 @@ def test_priority_events_leave_only_when_removed_and_keep_their_order(tmp_path: 
     assert [e.topic for e in first_two] == ["t/0", "t/1"]
     assert [e.topic for e in rest] == ["t/2", "t/3", "t/4"]
     assert [e.retain for e in rest] == [False, False, True]
+
+
+def test_a_newer_state_replaces_the_unsent_state_of_its_asset_but_alarms_all_stay(
+    tmp_path: Path,
+) -> None:
+    outbox = Outbox(tmp_path / "outbox.db")
+    state, alarm = "propwatch/hexie/state/pump-1", "propwatch/hexie/alarms/pump-1"
+    for minute in range(60):  # an hour of broker outage
+        outbox.append_event(state, f'{{"minute":{minute}}}'.encode(), retain=True)
+        if minute in (10, 20):
+            outbox.append_event(alarm, f'{{"minute":{minute}}}'.encode())
+    outbox.append_event("propwatch/hexie/state/pump-2", b"{}", retain=True)
+    outbox.close()
+    reopened = Outbox(tmp_path / "outbox.db")
+
+    events = reopened.oldest_events()
+    assert [(e.topic, e.payload) for e in events] == [
+        (alarm, b'{"minute":10}'),
+        (alarm, b'{"minute":20}'),
+        (state, b'{"minute":59}'),
+        ("propwatch/hexie/state/pump-2", b"{}"),
+    ]
+    assert reopened.stats().priority_pending == 4
+    assert reopened.stats().superseded_states == 59
+
+
+def test_a_state_replaced_while_its_window_is_in_flight_is_not_removed_twice(
+    tmp_path: Path,
+) -> None:
+    outbox = Outbox(tmp_path / "outbox.db")
+    outbox.append_event("s/pump-1", b"old", retain=True)
+    in_flight = outbox.oldest_events()
+    outbox.append_event("s/pump-1", b"new", retain=True)
+
+    outbox.remove_events([e.id for e in in_flight])
+
+    assert [e.payload for e in outbox.oldest_events()] == [b"new"]
+    assert outbox.stats().priority_pending == 1
