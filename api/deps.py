@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import ApiRole, Principal, TokenRegistry
 from api.models import AuditEntry
@@ -30,23 +31,29 @@ class AppContext:
     # uploaded photos live under var_dir/attachments
     var_dir: pathlib.Path = field(default_factory=lambda: pathlib.Path("var"))
     _reads: sessionmaker[Session] | None = field(default=None, repr=False)
+    _read_engine: Engine | None = field(default=None, repr=False)
 
-    def read_session(self) -> sessionmaker[Session]:
-        """Sessions for GETs. On SQLite the shared engine begins every transaction IMMEDIATE
+    def read_engine(self) -> Engine:
+        """The engine for GETs. On SQLite the shared engine begins every transaction IMMEDIATE
         (the write lock, see `maintenance.db`); reads need no lock in WAL mode, so they get an
         engine of their own that lets any number of them run beside one writer."""
-        if self._reads is None:
+        if self._read_engine is None:
             if self.db.url.startswith("sqlite:"):
-                engine = create_engine(
+                self._read_engine = create_engine(
                     self.db.url, connect_args={"check_same_thread": False, "timeout": 30}
                 )
-                self._reads = sessionmaker(engine, expire_on_commit=False)
             else:
-                self._reads = self.db.sessions
+                self._read_engine = self.db.engine
+        return self._read_engine
+
+    def read_session(self) -> sessionmaker[Session]:
+        """Sessions for GETs, on `read_engine`."""
+        if self._reads is None:
+            self._reads = sessionmaker(self.read_engine(), expire_on_commit=False)
         return self._reads
 
 
-def get_ctx(request: Request) -> AppContext:
+async def get_ctx(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
 
@@ -65,7 +72,7 @@ def get_session(
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_principal(
+async def get_principal(
     ctx: Annotated[AppContext, Depends(get_ctx)],
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -75,8 +82,10 @@ def get_principal(
             "需要访问令牌 (Bearer token required)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    with ctx.read_session()() as s:
-        principal = ctx.tokens.resolve(creds.credentials, s)
+    at = ctx.clock.monotonic()
+    principal = ctx.tokens.known(creds.credentials, at)
+    if principal is None:
+        principal = await run_in_threadpool(_lookup_token, ctx, creds.credentials, at)
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -86,8 +95,14 @@ def get_principal(
     return principal
 
 
-def require(*roles: ApiRole) -> Callable[[Principal], Principal]:
-    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+def _lookup_token(ctx: AppContext, token: str, at: float) -> Principal | None:
+    with ctx.read_engine().connect() as conn:
+        return ctx.tokens.lookup(token, conn, at)
+
+
+def require(*roles: ApiRole) -> Callable[[Principal], Awaitable[Principal]]:
+    # async: a check this small costs less on the event loop than a hop to the thread pool
+    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if principal.role not in roles and principal.role is not ApiRole.ADMIN:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "无权访问 (role not allowed)")
         return principal
@@ -135,7 +150,9 @@ def audit(
 
 
 Ctx = Annotated[AppContext, Depends(get_ctx)]
-DbSession = Annotated[Session, Depends(get_session)]
+# "function": the change commits before the answer leaves, so a client that reads right after
+# its own POST sees it (the default "request" scope commits only after the response is sent).
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
 Caller = Annotated[Principal, Depends(get_principal)]
 Reader = Annotated[
     Principal,

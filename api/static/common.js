@@ -1,0 +1,268 @@
+// propwatch pages: token handling, the JSON API, the event stream, and zh-CN formatting.
+// Plain modern JavaScript, no framework and nothing loaded from another origin.
+
+const TOKEN_KEY = "propwatch.token";
+export const TZ = "Asia/Shanghai";
+
+export function $(selector, root = document) {
+  return root.querySelector(selector);
+}
+
+// el("div", {class: "x", onclick: fn}, "text", child) — text is always set as text, never HTML.
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+// The token comes from `#token=...` once (the demo prints such a link), then lives in localStorage;
+// the fragment is never sent to the server and is removed from the address bar at once.
+export function takeToken() {
+  const match = location.hash.match(/token=([^&]+)/);
+  if (match) {
+    localStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return localStorage.getItem(TOKEN_KEY);
+}
+
+export function logout() {
+  localStorage.removeItem(TOKEN_KEY);
+  location.reload();
+}
+
+export class ApiError extends Error {
+  constructor(status, detail) {
+    super(detail);
+    this.status = status;
+  }
+}
+
+export async function api(path, { method = "GET", json, form, headers = {} } = {}) {
+  const token = localStorage.getItem(TOKEN_KEY) || "";
+  const init = { method, headers: { Authorization: `Bearer ${token}`, ...headers } };
+  if (json !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(json);
+  } else if (form !== undefined) {
+    init.body = form;
+  }
+  const response = await fetch(path, init);
+  if (response.status === 401) {
+    localStorage.removeItem(TOKEN_KEY);
+    showLogin("访问令牌无效或已过期，请重新输入");
+    throw new ApiError(401, "未登录");
+  }
+  if (!response.ok) {
+    let detail = `${response.status}`;
+    try {
+      const problem = await response.json();
+      detail = problem.detail || problem.title || detail;
+    } catch {
+      /* not JSON */
+    }
+    throw new ApiError(response.status, detail);
+  }
+  const etag = response.headers.get("ETag");
+  const type = response.headers.get("Content-Type") || "";
+  const body = type.includes("json") ? await response.json() : await response.blob();
+  if (etag && body && typeof body === "object") Object.defineProperty(body, "etag", { value: etag });
+  return body;
+}
+
+// Server-sent events over fetch, so the token travels in the Authorization header and never in
+// a URL. Until an event has arrived a connection starts at the newest event (`tail`, and the page
+// reloads its data on every "live"); after that reconnects send Last-Event-ID, so nothing is
+// missed while the connection was down.
+export function listen(onEvent, onState) {
+  let lastId = null;
+  let delay = 1000;
+  async function connect() {
+    const token = localStorage.getItem(TOKEN_KEY) || "";
+    const headers = { Authorization: `Bearer ${token}`, Accept: "text/event-stream" };
+    if (lastId !== null) headers["Last-Event-ID"] = lastId;
+    const url = lastId === null ? "/api/v1/stream?tail=true" : "/api/v1/stream";
+    try {
+      const response = await fetch(url, { headers, cache: "no-store" });
+      if (response.status === 401) {
+        showLogin("访问令牌无效或已过期，请重新输入");
+        return;
+      }
+      if (!response.ok || !response.body) throw new Error(`stream ${response.status}`);
+      delay = 1000;
+      onState("live");
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value.replace(/\r\n/g, "\n");
+        let cut;
+        while ((cut = buffer.indexOf("\n\n")) >= 0) {
+          const frame = buffer.slice(0, cut);
+          buffer = buffer.slice(cut + 2);
+          const event = { id: null, type: "message", data: "" };
+          for (const line of frame.split("\n")) {
+            if (line.startsWith("id:")) event.id = line.slice(3).trim();
+            else if (line.startsWith("event:")) event.type = line.slice(6).trim();
+            else if (line.startsWith("data:")) event.data += line.slice(5).trim();
+          }
+          if (event.id) lastId = event.id;
+          if (event.data) {
+            try {
+              onEvent(event.type, JSON.parse(event.data));
+            } catch (err) {
+              console.error("event", err);
+            }
+          }
+        }
+      }
+    } catch (err) {
+      console.warn("stream", err);
+    }
+    onState("reconnecting");
+    setTimeout(connect, delay);
+    delay = Math.min(delay * 2, 30000);
+  }
+  return connect();
+}
+
+// --- time ---------------------------------------------------------------------------------
+
+const timeFmt = new Intl.DateTimeFormat("zh-CN", {
+  timeZone: TZ,
+  month: "2-digit",
+  day: "2-digit",
+  hour: "2-digit",
+  minute: "2-digit",
+  hour12: false,
+});
+const clockFmt = new Intl.DateTimeFormat("zh-CN", {
+  timeZone: TZ,
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+  hour12: false,
+});
+
+export function fmtTime(iso) {
+  return iso ? timeFmt.format(new Date(iso)) : "—";
+}
+
+export function fmtClock(date) {
+  return clockFmt.format(date);
+}
+
+function pad(n) {
+  return String(n).padStart(2, "0");
+}
+
+export function fmtSpan(ms) {
+  const total = Math.floor(Math.abs(ms) / 1000);
+  const days = Math.floor(total / 86400);
+  const h = Math.floor((total % 86400) / 3600);
+  const clock = `${pad(h)}:${pad(Math.floor((total % 3600) / 60))}:${pad(total % 60)}`;
+  return days ? `${days}天 ${clock}` : clock;
+}
+
+// The SLA limit a work order is working against now: respond until accepted, arrive until on
+// site, resolve until done. On hold the clock is stopped (null).
+const STAGE = {
+  registered: ["respond_due", "arrive_due", "resolve_due"],
+  dispatched: ["respond_due", "arrive_due", "resolve_due"],
+  reopened: ["respond_due", "arrive_due", "resolve_due"],
+  accepted: ["arrive_due", "resolve_due"],
+  on_site: ["resolve_due"],
+};
+export const LIMIT_ZH = { respond_due: "响应", arrive_due: "到场", resolve_due: "完成" };
+
+export function nextDue(order) {
+  for (const key of STAGE[order.status] || []) {
+    if (order[key]) return { key, at: new Date(order[key]) };
+  }
+  return null;
+}
+
+// Fills every [data-due] element with a countdown, and marks overdue and nearly due ones.
+export function tickCountdowns(root = document, now = Date.now()) {
+  for (const node of root.querySelectorAll("[data-due]")) {
+    const left = new Date(node.dataset.due).getTime() - now;
+    const label = node.dataset.label || "";
+    node.textContent = left >= 0 ? `${label}剩余 ${fmtSpan(left)}` : `${label}超时 ${fmtSpan(left)}`;
+    const row = node.closest("[data-row]") || node;
+    row.classList.toggle("overdue", left < 0);
+    row.classList.toggle("soon", left >= 0 && left < 30 * 60 * 1000);
+  }
+}
+
+// --- messages -----------------------------------------------------------------------------
+
+export function toast(message, kind = "info") {
+  let box = $("#toasts");
+  if (!box) {
+    box = el("div", { id: "toasts", role: "status", "aria-live": "polite" });
+    document.body.append(box);
+  }
+  const note = el("div", { class: `toast ${kind}` }, message);
+  box.append(note);
+  setTimeout(() => note.remove(), 4000);
+}
+
+let loginShown = false;
+
+export function showLogin(message = "") {
+  if (loginShown) return;
+  loginShown = true;
+  const input = el("input", {
+    id: "token-input",
+    type: "password",
+    autocomplete: "off",
+    placeholder: "pw_…",
+    required: true,
+  });
+  const form = el(
+    "form",
+    {
+      id: "login",
+      class: "login",
+      onsubmit: (e) => {
+        e.preventDefault();
+        localStorage.setItem(TOKEN_KEY, input.value.trim());
+        location.reload();
+      },
+    },
+    el("h2", {}, "请输入访问令牌"),
+    el("p", { class: "muted" }, "令牌由管理员发放；演示模式启动时会在终端打印一个。"),
+    message ? el("p", { class: "error" }, message) : null,
+    input,
+    el("button", { type: "submit", class: "primary" }, "登录"),
+  );
+  document.body.replaceChildren(el("main", { class: "login-wrap" }, form));
+  input.focus();
+}
+
+export const SEVERITY_ZH = { critical: "紧急", major: "重要", minor: "次要", warning: "提示" };
+export const ROLE_ZH = { technician: "维修", security: "保安", service: "客服", supervisor: "主管" };
+export const STATUS_ZH = {
+  registered: "已登记",
+  dispatched: "已派单",
+  accepted: "已接单",
+  on_site: "已到场",
+  on_hold: "挂起",
+  resolved: "已完成",
+  verified: "已验收",
+  closed: "已关闭",
+  revisited: "已回访",
+  cancelled: "已取消",
+  reopened: "已重开",
+  note: "跟进记录",
+};
