@@ -217,6 +217,9 @@ class NotificationDispatcher:
             ok, detail = False, str(exc)
         except TimeoutError:
             ok, detail = False, f"no answer within {timeout:g} s"
+        except Exception as exc:  # a sender's own bug: in the attempt log, retried like the rest
+            log.exception("notification channel %s raised", setup.channel.id)
+            ok, detail = False, f"{type(exc).__name__}: {exc}"
         return ok, detail[:1000], (asyncio.get_running_loop().time() - started) * 1000
 
     def _record(self, delivery_id: int, ok: bool, detail: str, elapsed_ms: float) -> None:
