@@ -120,12 +120,12 @@ def _tell(session: Session, alarm: Alarm, topic: str, now: datetime) -> None:
     asset = session.scalar(
         select(Asset.name).where(Asset.site_id == alarm.site_id, Asset.code == alarm.asset_code)
     )
-    where = f"{asset}（{alarm.asset_code}）" if asset else alarm.asset_code
+    where = f"{asset}（{alarm.asset_code}）" if asset else f"{alarm.asset_code} "
     what = alarm.message or alarm.alarm_type
     if topic == "alarm.raised":
-        message = f"{where} 告警（{SEVERITY_ZH[Severity(alarm.severity)]}）：{what}"
+        message = f"{where}告警（{SEVERITY_ZH[Severity(alarm.severity)]}）：{what}"
     else:
-        message = f"{where} 告警已恢复：{what}"
+        message = f"{where}告警已恢复：{what}"
     if wo is not None:
         message += f"，工单 {wo.code}"
     notify(

@@ -17,6 +17,7 @@ from maintenance.alarms.service import (
 )
 from maintenance.db import Database
 from maintenance.errors import InvalidRequest
+from maintenance.notifications import NotificationView, notifications_after
 from maintenance.work_orders.models import Status, WorkOrder
 from maintenance.work_orders.service import transition
 from propwatch.clock import ManualClock
@@ -240,3 +241,34 @@ def test_shelving_without_a_reason_is_refused(db: Database, site: Site, clock: M
             reason="",
             now=clock.now(),
         )
+
+
+def _told(db: Database, topic: str) -> list[NotificationView]:
+    with db.session() as s:
+        return notifications_after(s, topic=topic)
+
+
+def test_a_raise_and_its_clear_reach_the_outbox_once_each(
+    db: Database, site: Site, clock: ManualClock
+) -> None:
+    first = raised(clock.now())
+    _apply(db, site, clock, first, first, raised(clock.now()))  # redelivery, repeat raise
+    clock.advance(timedelta(minutes=5))
+    _apply(db, site, clock, cleared(clock.now()))
+    [up] = _told(db, "alarm.raised")
+    [down] = _told(db, "alarm.cleared")
+    [wo] = all_orders(db)
+    assert (up.alarm_id, up.work_order_id, up.recipient) == (down.alarm_id, wo.id, wo.assignee)
+    assert up.payload["severity"] == "critical"
+    assert up.message.startswith("1号生活水泵（pump-1）告警（紧急）：出水压力过低")
+    assert down.message.startswith("1号生活水泵（pump-1）告警已恢复")
+
+
+def test_a_clear_before_its_raise_is_told_when_the_raise_arrives(
+    db: Database, site: Site, clock: ManualClock
+) -> None:
+    _apply(db, site, clock, cleared(clock.now()))
+    assert _told(db, "alarm.cleared") == []
+    _apply(db, site, clock, raised(clock.now() - timedelta(minutes=1)))
+    assert len(_told(db, "alarm.raised")) == 1
+    assert len(_told(db, "alarm.cleared")) == 1

@@ -157,3 +157,37 @@ def test_two_replicas_running_the_job_at_once_fire_each_rung_once(
     with db.session() as s:
         assert len(escalations_of(s, wo_id)) == 2
         assert len(notifications_after(s, topic="work_order.escalated")) == 2
+
+
+def test_a_breach_is_reported_once_per_order_and_limit(
+    db: Database, site: Site, clock: ManualClock
+) -> None:
+    wo_id = _accepted_general_order(db, site, clock)  # accepted: respond is met
+    clock.advance(timedelta(hours=23, minutes=59))
+    _escalate(db, site, clock)
+    with db.session() as s:
+        assert notifications_after(s, topic="work_order.overdue") == []
+    clock.advance(timedelta(minutes=2))  # past the 24 h resolve limit
+    _escalate(db, site, clock)
+    clock.advance(timedelta(hours=1))
+    _escalate(db, site, clock)
+    with db.session() as s:
+        [n] = notifications_after(s, topic="work_order.overdue")
+    assert (n.work_order_id, n.recipient) == (wo_id, "wang-gong")
+    assert (n.payload["limit"], n.payload["zone"]) == ("resolve", "zone-a")
+    assert "已超过处理时限" in n.message
+
+
+def test_a_breach_is_reported_even_without_an_escalation_rung(
+    db: Database, site: Site, clock: ManualClock
+) -> None:
+    bare = Site(site.path, site.spec.model_copy(update={"escalation": []}), site.profiles)
+    with db.session() as s:
+        order(s, site, clock.now(), priority=Priority.GENERAL)
+    clock.advance(timedelta(hours=9))  # past the 8 h respond limit, nothing accepted
+    _escalate(db, bare, clock)
+    with db.session() as s:
+        assert [
+            n.payload["limit"] for n in notifications_after(s) if n.topic == "work_order.overdue"
+        ] == ["respond"]
+        assert notifications_after(s, topic="work_order.escalated") == []
