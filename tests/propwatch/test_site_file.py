@@ -68,3 +68,29 @@ def test_unknown_key_is_refused(tmp_path: Path) -> None:
         f"{path}:{_line_of(path, 'colour')}: site.colour: Extra inputs are not permitted"
         in err.value.problems
     )
+
+
+def test_a_route_to_an_unknown_channel_names_its_line(tmp_path: Path) -> None:
+    path = _broken(tmp_path, "channels: [dingtalk-duty]", "channels: [dingtalk-dut]")
+    with pytest.raises(ConfigError) as err:
+        load_site(path)
+    (problem,) = err.value.problems
+    line = _line_of(path, "channels: [dingtalk-dut]")
+    assert problem == (
+        f"{path}:{line}: notifications.routes[2].channels[0]: unknown channel 'dingtalk-dut'"
+    )
+
+
+def test_an_unknown_topic_or_channel_kind_names_its_line(tmp_path: Path) -> None:
+    path = _broken(tmp_path, "topics: [alarm.raised,", "topics: [alarm.rised,")
+    text = path.read_text(encoding="utf-8").replace("kind: dingtalk", "kind: dingding", 1)
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_site(path)
+    kind, topic = sorted(err.value.problems, key=lambda p: "routes" in p)
+    assert topic.startswith(f"{path}:{_line_of(path, 'alarm.rised')}: notifications.routes[2]")
+    assert "unknown topic 'alarm.rised'" in topic
+    assert kind.startswith(
+        f"{path}:{_line_of(path, 'kind: dingding') - 1}: notifications.channels[2]"
+    )
+    assert "unknown channel kind" in kind
