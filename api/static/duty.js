@@ -21,7 +21,7 @@ const OPEN = ["registered", "dispatched", "accepted", "on_site", "on_hold", "reo
 const SEVERITY_RANK = { critical: 0, major: 1, minor: 2, warning: 3 };
 const SHELVE_HOURS = [1, 4, 12, 24];
 
-const state = { site: null, people: {}, zones: {}, me: null };
+const state = { site: null, people: {}, zones: {}, me: null, assetNames: {} };
 
 function person(id) {
   return id ? state.people[id] || id : "未指派";
@@ -30,6 +30,10 @@ function person(id) {
 // --- alarms -----------------------------------------------------------------------------
 
 async function loadAlarms() {
+  if (!Object.keys(state.assetNames).length) {
+    const assets = await api(`/api/v1/assets?site_id=${encodeURIComponent(state.site.id)}`);
+    state.assetNames = Object.fromEntries(assets.map((a) => [a.id, a.name]));
+  }
   const alarms = await api(
     `/api/v1/alarms?site_id=${encodeURIComponent(state.site.id)}&state=raised&limit=200`,
   );
@@ -78,7 +82,7 @@ function alarmRow(a) {
     el(
       "td",
       { class: "what" },
-      el("strong", {}, a.asset),
+      el("strong", {}, state.assetNames[a.asset] || a.asset),
       " ",
       a.message || a.alarm_type,
       a.chattering ? el("span", { class: "tag" }, "频繁") : null,
@@ -210,6 +214,7 @@ function assetHealth(a) {
 
 async function loadAssets() {
   const assets = await api(`/api/v1/assets?site_id=${encodeURIComponent(state.site.id)}`);
+  state.assetNames = Object.fromEntries(assets.map((a) => [a.id, a.name]));
   const byZone = new Map();
   for (const a of assets.filter((x) => !x.retired)) {
     const zone = byZone.get(a.zone) || new Map();
@@ -281,9 +286,12 @@ async function loadLighting() {
       )
     : el("p", { class: "muted" }, t.started ? "今晚尚无巡查工单" : "巡查工单将在巡查时间生成");
   const suspects = t.circuits.filter((c) => c.suspect);
+  const dark = suspects.length
+    ? el("ul", { class: "suspects" }, suspects.map((c) => el("li", { class: "bad" }, `${c.name}：${c.text}`)))
+    : null;
   const circuits = el(
     "details",
-    { class: "circuits", open: suspects.length > 0 },
+    { class: "circuits" },
     el(
       "summary",
       {},
@@ -304,7 +312,7 @@ async function loadLighting() {
         t.faults.map((f) => el("li", { class: "bad" }, `${f.code || ""} ${f.title} · ${f.status_zh}`)),
       )
     : null;
-  body.replaceChildren(head, patrols, faults, circuits);
+  body.replaceChildren(head, patrols, faults, dark, circuits);
 }
 
 // --- stocktake ----------------------------------------------------------------------------
@@ -338,7 +346,7 @@ async function loadStocktake() {
             el("td", {}, person(i.responsible)),
             el("td", {}, person(i.supervisor)),
             el("td", {}, `${i.age_hours.toFixed(1)} 小时`),
-            el("td", {}, i.overdue.length ? i.overdue.map((n) => LIMIT_ZH[`${n}_due`] || "回访").join("、") : "—"),
+            el("td", {}, i.overdue.length ? `${i.overdue.map((n) => LIMIT_ZH[`${n}_due`] || "回访").join("、")}超时` : "—"),
           ),
         ),
       ),

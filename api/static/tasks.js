@@ -277,7 +277,16 @@ function noteBox(order) {
 }
 
 function photoBox(order) {
-  const input = el("input", { type: "file", accept: "image/jpeg,image/png,image/webp,application/pdf", capture: "environment" });
+  const fileName = el("span", { class: "file-name" }, "未选择");
+  const input = el("input", {
+    type: "file",
+    accept: "image/jpeg,image/png,image/webp,application/pdf",
+    capture: "environment",
+    onchange: () => {
+      fileName.textContent = input.files[0] ? input.files[0].name : "未选择";
+    },
+  });
+  const pick = el("label", { class: "file-pick" }, input, "拍照或选择照片", fileName);
   const caption = el("input", { class: "reason", placeholder: "照片说明（可选）", maxlength: 2000 });
   const send = el(
     "button",
@@ -309,7 +318,7 @@ function photoBox(order) {
     },
     "上传照片",
   );
-  return el("div", { class: "photo" }, input, caption, send);
+  return el("div", { class: "photo" }, pick, caption, send);
 }
 
 function history(order) {
@@ -321,7 +330,7 @@ function history(order) {
       el(
         "li",
         {},
-        `${fmtTime(t.at)} ${state.people[t.actor] || t.actor}：${STATUS_ZH[t.to_status] || t.to_status}`,
+        `${fmtTime(t.at)} ${state.people[t.actor] || (t.actor === "system" ? "系统" : t.actor)}：${STATUS_ZH[t.to_status] || t.to_status}`,
         t.note ? ` · ${t.note}` : "",
         t.attachments.map((ref) => thumb(order.id, ref)),
       ),
