@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from api.models import ApiToken
@@ -50,27 +50,54 @@ def new_token() -> str:
 
 
 class TokenRegistry:
-    """Token hashes to principals, for tokens known at start (the rest are in the database)."""
+    """Token hashes to principals: tokens known at start, and the database's tokens remembered
+    for a few seconds once found, so a busy client costs a hash per request rather than a query.
 
-    def __init__(self) -> None:
+    A revocation or rotation through this process forgets them at once (`forget`); another API
+    process honours it within `remember_seconds`.
+    """
+
+    def __init__(self, remember_seconds: float = 5.0, capacity: int = 4096) -> None:
         self._by_hash: dict[str, Principal] = {}
+        self._remembered: dict[str, tuple[Principal, float]] = {}
+        self.remember_seconds = remember_seconds
+        self._capacity = capacity
 
     def add(self, token: str, principal: Principal) -> None:
         self._by_hash[hash_token(token)] = principal
 
-    def resolve(self, token: str, session: Session | None = None) -> Principal | None:
+    def known(self, token: str, at: float) -> Principal | None:
+        """The principal without a database query: a token known at start, or one found in the
+        database less than `remember_seconds` before `at` (a monotonic time)."""
         digest = hash_token(token)
         for known, principal in self._by_hash.items():
             if hmac.compare_digest(known, digest):
                 return principal
-        if session is None:
-            return None
-        row = session.scalar(
-            select(ApiToken).where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))
-        )
+        hit = self._remembered.get(digest)
+        if hit is not None and at < hit[1]:
+            return hit[0]
+        return None
+
+    def lookup(self, token: str, conn: Connection | Session, at: float) -> Principal | None:
+        """The principal of a token issued through the API (not revoked), remembered from `at`."""
+        digest = hash_token(token)
+        row = conn.execute(
+            select(ApiToken.name, ApiToken.role, ApiToken.sites, ApiToken.person).where(
+                ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None)
+            )
+        ).first()
         if row is None:
+            self._remembered.pop(digest, None)
             return None
-        return Principal(row.name, ApiRole(row.role), frozenset(row.sites), row.person)
+        principal = Principal(row.name, ApiRole(row.role), frozenset(row.sites), row.person)
+        if len(self._remembered) >= self._capacity:
+            self._remembered.clear()  # bounded memory; live tokens are found again by a query
+        self._remembered[digest] = (principal, at + self.remember_seconds)
+        return principal
+
+    def forget(self) -> None:
+        """Drop what was remembered: a token was revoked or rotated."""
+        self._remembered.clear()
 
 
 def issue_token(

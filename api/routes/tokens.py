@@ -78,6 +78,7 @@ def _token(session: DbSession, name: str) -> ApiToken:
 def rotate(name: str, request: Request, ctx: Ctx, session: DbSession, caller: Admin) -> TokenOut:
     row = _token(session, name)
     token = rotate_token(session, row)
+    ctx.tokens.forget()
     audit(session, ctx, caller, request, subject=f"token:{name}", status_code=200)
     return _out(row, token)
 
@@ -86,6 +87,7 @@ def rotate(name: str, request: Request, ctx: Ctx, session: DbSession, caller: Ad
 def revoke(name: str, request: Request, ctx: Ctx, session: DbSession, caller: Admin) -> None:
     row = _token(session, name)
     row.revoked_at = row.revoked_at or ctx.clock.now()
+    ctx.tokens.forget()
     audit(session, ctx, caller, request, subject=f"token:{name}", status_code=204)
 
 

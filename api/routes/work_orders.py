@@ -7,17 +7,14 @@ system, and the rule that a technician sees and changes only their own tasks.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import uuid
-from datetime import datetime
-from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
-from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import ApiRole, Principal
 from api.deps import Ctx, DbSession, Operator, Reader, RowId, Worker, audit, check_site, site_of
@@ -30,151 +27,15 @@ from api.schemas import (
     TransitionIn,
     WorkOrderCreate,
     WorkOrderDetail,
-    WorkOrderOut,
     WorkOrderPage,
 )
+from api.work_order_list import ListFilter, SortKey, decode_cursor, list_page
 from maintenance.plans.service import CheckRecord, record_check
-from maintenance.registry.models import Asset
 from maintenance.work_orders import service
-from maintenance.work_orders.models import STATUS_ZH, Source, Status, WorkOrder, WorkOrderTransition
-from propwatch.site import PRIORITY_ZH, Category, Priority
+from maintenance.work_orders.models import Source, Status, WorkOrder, WorkOrderTransition
+from propwatch.site import Category, Priority
 
 router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"], responses=PROBLEM_RESPONSES)
-
-
-class SortKey(StrEnum):
-    NEWEST = "-reported_at"
-    OLDEST = "reported_at"
-    RESOLVE_DUE = "resolve_due"  # only orders with a resolve limit, soonest first
-    PRIORITY = "priority"
-
-
-def to_out(wo: WorkOrder, asset: Asset | None, external_id: str | None = None) -> WorkOrderOut:
-    return WorkOrderOut(
-        id=wo.id,
-        code=wo.code,
-        site_id=wo.site_id,
-        source=wo.source,
-        status=wo.status,
-        status_zh=STATUS_ZH[Status(wo.status)],
-        asset=asset.code if asset else None,
-        asset_name=asset.name if asset else None,
-        category=wo.category,
-        priority=wo.priority,
-        priority_zh=PRIORITY_ZH[Priority(wo.priority)],
-        title=wo.title,
-        description=wo.description,
-        assignee=wo.assignee,
-        zone=wo.zone_code,
-        reported_at=wo.reported_at,
-        respond_due=wo.respond_due,
-        arrive_due=wo.arrive_due,
-        resolve_due=wo.resolve_due,
-        occurrences=wo.occurrences,
-        external_id=external_id,
-    )
-
-
-_PRIORITY_RANK = {
-    Priority.EMERGENCY.value: 0,
-    Priority.IMPORTANT.value: 1,
-    Priority.GENERAL.value: 2,
-}
-
-
-_LIST_COLUMNS = (
-    WorkOrder.id,
-    WorkOrder.code,
-    WorkOrder.site_id,
-    WorkOrder.source,
-    WorkOrder.status,
-    WorkOrder.asset_id,
-    WorkOrder.category,
-    WorkOrder.priority,
-    WorkOrder.title,
-    WorkOrder.description,
-    WorkOrder.assignee,
-    WorkOrder.zone_code,
-    WorkOrder.reported_at,
-    WorkOrder.respond_due,
-    WorkOrder.arrive_due,
-    WorkOrder.resolve_due,
-    WorkOrder.occurrences,
-)
-"""What a list row shows: the list loads only these (a detail GET loads the rest)."""
-
-
-def _encode_cursor(values: list[Any]) -> str:
-    raw = json.dumps(values, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, size: int) -> list[Any]:
-    try:
-        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except ValueError as exc:
-        raise HTTPException(422, "分页游标无效 (invalid cursor)") from exc
-    if not isinstance(values, list) or len(values) != size:
-        raise HTTPException(422, "分页游标无效 (invalid cursor)")
-    return values
-
-
-def _keyset(q: Select[WorkOrder], sort: SortKey, cursor: str | None) -> Select[WorkOrder]:
-    """Keyset pagination: stable under inserts, cheap at any depth (no OFFSET)."""
-    wid = WorkOrder.id
-    if sort is SortKey.NEWEST:
-        q = q.order_by(WorkOrder.reported_at.desc(), wid.desc())
-        if cursor:
-            at, last = _decode_cursor(cursor, 2)
-            t = _parse_time(at)
-            q = q.where(
-                or_(WorkOrder.reported_at < t, and_(WorkOrder.reported_at == t, wid < last))
-            )
-    elif sort is SortKey.OLDEST:
-        q = q.order_by(WorkOrder.reported_at, wid)
-        if cursor:
-            at, last = _decode_cursor(cursor, 2)
-            t = _parse_time(at)
-            q = q.where(
-                or_(WorkOrder.reported_at > t, and_(WorkOrder.reported_at == t, wid > last))
-            )
-    elif sort is SortKey.RESOLVE_DUE:
-        # what is due soonest first; orders without a resolve limit are not in this view
-        due = WorkOrder.resolve_due
-        q = q.where(due.is_not(None)).order_by(due, wid)
-        if cursor:
-            at, last = _decode_cursor(cursor, 2)
-            t = _parse_time(at)
-            q = q.where(or_(due > t, and_(due == t, wid > last)))
-    else:
-        q = q.order_by(WorkOrder.priority, wid.desc())
-        if cursor:
-            prio, last = _decode_cursor(cursor, 2)
-            if not isinstance(prio, str):
-                raise HTTPException(422, "分页游标无效 (invalid cursor)")
-            q = q.where(
-                or_(WorkOrder.priority > prio, and_(WorkOrder.priority == prio, wid < last))
-            )
-    return q
-
-
-def _parse_time(value: Any) -> datetime:
-    try:
-        t = datetime.fromisoformat(str(value))
-    except ValueError as exc:
-        raise HTTPException(422, "分页游标无效 (invalid cursor)") from exc
-    if t.tzinfo is None:
-        raise HTTPException(422, "分页游标无效 (invalid cursor)")
-    return t
-
-
-def _cursor_for(wo: WorkOrder, sort: SortKey) -> str:
-    if sort in (SortKey.NEWEST, SortKey.OLDEST):
-        return _encode_cursor([wo.reported_at.isoformat(), wo.id])
-    if sort is SortKey.RESOLVE_DUE:
-        assert wo.resolve_due is not None
-        return _encode_cursor([wo.resolve_due.isoformat(), wo.id])
-    return _encode_cursor([wo.priority, wo.id])
 
 
 @router.get(
@@ -182,8 +43,8 @@ def _cursor_for(wo: WorkOrder, sort: SortKey) -> str:
     response_model=WorkOrderPage,
     summary="工单列表 (filter, sort, cursor pagination)",
 )
-def get_work_orders(
-    session: DbSession,
+async def get_work_orders(
+    ctx: Ctx,
     caller: Reader,
     site_id: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[list[Status] | None, Query(description="one or more statuses")] = None,
@@ -198,52 +59,27 @@ def get_work_orders(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
-    q = select(WorkOrder).options(load_only(*_LIST_COLUMNS, raiseload=True))
-    sites = caller.site_filter()
+    # async, with the query and the JSON in one trip to the thread pool: a synchronous route
+    # and its synchronous dependencies would take a trip each (see `api.work_order_list`)
     if site_id is not None:
         check_site(caller, site_id)
-        q = q.where(WorkOrder.site_id == site_id)
-    elif sites is not None:
-        q = q.where(WorkOrder.site_id.in_(sites))
-    if caller.role is ApiRole.TECHNICIAN:
-        q = q.where(WorkOrder.assignee == (caller.person or ""))
-    if status:
-        q = q.where(WorkOrder.status.in_([s.value for s in status]))
-    if priority is not None:
-        q = q.where(WorkOrder.priority == priority.value)
-    if category is not None:
-        q = q.where(WorkOrder.category == category.value)
-    if source is not None:
-        q = q.where(WorkOrder.source == source.value)
-    if assignee is not None:
-        q = q.where(WorkOrder.assignee == assignee)
-    if zone is not None:
-        q = q.where(WorkOrder.zone_code == zone)
-    if asset is not None:
-        q = q.where(WorkOrder.asset_id.in_(select(Asset.id).where(Asset.code == asset)))
-    if external_id is not None:
-        q = q.where(
-            WorkOrder.id.in_(
-                select(ExternalRef.work_order_id).where(ExternalRef.external_id == external_id)
-            )
-        )
-    orders = list(session.scalars(_keyset(q, sort, cursor).limit(limit + 1)))
-    more = len(orders) > limit
-    orders = orders[:limit]
-    ids = {wo.asset_id for wo in orders if wo.asset_id is not None}
-    assets = (
-        {a.id: a for a in session.scalars(select(Asset).where(Asset.id.in_(ids)))} if ids else {}
+    sites = caller.site_filter()
+    wanted = ListFilter(
+        site_id=site_id,
+        sites=tuple(sites) if sites is not None and site_id is None else None,
+        person=(caller.person or "") if caller.role is ApiRole.TECHNICIAN else None,
+        statuses=tuple(dict.fromkeys(s.value for s in status or ())),
+        priority=priority.value if priority is not None else None,
+        category=category.value if category is not None else None,
+        source=source.value if source is not None else None,
+        assignee=assignee,
+        zone=zone,
+        asset=asset,
+        external_id=external_id,
     )
-    refs = _external_ids(session, [wo.id for wo in orders])
-    page = WorkOrderPage(
-        items=[
-            to_out(wo, assets.get(wo.asset_id) if wo.asset_id else None, refs.get(wo.id))
-            for wo in orders
-        ],
-        next_cursor=_cursor_for(orders[-1], sort) if more and orders else None,
-    )
-    # already validated: serialise once instead of letting FastAPI validate it a second time
-    return Response(page.model_dump_json(), media_type="application/json")
+    after = decode_cursor(cursor, sort) if cursor else None
+    body = await run_in_threadpool(list_page, ctx.read_engine(), wanted, sort, after, limit)
+    return Response(body, media_type="application/json")
 
 
 def _external_ids(session: Session, ids: list[int]) -> dict[int, str]:

@@ -1,0 +1,294 @@
+"""工单列表: the filtered, sorted, cursor-paged work-order list, quick at 100,000 orders.
+
+A request names a *shape* (which filters it uses, the sort, whether it continues from a cursor);
+each shape's statement is built once and kept, with its values as bound parameters, so a request
+neither rebuilds SQL expressions nor recomputes SQLAlchemy's cache key. A page is one query (the
+asset and the ticket system's id are joined by key) whose rows become `WorkOrderPage` JSON
+directly: the rows already hold the schema's fields, and building ORM objects and pydantic
+models for them cost more than the query. `bench/api_work_orders.py` measures it.
+
+Every sort walks an index in order and stops after a page (keyset pagination, no OFFSET):
+`ix_work_order_list_{site,status,assignee,due,priority}`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from functools import lru_cache
+from typing import Any
+
+from fastapi import HTTPException
+from pydantic_core import to_json
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Engine,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    or_,
+    select,
+)
+from sqlalchemy.orm import aliased
+
+from api.models import ExternalRef
+from maintenance.registry.models import Asset
+from maintenance.work_orders.models import STATUS_ZH, WorkOrder
+from propwatch.site import PRIORITY_ZH, Priority
+
+
+class SortKey(StrEnum):
+    NEWEST = "-reported_at"
+    OLDEST = "reported_at"
+    RESOLVE_DUE = "resolve_due"  # only orders with a resolve limit, soonest first
+    PRIORITY = "priority"  # emergency, important, general; newest first within each
+
+
+PRIORITY_ORDER = (Priority.EMERGENCY.value, Priority.IMPORTANT.value, Priority.GENERAL.value)
+
+ListQuery = Select[*tuple[Any, ...]]
+ListRow = Row[*tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """What the caller asked for and may see; None leaves a field unfiltered."""
+
+    site_id: str | None = None
+    sites: tuple[str, ...] | None = None  # the token's sites, when site_id is not given
+    person: str | None = None  # a technician sees only their own tasks
+    statuses: tuple[str, ...] = ()
+    priority: str | None = None
+    category: str | None = None
+    source: str | None = None
+    assignee: str | None = None
+    zone: str | None = None
+    asset: str | None = None
+    external_id: str | None = None
+
+    def params(self) -> dict[str, Any]:
+        p: dict[str, Any] = {}
+        if self.site_id is not None:
+            p["site_id"] = self.site_id
+        elif self.sites is not None:
+            p["sites"] = list(self.sites)
+        if self.person is not None:
+            p["person"] = self.person
+        if self.statuses:
+            p["statuses"] = list(self.statuses)
+        for name in ("priority", "category", "source", "assignee", "zone", "asset", "external_id"):
+            value = getattr(self, name)
+            if value is not None:
+                p[name] = value
+        return p
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a cursor left off: the sort value of the last row shown, and its id."""
+
+    value: datetime | str
+    id: int
+
+
+_W = WorkOrder
+_ASSET_BY_CODE = aliased(Asset)
+_REF_BY_ID = aliased(ExternalRef)
+
+_COLUMNS = (
+    _W.id,
+    _W.code,
+    _W.site_id,
+    _W.source,
+    _W.status,
+    Asset.code,
+    Asset.name,
+    _W.category,
+    _W.priority,
+    _W.title,
+    _W.description,
+    _W.assignee,
+    _W.zone_code,
+    _W.reported_at,
+    _W.respond_due,
+    _W.arrive_due,
+    _W.resolve_due,
+    _W.occurrences,
+    ExternalRef.external_id,
+)
+"""What a list row shows (`WorkOrderOut`), in its order."""
+
+
+def _condition(name: str) -> ColumnElement[bool]:
+    if name == "site_id":
+        return _W.site_id == bindparam("site_id")
+    if name == "sites":
+        return _W.site_id.in_(bindparam("sites", expanding=True))
+    if name == "person":
+        return _W.assignee == bindparam("person")
+    if name == "statuses":
+        return _W.status.in_(bindparam("statuses", expanding=True))
+    if name == "zone":
+        return _W.zone_code == bindparam("zone")
+    if name == "asset":
+        return _W.asset_id.in_(
+            select(_ASSET_BY_CODE.id).where(_ASSET_BY_CODE.code == bindparam("asset"))
+        )
+    if name == "external_id":
+        return _W.id.in_(
+            select(_REF_BY_ID.work_order_id).where(
+                _REF_BY_ID.external_id == bindparam("external_id")
+            )
+        )
+    if name in ("priority", "category", "source", "assignee"):
+        column: ColumnElement[Any] = getattr(_W, name)
+        return column == bindparam(name)
+    raise ValueError(name)
+
+
+@lru_cache(maxsize=512)
+def _statement(keys: frozenset[str], sort: SortKey, after: bool) -> ListQuery:
+    """The statement of one shape: built once, executed with each request's values."""
+    q: ListQuery = (
+        select(*_COLUMNS)
+        .select_from(_W)
+        .outerjoin(Asset, Asset.id == _W.asset_id)
+        .outerjoin(ExternalRef, ExternalRef.work_order_id == _W.id)
+        .where(*(_condition(k) for k in sorted(keys)))
+    )
+    wid = _W.id
+    at: BindParameter[Any] = bindparam("after")
+    last: BindParameter[int] = bindparam("after_id")
+    if sort is SortKey.NEWEST:
+        q = q.order_by(_W.reported_at.desc(), wid.desc())
+        if after:
+            q = q.where(or_(_W.reported_at < at, and_(_W.reported_at == at, wid < last)))
+    elif sort is SortKey.OLDEST:
+        q = q.order_by(_W.reported_at, wid)
+        if after:
+            q = q.where(or_(_W.reported_at > at, and_(_W.reported_at == at, wid > last)))
+    elif sort is SortKey.RESOLVE_DUE:
+        due = _W.resolve_due
+        q = q.where(due.is_not(None)).order_by(due, wid)
+        if after:
+            q = q.where(or_(due > at, and_(due == at, wid > last)))
+    else:
+        # one priority at a time (`keys` holds "priority"), so the order is the index's
+        q = q.order_by(wid.desc())
+        if after:
+            q = q.where(wid < last)
+    return q.limit(bindparam("limit"))
+
+
+def _encode_cursor(values: list[Any]) -> str:
+    raw = json.dumps(values, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _invalid_cursor() -> HTTPException:
+    return HTTPException(422, "分页游标无效 (invalid cursor)")
+
+
+def decode_cursor(cursor: str, sort: SortKey) -> Position:
+    """The position a cursor of this sort holds; anything else is a 422."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except ValueError as exc:
+        raise _invalid_cursor() from exc
+    if not isinstance(values, list) or len(values) != 2:
+        raise _invalid_cursor()
+    value, last = values
+    if not isinstance(last, int) or isinstance(last, bool):
+        raise _invalid_cursor()
+    if sort is SortKey.PRIORITY:
+        if value not in PRIORITY_ORDER:
+            raise _invalid_cursor()
+        return Position(value, last)
+    try:
+        t = datetime.fromisoformat(str(value))
+    except ValueError as exc:
+        raise _invalid_cursor() from exc
+    if t.tzinfo is None:
+        raise _invalid_cursor()
+    return Position(t, last)
+
+
+def _cursor_for(row: ListRow, sort: SortKey) -> str:
+    if sort in (SortKey.NEWEST, SortKey.OLDEST):
+        return _encode_cursor([row[13].isoformat(), row[0]])
+    if sort is SortKey.RESOLVE_DUE:
+        return _encode_cursor([row[16].isoformat(), row[0]])
+    return _encode_cursor([row[8], row[0]])
+
+
+_STATUS_ZH = {s.value: zh for s, zh in STATUS_ZH.items()}
+_PRIORITY_ZH = {p.value: zh for p, zh in PRIORITY_ZH.items()}
+
+
+def _item(row: ListRow) -> dict[str, Any]:
+    """One `WorkOrderOut`, field for field and in its order."""
+    (wid, code, site, source, status, asset, asset_name, category, priority, title, text) = row[:11]
+    return {
+        "id": wid,
+        "code": code,
+        "site_id": site,
+        "source": source,
+        "status": status,
+        "status_zh": _STATUS_ZH[status],
+        "asset": asset,
+        "asset_name": asset_name,
+        "category": category,
+        "priority": priority,
+        "priority_zh": _PRIORITY_ZH[priority],
+        "title": title,
+        "description": text,
+        "assignee": row[11],
+        "zone": row[12],
+        "reported_at": row[13],
+        "respond_due": row[14],
+        "arrive_due": row[15],
+        "resolve_due": row[16],
+        "occurrences": row[17],
+        "external_id": row[18],
+    }
+
+
+def list_page(
+    engine: Engine, f: ListFilter, sort: SortKey, after: Position | None, limit: int
+) -> bytes:
+    """One page as `WorkOrderPage` JSON (blocking: run it off the event loop)."""
+    params = f.params()
+    rows: list[ListRow] = []
+    with engine.connect() as conn:
+        if sort is not SortKey.PRIORITY:
+            stmt = _statement(frozenset(params), sort, after is not None)
+            if after is not None:
+                params["after"], params["after_id"] = after.value, after.id
+            rows = list(conn.execute(stmt, {**params, "limit": limit + 1}))
+        else:
+            start = PRIORITY_ORDER.index(str(after.value)) if after is not None else 0
+            for i, priority in enumerate(PRIORITY_ORDER[start:]):
+                if f.priority is not None and priority != f.priority:
+                    continue
+                values = {**params, "priority": priority, "limit": limit + 1 - len(rows)}
+                continues = after is not None and i == 0
+                if continues:
+                    assert after is not None
+                    values["after_id"] = after.id
+                keys = frozenset(k for k in values if k not in ("limit", "after_id"))
+                rows += conn.execute(_statement(keys, sort, continues), values)
+                if len(rows) > limit:
+                    break
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return to_json(
+        {
+            "items": [_item(r) for r in rows],
+            "next_cursor": _cursor_for(rows[-1], sort) if more and rows else None,
+        }
+    )
