@@ -1,0 +1,205 @@
+"""The work-order list: filters, every sort paged by cursor, its JSON against the schema, and
+how long a token found in the database is remembered."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import insert, select, update
+
+from api.deps import AppContext
+from api.models import ApiToken, ExternalRef
+from api.schemas import WorkOrderPage
+from maintenance.registry.models import Asset
+from maintenance.work_orders.models import WorkOrder
+from propwatch.clock import ManualClock
+from propwatch.site import Site
+from tests.api.conftest import MONDAY_10H, Tokens, bearer
+
+PRIORITY_RANK = {"emergency": 0, "important": 1, "general": 2}
+
+
+@pytest.fixture
+def orders(ctx: AppContext, example_site: Site) -> list[dict[str, Any]]:
+    """40 orders with ties in time, missing due times, both zones, three people, one asset and
+    one ticket id; the rows as inserted, ids included."""
+    rng = random.Random(11)
+    rows: list[dict[str, Any]] = []
+    for i in range(40):
+        at = MONDAY_10H - timedelta(hours=rng.randrange(8))  # many orders share a time
+        rows.append(
+            {
+                "site_id": example_site.id,
+                "code": f"GD-T{i:04d}",
+                "source": "manual",
+                "source_key": f"test:{i}",
+                "category": rng.choice(("elevator", "lighting", "general")),
+                "priority": rng.choice(("emergency", "important", "general")),
+                "status": rng.choice(("dispatched", "accepted", "on_hold", "closed")),
+                "title": f"工单 {i}",
+                "description": "",
+                "assignee": rng.choice(("wang-gong", "li-shifu", None)),
+                "zone_code": rng.choice(("zone-a", "zone-b")),
+                "reported_at": at,
+                "created_at": at,
+                "updated_at": at,
+                "resolve_due": None if i % 5 == 0 else at + timedelta(hours=rng.choice((4, 24))),
+                "occurrences": 1,
+                "details": {},
+                "chattering": False,
+                "paused_seconds": 0.0,
+                "reopen_count": 0,
+            }
+        )
+    with ctx.db.session() as s:
+        s.execute(insert(WorkOrder), rows)
+        stored = s.execute(select(WorkOrder.id, WorkOrder.code).order_by(WorkOrder.id)).all()
+        ids = {code: wid for wid, code in stored}
+        pump = s.scalar(select(Asset.id).where(Asset.code == "pump-1"))
+        s.execute(update(WorkOrder).where(WorkOrder.code == "GD-T0003").values(asset_id=pump))
+        s.add(
+            ExternalRef(site_id=example_site.id, external_id="TK-9", work_order_id=ids["GD-T0004"])
+        )
+    for row in rows:
+        row["id"] = ids[row["code"]]
+    return rows
+
+
+def _pages(client: TestClient, token: str, **params: Any) -> list[dict[str, Any]]:
+    """Every item of every page, following `next_cursor` with the same filters."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        r = client.get("/api/v1/work-orders", params=query, headers=bearer(token))
+        assert r.status_code == 200, r.text
+        page = r.json()
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+
+
+def _expected(orders: list[dict[str, Any]], sort: str) -> list[int]:
+    if sort == "-reported_at":
+        ordered = sorted(orders, key=lambda o: (o["reported_at"], o["id"]), reverse=True)
+    elif sort == "reported_at":
+        ordered = sorted(orders, key=lambda o: (o["reported_at"], o["id"]))
+    elif sort == "resolve_due":
+        due = [o for o in orders if o["resolve_due"] is not None]
+        ordered = sorted(due, key=lambda o: (o["resolve_due"], o["id"]))
+    else:
+        ordered = sorted(orders, key=lambda o: (PRIORITY_RANK[o["priority"]], -o["id"]))
+    return [o["id"] for o in ordered]
+
+
+@pytest.mark.parametrize("sort", ["-reported_at", "reported_at", "resolve_due", "priority"])
+def test_every_sort_pages_through_the_orders_once_in_its_order(
+    client: TestClient, tokens: Tokens, orders: list[dict[str, Any]], sort: str
+) -> None:
+    listed = _pages(client, tokens.duty, sort=sort, limit=7)
+    assert [w["id"] for w in listed] == _expected(orders, sort)
+
+
+def test_priority_sort_lists_emergencies_then_important_then_general(
+    client: TestClient, tokens: Tokens, orders: list[dict[str, Any]]
+) -> None:
+    listed = _pages(client, tokens.duty, sort="priority", limit=4)
+    ranks = [PRIORITY_RANK[w["priority"]] for w in listed]
+    assert ranks == sorted(ranks) and set(ranks) == {0, 1, 2}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"status": ["accepted", "on_hold"], "zone": "zone-a"},
+        {"assignee": "li-shifu", "status": "dispatched"},
+        {"priority": "emergency", "sort": "priority"},
+        {"category": "lighting", "sort": "resolve_due"},
+        {"asset": "pump-1"},
+        {"external_id": "TK-9"},
+    ],
+)
+def test_filters_pick_exactly_the_matching_orders(
+    client: TestClient, tokens: Tokens, orders: list[dict[str, Any]], params: dict[str, Any]
+) -> None:
+    statuses = params.get("status")
+    wanted = [
+        o
+        for o in orders
+        if (
+            statuses is None
+            or o["status"] in ([statuses] if isinstance(statuses, str) else statuses)
+        )
+        and params.get("zone", o["zone_code"]) == o["zone_code"]
+        and params.get("assignee", o["assignee"]) == o["assignee"]
+        and params.get("priority", o["priority"]) == o["priority"]
+        and params.get("category", o["category"]) == o["category"]
+        and ("asset" not in params or o["code"] == "GD-T0003")
+        and ("external_id" not in params or o["code"] == "GD-T0004")
+    ]
+    listed = _pages(client, tokens.duty, limit=3, **params)
+    assert [w["id"] for w in listed] == _expected(wanted, params.get("sort", "-reported_at"))
+    assert listed, "a filter that matches nothing proves little"
+
+
+def test_technician_pages_hold_only_their_own_tasks(
+    client: TestClient, tokens: Tokens, orders: list[dict[str, Any]]
+) -> None:
+    listed = _pages(client, tokens.technician, sort="priority", limit=5)
+    mine = [o for o in orders if o["assignee"] == "wang-gong"]
+    assert [w["id"] for w in listed] == _expected(mine, "priority")
+
+
+def test_page_json_is_exactly_the_schemas_serialisation(
+    client: TestClient, tokens: Tokens, orders: list[dict[str, Any]]
+) -> None:
+    r = client.get("/api/v1/work-orders", params={"limit": 40}, headers=bearer(tokens.duty))
+    page = WorkOrderPage.model_validate_json(r.content)
+    assert page.model_dump_json().encode() == r.content
+    by_code = {w.code: w for w in page.items}
+    assert (by_code["GD-T0003"].asset, by_code["GD-T0003"].asset_name) == ("pump-1", "1号生活水泵")
+    assert by_code["GD-T0004"].external_id == "TK-9"
+    assert page.items[0].status_zh and page.items[0].priority_zh
+
+
+@pytest.mark.parametrize(
+    ("cursor", "sort"),
+    [
+        ("WyJ1cmdlbnQiLDFd", "priority"),  # ["urgent",1]: not a priority
+        ("WyIyMDI2LTExLTIzVDAyOjAwOjAwKzAwOjAwIiwiMSJd", "-reported_at"),  # the id is a string
+        ("WyIyMDI2LTExLTIzVDAyOjAwOjAwKzAwOjAwIiwxXQ", "priority"),  # a time for the priority sort
+        ("WyIyMDI2LTExLTIzVDAyOjAwOjAwIiwxXQ", "resolve_due"),  # a time without its zone
+    ],
+)
+def test_a_cursor_that_does_not_fit_the_sort_is_a_422(
+    client: TestClient, tokens: Tokens, cursor: str, sort: str
+) -> None:
+    r = client.get(
+        "/api/v1/work-orders", params={"cursor": cursor, "sort": sort}, headers=bearer(tokens.duty)
+    )
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_a_revoked_token_is_refused_at_once(client: TestClient, tokens: Tokens) -> None:
+    assert client.get("/api/v1/work-orders", headers=bearer(tokens.duty)).status_code == 200
+    r = client.delete("/api/v1/tokens/duty", headers=bearer(tokens.admin))
+    assert r.status_code == 204
+    assert client.get("/api/v1/work-orders", headers=bearer(tokens.duty)).status_code == 401
+
+
+def test_a_token_revoked_by_another_process_works_only_until_it_is_no_longer_remembered(
+    client: TestClient, tokens: Tokens, ctx: AppContext, clock: ManualClock
+) -> None:
+    assert client.get("/api/v1/work-orders", headers=bearer(tokens.duty)).status_code == 200
+    with ctx.db.session() as s:  # as another API replica would
+        s.execute(update(ApiToken).where(ApiToken.name == "duty").values(revoked_at=clock.now()))
+    clock.advance(ctx.tokens.remember_seconds - 1)
+    assert client.get("/api/v1/work-orders", headers=bearer(tokens.duty)).status_code == 200
+    clock.advance(1)
+    assert client.get("/api/v1/work-orders", headers=bearer(tokens.duty)).status_code == 401
