@@ -312,7 +312,7 @@ async function loadLighting() {
         t.faults.map((f) => el("li", { class: "bad" }, `${f.code || ""} ${f.title} · ${f.status_zh}`)),
       )
     : null;
-  body.replaceChildren(head, patrols, faults, dark, circuits);
+  body.replaceChildren(...[head, patrols, faults, dark, circuits].filter(Boolean));
 }
 
 // --- stocktake ----------------------------------------------------------------------------

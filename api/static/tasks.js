@@ -104,19 +104,21 @@ async function expand(li, id) {
     return;
   }
   body.replaceChildren(
-    order.description ? el("p", { class: "desc" }, order.description) : null,
-    el(
-      "p",
-      { class: "muted small" },
-      `报修 ${fmtTime(order.reported_at)}`,
-      order.resolve_due ? ` · 完成时限 ${fmtTime(order.resolve_due)}` : "",
-      order.hold_reason ? ` · 挂起原因：${order.hold_reason}` : "",
-    ),
-    steps(order),
-    checklist.length ? checklistBox(order, checklist) : null,
-    noteBox(order),
-    photoBox(order),
-    history(order),
+    ...[
+      order.description ? el("p", { class: "desc" }, order.description) : null,
+      el(
+        "p",
+        { class: "muted small" },
+        `报修 ${fmtTime(order.reported_at)}`,
+        order.resolve_due ? ` · 完成时限 ${fmtTime(order.resolve_due)}` : "",
+        order.hold_reason ? ` · 挂起原因：${order.hold_reason}` : "",
+      ),
+      steps(order),
+      checklist.length ? checklistBox(order, checklist) : null,
+      noteBox(order),
+      photoBox(order),
+      history(order),
+    ].filter(Boolean),
   );
 }
 

@@ -134,6 +134,8 @@ def test_duty_room_shows_an_alarm_and_its_acknowledge_button_acknowledges_it_in_
     assert "已确认" in page.locator(f'[data-alarm="{alarm_id}"]').inner_text()
     assert requested and all(u.startswith(base) for u in requested), "a page asset left the server"
     assert "#token" not in page.url  # the token does not stay in the address bar
+    page.wait_for_selector("#lighting-body .lighting-head")
+    assert "null" not in page.inner_text("body") and "undefined" not in page.inner_text("body")
     page.close()
 
 
@@ -237,6 +239,8 @@ def test_technician_page_lists_only_their_tasks_in_due_order_and_moves_one_throu
 
     task = page.locator(f'[data-task="{sooner["id"]}"]')
     task.locator(".task-head").click()
+    task.locator(".steps").wait_for()
+    assert "null" not in task.inner_text() and "undefined" not in task.inner_text()
     for button, status in (("接单", "accepted"), ("到场", "on_site"), ("完成", "resolved")):
         page.locator(f'[data-task="{sooner["id"]}"] .steps').get_by_role(
             "button", name=button, exact=True
