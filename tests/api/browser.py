@@ -26,13 +26,21 @@ def _playwright_missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-@contextmanager
-def chromium() -> Iterator[Browser]:
+def require_chromium() -> str:
+    """The chromium binary, once both it and Playwright are known to be there."""
     binary = require_binary("chromium", "/usr/bin")
     try:
-        from playwright.sync_api import sync_playwright
+        import playwright.sync_api  # noqa: F401
     except ImportError:
         _playwright_missing("playwright is not installed (pip install -e '.[dev]')")
+    return binary
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    binary = require_chromium()
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=binary, args=CHROMIUM_ARGS)
         try:

@@ -7,7 +7,7 @@ import struct
 from pathlib import Path
 from types import ModuleType
 
-from tests.support.servers import require_binary
+from tests.api.browser import require_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "docs" / "screenshots" / "make.py"
@@ -29,7 +29,7 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 
 def test_the_script_writes_a_screenshot_of_each_page(tmp_path: Path) -> None:
-    chromium = require_binary("chromium", "/usr/bin")
+    chromium = require_chromium()
     duty, phone = _load().make(tmp_path, chromium)
 
     width, height = _png_size(duty)
