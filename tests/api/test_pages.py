@@ -323,3 +323,20 @@ def test_a_page_without_a_token_asks_for_one(browser: Browser, live: tuple[str, 
     page.wait_for_selector("body[data-stream=live]")
     assert page.locator("#who").inner_text() == "王工"
     page.close()
+
+
+def test_a_task_assigned_while_the_technician_page_is_open_appears_without_reload(
+    browser: Browser, live: tuple[str, Tokens]
+) -> None:
+    base, tokens = live
+    page, _ = _open(browser, f"{base}/tasks#token={tokens.technician}", phone=True)
+    page.wait_for_selector("#summary >> text=暂无待办任务")
+    page.evaluate("window.loadedOnce = true")
+
+    mine = _order(base, tokens.duty, "1栋电梯按钮失灵", assignee="wang-gong")
+    theirs = _order(base, tokens.duty, "3栋门禁失灵", assignee="li-shifu")
+
+    page.locator(f'[data-task="{mine["id"]}"]').wait_for()
+    assert page.locator(f'[data-task="{theirs["id"]}"]').count() == 0
+    assert page.evaluate("window.loadedOnce") is True
+    page.close()
