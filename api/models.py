@@ -128,3 +128,6 @@ Index(
 )
 Index("ix_work_order_list_due", WorkOrder.site_id, WorkOrder.resolve_due, WorkOrder.id)
 Index("ix_work_order_list_assignee", WorkOrder.assignee, WorkOrder.reported_at, WorkOrder.id)
+# a token of every site lists without a site condition (migration 0005)
+Index("ix_work_order_list_every_site", WorkOrder.reported_at, WorkOrder.id)
+Index("ix_work_order_list_every_site_due", WorkOrder.resolve_due, WorkOrder.id)

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, select, update
 
+from api.auth import ApiRole, issue_token
 from api.deps import AppContext
 from api.models import ApiToken, ExternalRef
 from api.schemas import WorkOrderPage
@@ -27,16 +28,24 @@ PRIORITY_RANK = {"emergency": 0, "important": 1, "general": 2}
 def orders(ctx: AppContext, example_site: Site) -> list[dict[str, Any]]:
     """40 orders with ties in time, missing due times, both zones, three people, one asset and
     one ticket id; the rows as inserted, ids included."""
-    rng = random.Random(11)
+    return _insert(ctx, example_site.id, 40, seed=11, linked=True)
+
+
+def _insert(
+    ctx: AppContext, site_id: str, count: int, seed: int, linked: bool = False
+) -> list[dict[str, Any]]:
+    """`count` orders of a site; `linked`: the 4th has an asset, the 5th a ticket id."""
+    rng = random.Random(seed)
+    prefix = f"GD-{site_id[:3].upper()}"
     rows: list[dict[str, Any]] = []
-    for i in range(40):
+    for i in range(count):
         at = MONDAY_10H - timedelta(hours=rng.randrange(8))  # many orders share a time
         rows.append(
             {
-                "site_id": example_site.id,
-                "code": f"GD-T{i:04d}",
+                "site_id": site_id,
+                "code": f"{prefix}{i:04d}",
                 "source": "manual",
-                "source_key": f"test:{i}",
+                "source_key": f"test:{site_id}:{i}",
                 "category": rng.choice(("elevator", "lighting", "general")),
                 "priority": rng.choice(("emergency", "important", "general")),
                 "status": rng.choice(("dispatched", "accepted", "on_hold", "closed")),
@@ -59,11 +68,10 @@ def orders(ctx: AppContext, example_site: Site) -> list[dict[str, Any]]:
         s.execute(insert(WorkOrder), rows)
         stored = s.execute(select(WorkOrder.id, WorkOrder.code).order_by(WorkOrder.id)).all()
         ids = {code: wid for wid, code in stored}
-        pump = s.scalar(select(Asset.id).where(Asset.code == "pump-1"))
-        s.execute(update(WorkOrder).where(WorkOrder.code == "GD-T0003").values(asset_id=pump))
-        s.add(
-            ExternalRef(site_id=example_site.id, external_id="TK-9", work_order_id=ids["GD-T0004"])
-        )
+        if linked:
+            pump = s.scalar(select(Asset.id).where(Asset.code == "pump-1"))
+            s.execute(update(WorkOrder).where(WorkOrder.code == "GD-HEX0003").values(asset_id=pump))
+            s.add(ExternalRef(site_id=site_id, external_id="TK-9", work_order_id=ids["GD-HEX0004"]))
     for row in rows:
         row["id"] = ids[row["code"]]
     return rows
@@ -139,8 +147,8 @@ def test_filters_pick_exactly_the_matching_orders(
         and params.get("assignee", o["assignee"]) == o["assignee"]
         and params.get("priority", o["priority"]) == o["priority"]
         and params.get("category", o["category"]) == o["category"]
-        and ("asset" not in params or o["code"] == "GD-T0003")
-        and ("external_id" not in params or o["code"] == "GD-T0004")
+        and ("asset" not in params or o["code"] == "GD-HEX0003")
+        and ("external_id" not in params or o["code"] == "GD-HEX0004")
     ]
     listed = _pages(client, tokens.duty, limit=3, **params)
     assert [w["id"] for w in listed] == _expected(wanted, params.get("sort", "-reported_at"))
@@ -155,6 +163,30 @@ def test_technician_pages_hold_only_their_own_tasks(
     assert [w["id"] for w in listed] == _expected(mine, "priority")
 
 
+@pytest.mark.parametrize("sort", ["-reported_at", "resolve_due", "priority"])
+def test_a_token_of_several_sites_pages_through_them_merged_in_order(
+    client: TestClient,
+    tokens: Tokens,
+    ctx: AppContext,
+    example_site: Site,
+    orders: list[dict[str, Any]],
+    sort: str,
+) -> None:
+    elsewhere = _insert(ctx, "another-site", 25, seed=12)
+    with ctx.db.session() as s:
+        both = issue_token(
+            s,
+            name="both",
+            role=ApiRole.DUTY,
+            sites=[example_site.id, "another-site"],
+            person=None,
+            now=MONDAY_10H,
+        )
+    for token in (both, tokens.admin):  # the admin's token sees every site
+        listed = _pages(client, token, sort=sort, limit=6)
+        assert [w["id"] for w in listed] == _expected(orders + elsewhere, sort)
+
+
 def test_page_json_is_exactly_the_schemas_serialisation(
     client: TestClient, tokens: Tokens, orders: list[dict[str, Any]]
 ) -> None:
@@ -162,8 +194,11 @@ def test_page_json_is_exactly_the_schemas_serialisation(
     page = WorkOrderPage.model_validate_json(r.content)
     assert page.model_dump_json().encode() == r.content
     by_code = {w.code: w for w in page.items}
-    assert (by_code["GD-T0003"].asset, by_code["GD-T0003"].asset_name) == ("pump-1", "1号生活水泵")
-    assert by_code["GD-T0004"].external_id == "TK-9"
+    assert (by_code["GD-HEX0003"].asset, by_code["GD-HEX0003"].asset_name) == (
+        "pump-1",
+        "1号生活水泵",
+    )
+    assert by_code["GD-HEX0004"].external_id == "TK-9"
     assert page.items[0].status_zh and page.items[0].priority_zh
 
 
