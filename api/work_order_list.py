@@ -8,7 +8,10 @@ directly: the rows already hold the schema's fields, and building ORM objects an
 models for them cost more than the query. `bench/api_work_orders.py` measures it.
 
 Every sort walks an index in order and stops after a page (keyset pagination, no OFFSET):
-`ix_work_order_list_{site,status,assignee,due,priority}`.
+`ix_work_order_list_{site,status,assignee,due}` within a site, `ix_work_order_list_every_site*`
+for a token of every site, the primary key for one priority at a time. A filter on a column
+outside these (category, source, zone alone) skips the rows that do not match on the way, so it
+costs in proportion to how rare its matches are.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ class SortKey(StrEnum):
     NEWEST = "-reported_at"
     OLDEST = "reported_at"
     RESOLVE_DUE = "resolve_due"  # only orders with a resolve limit, soonest first
-    PRIORITY = "priority"  # emergency, important, general; newest first within each
+    PRIORITY = "priority"  # emergency, important, general; the latest created first within each
 
 
 PRIORITY_ORDER = (Priority.EMERGENCY.value, Priority.IMPORTANT.value, Priority.GENERAL.value)
