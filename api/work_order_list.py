@@ -128,6 +128,15 @@ _COLUMNS = (
 """What a list row shows (`WorkOrderOut`), in its order."""
 
 
+def _position(column: Any) -> int:
+    return next(i for i, c in enumerate(_COLUMNS) if c is column)
+
+
+_ID, _PRIORITY, _REPORTED_AT, _RESOLVE_DUE = (
+    _position(c) for c in (_W.id, _W.priority, _W.reported_at, _W.resolve_due)
+)
+
+
 def _condition(name: str) -> ColumnElement[bool]:
     if name == "site_id":
         return _W.site_id == bindparam("site_id")
@@ -224,10 +233,10 @@ def decode_cursor(cursor: str, sort: SortKey) -> Position:
 
 def _cursor_for(row: ListRow, sort: SortKey) -> str:
     if sort in (SortKey.NEWEST, SortKey.OLDEST):
-        return _encode_cursor([row[13].isoformat(), row[0]])
+        return _encode_cursor([row[_REPORTED_AT].isoformat(), row[_ID]])
     if sort is SortKey.RESOLVE_DUE:
-        return _encode_cursor([row[16].isoformat(), row[0]])
-    return _encode_cursor([row[8], row[0]])
+        return _encode_cursor([row[_RESOLVE_DUE].isoformat(), row[_ID]])
+    return _encode_cursor([row[_PRIORITY], row[_ID]])
 
 
 _STATUS_ZH = {s.value: zh for s, zh in STATUS_ZH.items()}
@@ -237,6 +246,7 @@ _PRIORITY_ZH = {p.value: zh for p, zh in PRIORITY_ZH.items()}
 def _item(row: ListRow) -> dict[str, Any]:
     """One `WorkOrderOut`, field for field and in its order."""
     (wid, code, site, source, status, asset, asset_name, category, priority, title, text) = row[:11]
+    (assignee, zone, reported_at, respond_due, arrive_due, resolve_due, times, ext) = row[11:]
     return {
         "id": wid,
         "code": code,
@@ -251,22 +261,22 @@ def _item(row: ListRow) -> dict[str, Any]:
         "priority_zh": _PRIORITY_ZH[priority],
         "title": title,
         "description": text,
-        "assignee": row[11],
-        "zone": row[12],
-        "reported_at": row[13],
-        "respond_due": row[14],
-        "arrive_due": row[15],
-        "resolve_due": row[16],
-        "occurrences": row[17],
-        "external_id": row[18],
+        "assignee": assignee,
+        "zone": zone,
+        "reported_at": reported_at,
+        "respond_due": respond_due,
+        "arrive_due": arrive_due,
+        "resolve_due": resolve_due,
+        "occurrences": times,
+        "external_id": ext,
     }
 
 
 _ORDER: dict[SortKey, tuple[int, bool]] = {
-    SortKey.NEWEST: (13, True),
-    SortKey.OLDEST: (13, False),
-    SortKey.RESOLVE_DUE: (16, False),
-    SortKey.PRIORITY: (0, True),  # within one priority
+    SortKey.NEWEST: (_REPORTED_AT, True),
+    SortKey.OLDEST: (_REPORTED_AT, False),
+    SortKey.RESOLVE_DUE: (_RESOLVE_DUE, False),
+    SortKey.PRIORITY: (_ID, True),  # within one priority
 }
 """Each sort's row column and direction (`reverse`), with the id breaking ties the same way."""
 
@@ -283,7 +293,7 @@ def _rows(
             one = {k: v for k, v in params.items() if k != "sites"}
             rows += _rows(conn, {**one, "site_id": site}, sort, after, n)
         column, reverse = _ORDER[sort]
-        rows.sort(key=lambda r: (r[column], r[0]), reverse=reverse)
+        rows.sort(key=lambda r: (r[column], r[_ID]), reverse=reverse)
         return rows[:n]
     keys = frozenset(k for k in params if k not in ("after", "after_id"))
     return list(conn.execute(_statement(keys, sort, after), {**params, "limit": n}))
