@@ -9,6 +9,8 @@ see the work order. The type is judged by the file's first bytes, not by what th
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
 import secrets
@@ -28,6 +30,8 @@ from maintenance.work_orders import service
 from maintenance.work_orders.models import WorkOrder
 
 router = APIRouter(prefix="/api/v1/work-orders", tags=["attachments"], responses=PROBLEM_RESPONSES)
+
+log = logging.getLogger("propwatch.api.attachments")
 
 MAX_BYTES = 8 * 1024 * 1024
 """Largest upload: a phone photo is 2–5 MB; larger is refused with 413."""
@@ -93,10 +97,10 @@ def _store(upload: UploadFile, folder: Path) -> tuple[str, str, int]:
             code="attachment_type",
         )
     name = f"{secrets.token_hex(16)}.{_TYPES[ctype][0]}"
-    folder.mkdir(parents=True, exist_ok=True)
     partial = folder / f".{name}.part"
     size = len(head)
     try:
+        folder.mkdir(parents=True, exist_ok=True)
         with partial.open("wb") as out:
             out.write(head)
             while chunk := upload.file.read(_CHUNK):
@@ -105,8 +109,16 @@ def _store(upload: UploadFile, folder: Path) -> tuple[str, str, int]:
                     raise _too_large()
                 out.write(chunk)
         os.replace(partial, folder / name)
+    except OSError as exc:  # a full disk or a read-only volume: say so, keep nothing half-written
+        log.error("attachment not stored in %s: %s", folder, exc)
+        raise ApiProblem(
+            507,
+            "附件存储失败，请稍后重试或联系管理员 (attachment storage unavailable)",
+            code="attachment_storage",
+        ) from exc
     finally:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # already reported above when the folder is unusable
+            partial.unlink(missing_ok=True)
     return name, ctype, size
 
 
@@ -118,6 +130,7 @@ def _store(upload: UploadFile, folder: Path) -> tuple[str, str, int]:
     responses={
         413: {"model": Problem, "content": {PROBLEM: {}}, "description": "文件过大 (> 8 MB)"},
         415: {"model": Problem, "content": {PROBLEM: {}}, "description": "JPEG/PNG/WebP/PDF only"},
+        507: {"model": Problem, "content": {PROBLEM: {}}, "description": "附件存储不可用"},
     },
 )
 def upload_attachment(

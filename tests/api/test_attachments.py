@@ -145,3 +145,18 @@ def test_a_name_that_was_never_issued_is_not_found(client: TestClient, tokens: T
     base = f"/api/v1/work-orders/{order['id']}/attachments"
     for name in ("..%2F..%2Fapi.db", "0123456789abcdef0123456789abcdef.jpg", "x.png"):
         assert client.get(f"{base}/{name}", headers=bearer(tokens.duty)).status_code == 404
+
+
+def test_storage_that_cannot_be_written_is_a_clear_507_and_records_nothing(
+    client: TestClient, tokens: Tokens, ctx: AppContext
+) -> None:
+    order = _order(client, tokens)
+    ctx.var_dir.mkdir(parents=True, exist_ok=True)
+    (ctx.var_dir / "attachments").write_bytes(b"")  # a file where the folder should be
+
+    r = _upload(client, tokens.technician, order["id"], JPEG)
+
+    assert r.status_code == 507
+    assert r.json()["code"] == "attachment_storage"
+    detail = client.get(f"/api/v1/work-orders/{order['id']}", headers=bearer(tokens.duty)).json()
+    assert all(t["to_status"] != "note" for t in detail["transitions"])
