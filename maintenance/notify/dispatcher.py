@@ -211,7 +211,8 @@ class NotificationDispatcher:
         timeout = setup.channel.timeout
         started = asyncio.get_running_loop().time()
         try:
-            detail = await asyncio.wait_for(setup.sender.send(msg), timeout + 1)
+            async with asyncio.timeout(timeout + 1):
+                detail = await setup.sender.send(msg)
             ok = True
         except SendFailed as exc:
             ok, detail = False, str(exc)
@@ -282,8 +283,11 @@ class NotificationDispatcher:
             except Exception:  # counted and logged; the next pass tries again
                 self.stats.errors += 1
                 log.exception("notification channel %s pass failed", cid)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the cancellation
+            # that stops this loop when it races with the timeout
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), self.interval)
+                async with asyncio.timeout(self.interval):
+                    await wake.wait()
 
     def health(self) -> dict[str, int]:
         return {
