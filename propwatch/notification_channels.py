@@ -97,6 +97,9 @@ class EmailChannel(_Channel):
     security: Literal["none", "starttls", "ssl"] = "starttls"
     username: str | None = None
     password_secret: str | None = None
+    ca_file: str | None = Field(
+        default=None, description="CA certificate of a private mail server (default: system's)"
+    )
     sender: str = Field(description="the From address")
     duty_room: list[str] = Field(default_factory=list, description="the duty room's mailboxes")
 

@@ -45,14 +45,14 @@ class SmtpSender:
         ch = self.channel
         try:
             smtp: smtplib.SMTP
+            context = ssl.create_default_context(cafile=ch.ca_file)
             if ch.security == "ssl":
-                context = ssl.create_default_context()
                 smtp = smtplib.SMTP_SSL(ch.host, ch.port, timeout=ch.timeout, context=context)
             else:
                 smtp = smtplib.SMTP(ch.host, ch.port, timeout=ch.timeout)
             with smtp:
                 if ch.security == "starttls":
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=context)
                 if ch.username:
                     smtp.login(ch.username, self._password or "")
                 refused = smtp.send_message(mail, to_addrs=to)

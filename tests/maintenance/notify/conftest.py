@@ -4,8 +4,11 @@ test database and clock, and a real SMTP server (aiosmtpd) on a free loopback po
 from __future__ import annotations
 
 import asyncio
+import ssl
+import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +22,7 @@ from maintenance.notify.models import NotificationAttempt, NotificationDelivery
 from propwatch.clock import ManualClock
 from propwatch.notification_channels import Notifications
 from propwatch.site import Site
-from tests.support.servers import free_port
+from tests.support.servers import free_port, require_binary
 
 EMAILS = {
     "wang-gong": "wang@hexie.example",
@@ -111,5 +114,54 @@ def smtp_server() -> Iterator[Mailbox]:
     controller.start()
     try:
         yield box
+    finally:
+        controller.stop()
+
+
+def _run(*args: str, cwd: Path) -> None:
+    subprocess.run(args, cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def mail_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a certificate for 127.0.0.1: (ca.crt, server.crt, server.key)."""
+    openssl = require_binary("openssl")
+    d = tmp_path_factory.mktemp("mail-tls")
+    ca = ["-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial"]
+    _run(openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout",
+         "ca.key", "-out", "ca.crt", "-subj", "/CN=propwatch mail test CA", cwd=d)  # fmt: skip
+    _run(openssl, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key",
+         "-out", "server.csr", "-subj", "/CN=127.0.0.1", cwd=d)  # fmt: skip
+    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    _run(openssl, "x509", "-req", "-in", "server.csr", *ca, "-out", "server.crt",
+         "-days", "1", "-extfile", "san.ext", cwd=d)  # fmt: skip
+    return d / "ca.crt", d / "server.crt", d / "server.key"
+
+
+@pytest.fixture(params=["starttls", "ssl"])
+def smtp_tls_server(
+    request: pytest.FixtureRequest, mail_tls: tuple[Path, Path, Path]
+) -> Iterator[tuple[Mailbox, str]]:
+    """The SMTP server behind STARTTLS (login only after it) or implicit TLS."""
+    _, cert, key = mail_tls
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    box = Mailbox(port=free_port())
+    tls: dict[str, Any] = (
+        {"tls_context": context, "require_starttls": True}
+        if request.param == "starttls"
+        # implicit TLS: aiosmtpd only counts STARTTLS as TLS for AUTH, the socket is TLS anyway
+        else {"ssl_context": context, "auth_require_tls": False}
+    )
+    controller = Controller(
+        box,
+        hostname="127.0.0.1",
+        port=box.port,
+        authenticator=_Login(box, SMTP_USER, SMTP_PASSWORD),
+        **tls,
+    )
+    controller.start()
+    try:
+        yield box, request.param
     finally:
         controller.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
+from pathlib import Path
 from typing import Any
 
 from maintenance.db import Database
@@ -114,3 +115,41 @@ def test_starttls_refused_by_the_server_is_reported(
     assert smtp_server.envelopes == []
     [delivery] = deliveries(db)
     assert delivery.last_error is not None and "STARTTLS" in delivery.last_error
+
+
+def test_login_over_tls_to_a_server_with_a_private_ca(
+    db: Database,
+    site: Site,
+    clock: ManualClock,
+    smtp_tls_server: tuple[Mailbox, str],
+    mail_tls: tuple[Path, Path, Path],
+) -> None:
+    box, security = smtp_tls_server
+    configured = _site(
+        site,
+        box.port,
+        security=security,
+        ca_file=str(mail_tls[0]),
+        username=SMTP_USER,
+        password_secret="smtp-pw",
+    )
+    d = dispatcher(configured, db, clock, {"smtp-pw": SMTP_PASSWORD})
+    with db.session() as s:
+        order(s, site, clock.now(), asset="pump-1")
+    assert one_pass(d) == 1
+    assert box.logins == [SMTP_USER]
+    _, mail = _received(box)
+    assert mail["Subject"].startswith("【新工单】和谐花园")
+
+
+def test_a_server_certificate_from_an_unknown_ca_is_refused(
+    db: Database, site: Site, clock: ManualClock, smtp_tls_server: tuple[Mailbox, str]
+) -> None:
+    box, security = smtp_tls_server
+    d = dispatcher(_site(site, box.port, security=security), db, clock)
+    with db.session() as s:
+        order(s, site, clock.now(), asset="pump-1")
+    assert one_pass(d) == 0
+    assert box.envelopes == []
+    [delivery] = deliveries(db)
+    assert "CERTIFICATE_VERIFY_FAILED" in (delivery.last_error or "")
