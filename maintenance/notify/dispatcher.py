@@ -40,7 +40,6 @@ from propwatch.site import Site
 log = logging.getLogger("propwatch.notify")
 
 PLAN_BATCH = 500
-CLAIM_BATCH = 50
 
 
 @dataclass
@@ -165,7 +164,9 @@ class NotificationDispatcher:
 
     # --- sending ------------------------------------------------------------------------------
 
-    def _claim(self, cid: str, now: datetime, lease: timedelta) -> list[tuple[int, Outgoing]]:
+    def _claim(
+        self, cid: str, now: datetime, lease: timedelta, limit: int
+    ) -> list[tuple[int, Outgoing]]:
         spec = self.site.spec
         with self.db.session() as s:
             rows = s.execute(
@@ -178,7 +179,7 @@ class NotificationDispatcher:
                     NotificationDelivery.next_attempt_at <= now,
                 )
                 .order_by(NotificationDelivery.id)
-                .limit(CLAIM_BATCH)
+                .limit(limit)
                 .with_for_update(skip_locked=True, of=NotificationDelivery)
             ).all()
             claimed = []
@@ -190,21 +191,27 @@ class NotificationDispatcher:
             return claimed
 
     async def deliver(self, cid: str) -> int:
-        """Send the channel's due deliveries; returns how many went through."""
+        """Send the channel's due deliveries; returns how many went through.
+
+        It claims only as many as it sends at once, so a lease (three timeouts) always covers
+        the sends in flight and another replica never takes over one still being sent.
+        """
         setup = self.channels[cid]
-        timeout = setup.channel.timeout
-        now = self.clock.now()
-        claimed = await asyncio.to_thread(self._claim, cid, now, timedelta(seconds=timeout * 3))
-        gate = asyncio.Semaphore(setup.channel.concurrency)
+        lease = timedelta(seconds=setup.channel.timeout * 3)
+        limit = setup.channel.concurrency
+        sent = 0
+        while True:
+            now = self.clock.now()
+            claimed = await asyncio.to_thread(self._claim, cid, now, lease, limit)
+            results = await asyncio.gather(*(self._attempt(setup, d, m) for d, m in claimed))
+            sent += sum(results)
+            if len(claimed) < limit:
+                return sent
 
-        async def one(delivery_id: int, msg: Outgoing) -> bool:
-            async with gate:
-                ok, detail, elapsed = await self._send(setup, msg)
-            await asyncio.to_thread(self._record, delivery_id, ok, detail, elapsed)
-            return ok
-
-        results = await asyncio.gather(*(one(d, m) for d, m in claimed))
-        return sum(results)
+    async def _attempt(self, setup: ChannelSetup, delivery_id: int, msg: Outgoing) -> bool:
+        ok, detail, elapsed = await self._send(setup, msg)
+        await asyncio.to_thread(self._record, delivery_id, ok, detail, elapsed)
+        return ok
 
     async def _send(self, setup: ChannelSetup, msg: Outgoing) -> tuple[bool, str, float]:
         """Try once; the sender's own timeout applies, and this guard on top of it."""

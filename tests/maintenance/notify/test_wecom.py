@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from maintenance.db import Database
+from maintenance.notify.message import Outgoing
+from maintenance.notify.wecom import wecom_payload
 from propwatch.clock import ManualClock
 from propwatch.site import Site
 from tests.maintenance.helpers import order
@@ -85,3 +89,22 @@ def test_a_wrong_key_is_a_failed_attempt_kept_for_retry(
     assert delivery.last_error == "errcode 93000: invalid webhook url"
     assert delivery.next_attempt_at > clock.now()
     assert d.stats.failed_attempts == 1
+
+
+def test_a_long_message_is_cut_to_the_documented_byte_limit() -> None:
+    msg = Outgoing(
+        notification_id=1,
+        topic="work_order.created",
+        title="【新工单】和谐花园",
+        text="【新工单】和谐花园\n" + "水泵异响" * 600,
+        markdown="### 【新工单】和谐花园\n" + "水泵异响" * 1200,
+        people=(),
+        duty_room=True,
+        event_type="work_order.created",
+        body="{}",
+        at=datetime(2026, 11, 23, 2, 0, tzinfo=UTC),
+    )
+    text = wecom_payload(msg, "text")["text"]["content"]
+    markdown = wecom_payload(msg, "markdown")["markdown"]["content"]
+    assert 2040 <= len(text.encode()) <= 2048 and text.endswith("…")
+    assert 4090 <= len(markdown.encode()) <= 4096
