@@ -107,7 +107,8 @@ class MetricsServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            async with asyncio.timeout(5):
+                request = await reader.readuntil(b"\r\n\r\n")
             status, ctype, body = self._respond(request.split(b"\r\n", 1)[0])
             head = (
                 f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"

@@ -136,8 +136,11 @@ class TelemetryWriter:
             if remaining <= 0:
                 return
             self._wake.clear()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the cancellation
+            # that stops the writer at shutdown.
             try:
-                await asyncio.wait_for(self._wake.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await self._wake.wait()
             except TimeoutError:
                 return
 

@@ -143,9 +143,8 @@ class ControlServer:
 async def send(path: Path, request: dict[str, Any], wait_seconds: float = 5.0) -> dict[str, Any]:
     """Send one control request to a running simulator and return its answer."""
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_unix_connection(str(path), limit=MAX_REQUEST_BYTES), wait_seconds
-        )
+        async with asyncio.timeout(wait_seconds):
+            reader, writer = await asyncio.open_unix_connection(str(path), limit=MAX_REQUEST_BYTES)
     except (FileNotFoundError, ConnectionRefusedError) as exc:
         raise ControlError(
             f"no simulator is listening on {path} (start `propwatch simulate --site ...`)"
@@ -153,7 +152,8 @@ async def send(path: Path, request: dict[str, Any], wait_seconds: float = 5.0) -
     try:
         writer.write(json.dumps(request, ensure_ascii=False).encode() + b"\n")
         await writer.drain()
-        line = await asyncio.wait_for(reader.readline(), wait_seconds)
+        async with asyncio.timeout(wait_seconds):
+            line = await reader.readline()
     finally:
         writer.close()
     if not line:
