@@ -15,7 +15,10 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import ApiRole, Principal, TokenRegistry
 from api.models import AuditEntry
+from api.problems import ApiProblem
 from maintenance.db import Database
+from maintenance.work_orders import service as work_order_service
+from maintenance.work_orders.models import WorkOrder
 from propwatch.clock import Clock
 from propwatch.site import Site
 
@@ -114,6 +117,15 @@ def check_site(caller: Principal, site_id: str) -> None:
     """A token sees only its sites; another site's data is refused, not hidden."""
     if not caller.may_see(site_id):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"无权访问小区 {site_id} (site not allowed)")
+
+
+def visible_work_order(session: Session, caller: Principal, work_order_id: int) -> WorkOrder:
+    """The order, if this caller may see it: its site, and for technicians their own task."""
+    wo = work_order_service.get_work_order(session, work_order_id)
+    check_site(caller, wo.site_id)
+    if caller.role is ApiRole.TECHNICIAN and wo.assignee != caller.person:
+        raise ApiProblem(403, "只能查看和处理自己的工单 (not your task)", code="not_your_task")
+    return wo
 
 
 def site_of(ctx: AppContext, caller: Principal, site_id: str) -> Site:

@@ -21,10 +21,8 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile, status
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
-from api.auth import ApiRole, Principal
-from api.deps import AppContext, Ctx, DbSession, Reader, RowId, Worker, audit, check_site
+from api.deps import AppContext, Ctx, DbSession, Reader, RowId, Worker, audit, visible_work_order
 from api.problems import PROBLEM, PROBLEM_RESPONSES, ApiProblem, Problem
 from maintenance.work_orders import service
 from maintenance.work_orders.models import WorkOrder
@@ -55,14 +53,6 @@ class AttachmentOut(BaseModel):
     content_type: str
     size: int
     work_order_id: int
-
-
-def _visible(session: Session, caller: Principal, work_order_id: int) -> WorkOrder:
-    wo = service.get_work_order(session, work_order_id)
-    check_site(caller, wo.site_id)
-    if caller.role is ApiRole.TECHNICIAN and wo.assignee != caller.person:
-        raise ApiProblem(403, "只能查看和处理自己的工单 (not your task)", code="not_your_task")
-    return wo
 
 
 def _folder(ctx: AppContext, wo: WorkOrder) -> Path:
@@ -146,7 +136,7 @@ def upload_attachment(
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BYTES + 64 * 1024:
         raise _too_large()
-    wo = _visible(session, caller, work_order_id)
+    wo = visible_work_order(session, caller, work_order_id)
     name, ctype, size = _store(file, _folder(ctx, wo))
     ref = f"attachments/{wo.id}/{name}"
     service.annotate(
@@ -184,7 +174,7 @@ def get_attachment(
     session: DbSession,
     caller: Reader,
 ) -> FileResponse:
-    wo = _visible(session, caller, work_order_id)
+    wo = visible_work_order(session, caller, work_order_id)
     if not _NAME.match(filename) or not (_folder(ctx, wo) / filename).is_file():
         raise ApiProblem(404, f"附件 {filename} 不存在 (attachment not found)")
     return FileResponse(

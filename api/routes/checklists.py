@@ -11,10 +11,8 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from api.auth import ApiRole
-from api.deps import DbSession, Reader, RowId, check_site
-from api.problems import PROBLEM_RESPONSES, ApiProblem
-from maintenance.work_orders import service
+from api.deps import DbSession, Reader, RowId, visible_work_order
+from api.problems import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"], responses=PROBLEM_RESPONSES)
 
@@ -57,10 +55,7 @@ def _item(raw: dict[str, Any]) -> ChecklistItemOut:
 def get_checklist(
     work_order_id: RowId, session: DbSession, caller: Reader
 ) -> list[ChecklistItemOut]:
-    wo = service.get_work_order(session, work_order_id)
-    check_site(caller, wo.site_id)
-    if caller.role is ApiRole.TECHNICIAN and wo.assignee != caller.person:
-        raise ApiProblem(403, "只能查看和处理自己的工单 (not your task)", code="not_your_task")
+    wo = visible_work_order(session, caller, work_order_id)
     items = wo.details.get("checklist")
     if not isinstance(items, list):
         return []

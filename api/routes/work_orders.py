@@ -16,8 +16,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import ApiRole, Principal
-from api.deps import Ctx, DbSession, Operator, Reader, RowId, Worker, audit, check_site, site_of
+from api.auth import ApiRole
+from api.deps import (
+    Ctx,
+    DbSession,
+    Operator,
+    Reader,
+    RowId,
+    Worker,
+    audit,
+    check_site,
+    site_of,
+    visible_work_order,
+)
 from api.models import ExternalRef
 from api.problems import PROBLEM_RESPONSES, ApiProblem
 from api.schemas import (
@@ -108,15 +119,6 @@ def _detail(session: Session, ctx: Ctx, wo: WorkOrder, response: Response) -> Wo
     view = service.work_order_view(session, wo, ctx.clock.now())
     ext = _external_ids(session, [wo.id]).get(wo.id)
     return WorkOrderDetail(**view.model_dump(), external_id=ext, etag=etag)
-
-
-def _visible(session: Session, caller: Principal, work_order_id: RowId) -> WorkOrder:
-    """The order, if this caller may see it: its site, and for technicians their own task."""
-    wo = service.get_work_order(session, work_order_id)
-    check_site(caller, wo.site_id)
-    if caller.role is ApiRole.TECHNICIAN and wo.assignee != caller.person:
-        raise ApiProblem(403, "只能查看和处理自己的工单 (not your task)", code="not_your_task")
-    return wo
 
 
 def _precondition(session: Session, wo: WorkOrder, if_match: str | None) -> None:
@@ -222,7 +224,7 @@ def get_by_external_id(
     )
     if ref is None:
         raise HTTPException(404, f"外部工单 {external_id} 不存在 (unknown external_id)")
-    wo = _visible(session, caller, ref.work_order_id)
+    wo = visible_work_order(session, caller, ref.work_order_id)
     return _detail(session, ctx, wo, response)
 
 
@@ -230,7 +232,7 @@ def get_by_external_id(
 def get_work_order(
     work_order_id: RowId, response: Response, ctx: Ctx, session: DbSession, caller: Reader
 ) -> WorkOrderDetail:
-    wo = _visible(session, caller, work_order_id)
+    wo = visible_work_order(session, caller, work_order_id)
     return _detail(session, ctx, wo, response)
 
 
@@ -249,7 +251,7 @@ def post_transition(
     caller: Worker,
     if_match: IfMatch = None,
 ) -> WorkOrderDetail:
-    wo = _visible(session, caller, work_order_id)
+    wo = visible_work_order(session, caller, work_order_id)
     _precondition(session, wo, if_match)
     site = site_of(ctx, caller, wo.site_id)
     if caller.role is ApiRole.TECHNICIAN and body.assignee not in (None, caller.person):
@@ -288,7 +290,7 @@ def post_assign(
     caller: Operator,
     if_match: IfMatch = None,
 ) -> WorkOrderDetail:
-    wo = _visible(session, caller, work_order_id)
+    wo = visible_work_order(session, caller, work_order_id)
     _precondition(session, wo, if_match)
     site = site_of(ctx, caller, wo.site_id)
     wo = service.reassign(
@@ -327,7 +329,7 @@ def post_comment(
     caller: Worker,
     if_match: IfMatch = None,
 ) -> WorkOrderDetail:
-    wo = _visible(session, caller, work_order_id)
+    wo = visible_work_order(session, caller, work_order_id)
     _precondition(session, wo, if_match)
     wo = service.annotate(
         session,
@@ -363,7 +365,7 @@ def post_checklist(
     caller: Worker,
     if_match: IfMatch = None,
 ) -> CheckRecord:
-    wo = _visible(session, caller, work_order_id)
+    wo = visible_work_order(session, caller, work_order_id)
     _precondition(session, wo, if_match)
     site = site_of(ctx, caller, wo.site_id)
     record = record_check(
