@@ -14,6 +14,7 @@ from api.routes import (
     checklists,
     health,
     lighting,
+    notifications,
     pages,
     plans,
     reports,
@@ -45,6 +46,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(plans.router)
     app.include_router(webhooks.router)
+    app.include_router(notifications.router)
     app.include_router(tokens.router)
     app.include_router(stream_router)
     app.include_router(attachments.router)

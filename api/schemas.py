@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.auth import ApiRole
+from maintenance.notify.delivery_log import DeliveryView
 from maintenance.work_orders.models import Status
 from maintenance.work_orders.service import WorkOrderView
 from propwatch.site import Category, Priority
@@ -41,6 +42,13 @@ class WorkOrderOut(BaseModel):
 
 class WorkOrderPage(BaseModel):
     items: list[WorkOrderOut]
+    next_cursor: str | None = Field(
+        None, description="pass as `cursor` for the next page; absent on the last page"
+    )
+
+
+class NotificationDeliveryPage(BaseModel):
+    items: list[DeliveryView]
     next_cursor: str | None = Field(
         None, description="pass as `cursor` for the next page; absent on the last page"
     )

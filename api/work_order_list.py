@@ -198,45 +198,51 @@ def _statement(keys: frozenset[str], sort: SortKey, after: bool) -> ListQuery:
     return q.limit(bindparam("limit"))
 
 
-def _encode_cursor(values: list[Any]) -> str:
+def encode_cursor(values: list[Any]) -> str:
+    """An opaque page cursor holding `values` (the sort value and id of the last row shown)."""
     raw = json.dumps(values, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _invalid_cursor() -> HTTPException:
+def invalid_cursor() -> HTTPException:
     return HTTPException(422, "分页游标无效 (invalid cursor)")
+
+
+def cursor_values(cursor: str, length: int) -> list[Any]:
+    """The `length` values an `encode_cursor` cursor holds; anything else is a 422."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except ValueError as exc:
+        raise invalid_cursor() from exc
+    if not isinstance(values, list) or len(values) != length:
+        raise invalid_cursor()
+    return values
 
 
 def decode_cursor(cursor: str, sort: SortKey) -> Position:
     """The position a cursor of this sort holds; anything else is a 422."""
-    try:
-        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except ValueError as exc:
-        raise _invalid_cursor() from exc
-    if not isinstance(values, list) or len(values) != 2:
-        raise _invalid_cursor()
-    value, last = values
+    value, last = cursor_values(cursor, 2)
     if not isinstance(last, int) or isinstance(last, bool):
-        raise _invalid_cursor()
+        raise invalid_cursor()
     if sort is SortKey.PRIORITY:
         if value not in PRIORITY_ORDER:
-            raise _invalid_cursor()
+            raise invalid_cursor()
         return Position(value, last)
     try:
         t = datetime.fromisoformat(str(value))
     except ValueError as exc:
-        raise _invalid_cursor() from exc
+        raise invalid_cursor() from exc
     if t.tzinfo is None:
-        raise _invalid_cursor()
+        raise invalid_cursor()
     return Position(t, last)
 
 
 def _cursor_for(row: ListRow, sort: SortKey) -> str:
     if sort in (SortKey.NEWEST, SortKey.OLDEST):
-        return _encode_cursor([row[_REPORTED_AT].isoformat(), row[_ID]])
+        return encode_cursor([row[_REPORTED_AT].isoformat(), row[_ID]])
     if sort is SortKey.RESOLVE_DUE:
-        return _encode_cursor([row[_RESOLVE_DUE].isoformat(), row[_ID]])
-    return _encode_cursor([row[_PRIORITY], row[_ID]])
+        return encode_cursor([row[_RESOLVE_DUE].isoformat(), row[_ID]])
+    return encode_cursor([row[_PRIORITY], row[_ID]])
 
 
 _STATUS_ZH = {s.value: zh for s, zh in STATUS_ZH.items()}

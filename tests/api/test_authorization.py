@@ -16,6 +16,8 @@ from api.auth import TokenRegistry
 from api.deps import AppContext
 from maintenance.alarms.models import Alarm
 from maintenance.db import Database
+from maintenance.notifications import Notification
+from maintenance.notify.models import NotificationDelivery
 from propwatch.clock import ManualClock, SystemClock
 from propwatch.site import Site, load_site
 from tests.api.conftest import MONDAY_10H, Tokens, bearer, make_ctx, make_tokens
@@ -53,6 +55,9 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("DELETE", "/api/v1/webhooks/{subscription_id}"): OPS,
     ("GET", "/api/v1/webhooks/{subscription_id}/deliveries"): OPS,
     ("POST", "/api/v1/webhooks/{subscription_id}/deliveries/{delivery_id}/redeliver"): OPS,
+    ("GET", "/api/v1/notifications/deliveries"): {"duty"},
+    ("GET", "/api/v1/notifications/deliveries/{delivery_id}"): {"duty"},
+    ("POST", "/api/v1/notifications/deliveries/{delivery_id}/resend"): {"duty"},
     ("GET", "/api/v1/tokens"): set(),
     ("POST", "/api/v1/tokens"): set(),
     ("POST", "/api/v1/tokens/{name}/rotate"): set(),
@@ -180,6 +185,23 @@ def _seed(ctx: AppContext, tokens: Tokens, client: TestClient, example_site: Sit
                 raise_count=1,
                 evidence={},
                 chattering=False,
+            )
+        )
+        # a given-up notification delivery, so another site's token meets one that exists
+        outbox = Notification(
+            site_id=example_site.id, topic="work_order.created", message="新工单", created_at=now
+        )
+        s.add(outbox)
+        s.flush()
+        s.add(
+            NotificationDelivery(
+                notification_id=outbox.id,
+                site_id=example_site.id,
+                channel_id="wecom-a",
+                state="failed",
+                attempts=8,
+                next_attempt_at=now,
+                created_at=now,
             )
         )
 
