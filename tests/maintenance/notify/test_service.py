@@ -40,6 +40,15 @@ async def _ticking(clock: ManualClock, check: Callable[[], bool], what: str) -> 
     raise TimeoutError(f"timed out waiting for {what}")
 
 
+async def _settled(check: Callable[[], bool], what: str) -> None:
+    """Wait, without moving the clock, until `check` holds."""
+    deadline = time.monotonic() + 15
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
 def test_alarm_and_breach_reach_their_groups_from_the_running_service(
     tmp_path: Path, mosquitto: Mosquitto, example_site: Site
 ) -> None:
@@ -94,6 +103,8 @@ def test_alarm_and_breach_reach_their_groups_from_the_running_service(
                 await _ticking(clock, lambda: bool(ding.accepted()), "the DingTalk message")
                 clock.advance(timedelta(minutes=16))  # past the 15 min respond limit
                 await _ticking(clock, lambda: bool(wecom.accepted()), "the WeCom message")
+                # The robot has the request; the dispatcher records the send once it has the reply.
+                await _settled(lambda: svc.health()["notifications_sent"] == 2, "the send recorded")
                 health = svc.health()
             pub.stop()
             db.dispose()
