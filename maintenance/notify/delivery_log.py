@@ -167,7 +167,13 @@ def list_deliveries(
 def get_delivery(
     session: Session, delivery_id: int, *, for_update: bool = False
 ) -> NotificationDelivery:
-    d = session.get(NotificationDelivery, delivery_id, with_for_update=for_update or None)
+    # locked and read afresh, so the state checked is the state changed
+    d = session.get(
+        NotificationDelivery,
+        delivery_id,
+        with_for_update=for_update or None,
+        populate_existing=for_update,
+    )
     if d is None:
         raise DeliveryNotFound(
             f"通知投递 {delivery_id} 不存在", f"notification delivery {delivery_id} not found"
