@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:  # alembic lists its plugins at INFO on every start; the revision is enough
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     settings = Settings()
     try:
         if args.command == "check-config":
