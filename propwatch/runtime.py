@@ -23,7 +23,7 @@ from maintenance.service import MaintenanceService
 from propwatch.clock import Clock, ScaledClock, SystemClock
 from propwatch.embedded_broker import EmbeddedBroker
 from propwatch.settings import Settings
-from propwatch.site import Site, load_site
+from propwatch.site import Role, Site, load_site
 from simulators.control import default_control_path
 from simulators.fleet import Fleet
 from simulators.scenario import Scenario, load_scenario
@@ -52,6 +52,19 @@ def _admin_token(settings: Settings, tokens: TokenRegistry) -> str:
     token = settings.admin_token.get_secret_value() if settings.admin_token else new_token()
     tokens.add(token, Principal("admin", ApiRole.ADMIN, frozenset({"*"})))
     return token
+
+
+def _technician_links(site: Site, tokens: TokenRegistry, base: str) -> str:
+    """The demo's phones: one 我的任务 link per technician, each seeing only their own tasks."""
+    lines = []
+    for person in site.spec.people:
+        if person.role is not Role.TECHNICIAN:
+            continue
+        token = new_token()
+        sites = frozenset({site.id})
+        tokens.add(token, Principal(f"demo-{person.id}", ApiRole.TECHNICIAN, sites, person.id))
+        lines.append(f"\n  我的任务 {person.name} ({person.id}): {base}/tasks#token={token}")
+    return "".join(lines)
 
 
 class _ApiServer(uvicorn.Server):
@@ -138,9 +151,14 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             server = _api_server(ctx, settings)
             api_task = asyncio.create_task(server.serve())
             base = f"http://{settings.api_host}:{settings.api_port}"
+            phones = (
+                _technician_links(site, tokens, base)
+                if args.command == "demo"
+                else f"\n  我的任务 (tasks):   {base}/tasks#token={token}"
+            )
             print(
                 f"\n  值班室 (duty room): {base}/#token={token}"
-                f"\n  我的任务 (tasks):   {base}/tasks#token={token}"
+                f"{phones}"
                 f"\n  API:               {base}/api/v1/work-orders"
                 f"\n  访问令牌 (token):  {token}\n  按 Ctrl-C 停止\n",
                 flush=True,
