@@ -9,9 +9,11 @@ models for them cost more than the query. `bench/api_work_orders.py` measures it
 
 Every sort walks an index in order and stops after a page (keyset pagination, no OFFSET):
 `ix_work_order_list_{site,status,assignee,due}` within a site, `ix_work_order_list_every_site*`
-for a token of every site, the primary key for one priority at a time. A filter on a column
-outside these (category, source, zone alone) skips the rows that do not match on the way, so it
-costs in proportion to how rare its matches are.
+for a token of every site, the primary key for one priority at a time. A filter on category,
+source or zone has an index per sort of its own (`ix_work_order_list_{category,source,zone}`,
+`..._due`, `..._priority`), so one that matches few orders does not walk every order of the site
+past them. Other combinations skip the rows that do not match on the way, so they cost in
+proportion to how rare their matches are.
 """
 
 from __future__ import annotations

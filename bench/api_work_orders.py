@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.api_work_orders --postgres     # a throwaway PostgreSQL 15 cluster
     .venv/bin/python -m bench.api_work_orders --database-url postgresql+psycopg://...
     .venv/bin/python -m bench.api_work_orders --orders 100000 --rate 100 --seconds 30
+    .venv/bin/python -m bench.api_work_orders --shapes   # rare filters, one shape at a time
 
 Builds a migrated database with the example site and `--orders` work orders spread over a year,
 starts the API as production does (`propwatch api --site ...`, its own process), and drives it
@@ -16,7 +17,11 @@ distort the figures. Every answer must be a 200 with a work-order page, or it co
 
 The mix is the duty room's and ticket system's lists: by status, by status and zone, by
 assignee, by assignee and status, by priority, sorted by resolve due time, unfiltered, and every
-tenth request the second page through a cursor. Prints figures; asserts nothing.
+tenth request the second page through a cursor. `--shapes` instead sends the rare filters of
+`RARE` (a category, source or zone that no order of the seed has, with each sort) one request at
+a time, each shape `--repeat` times, and prints each shape's p50/p99: such a filter finds no page
+to stop at, so it shows whether the list walks an index of its own or every order of the site.
+Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -65,6 +70,20 @@ QUERIES: tuple[dict[str, Any], ...] = (
     {"zone": "zone-b", "sort": "resolve_due"},
     {},
 )
+
+RARE: tuple[dict[str, Any], ...] = (
+    {"category": "fire"},
+    {"category": "fire", "sort": "reported_at"},
+    {"category": "fire", "sort": "resolve_due"},
+    {"category": "fire", "sort": "priority"},
+    {"source": "alarm"},
+    {"source": "alarm", "sort": "resolve_due"},
+    {"source": "alarm", "sort": "priority"},
+    {"zone": "zone-c"},
+    {"zone": "zone-c", "sort": "resolve_due"},
+    {"zone": "zone-c", "sort": "priority"},
+)
+"""Filters that match no order of the seed (its categories, source and zones are fixed)."""
 
 
 def build(url: str, orders: int) -> str:
@@ -282,6 +301,50 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(p * len(values)))] * 1000
 
 
+async def shapes(client: Client, repeat: int) -> list[tuple[str, list[float]]]:
+    """Each rare shape `repeat` times, one request at a time (after three unmeasured)."""
+    await wait_ready(client, time.monotonic() + 60)
+    out = []
+    for q in RARE:
+        query = urlencode({**q, "limit": PAGE})
+        request = client.request(f"/api/v1/work-orders?{query}")
+        latencies = []
+        for i in range(repeat + 3):
+            t0 = time.perf_counter()
+            status, body = await client.get(request)
+            if status != 200 or body != b'{"items":[],"next_cursor":null}':
+                raise RuntimeError(f"{query}: {status} {body[:300]!r}")
+            if i >= 3:
+                latencies.append(time.perf_counter() - t0)
+        out.append((query, sorted(latencies)))
+    return out
+
+
+def run_shapes(url: str, orders: int, repeat: int) -> None:
+    token = build(url, orders)
+    port = 18000 + os.getpid() % 1000
+    with tempfile.TemporaryDirectory() as var, api_process(url, port, Path(var)):
+
+        async def measured() -> list[tuple[str, list[float]]]:
+            client = Client(port, token)
+            try:
+                return await shapes(client, repeat)
+            finally:
+                client.close()
+
+        load = os.getloadavg()[0]
+        results = asyncio.run(measured())
+    print(
+        f"{orders:,} work orders ({url.split(':')[0]}), each shape {repeat} times one at a time, "
+        f"load average {load:.1f} at start:"
+    )
+    for query, lat in results:
+        print(
+            f"  {query:<42} p50 {pct(lat, 0.50):7.1f} ms  p99 {pct(lat, 0.99):7.1f} ms  "
+            f"max {lat[-1] * 1000:7.1f} ms"
+        )
+
+
 def run(url: str, orders: int, rate: float, seconds: float) -> None:
     t0 = time.perf_counter()
     token = build(url, orders)
@@ -325,20 +388,29 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--database-url", help="an empty database to fill (default: SQLite)")
     parser.add_argument("--postgres", action="store_true", help="start a throwaway cluster")
+    parser.add_argument("--shapes", action="store_true", help="the rare filters, shape by shape")
+    parser.add_argument("--repeat", type=int, default=100, help="requests per shape (--shapes)")
     args = parser.parse_args()
+
+    def measure(url: str) -> None:
+        if args.shapes:
+            run_shapes(url, args.orders, args.repeat)
+        else:
+            run(url, args.orders, args.rate, args.seconds)
+
     if args.database_url:
-        run(args.database_url, args.orders, args.rate, args.seconds)
+        measure(args.database_url)
     elif args.postgres:
         from tests.support.postgres import start_postgres
 
         pg = start_postgres()
         try:
-            run(pg.create_database(), args.orders, args.rate, args.seconds)
+            measure(pg.create_database())
         finally:
             pg.stop()
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            run(f"sqlite:///{tmp}/bench.db", args.orders, args.rate, args.seconds)
+            measure(f"sqlite:///{tmp}/bench.db")
 
 
 if __name__ == "__main__":
