@@ -6,12 +6,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import uvicorn
 from fastapi import FastAPI
 
 from api.webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from tests.support.http import serve_http
 from tests.support.servers import free_port, wait_until
 
 
@@ -68,12 +69,6 @@ def receiver(r: Receiver) -> Iterator[Receiver]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    r.url = f"http://127.0.0.1:{httpd.server_address[1]}/hook"
-    try:
+    with serve_http(Handler) as port:
+        r.url = f"http://127.0.0.1:{port}/hook"
         yield r
-    finally:
-        httpd.shutdown()
-        httpd.server_close()

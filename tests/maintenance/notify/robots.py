@@ -15,9 +15,11 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.http import serve_http
 
 WECOM_PATH = "/cgi-bin/webhook/send"
 DINGTALK_PATH = "/robot/send"
@@ -165,13 +167,9 @@ def serve_robot(robot: Robot, path: str) -> Iterator[Robot]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    robot.url = f"http://127.0.0.1:{httpd.server_address[1]}{path}"
-    try:
-        yield robot
-    finally:
-        robot.release.set()
-        httpd.shutdown()
-        httpd.server_close()
+    with serve_http(Handler) as port:
+        robot.url = f"http://127.0.0.1:{port}{path}"
+        try:
+            yield robot
+        finally:
+            robot.release.set()  # a hanging handler must let go before the server shuts down
