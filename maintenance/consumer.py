@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from datetime import timedelta
 
 import paho.mqtt.client as paho
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from maintenance.alarms.service import apply_alarm_event
+from maintenance.alarms.reconcile import apply_asset_state
+from maintenance.alarms.service import LATE_AFTER, apply_alarm_event
 from maintenance.db import Database
-from maintenance.registry.models import Asset
 from propwatch.clock import Clock
 from propwatch.events import TOPIC_ROOT, AlarmEvent, AssetStateEvent, parse_event
 from propwatch.mqtt import MqttConnection
@@ -37,8 +37,10 @@ class EventConsumer:
         clock: Clock,
         *,
         shared_group: str | None = None,
+        late_after: timedelta = LATE_AFTER,
     ) -> None:
         self.site = site
+        self.late_after = late_after
         self.shared_group = shared_group
         self.db = db
         self.connection = connection
@@ -109,22 +111,9 @@ class EventConsumer:
         now = self.clock.now()
         with self.db.session() as s:
             if isinstance(event, AlarmEvent):
-                if apply_alarm_event(s, self.site.spec, event, now):
+                if apply_alarm_event(s, self.site.spec, event, now, late_after=self.late_after):
                     self.applied += 1
                 else:
                     self.duplicates += 1
             elif isinstance(event, AssetStateEvent):
-                asset = s.scalar(
-                    select(Asset).where(
-                        Asset.site_id == event.site_id, Asset.code == event.asset_id
-                    )
-                )
-                if asset is not None and (
-                    asset.state_at is None or asset.state_at <= event.occurred_at
-                ):
-                    asset.state = {
-                        "online": event.online,
-                        "values": event.values,
-                        "active_alarms": event.active_alarms,
-                    }
-                    asset.state_at = event.occurred_at
+                apply_asset_state(s, self.site.spec, event, now, late_after=self.late_after)

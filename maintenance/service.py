@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -48,7 +49,12 @@ class MaintenanceService:
             ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
         )
         self.consumer = EventConsumer(
-            site, self.db, self.mqtt, clock, shared_group=settings.mqtt_shared_group
+            site,
+            self.db,
+            self.mqtt,
+            clock,
+            shared_group=settings.mqtt_shared_group,
+            late_after=timedelta(seconds=settings.late_event_after),
         )
         self._tasks: list[asyncio.Task[None]] = []
         self.sla_interval = SLA_INTERVAL

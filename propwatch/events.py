@@ -6,12 +6,12 @@ bumps `SCHEMA_VERSION` and gets a migration note in the changelog.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import uuid4
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "propwatch"
@@ -31,13 +31,21 @@ class AlarmAction(StrEnum):
     CLEAR = "clear"
 
 
+def _utc(at: datetime) -> datetime:
+    return at.astimezone(UTC)
+
+
+UtcTime = Annotated[AwareDatetime, AfterValidator(_utc)]
+"""Every timestamp in an event: with an offset on the wire (a naive one is refused), UTC inside."""
+
+
 class _Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     version: Literal[1] = 1  # SCHEMA_VERSION
-    event_id: str = Field(default_factory=lambda: uuid4().hex)
+    event_id: str = Field(default_factory=lambda: uuid4().hex, min_length=1, max_length=64)
     site_id: str
-    occurred_at: datetime
+    occurred_at: UtcTime
 
 
 class AlarmEvent(_Event):
@@ -59,8 +67,27 @@ class AlarmEvent(_Event):
     evidence: dict[str, Any] = Field(default_factory=dict)
 
 
+class ActiveCondition(BaseModel):
+    """One alarm condition the gateway holds active on an asset: its open episode."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    episode_id: str
+    alarm_type: str
+    severity: Severity
+    rule_id: str
+    since: UtcTime
+    device_id: str | None = None
+    message: str = ""
+
+
 class AssetStateEvent(_Event):
-    """The latest state of an asset (retained): online status and the last values."""
+    """The latest state of an asset (retained): online status, the last values and, as the
+    truth the maintenance side reconciles its alarm list to, every active condition.
+
+    `conditions` is None from a gateway that does not send snapshots (older than this field);
+    a list, even empty, is the complete set of the asset's open episodes at `occurred_at`.
+    """
 
     type: Literal["asset_state"] = "asset_state"
     asset_id: str
@@ -68,6 +95,7 @@ class AssetStateEvent(_Event):
     online: bool = True
     values: dict[str, float | int | bool | str | None] = Field(default_factory=dict)
     active_alarms: list[str] = Field(default_factory=list)
+    conditions: list[ActiveCondition] | None = None
 
 
 Event = Annotated[AlarmEvent | AssetStateEvent, Field(discriminator="type")]

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     gateway_metrics_host: str = "127.0.0.1"
     gateway_metrics_port: int | None = None
 
+    # An alarm event older than this (seconds) when it reaches the maintenance service is late:
+    # recorded and marked, it pages nobody and opens no emergency order by itself.
+    late_event_after: float = 600.0
+
     # Notification channel secrets by the name a channel gives in the site file (robot keys,
     # access tokens, signing secrets, SMTP passwords), as JSON: {"wecom-a-key": "…"}.
     notify_secrets: dict[str, SecretStr] = {}

@@ -22,6 +22,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from maintenance.alarms.models import Alarm, ProcessedEvent
+from maintenance.alarms.states import (
+    GATEWAY,
+    RECONCILIATION,
+    AlarmState,
+    JournalAction,
+    alarm_state,
+    is_shelved,
+    record,
+)
 from maintenance.errors import InvalidRequest, NotFound
 from maintenance.notifications import notify
 from maintenance.registry.models import Asset
@@ -64,25 +73,39 @@ def _category(kind: str | None) -> Category:
     return KIND_CATEGORY.get(kind or "", Category.GENERAL)
 
 
-def apply_alarm_event(session: Session, spec: SiteFile, event: AlarmEvent, now: datetime) -> bool:
+FROM_SNAPSHOT = "from_snapshot"
+"""Evidence key of an alarm reconciliation raised before the raise event itself arrived."""
+
+LATE_AFTER = timedelta(minutes=10)
+"""An event older than this when it arrives is late: applied and marked, but it pages nobody and
+does not open an emergency order by itself (the fault may long be over)."""
+
+
+def apply_alarm_event(
+    session: Session,
+    spec: SiteFile,
+    event: AlarmEvent,
+    now: datetime,
+    *,
+    late_after: timedelta = LATE_AFTER,
+) -> bool:
     """Apply one event; False when it was already applied (same event id)."""
     if session.get(ProcessedEvent, event.event_id) is not None:
         return False
     session.add(ProcessedEvent(event_id=event.event_id, processed_at=now))
     session.flush()  # a racing replica loses here, before it has changed anything else
     alarm = session.scalar(select(Alarm).where(Alarm.episode_id == event.episode_id))
+    late = now - event.occurred_at > late_after
     if event.action is AlarmAction.CLEAR:
         if alarm is None:
             alarm = _new_alarm(event, raise_count=0)
             alarm.state, alarm.cleared_at = "cleared", event.occurred_at
+            alarm.cleared_by, alarm.late = GATEWAY, late
             session.add(alarm)
             session.flush()
             return True
         if alarm.cleared_at is None:
-            alarm.state, alarm.cleared_at = "cleared", event.occurred_at
-            _annotate_clear(session, alarm, now)
-            if alarm.raise_count > 0:
-                _tell(session, alarm, "alarm.cleared", now)
+            clear_alarm(session, alarm, at=event.occurred_at, now=now, by=GATEWAY)
         return True
     if alarm is not None:
         if alarm.raise_count == 0:
@@ -90,20 +113,151 @@ def apply_alarm_event(session: Session, spec: SiteFile, event: AlarmEvent, now: 
             alarm.raise_count = 1
             alarm.raised_at, alarm.severity = event.occurred_at, event.severity.value
             alarm.message, alarm.evidence = event.message, dict(event.evidence)
+            alarm.late = alarm.late or late
             session.flush()
-            _route(session, spec, alarm, event, now)
+            _annunciate(session, spec, alarm, event, now)
+            record(
+                session,
+                alarm,
+                JournalAction.CLEARED,
+                at=alarm.cleared_at or now,
+                now=now,
+                actor=GATEWAY,
+            )
             _annotate_clear(session, alarm, now)
-            _tell(session, alarm, "alarm.raised", now)
             _tell(session, alarm, "alarm.cleared", now)
+        elif alarm.evidence.get(FROM_SNAPSHOT):
+            # Raised from a snapshot before its own raise event arrived: the same raise.
+            alarm.evidence = dict(event.evidence)
         else:
             alarm.raise_count = Alarm.raise_count + 1
+            session.flush()
+            record(
+                session, alarm, JournalAction.REPEATED, at=event.occurred_at, now=now, actor=GATEWAY
+            )
         return True
     alarm = _new_alarm(event, raise_count=1)
+    alarm.late = late
     session.add(alarm)
     session.flush()
-    _route(session, spec, alarm, event, now)
-    _tell(session, alarm, "alarm.raised", now)
+    asset = _annunciate(session, spec, alarm, event, now)
+    if (gone_at := _gone_by_snapshot(asset, alarm)) is not None:
+        # The asset's snapshot, newer than this raise, no longer has it: it is already over.
+        clear_alarm(
+            session,
+            alarm,
+            at=gone_at,
+            now=now,
+            by=RECONCILIATION,
+            note="网关的当前告警快照中已无此告警",
+        )
     return True
+
+
+def _gone_by_snapshot(asset: Asset | None, alarm: Alarm) -> datetime | None:
+    """The time of a snapshot taken after the alarm was raised that does not hold it."""
+    if asset is None or asset.state_at is None or asset.state_at < alarm.raised_at:
+        return None
+    conditions = asset.state.get("conditions")
+    if not isinstance(conditions, list):
+        return None
+    held = {c.get("episode_id") for c in conditions if isinstance(c, dict)}
+    return None if alarm.episode_id in held else asset.state_at
+
+
+def raise_alarm(
+    session: Session, spec: SiteFile, event: AlarmEvent, now: datetime, *, late: bool, actor: str
+) -> Alarm:
+    """A new episode's row, routed and told; for a condition reconciliation finds first."""
+    alarm = _new_alarm(event, raise_count=1)
+    alarm.late = late
+    session.add(alarm)
+    session.flush()
+    _annunciate(session, spec, alarm, event, now, actor=actor)
+    return alarm
+
+
+def _annunciate(
+    session: Session,
+    spec: SiteFile,
+    alarm: Alarm,
+    event: AlarmEvent,
+    now: datetime,
+    *,
+    actor: str = GATEWAY,
+) -> Asset | None:
+    """Journal the raise, then route and tell it, unless design suppresses it (no work order,
+    nobody paged) or it is late (recorded, pages nobody, no emergency order by itself)."""
+    asset = session.scalar(
+        select(Asset).where(Asset.site_id == alarm.site_id, Asset.code == alarm.asset_code)
+    )
+    alarm.suppressed_reason = suppression_reason(session, asset, now)
+    alarm.stale = _device_offline(asset) and not is_communication_alarm(alarm)
+    session.flush()
+    note = "迟到告警" if alarm.late else ""
+    record(
+        session, alarm, JournalAction.RAISED, at=alarm.raised_at, now=now, actor=actor, note=note
+    )
+    if alarm.suppressed_reason is not None:
+        record(
+            session,
+            alarm,
+            JournalAction.SUPPRESSED,
+            at=alarm.raised_at,
+            now=now,
+            actor=actor,
+            note=alarm.suppressed_reason,
+        )
+        alarm.chattering = _is_chattering(session, spec, alarm)
+        _tell(session, alarm, "alarm.raised", now, page=False)
+        return asset
+    _route(session, spec, alarm, event, now, asset=asset)
+    _tell(session, alarm, "alarm.raised", now, page=not alarm.late)
+    return asset
+
+
+def clear_alarm(
+    session: Session, alarm: Alarm, *, at: datetime, now: datetime, by: str, note: str = ""
+) -> None:
+    """恢复: the condition is gone (the gateway said so, or its snapshot no longer has it)."""
+    alarm.state, alarm.cleared_at, alarm.cleared_by = "cleared", at, by
+    alarm.stale = False
+    session.flush()
+    record(session, alarm, JournalAction.CLEARED, at=at, now=now, actor=by, note=note)
+    _annotate_clear(session, alarm, now)
+    if alarm.raise_count > 0:
+        _tell(session, alarm, "alarm.cleared", now, page=alarm.suppressed_reason is None)
+
+
+def suppression_reason(session: Session, asset: Asset | None, now: datetime) -> str | None:
+    """设计抑制: why an alarm of this asset raised now is not for the duty room, if it is not."""
+    if asset is None:
+        return None
+    if asset.out_of_service_since is not None:
+        why = f"：{asset.out_of_service_reason}" if asset.out_of_service_reason else ""
+        return f"设备已停用{why}"[:200]
+    planned = session.scalar(
+        select(WorkOrder.code)
+        .where(
+            WorkOrder.site_id == asset.site_id,
+            WorkOrder.asset_id == asset.id,
+            WorkOrder.source == Source.PLAN,
+            WorkOrder.status == Status.ON_SITE,
+        )
+        .limit(1)
+    )
+    if planned is not None:
+        return f"计划保养进行中（工单 {planned}）"
+    return None
+
+
+def _device_offline(asset: Asset | None) -> bool:
+    return asset is not None and asset.state.get("online") is False
+
+
+def is_communication_alarm(alarm: Alarm) -> bool:
+    """通信中断 is the one alarm an offline device still knows the truth of."""
+    return "/comm/" in alarm.episode_id
 
 
 SEVERITY_ZH = {
@@ -114,8 +268,11 @@ SEVERITY_ZH = {
 }
 
 
-def _tell(session: Session, alarm: Alarm, topic: str, now: datetime) -> None:
-    """告警/恢复 into the outbox, once per episode, for the people on duty and the webhooks."""
+def _tell(session: Session, alarm: Alarm, topic: str, now: datetime, *, page: bool = True) -> None:
+    """告警/恢复 into the outbox, once per episode, for the people on duty and the webhooks.
+
+    With `page` False the row still reaches the duty room's stream and the webhooks (marked
+    late or suppressed), but no notification route pages anyone for it."""
     wo = session.get(WorkOrder, alarm.work_order_id) if alarm.work_order_id else None
     asset = session.scalar(
         select(Asset.name).where(Asset.site_id == alarm.site_id, Asset.code == alarm.asset_code)
@@ -145,6 +302,10 @@ def _tell(session: Session, alarm: Alarm, topic: str, now: datetime) -> None:
             "raised_at": alarm.raised_at.isoformat(),
             "cleared_at": alarm.cleared_at.isoformat() if alarm.cleared_at else None,
             "work_order": wo.code if wo else None,
+            "late": alarm.late,
+            "suppressed": alarm.suppressed_reason is not None,
+            "cleared_by": alarm.cleared_by,
+            "page": page,
         },
         dedup_key=f"{topic}:{alarm.id}",
     )
@@ -184,12 +345,18 @@ def _annotate_clear(session: Session, alarm: Alarm, now: datetime) -> None:
 
 
 def _route(
-    session: Session, spec: SiteFile, alarm: Alarm, event: AlarmEvent, now: datetime
+    session: Session,
+    spec: SiteFile,
+    alarm: Alarm,
+    event: AlarmEvent,
+    now: datetime,
+    *,
+    asset: Asset | None,
 ) -> None:
-    asset = session.scalar(
-        select(Asset).where(Asset.site_id == event.site_id, Asset.code == event.asset_id)
-    )
     route = route_for(spec, event, asset.kind if asset else None)
+    if alarm.late and route.priority is Priority.EMERGENCY:
+        # A late event may describe a fault long over: the duty room judges, not the clock.
+        route = route.model_copy(update={"priority": Priority.IMPORTANT})
     alarm.chattering = _is_chattering(session, spec, alarm)
     if not route.create_work_order:
         return
@@ -224,7 +391,8 @@ def _route(
                 title=f"{asset_name}：{event.message or event.alarm_type}",
                 reported_at=event.occurred_at,
                 asset_code=event.asset_id,
-                description=_describe(event),
+                description=_describe(event)
+                + ("\n（迟到送达的告警，未自动按紧急派单）" if alarm.late else ""),
                 alarm_type=event.alarm_type,
                 dedup_key=key,
             ),
@@ -301,12 +469,15 @@ class AlarmView(BaseModel):
     site_id: str
     episode_id: str
     asset: str
+    asset_name: str | None = None
     alarm_type: str
     severity: str
     message: str
     state: str
+    isa_state: AlarmState
     raised_at: datetime
     cleared_at: datetime | None
+    cleared_by: str | None
     raise_count: int
     evidence: dict[str, object]
     acknowledged_by: str | None
@@ -316,21 +487,30 @@ class AlarmView(BaseModel):
     shelved_until: datetime | None
     shelve_reason: str | None
     chattering: bool
+    stale: bool
+    late: bool
+    suppressed_reason: str | None
+    out_of_service_by: str | None
+    out_of_service_at: datetime | None
+    out_of_service_reason: str | None
     work_order_id: int | None
 
 
-def alarm_view(alarm: Alarm, now: datetime) -> AlarmView:
+def alarm_view(alarm: Alarm, now: datetime, asset_name: str | None = None) -> AlarmView:
     return AlarmView(
         id=alarm.id,
         site_id=alarm.site_id,
         episode_id=alarm.episode_id,
         asset=alarm.asset_code,
+        asset_name=asset_name,
         alarm_type=alarm.alarm_type,
         severity=alarm.severity,
         message=alarm.message,
         state=alarm.state,
+        isa_state=alarm_state(alarm, now),
         raised_at=alarm.raised_at,
         cleared_at=alarm.cleared_at,
+        cleared_by=alarm.cleared_by,
         raise_count=alarm.raise_count,
         evidence=alarm.evidence,
         acknowledged_by=alarm.acknowledged_by,
@@ -340,12 +520,21 @@ def alarm_view(alarm: Alarm, now: datetime) -> AlarmView:
         shelved_until=alarm.shelved_until,
         shelve_reason=alarm.shelve_reason,
         chattering=alarm.chattering,
+        stale=alarm.stale,
+        late=alarm.late,
+        suppressed_reason=alarm.suppressed_reason,
+        out_of_service_by=alarm.out_of_service_by,
+        out_of_service_at=alarm.out_of_service_at,
+        out_of_service_reason=alarm.out_of_service_reason,
         work_order_id=alarm.work_order_id,
     )
 
 
-def is_shelved(alarm: Alarm, now: datetime) -> bool:
-    return alarm.shelved_until is not None and alarm.shelved_until > now
+def view_of(session: Session, alarm: Alarm, now: datetime) -> AlarmView:
+    name = session.scalar(
+        select(Asset.name).where(Asset.site_id == alarm.site_id, Asset.code == alarm.asset_code)
+    )
+    return alarm_view(alarm, now, name)
 
 
 def get_alarm(session: Session, alarm_id: int) -> Alarm:
@@ -356,10 +545,13 @@ def get_alarm(session: Session, alarm_id: int) -> Alarm:
 
 
 def acknowledge_alarm(session: Session, alarm_id: int, *, actor: str, now: datetime) -> Alarm:
-    """确认: the duty room has seen it. The first acknowledgement is the one kept."""
+    """确认: the duty room has seen it. The first acknowledgement is the one kept; a returned
+    alarm that is acknowledged leaves the list."""
     alarm = get_alarm(session, alarm_id)
     if alarm.acknowledged_at is None:
         alarm.acknowledged_by, alarm.acknowledged_at = actor, now
+        session.flush()
+        record(session, alarm, JournalAction.ACKNOWLEDGED, at=now, now=now, actor=actor)
     return alarm
 
 
@@ -375,6 +567,16 @@ def shelve_alarm(
         raise InvalidRequest("搁置最长 7 天", "an alarm can be shelved for at most 7 days")
     alarm = get_alarm(session, alarm_id)
     alarm.shelved_by, alarm.shelved_until, alarm.shelve_reason = actor, until, reason
+    session.flush()
+    record(
+        session,
+        alarm,
+        JournalAction.SHELVED,
+        at=now,
+        now=now,
+        actor=actor,
+        note=f"至 {until.isoformat()}：{reason}",
+    )
     return alarm
 
 
@@ -382,6 +584,36 @@ def unshelve_alarm(session: Session, alarm_id: int, *, actor: str, now: datetime
     alarm = get_alarm(session, alarm_id)
     if is_shelved(alarm, now):
         alarm.shelved_until = now
+        session.flush()
+        record(session, alarm, JournalAction.UNSHELVED, at=now, now=now, actor=actor)
+    return alarm
+
+
+def remove_from_service(
+    session: Session, alarm_id: int, *, actor: str, reason: str, now: datetime
+) -> Alarm:
+    """停用: a known fault the duty room stops watching until it puts the alarm back."""
+    if not reason.strip():
+        raise InvalidRequest(
+            "停用告警需要填写原因", "taking an alarm out of service needs a reason"
+        )
+    alarm = get_alarm(session, alarm_id)
+    if alarm.out_of_service_at is None:
+        alarm.out_of_service_by, alarm.out_of_service_at = actor, now
+        alarm.out_of_service_reason = reason[:300]
+        session.flush()
+        record(
+            session, alarm, JournalAction.OUT_OF_SERVICE, at=now, now=now, actor=actor, note=reason
+        )
+    return alarm
+
+
+def return_to_service(session: Session, alarm_id: int, *, actor: str, now: datetime) -> Alarm:
+    alarm = get_alarm(session, alarm_id)
+    if alarm.out_of_service_at is not None:
+        alarm.out_of_service_by = alarm.out_of_service_at = alarm.out_of_service_reason = None
+        session.flush()
+        record(session, alarm, JournalAction.RETURNED_TO_SERVICE, at=now, now=now, actor=actor)
     return alarm
 
 
@@ -392,13 +624,26 @@ def list_alarms(
     *,
     state: str | None = None,
     include_shelved: bool = True,
+    attention: bool = False,
     limit: int = 100,
 ) -> list[AlarmView]:
-    q = select(Alarm).order_by(Alarm.id.desc())
+    """Newest first. `attention`: what the duty room must see, i.e. every alarm but the
+    acknowledged ones that have returned to normal (and suppressed ones that have returned)."""
+    q = select(Alarm, Asset.name).outerjoin(
+        Asset, (Asset.site_id == Alarm.site_id) & (Asset.code == Alarm.asset_code)
+    )
+    q = q.where(Alarm.raise_count > 0).order_by(Alarm.id.desc())
     if site_ids is not None:
         q = q.where(Alarm.site_id.in_(site_ids))
     if state is not None:
         q = q.where(Alarm.state == state)
     if not include_shelved:
         q = q.where((Alarm.shelved_until.is_(None)) | (Alarm.shelved_until <= now))
-    return [alarm_view(a, now) for a in session.scalars(q.limit(limit))]
+    if attention:
+        q = q.where(
+            Alarm.cleared_at.is_(None)
+            | Alarm.out_of_service_at.is_not(None)
+            | (Alarm.acknowledged_at.is_(None) & Alarm.suppressed_reason.is_(None))
+            | ((Alarm.shelved_until > now) & Alarm.suppressed_reason.is_(None))
+        )
+    return [alarm_view(a, now, name) for a, name in session.execute(q.limit(limit))]

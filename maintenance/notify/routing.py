@@ -71,8 +71,11 @@ def duty_technician(spec: SiteFile, n: Notification) -> str | None:
 
 
 def resolve(spec: SiteFile, n: Notification, subject: Subject) -> dict[str, Reach]:
-    """Channel id to whom it tells, over every route that matches the row."""
+    """Channel id to whom it tells, over every route that matches the row. A row marked
+    `page: false` (a late alarm, one suppressed by design) pages nobody."""
     out: dict[str, Reach] = {}
+    if n.payload.get("page") is False:
+        return out
     for route in spec.notifications.routes:
         if not matches(route, n.topic, subject):
             continue

@@ -84,3 +84,7 @@ class Asset(Base):
     retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     state: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     state_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # 停用 (设备停运): while set, the asset's new alarms are suppressed by design.
+    out_of_service_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    out_of_service_by: Mapped[str | None] = mapped_column(String(64))
+    out_of_service_reason: Mapped[str | None] = mapped_column(String(300))
