@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.auth import ApiRole
+from maintenance.alarms.history import JournalEntry
 from maintenance.notify.delivery_log import DeliveryView
 from maintenance.work_orders.models import Status
 from maintenance.work_orders.service import WorkOrderView
@@ -135,6 +136,22 @@ class ChecklistIn(BaseModel):
     note: str = Field("", max_length=2000)
 
 
+class AlarmHistoryPage(BaseModel):
+    items: list[JournalEntry]
+    next_cursor: str | None = Field(
+        None, description="pass as `cursor` for the next page; absent on the last page"
+    )
+
+
+class OutOfServiceIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "压力传感器送修，更换前不监视"}]},
+    )
+
+    reason: str = Field(min_length=1, max_length=300)
+
+
 class ShelveIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -158,6 +175,10 @@ class AssetOut(BaseModel):
     retired: bool
     state: dict[str, object]
     state_at: datetime | None
+    out_of_service: bool = False
+    out_of_service_since: datetime | None = None
+    out_of_service_by: str | None = None
+    out_of_service_reason: str | None = None
 
 
 class TokenCreate(BaseModel):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy import select
 
-from api.deps import DbSession, Reader, check_site
+from api.deps import Ctx, DbSession, Duty, Reader, audit, check_site
 from api.problems import PROBLEM_RESPONSES
-from api.schemas import AssetOut
+from api.schemas import AssetOut, OutOfServiceIn
 from maintenance.registry.models import Asset, Zone
+from maintenance.registry.service import set_out_of_service
 
 router = APIRouter(prefix="/api/v1/assets", tags=["assets"], responses=PROBLEM_RESPONSES)
 
@@ -27,6 +28,10 @@ def _out(a: Asset, z: Zone) -> AssetOut:
         retired=a.retired_at is not None,
         state=a.state or {},
         state_at=a.state_at,
+        out_of_service=a.out_of_service_since is not None,
+        out_of_service_since=a.out_of_service_since,
+        out_of_service_by=a.out_of_service_by,
+        out_of_service_reason=a.out_of_service_reason,
     )
 
 
@@ -63,3 +68,43 @@ def get_asset(site_id: str, code: str, session: DbSession, caller: Reader) -> As
     if row is None:
         raise HTTPException(404, f"设备 {code} 不存在 (unknown asset)")
     return _out(row[0], row[1])
+
+
+@router.post(
+    "/{site_id}/{code}/out-of-service",
+    response_model=AssetOut,
+    summary="设备停用: its new alarms are suppressed by design until it is back in service",
+)
+def out_of_service(
+    site_id: str,
+    code: str,
+    body: OutOfServiceIn,
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    caller: Duty,
+) -> AssetOut:
+    check_site(caller, site_id)
+    set_out_of_service(
+        session, site_id, code, actor=caller.name, reason=body.reason, now=ctx.clock.now()
+    )
+    audit(
+        session,
+        ctx,
+        caller,
+        request,
+        subject=f"asset:{site_id}/{code}",
+        status_code=200,
+        detail=body.model_dump(mode="json"),
+    )
+    return get_asset(site_id, code, session, caller)
+
+
+@router.post("/{site_id}/{code}/in-service", response_model=AssetOut, summary="设备恢复启用")
+def in_service(
+    site_id: str, code: str, request: Request, ctx: Ctx, session: DbSession, caller: Duty
+) -> AssetOut:
+    check_site(caller, site_id)
+    set_out_of_service(session, site_id, code, actor=caller.name, reason=None, now=ctx.clock.now())
+    audit(session, ctx, caller, request, subject=f"asset:{site_id}/{code}", status_code=200)
+    return get_asset(site_id, code, session, caller)

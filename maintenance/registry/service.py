@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from maintenance.assignment import duty_pair, is_night
+from maintenance.errors import NotFound
 from maintenance.registry.models import Asset, Building, Person, SiteRecord, Zone
 from propwatch.site import Site, SiteFile
 
@@ -136,3 +137,19 @@ def duty_at(spec: SiteFile, at: datetime) -> DutyNow:
         day_technician=day_tech,
         night_technician=night_tech,
     )
+
+
+def set_out_of_service(
+    session: Session, site_id: str, code: str, *, actor: str, reason: str | None, now: datetime
+) -> Asset:
+    """停用 (reason given) or back in service (None): while out of service, the asset's new
+    alarms are recorded as suppressed by design, make no work order and page nobody."""
+    asset = session.scalar(select(Asset).where(Asset.site_id == site_id, Asset.code == code))
+    if asset is None:
+        raise NotFound(f"设备 {code} 不存在", f"unknown asset {code}")
+    if reason is None:
+        asset.out_of_service_since = asset.out_of_service_by = asset.out_of_service_reason = None
+    elif asset.out_of_service_since is None:
+        asset.out_of_service_since, asset.out_of_service_by = now, actor
+        asset.out_of_service_reason = reason[:300]
+    return asset

@@ -46,8 +46,13 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/alarms/{alarm_id}/acknowledge"): {"duty"},
     ("POST", "/api/v1/alarms/{alarm_id}/shelve"): {"duty"},
     ("POST", "/api/v1/alarms/{alarm_id}/unshelve"): {"duty"},
+    ("POST", "/api/v1/alarms/{alarm_id}/out-of-service"): {"duty"},
+    ("POST", "/api/v1/alarms/{alarm_id}/return-to-service"): {"duty"},
+    ("GET", "/api/v1/alarms/history"): R,
     ("GET", "/api/v1/assets"): R,
     ("GET", "/api/v1/assets/{site_id}/{code}"): R,
+    ("POST", "/api/v1/assets/{site_id}/{code}/out-of-service"): {"duty"},
+    ("POST", "/api/v1/assets/{site_id}/{code}/in-service"): {"duty"},
     ("GET", "/api/v1/reports/{site_id}/stocktake"): OPS,
     ("GET", "/api/v1/reports/{site_id}/monthly"): OPS,
     ("POST", "/api/v1/webhooks"): OPS,
@@ -113,6 +118,7 @@ BODIES: dict[str, dict[str, object]] = {
     "comments": {"note": "已到场"},
     "checklist": {"item_id": "brake", "passed": True},
     "shelve": {"until": "2026-11-24T00:00:00+00:00", "reason": "施工"},
+    "out-of-service": {"reason": "传感器送修"},
 }
 
 
