@@ -10,6 +10,7 @@ import signal
 from collections import defaultdict
 from typing import Any
 
+from gateway.conditions import ConditionStore
 from gateway.dead_letters import DeadLetters
 from gateway.event_publisher import EventPublisher
 from gateway.metrics import MetricsServer, gateway_exposition
@@ -26,6 +27,7 @@ from gateway.writer import TelemetryWriter
 from propwatch.clock import Clock
 from propwatch.config_file import ConfigError
 from propwatch.events import (
+    ActiveCondition,
     AlarmAction,
     AlarmEvent,
     AssetStateEvent,
@@ -109,12 +111,38 @@ class Gateway:
         self._last_state: dict[str, float] = defaultdict(lambda: float("-inf"))
         self._latest: dict[str, dict[str, Any]] = defaultdict(dict)
         self._online: dict[str, bool] = {}
-        self._offline_episodes: dict[str, str] = {}
+        # 通信中断 episodes by device, as the asset snapshot lists them
+        self._offline: dict[str, ActiveCondition] = {}
+        self.conditions = ConditionStore(settings.var_dir / "conditions.db")
+        self.conditions_restored = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._poll_tasks: dict[str, asyncio.Task[None]] = {}
         self.reloads = 0
         self.reload_failures = 0
         self._build()
+        self._restore_conditions()
+
+    def _restore_conditions(self) -> None:
+        """Reopen the episodes held when the gateway last stopped (see gateway/conditions.py);
+        those no rule holds any more are let go, and the first snapshot no longer lists them."""
+        for asset_id, condition in self.conditions.load():
+            if "/comm/" in condition.episode_id and condition.device_id is not None:
+                self._offline[condition.device_id] = condition
+                self._online[condition.device_id] = False
+            elif not self.rules.restore(asset_id, condition):
+                self.conditions.drop(condition.episode_id)
+                continue
+            self.conditions_restored += 1
+
+    def _forget_unheld_conditions(self) -> None:
+        """After a reload: a changed or removed rule has dropped its episode; so does the store."""
+        held = {
+            c.episode_id for a in self.site.spec.assets for c in self.rules.conditions(a.id)
+        } | {c.episode_id for c in self._offline.values()}
+        for _, condition in self.conditions.load():
+            if condition.episode_id not in held:
+                self.conditions.drop(condition.episode_id)
 
     def _asset_of(self, device_id: str) -> str:
         assets = self.site.spec.assets_of_device(device_id)
@@ -230,6 +258,8 @@ class Gateway:
             topics_added = len(self.ingest.by_topic)
             if self._tasks:  # already started; otherwise __aenter__ starts it
                 self.ingest.start()
+        self._forget_unheld_conditions()
+        self.publish_all_states()
         self.reloads += 1
         summary = {
             "pollers_stopped": stopped,
@@ -260,8 +290,13 @@ class Gateway:
         self._tasks.append(asyncio.create_task(reload(), name="site-reload"))
 
     async def __aenter__(self) -> Gateway:
+        self._loop = asyncio.get_running_loop()
         if self.ingest is not None:
             self.ingest.start()
+        # Every (re)connect republishes each asset's snapshot: a broker that lost its retained
+        # messages, or a maintenance side that missed them, converges again.
+        self.mqtt.on_connected = self._on_broker_connected
+        self.publish_all_states()
         self.mqtt.start()
         try:
             await self.mqtt.wait_connected()
@@ -310,46 +345,69 @@ class Gateway:
         await self.sink.close()
         self.outbox.close()
         self.dead_letters.close()
+        self.conditions.close()
+
+    def _on_broker_connected(self) -> None:
+        """From paho's network thread."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.publish_all_states)
+
+    def publish_all_states(self) -> None:
+        for asset in self.site.spec.assets:
+            self.publish_state(asset.id, asset.device)
 
     def on_sample(self, sample: Sample) -> None:
         reported = self.report.filter(sample) if self.report is not None else sample
         if reported is not None:
             self.writer.offer(reported)
         self._latest[sample.asset_id].update(sample.values)
-        for event in self.rules.evaluate(sample):
+        events = self.rules.evaluate(sample)
+        for event in events:
             self.publish_alarm(event)
         now = self.clock.monotonic()
-        if now - self._last_state[sample.asset_id] >= self.state_interval:
-            self._last_state[sample.asset_id] = now
+        # The snapshot follows every change of the asset's conditions at once, so the retained
+        # state never lags behind the alarms; otherwise it refreshes every `state_interval`.
+        if events or now - self._last_state[sample.asset_id] >= self.state_interval:
             self.publish_state(sample.asset_id, sample.device_id)
 
     def on_online_change(self, device_id: str, online: bool, reason: str) -> None:
         asset_id = self._asset_of(device_id)
         self._online[device_id] = online
-        episode = f"{self.site.id}/{asset_id}/comm/{device_id}"
-        if online and reason == "" and device_id not in self._offline_episodes:
+        held = self._offline.get(device_id)
+        if (online and held is None) or (not online and held is not None):
+            # first contact, or still offline since before a restart: nothing new to tell
             self.publish_state(asset_id, device_id)
             return
-        if not online:
-            self._offline_episodes[device_id] = (
-                f"{episode}/{int(self.clock.now().timestamp() * 1000)}"
-            )
         comm = self.rules.communication_rule(asset_id)
+        now = self.clock.now()
+        if held is None:
+            held = ActiveCondition(
+                episode_id=f"{self.site.id}/{asset_id}/comm/{device_id}/"
+                f"{int(now.timestamp() * 1000)}",
+                alarm_type=comm.alarm_type if comm else "communication_loss",
+                severity=comm.severity if comm else Severity.MAJOR,
+                rule_id=comm.id if comm else "communication",
+                since=now,
+                device_id=device_id,
+                message=comm.message if comm else "设备通信中断",
+            )
         event = AlarmEvent(
             site_id=self.site.id,
-            occurred_at=self.clock.now(),
+            occurred_at=now,
             action=AlarmAction.CLEAR if online else AlarmAction.RAISE,
-            episode_id=self._offline_episodes[device_id],
+            episode_id=held.episode_id,
             asset_id=asset_id,
             device_id=device_id,
-            alarm_type=comm.alarm_type if comm else "communication_loss",
-            severity=comm.severity if comm else Severity.MAJOR,
-            rule_id=comm.id if comm else "communication",
-            message=(comm.message if comm else "设备通信中断") if not online else "设备通信恢复",
+            alarm_type=held.alarm_type,
+            severity=held.severity,
+            rule_id=held.rule_id,
+            message=held.message if not online else "设备通信恢复",
             evidence={"reason": reason, **self._comm_evidence(device_id)},
         )
         if online:
-            del self._offline_episodes[device_id]
+            del self._offline[device_id]
+        else:
+            self._offline[device_id] = held
         self.publish_alarm(event)
         self.publish_state(asset_id, device_id)
 
@@ -374,17 +432,37 @@ class Gateway:
         )
         self.events.submit(alarm_topic(event.site_id, event.asset_id), event.model_dump_json())
         self.alarms_published += 1
+        if event.action is AlarmAction.CLEAR:
+            self.conditions.drop(event.episode_id)
+            return
+        self.conditions.hold(
+            event.asset_id,
+            ActiveCondition(
+                episode_id=event.episode_id,
+                alarm_type=event.alarm_type,
+                severity=event.severity,
+                rule_id=event.rule_id,
+                since=event.occurred_at,
+                device_id=event.device_id,
+                message=event.message,
+            ),
+        )
 
-    def publish_state(self, asset_id: str, device_id: str) -> None:
+    def publish_state(self, asset_id: str, device_id: str | None) -> None:
+        """The asset's retained snapshot: online state, last values, and every open episode."""
         values = {k: v for k, v in self._latest[asset_id].items()}
+        offline = [c for d, c in self._offline.items() if self._asset_of(d) == asset_id]
+        conditions = [*self.rules.conditions(asset_id), *offline]
+        self._last_state[asset_id] = self.clock.monotonic()
         event = AssetStateEvent(
             site_id=self.site.id,
             occurred_at=self.clock.now(),
             asset_id=asset_id,
             device_id=device_id,
-            online=self._online.get(device_id, True),
+            online=self._online.get(device_id, True) if device_id else True,
             values=values,
-            active_alarms=self.rules.active(asset_id),
+            active_alarms=[c.alarm_type for c in conditions],
+            conditions=conditions,
         )
         self.events.submit(
             state_topic(self.site.id, asset_id), event.model_dump_json(), retain=True

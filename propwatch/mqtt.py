@@ -3,11 +3,18 @@
 paho runs its network loop in its own thread; callers bridge into asyncio with
 `loop.call_soon_threadsafe`. In-flight QoS 1 publishes are bounded (`max_inflight`) because past
 65,535 unacknowledged messages paho's 16-bit message ids wrap and messages vanish silently.
+
+With `manual_ack`, a received QoS 1 message is acknowledged only when the caller says so. Its
+packet id belongs to the connection it came on: after a reconnect the broker delivers every
+unacknowledged message of the persistent session again (MQTT 3.1.1 §4.4), so a late ack of the
+old copy is not sent (`ack(..., connection=)`), and the new copy is the one acknowledged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -83,15 +90,29 @@ class MqttConnection:
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_pre_connect = self._on_pre_connect
+        # Which connection a received message came on; changes (under the lock, in paho's
+        # thread) when a connection ends and before the next one starts.
+        self.connection_number = 0
+        self._ack_lock = threading.Lock()
         self._subscriptions: dict[str, int] = {}
         self.connected = threading.Event()
         self.on_message: Callable[[paho.MQTTMessage], None] | None = None
+        # Called from paho's thread after every successful (re)connect and resubscribe.
+        self.on_connected: Callable[[], None] | None = None
         self.client.on_message = self._dispatch
         self.connect_count = 0
 
     def _dispatch(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
         if self.on_message is not None:
             self.on_message(msg)
+
+    def _on_pre_connect(self, client: paho.Client, userdata: object) -> None:
+        self._next_connection()
+
+    def _next_connection(self) -> None:
+        with self._ack_lock:
+            self.connection_number += 1
 
     def _on_connect(
         self,
@@ -107,6 +128,8 @@ class MqttConnection:
         for topic, qos in self._subscriptions.items():
             client.subscribe(topic, qos)
         self.connected.set()
+        if self.on_connected is not None:
+            self.on_connected()
 
     def _on_disconnect(
         self,
@@ -116,6 +139,7 @@ class MqttConnection:
         reason: ReasonCode,
         properties: Properties | None,
     ) -> None:
+        self._next_connection()
         self.connected.clear()
 
     def subscribe(self, topic: str, qos: int = 1) -> None:
@@ -149,6 +173,22 @@ class MqttConnection:
         """Queue a publish; the returned info tells when the broker has acknowledged it."""
         return self.client.publish(topic, payload, qos=qos, retain=retain)
 
-    def ack(self, mid: int, qos: int) -> None:
-        """Acknowledge a received message (with `manual_ack=True`); thread-safe in paho."""
-        self.client.ack(mid, qos)
+    def ack(self, mid: int, qos: int, connection: int | None = None) -> bool:
+        """Acknowledge a received message (with `manual_ack=True`); thread-safe.
+
+        With `connection` (its `connection_number` when it arrived), a message whose connection
+        has ended is not acknowledged: False, and the broker delivers it again on the new one.
+        """
+        with self._ack_lock:
+            if connection is not None and connection != self.connection_number:
+                return False
+            self.client.ack(mid, qos)
+        return True
+
+    def renew_session(self) -> None:
+        """Drop the connection and let paho reconnect with the same persistent session: the broker
+        then delivers again every message it holds unacknowledged for this client."""
+        sock = self.client.socket()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)

@@ -7,11 +7,12 @@ from typing import Protocol
 
 from gateway.readings import Sample
 from gateway.rules.anomaly import AnomalyAlarm
+from gateway.rules.episode import Episode
 from gateway.rules.fault_codes import FaultCodeAlarm, FaultFlagsAlarm
 from gateway.rules.rate import RateOfChangeAlarm
 from gateway.rules.stuck import StuckValueAlarm
 from gateway.rules.threshold import ThresholdAlarm
-from propwatch.events import AlarmEvent
+from propwatch.events import ActiveCondition, AlarmEvent
 from propwatch.site import (
     AnomalyRule,
     CommunicationLossRule,
@@ -34,6 +35,8 @@ class AssetAlarm(Protocol):
     def evaluate(self, sample: Sample) -> list[AlarmEvent]: ...
 
     def active_types(self) -> list[str]: ...
+
+    def all_episodes(self, rule_id: str | None = None) -> list[Episode]: ...
 
 
 def bind(rule: Rule, site_id: str, asset_id: str) -> AssetAlarm | None:
@@ -97,6 +100,25 @@ class RuleEngine:
 
     def active(self, asset_id: str) -> list[str]:
         return [t for a in self.by_asset.get(asset_id, ()) for t in a.active_types()]
+
+    def conditions(self, asset_id: str) -> list[ActiveCondition]:
+        """The asset's open episodes: what its snapshot tells the maintenance side."""
+        return [
+            c
+            for a in self.by_asset.get(asset_id, ())
+            for e in a.all_episodes()
+            if (c := e.condition()) is not None
+        ]
+
+    def restore(self, asset_id: str, condition: ActiveCondition) -> bool:
+        """Reopen a condition held before a restart; False when no rule of the asset has it
+        any more (the site file changed), so it is left to be reconciled away."""
+        for alarm in self.by_asset.get(asset_id, ()):
+            for episode in alarm.all_episodes(condition.rule_id):
+                if episode.alarm_type == condition.alarm_type:
+                    episode.restore(condition)
+                    return True
+        return False
 
     def communication_rule(self, asset_id: str) -> CommunicationLossRule | None:
         return self.communication.get(asset_id)

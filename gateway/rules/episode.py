@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.readings import Sample
-from propwatch.events import AlarmAction, AlarmEvent, Severity
+from propwatch.events import ActiveCondition, AlarmAction, AlarmEvent, Severity
 
 
 @dataclass
@@ -15,6 +15,8 @@ class EpisodeState:
     active: bool = False
     episode_id: str | None = None
     pending_since: datetime | None = None
+    since: datetime | None = None  # when the open episode was raised
+    device_id: str | None = None
 
 
 class Episode:
@@ -62,11 +64,34 @@ class Episode:
             s.active = True
             millis = int(sample.at.timestamp() * 1000)
             s.episode_id = f"{self.site_id}/{self.asset_id}/{self.rule_id}/{millis}"
+            s.since, s.device_id = sample.at, sample.device_id
             return self.event(AlarmAction.RAISE, sample, evidence)
         event = self.event(AlarmAction.CLEAR, sample, evidence)
         s.active = False
-        s.episode_id = None
+        s.episode_id = s.since = s.device_id = None
         return event
+
+    def condition(self) -> ActiveCondition | None:
+        """The open episode as the asset's snapshot lists it, or None while idle."""
+        s = self.state
+        if not s.active or s.episode_id is None or s.since is None:
+            return None
+        return ActiveCondition(
+            episode_id=s.episode_id,
+            alarm_type=self.alarm_type,
+            severity=self.severity,
+            rule_id=self.rule_id,
+            since=s.since,
+            device_id=s.device_id,
+            message=self.message,
+        )
+
+    def restore(self, condition: ActiveCondition) -> None:
+        """Reopen an episode the gateway held when it stopped: the same id, so the maintenance
+        side sees one alarm across the restart, and a clear once the condition is gone."""
+        s = self.state
+        s.active, s.episode_id, s.pending_since = True, condition.episode_id, None
+        s.since, s.device_id = condition.since, condition.device_id
 
     def event(self, action: AlarmAction, sample: Sample, evidence: dict[str, Any]) -> AlarmEvent:
         assert self.state.episode_id is not None

@@ -28,8 +28,14 @@ def _episode(
 
 
 class FaultCodeAlarm:
-    """One episode per mapped code (or bit): a code that changes clears the old alarm and raises
-    the new one; code 0 clears everything."""
+    """One episode per mapped code (or bit), each its own condition: a new fault never clears
+    another.
+
+    With `bits`, every bit is read on its own. A plain code register shows one fault at a time,
+    so a code that replaces another says nothing of the one it hides: that one stays raised
+    until the register reads 0 (no fault), which clears everything. Where a controller offers
+    fault bits or flags, use them (`bits: true`, or a `fault_flags` rule).
+    """
 
     def __init__(self, rule: FaultCodeRule, site_id: str, asset_id: str) -> None:
         self.rule = rule
@@ -76,6 +82,8 @@ class FaultCodeAlarm:
             if episode is None:
                 continue
             on = key in present
+            if not on and not self.rule.bits and code != 0:
+                on = episode.active  # masked by another code, not gone
             changing = not on if episode.active else on
             if (event := episode.update(sample, changing, {**evidence, "code": key})) is not None:
                 events.append(event)
@@ -84,9 +92,18 @@ class FaultCodeAlarm:
     def _known(self, key: int) -> Episode | None:
         return self.episodes.get(key) or self.unknown.get(key)
 
+    def all_episodes(self, rule_id: str | None = None) -> list[Episode]:
+        """Every episode, or the one of `rule_id` (an unknown code's is made on demand)."""
+        if rule_id is None:
+            return [*self.episodes.values(), *self.unknown.values()]
+        key = rule_id.removeprefix(f"{self.rule.id}/")
+        if key.startswith("unknown-") and key[8:].isdigit():
+            found = self._episode_for(int(key[8:]))
+            return [found] if found is not None else []
+        return [e for e in self.episodes.values() if e.rule_id == rule_id]
+
     def active_types(self) -> list[str]:
-        eps = [*self.episodes.values(), *self.unknown.values()]
-        return [e.alarm_type for e in eps if e.active]
+        return [e.alarm_type for e in self.all_episodes() if e.active]
 
 
 class FaultFlagsAlarm:
@@ -110,6 +127,9 @@ class FaultFlagsAlarm:
             if event is not None:
                 events.append(event)
         return events
+
+    def all_episodes(self, rule_id: str | None = None) -> list[Episode]:
+        return [e for e in self.episodes.values() if rule_id in (None, e.rule_id)]
 
     def active_types(self) -> list[str]:
         return [e.alarm_type for e in self.episodes.values() if e.active]

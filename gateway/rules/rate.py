@@ -69,5 +69,8 @@ class RateOfChangeAlarm:
         )
         return [event] if event else []
 
+    def all_episodes(self, rule_id: str | None = None) -> list[Episode]:
+        return [self.episode] if rule_id in (None, self.episode.rule_id) else []
+
     def active_types(self) -> list[str]:
         return [self.rule.alarm_type] if self.episode.active else []

@@ -31,16 +31,40 @@ def test_a_mapped_code_raises_its_alarm_type_with_the_chinese_message() -> None:
     assert events[0].evidence["code"] == 3
 
 
-def test_a_changed_code_clears_the_old_alarm_and_raises_the_new_one() -> None:
+def test_a_new_code_raises_its_alarm_and_never_clears_the_one_it_hides() -> None:
     alarm = _elevator()
     first = alarm.evaluate(sample(0, asset="lift-1", fault_code=3))
     events = alarm.evaluate(sample(1, asset="lift-1", fault_code=7))
-    assert sorted((e.alarm_type, e.action) for e in events) == [
-        ("elevator_door_lock_fault", AlarmAction.CLEAR),
-        ("elevator_overspeed", AlarmAction.RAISE),
+    assert [(e.alarm_type, e.action) for e in events] == [
+        ("elevator_overspeed", AlarmAction.RAISE)
     ]
-    cleared = next(e for e in events if e.action is AlarmAction.CLEAR)
-    assert cleared.episode_id == first[0].episode_id
+    assert sorted(alarm.active_types()) == ["elevator_door_lock_fault", "elevator_overspeed"]
+    cleared = alarm.evaluate(sample(2, asset="lift-1", fault_code=0))
+    assert sorted((e.alarm_type, e.action) for e in cleared) == [
+        ("elevator_door_lock_fault", AlarmAction.CLEAR),
+        ("elevator_overspeed", AlarmAction.CLEAR),
+    ]
+    assert first[0].episode_id in {e.episode_id for e in cleared}
+
+
+def test_fault_bits_are_conditions_of_their_own() -> None:
+    r = rule(
+        kind="fault_code",
+        metric="fault_word",
+        bits=True,
+        codes={
+            0: {"alarm_type": "door_lock", "message": "门锁", "severity": "critical"},
+            1: {"alarm_type": "entrapment", "message": "困人", "severity": "critical"},
+        },
+    )
+    assert isinstance(r, FaultCodeRule)
+    alarm = FaultCodeAlarm(r, "s", "lift-1")
+    alarm.evaluate(sample(0, asset="lift-1", fault_word=0b10))
+    raised = alarm.evaluate(sample(1, asset="lift-1", fault_word=0b11))
+    assert [(e.alarm_type, e.action) for e in raised] == [("door_lock", AlarmAction.RAISE)]
+    cleared = alarm.evaluate(sample(2, asset="lift-1", fault_word=0b10))
+    assert [(e.alarm_type, e.action) for e in cleared] == [("door_lock", AlarmAction.CLEAR)]
+    assert alarm.active_types() == ["entrapment"]
 
 
 def test_code_zero_clears_and_a_repeated_code_raises_once() -> None:
