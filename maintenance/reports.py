@@ -15,6 +15,8 @@ Definitions, so the figures can be checked by hand:
   - 50 x rework rate, then by MTTR.
 - An asset with `tighten_after` failures or more in the month is proposed for a tighter
   maintenance plan.
+- The alarm system (告警系统绩效: alarm rate per operator, floods, bad actors, chattering and
+  standing alarms) is defined in `maintenance.alarms.kpi`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pydantic import BaseModel
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from maintenance.alarms.kpi import AlarmSystemKpis, alarm_system_kpis
 from maintenance.assignment import zone_supervisor
 from maintenance.registry.models import Asset, Zone
 from maintenance.work_orders.models import (
@@ -168,7 +171,8 @@ class PlanAdvice(BaseModel):
 
 
 class MonthlyReport(BaseModel):
-    """月度分析: failures per asset, on-time rates, rework, the zone league, plan advice."""
+    """月度分析: failures per asset, on-time rates, rework, the zone league, plan advice, and
+    how the alarm system served the duty room (告警系统绩效)."""
 
     site_id: str
     month: str
@@ -180,6 +184,7 @@ class MonthlyReport(BaseModel):
     rework_by_zone: list[ReworkRate]
     league: list[ZoneStanding]
     tighten_plans: list[PlanAdvice]
+    alarm_system: AlarmSystemKpis
 
 
 def month_bounds(spec: SiteFile, year: int, month: int) -> tuple[datetime, datetime]:
@@ -254,6 +259,7 @@ def monthly_report(
         rework_by_zone=by_zone,
         league=league,
         tighten_plans=advice,
+        alarm_system=alarm_system_kpis(session, spec, start, end, now),
     )
 
 

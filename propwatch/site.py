@@ -114,6 +114,12 @@ class DutyRota(_M):
     day_technician: str | None = None
     night_technician: str | None = None
     shifts: list[DutyShift] = Field(default_factory=list)
+    operators: int = Field(
+        default=1,
+        ge=1,
+        le=50,
+        description="值班员 watching the alarm list at once; divides the alarm-rate KPIs",
+    )
 
 
 class Asset(_M):
