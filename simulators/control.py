@@ -177,7 +177,8 @@ def request_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The control request a `propwatch simulate ... ACTION` command line asks for."""
     if args.sim_action == "status":
         return {"op": "status"}
-    params = parse_params(args.param or [])
+    # `clear` has no --param: the namespace of its sub-command carries none
+    params = parse_params(getattr(args, "param", None) or [])
     if args.sim_action == "inject":
         return {"op": "inject", "device": args.device, "fault": args.fault, "params": params}
     if args.sim_action == "clear":
