@@ -14,6 +14,7 @@ from api.routes import (
     checklists,
     health,
     lighting,
+    metrics,
     notifications,
     pages,
     plans,
@@ -40,6 +41,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware, db=ctx.db, clock=ctx.clock)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(work_orders.router)
     app.include_router(alarms.router)
     app.include_router(assets.router)
