@@ -94,13 +94,40 @@ def gateway_exposition(gw: Gateway) -> str:
     e.add(
         p + "points_dropped_total",
         "counter",
-        "Samples lost, by reason (queue full, outbox over its bound, rejected, disk error).",
+        "Samples lost, by reason (queue full, outbox over its bound, rejected, disk error); "
+        "kept across restarts.",
         [
-            ({"reason": "queue_full"}, w.dropped),
+            ({"reason": "queue_full"}, ob.queue_full_points),
             ({"reason": "outbox_overflow"}, ob.dropped_points),
-            ({"reason": "rejected"}, w.rejected),
-            ({"reason": "outbox_error"}, w.lost_on_disk_error),
+            ({"reason": "rejected"}, ob.rejected_points),
+            ({"reason": "outbox_error"}, ob.disk_lost_points),
         ],
+    )
+    dl = gw.dead_letters.stats()
+    e.counter(
+        p + "values_refused_total",
+        "Reading values the store cannot keep (time, int64 or finite range), dead-lettered.",
+        dl.refused_values,
+    )
+    e.gauge(
+        p + "points_held",
+        "Samples held in memory because the outbox cannot be written.",
+        gw.writer.held_points,
+    )
+    e.gauge(
+        p + "outbox_disk_full",
+        "1 while the outbox's disk is full (the gateway's /healthz says degraded).",
+        int(gw.writer.disk_full),
+    )
+    e.gauge(
+        p + "outbox_storage_failing",
+        "1 while outbox writes fail (disk full or another storage error).",
+        int(bool(gw.writer.storage_error)),
+    )
+    e.counter(
+        p + "outbox_storage_errors_total",
+        "Failed outbox reads and writes; kept across restarts.",
+        ob.storage_errors,
     )
     e.counter(p + "points_spilled_total", "Samples written to the outbox.", w.spilled)
     e.counter(p + "points_replayed_total", "Samples replayed from the outbox.", w.replayed)
@@ -125,7 +152,22 @@ def gateway_exposition(gw: Gateway) -> str:
         p + "events_published_total", "Events acknowledged by the broker.", gw.events.published
     )
     e.counter(p + "alarms_total", "Alarm raise/clear events produced.", gw.alarms_published)
-    e.counter(p + "dead_letters_total", "Payloads kept as dead letters.", gw.dead_letters.count)
+    e.counter(p + "dead_letters_total", "Payloads handed to the dead-letter store.", dl.received)
+    e.counter(p + "dead_letters_kept_total", "Dead letters committed to disk (all lives).", dl.kept)
+    e.counter(
+        p + "dead_letters_pruned_total",
+        "Dead letters deleted oldest first past the store's or the queue's bound (all lives).",
+        dl.pruned,
+    )
+    e.gauge(p + "dead_letters_stored", "Dead letters in the store.", dl.stored)
+    e.gauge(p + "dead_letters_bytes", "Bytes of the stored dead letters.", dl.stored_bytes)
+    e.gauge(p + "dead_letters_max_bytes", "Bound of the dead-letter store.", dl.max_bytes)
+    e.gauge(p + "dead_letters_pending", "Dead letters waiting in memory for the disk.", dl.pending)
+    e.counter(
+        p + "dead_letters_write_errors_total",
+        "Failed dead-letter writes (retried).",
+        dl.write_errors,
+    )
     received = gw.ingest.received if gw.ingest else 0
     e.counter(p + "mqtt_messages_total", "MQTT device messages received.", received)
     e.gauge(

@@ -1,9 +1,14 @@
 """MQTT devices: map JSON payloads to samples by field paths; bad payloads go to dead letters.
 
 QoS 1 messages are acknowledged by hand (paho's `manual_ack`): a message is acknowledged only
-once its sample is in the sink or in the durable outbox, or once it is kept as a dead letter. A
-gateway that dies before that leaves the message unacknowledged in its persistent session, and
-the broker delivers it again.
+once its sample is in the sink or in the durable outbox, or once it is committed as a dead
+letter (from the dead-letter thread; paho's `ack` is thread-safe). A gateway that dies before
+that leaves the message unacknowledged in its persistent session, and the broker delivers it
+again.
+
+Values that parse but cannot be stored (`gateway.readings.split_storable`: a timestamp outside
+the store's range, an integer past int64, a non-finite number) are refused here: the payload is
+kept as a dead letter naming them, and the sample goes on with the other values, if any.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import asyncio
 import json
 import logging
 import math
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -19,7 +25,7 @@ from typing import Any
 import paho.mqtt.client as paho
 
 from gateway.dead_letters import DeadLetters
-from gateway.readings import Sample, Value
+from gateway.readings import Sample, Value, split_storable
 from propwatch.clock import Clock
 from propwatch.mqtt import MqttConnection
 from propwatch.profiles import MqttField, MqttProfile
@@ -140,6 +146,8 @@ class MqttIngest:
         self.max_payload_bytes = max_payload_bytes
         self.received = 0
         self.mapped = 0
+        self.refused = 0
+        """Samples with at least one unstorable value (kept as dead letters)."""
         self.by_topic = _by_topic(devices)
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -179,10 +187,18 @@ class MqttIngest:
             if qos > 0 and self.connection.manual_ack:
                 self.connection.ack(mid, qos)
 
-        sample = self._sample_or_dead_letter(topic, payload)
+        sample = self._sample_or_dead_letter(topic, payload, ack)
         if sample is None:
-            ack()
             return
+        storable, refusal = split_storable(sample)
+        if refusal is not None:
+            self.refused += 1
+            if storable is None:
+                self.dead_letters.refuse(topic, payload, self.clock.now(), refusal, then=ack)
+                return
+            ack = _after_both(ack)  # the sample made safe and the dead letter committed
+            self.dead_letters.refuse(topic, payload, self.clock.now(), refusal, then=ack)
+            sample = storable
         self.mapped += 1
         self.on_sample(sample)
         if self.when_safe is None:
@@ -190,7 +206,9 @@ class MqttIngest:
         else:
             self.when_safe(ack)
 
-    def _sample_or_dead_letter(self, topic: str, payload: bytes) -> Sample | None:
+    def _sample_or_dead_letter(
+        self, topic: str, payload: bytes, ack: Callable[[], None]
+    ) -> Sample | None:
         now = self.clock.now()
         if len(payload) > self.max_payload_bytes:
             self.dead_letters.keep(
@@ -199,21 +217,39 @@ class MqttIngest:
                 now,
                 f"payload of {len(payload)} bytes exceeds {self.max_payload_bytes}; "
                 f"first {self.max_payload_bytes} bytes kept",
+                then=ack,
             )
             return None
         entry = self.by_topic.get(topic)
         if entry is None:
-            self.dead_letters.keep(topic, payload, now, "no device for topic")
+            self.dead_letters.keep(topic, payload, now, "no device for topic", then=ack)
             return None
         device, asset_id, profile = entry
         try:
             values, ts = map_payload(profile, payload)
         except PayloadError as exc:
-            self.dead_letters.keep(topic, payload, now, str(exc))
+            self.dead_letters.keep(topic, payload, now, str(exc), then=ack)
             return None
         except (ValueError, TypeError, ArithmeticError) as exc:
             # A payload shape the mapping did not foresee is still the payload's fault.
-            self.dead_letters.keep(topic, payload, now, f"unmappable: {type(exc).__name__}: {exc}")
+            reason = f"unmappable: {type(exc).__name__}: {exc}"
+            self.dead_letters.keep(topic, payload, now, reason, then=ack)
             return None
         units = {f.name: f.unit for f in profile.fields if f.unit}
         return Sample(self.site_id, asset_id, device.id, profile.kind, ts or now, values, units)
+
+
+def _after_both(callback: Callable[[], None]) -> Callable[[], None]:
+    """A callback that runs `callback` on its second call (from either thread)."""
+    lock = threading.Lock()
+    calls = 0
+
+    def once_both() -> None:
+        nonlocal calls
+        with lock:
+            calls += 1
+            if calls != 2:
+                return
+        callback()
+
+    return once_both

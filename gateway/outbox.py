@@ -14,12 +14,18 @@ One SQLite file in WAL mode with two lanes:
 
 Every append is one committed transaction before the call returns, so a gateway killed with
 SIGKILL loses nothing that was appended (WAL with `synchronous=NORMAL` survives a process crash;
-`sync="full"` also survives a power cut, at the cost of an fsync per commit).
+`sync="full"` also survives a power cut, at the cost of an fsync per commit). A failed
+transaction raises SQLite's own error (`gateway.durable.transaction`), e.g. SQLITE_FULL.
+
+The counter table also keeps the writer's loss counters (queue full, rejected, lost to a disk
+error) and the count of storage errors, so they survive restarts. `count` works while the disk
+is full: the figure is kept in memory and saved with the next transaction that succeeds.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -27,10 +33,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from gateway.durable import transaction
 from gateway.readings import Quality, Sample
+
+log = logging.getLogger(__name__)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
+
+COUNTERS = (
+    "dropped_batches",
+    "dropped_points",
+    "superseded_states",
+    "queue_full_points",
+    "rejected_points",
+    "disk_lost_points",
+    "storage_errors",
+)
+"""Kept in `outbox_counter`; the last four are counted by the writer through `Outbox.count`."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS telemetry_batch (
@@ -101,6 +121,10 @@ class OutboxStats:
     dropped_points: int
     priority_pending: int
     superseded_states: int
+    queue_full_points: int = 0
+    rejected_points: int = 0
+    disk_lost_points: int = 0
+    storage_errors: int = 0
 
 
 class Outbox:
@@ -126,10 +150,68 @@ class Outbox:
         ).fetchone()
         self._batches, self._points, self._bytes = int(row[0]), int(row[1]), int(row[2])
         self._priority = int(self._db.execute("SELECT COUNT(*) FROM priority_event").fetchone()[0])
-        counters = dict(self._db.execute("SELECT name, value FROM outbox_counter").fetchall())
-        self._dropped_batches = int(counters.get("dropped_batches", 0))
-        self._dropped_points = int(counters.get("dropped_points", 0))
-        self._superseded = int(counters.get("superseded_states", 0))
+        saved = dict(self._db.execute("SELECT name, value FROM outbox_counter").fetchall())
+        self._totals = {name: int(saved.get(name, 0)) for name in COUNTERS}
+        # Counts not yet in the table; their own lock, so `count` never waits on a transaction.
+        self._unsaved: dict[str, int] = {}
+        self._count_lock = threading.Lock()
+
+    # counters
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add to a persistent counter without touching the disk now (safe on the event loop)."""
+        if name not in self._totals:
+            raise KeyError(f"unknown outbox counter {name!r}")
+        with self._count_lock:
+            self._totals[name] += n
+            self._unsaved[name] = self._unsaved.get(name, 0) + n
+
+    def counters(self) -> dict[str, int]:
+        """Every counter, saved or not yet saved."""
+        with self._count_lock:
+            return dict(self._totals)
+
+    @property
+    def unsaved_counts(self) -> bool:
+        return bool(self._unsaved)
+
+    def save_counts(self) -> None:
+        """Write counts made since the last transaction (one small transaction)."""
+        with self._lock:
+            if not self._unsaved:
+                return
+            with transaction(self._db):
+                saved = self._save_counts()
+            self._saved(saved)
+
+    def _save_counts(self) -> dict[str, int]:
+        """Inside a transaction: upsert the unsaved counts; `_saved` after the commit."""
+        with self._count_lock:
+            unsaved = dict(self._unsaved)
+        for name, add in unsaved.items():
+            self._add_counter(name, add)
+        return unsaved
+
+    def _saved(self, saved: dict[str, int]) -> None:
+        with self._count_lock:
+            for name, add in saved.items():
+                left = self._unsaved.get(name, 0) - add
+                if left:
+                    self._unsaved[name] = left
+                else:
+                    self._unsaved.pop(name, None)
+
+    def _add_counter(self, name: str, add: int) -> None:
+        self._db.execute(
+            "INSERT INTO outbox_counter (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+            (name, add),
+        )
+
+    def _bump(self, name: str, add: int) -> None:
+        """After a commit that already saved `add` in the table."""
+        with self._count_lock:
+            self._totals[name] += add
 
     # telemetry lane
 
@@ -137,8 +219,7 @@ class Outbox:
         """Keep a batch (committed before returning); evict the oldest past the byte bound."""
         body = encode_samples(samples)
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(self._db):
                 cur = self._db.execute(
                     "INSERT INTO telemetry_batch (points, bytes, body) VALUES (?,?,?)",
                     (len(samples), len(body), body),
@@ -146,15 +227,13 @@ class Outbox:
                 batches, points = self._batches + 1, self._points + len(samples)
                 size = self._bytes + len(body)
                 dropped_b, dropped_p, freed = self._evict(batches, size)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                saved = self._save_counts()
+            self._saved(saved)
             self._batches = batches - dropped_b
             self._points = points - dropped_p
             self._bytes = size - freed
-            self._dropped_batches += dropped_b
-            self._dropped_points += dropped_p
+            self._bump("dropped_batches", dropped_b)
+            self._bump("dropped_points", dropped_p)
             assert cur.lastrowid is not None
             return cur.lastrowid
 
@@ -170,57 +249,68 @@ class Outbox:
             dropped_p += int(row[1])
             freed += int(row[2])
         if dropped_b:
-            for name, add in (("dropped_batches", dropped_b), ("dropped_points", dropped_p)):
-                self._db.execute(
-                    "INSERT INTO outbox_counter (name, value) VALUES (?, ?) "
-                    "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
-                    (name, add),
-                )
+            self._add_counter("dropped_batches", dropped_b)
+            self._add_counter("dropped_points", dropped_p)
         return dropped_b, dropped_p, freed
 
     def oldest_batch(self) -> StoredBatch | None:
+        return self.batch_after(0)
+
+    def batch_after(self, batch_id: int) -> StoredBatch | None:
+        """The oldest batch newer than `batch_id` (ids only grow, never reused)."""
         with self._lock:
             row = self._db.execute(
-                "SELECT id, body FROM telemetry_batch ORDER BY id LIMIT 1"
+                "SELECT id, body FROM telemetry_batch WHERE id > ? ORDER BY id LIMIT 1",
+                (batch_id,),
             ).fetchone()
         if row is None:
             return None
         return StoredBatch(int(row[0]), decode_samples(bytes(row[1])))
 
     def remove_batch(self, batch_id: int) -> None:
+        self.remove_batches([batch_id])
+
+    def remove_batches(self, ids: list[int]) -> None:
+        """Delete stored batches in one transaction; ids already gone are no-ops."""
+        if not ids:
+            return
         with self._lock:
-            row = self._db.execute(
-                "DELETE FROM telemetry_batch WHERE id = ? RETURNING points, bytes", (batch_id,)
-            ).fetchone()
-            if row is not None:
-                self._batches -= 1
-                self._points -= int(row[0])
-                self._bytes -= int(row[1])
+            batches = points = size = 0
+            with transaction(self._db):
+                for batch_id in ids:
+                    row = self._db.execute(
+                        "DELETE FROM telemetry_batch WHERE id = ? RETURNING points, bytes",
+                        (batch_id,),
+                    ).fetchone()
+                    if row is not None:
+                        batches += 1
+                        points += int(row[0])
+                        size += int(row[1])
+                saved = self._save_counts()
+            self._saved(saved)
+            self._batches -= batches
+            self._points -= points
+            self._bytes -= size
 
     # priority lane
 
     def append_event(self, topic: str, payload: bytes, retain: bool = False) -> int:
         """Commit an event; a retained one replaces the unsent retained event of its topic."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             superseded = 0
-            if retain:
-                superseded = self._db.execute(
-                    "DELETE FROM priority_event WHERE topic = ? AND retain = 1", (topic,)
-                ).rowcount
-                if superseded:
-                    self._db.execute(
-                        "INSERT INTO outbox_counter (name, value) VALUES ('superseded_states', ?)"
-                        " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
-                        (superseded,),
-                    )
-            cur = self._db.execute(
-                "INSERT INTO priority_event (topic, payload, retain) VALUES (?,?,?)",
-                (topic, payload, int(retain)),
-            )
-            self._db.execute("COMMIT")
+            with transaction(self._db):
+                if retain:
+                    superseded = self._db.execute(
+                        "DELETE FROM priority_event WHERE topic = ? AND retain = 1", (topic,)
+                    ).rowcount
+                    if superseded:
+                        self._add_counter("superseded_states", superseded)
+                cur = self._db.execute(
+                    "INSERT INTO priority_event (topic, payload, retain) VALUES (?,?,?)",
+                    (topic, payload, int(retain)),
+                )
             self._priority += 1 - superseded
-            self._superseded += superseded
+            self._bump("superseded_states", superseded)
             assert cur.lastrowid is not None
             return cur.lastrowid
 
@@ -236,13 +326,12 @@ class Outbox:
         if not ids:
             return
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             removed = 0
-            for event_id in ids:
-                removed += self._db.execute(
-                    "DELETE FROM priority_event WHERE id = ?", (event_id,)
-                ).rowcount
-            self._db.execute("COMMIT")
+            with transaction(self._db):
+                for event_id in ids:
+                    removed += self._db.execute(
+                        "DELETE FROM priority_event WHERE id = ?", (event_id,)
+                    ).rowcount
             self._priority -= removed
 
     # both
@@ -252,10 +341,8 @@ class Outbox:
             pending_batches=self._batches,
             pending_points=self._points,
             pending_bytes=self._bytes,
-            dropped_batches=self._dropped_batches,
-            dropped_points=self._dropped_points,
             priority_pending=self._priority,
-            superseded_states=self._superseded,
+            **self.counters(),
         )
 
     def file_bytes(self) -> int:
@@ -268,5 +355,13 @@ class Outbox:
         return {**s.__dict__, "path": str(self.path), "max_bytes": self.max_bytes}
 
     def close(self) -> None:
+        """Save pending counts if the disk allows (they are lost otherwise), then close."""
         with self._lock:
+            if self._unsaved:
+                try:
+                    with transaction(self._db):
+                        saved = self._save_counts()
+                    self._saved(saved)
+                except sqlite3.Error as exc:
+                    log.error("outbox counters not saved on close, %s: %s", self._unsaved, exc)
             self._db.close()

@@ -138,6 +138,85 @@ def _worth_reporting(policy: PointPolicy, last: _LastReport, value: Value, s: Sa
     return abs(value - last.value) > policy.deadband
 
 
+# What InfluxDB's line protocol can carry (VictoriaMetrics takes the same lines): nanosecond
+# timestamps in a signed 64-bit integer, i.e. 1677-09-21T00:12:43.145224192Z ..
+# 2262-04-11T23:47:16.854775807Z (samples keep whole microseconds, so the bounds round inwards),
+# signed 64-bit integers, and finite floats. One line outside these makes the store answer 400
+# and refuse the whole request, i.e. every device's points of that batch.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+STORABLE_FROM = _EPOCH + timedelta(microseconds=-(2**63 // 1000))
+STORABLE_UNTIL = _EPOCH + timedelta(microseconds=(2**63 - 1) // 1000)
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """入库拒收: what of a sample the telemetry store cannot keep, and why.
+
+    `whole` names the reason when nothing of the sample can be kept (its timestamp is out of
+    range: every value shares it, and moving them to another instant would falsify them);
+    otherwise `fields` gives the reason per refused metric and the other values are kept.
+    """
+
+    sample: Sample
+    fields: dict[str, str]
+    whole: str = ""
+
+    @property
+    def values(self) -> int:
+        """How many values are refused."""
+        return len(self.sample.values) if self.whole else len(self.fields)
+
+    def describe(self) -> str:
+        if self.whole:
+            return f"sample refused: {self.whole}"
+        return "values refused: " + "; ".join(f"{k}: {why}" for k, why in self.fields.items())
+
+
+def _clip_value(v: Value, limit: int = 40) -> str:
+    text = repr(v)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def split_storable(sample: Sample) -> tuple[Sample | None, Refusal | None]:
+    """The part of `sample` the store can keep, and what it cannot (None when all is fine).
+
+    The one check of storable values: the Modbus poller and MQTT ingestion call it on every
+    sample they make, so a refused value becomes a dead letter with its reason and never
+    reaches a batch. A clean sample comes back as it is, without a copy.
+    """
+    if not STORABLE_FROM <= sample.at <= STORABLE_UNTIL:
+        why = (
+            f"timestamp {sample.at.isoformat()} outside the store's range "
+            f"{STORABLE_FROM.isoformat()} .. {STORABLE_UNTIL.isoformat()}"
+        )
+        return None, Refusal(sample, {}, why)
+    refused: dict[str, str] | None = None
+    for metric, v in sample.values.items():
+        if isinstance(v, bool | str):
+            continue  # always have a line-protocol form
+        if isinstance(v, float):
+            if math.isfinite(v):
+                continue
+            why = f"{v!r} is not a finite number"
+        else:
+            if INT64_MIN <= v <= INT64_MAX:
+                continue
+            why = f"integer {_clip_value(v)} outside the signed 64-bit range"
+        if refused is None:
+            refused = {}
+        refused[metric] = why
+    if refused is None:
+        return sample, None
+    refusal = Refusal(sample, refused)
+    kept = {k: v for k, v in sample.values.items() if k not in refused}
+    if not kept:
+        return None, refusal
+    units = {k: u for k, u in sample.units.items() if k in kept}
+    return replace(sample, values=kept, units=units), refusal
+
+
 def _escape_tag(v: str) -> str:
     return v.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
 
@@ -153,8 +232,6 @@ def _field(v: Value) -> str | None:
     return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 # Escaped series prefixes and field keys: a site has a bounded set of devices and metrics, and
 # escaping them once instead of on every line is most of the serializer's speed.
 _PREFIXES: dict[tuple[str, str, str, str], str] = {}

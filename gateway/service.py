@@ -100,7 +100,7 @@ class Gateway:
             password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
             ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
         )
-        self.dead_letters = DeadLetters(settings.var_dir / "dead_letters.db")
+        self.dead_letters = DeadLetters(settings.var_dir / "dead_letters.db", clock=clock)
         self.events = EventPublisher(self.outbox, self.mqtt, clock)
         self.metrics_server: MetricsServer | None = None
         self.pollers: list[ModbusDevicePoller] = []
@@ -201,6 +201,7 @@ class Gateway:
             offline_after=comm.offline_after if comm else 3,
             online_after=comm.online_after if comm else 2,
             phase=random.Random(device.id).uniform(0, device.poll_interval),
+            dead_letters=self.dead_letters,
         )
 
     def _start_poller(self, poller: ModbusDevicePoller) -> None:
@@ -343,8 +344,8 @@ class Gateway:
             await self.metrics_server.__aexit__()
         self.mqtt.stop()
         await self.sink.close()
-        self.outbox.close()
-        self.dead_letters.close()
+        await asyncio.to_thread(self.outbox.close)
+        await asyncio.to_thread(self.dead_letters.close)
         self.conditions.close()
 
     def _on_broker_connected(self) -> None:
@@ -469,7 +470,12 @@ class Gateway:
         )
 
     def health(self) -> dict[str, Any]:
+        problems = self.writer.problems() + self.dead_letters.problems()
+        dead = self.dead_letters.stats()
         return {
+            # degraded: working, but an operator must act (e.g. free the outbox's disk)
+            "status": "degraded" if problems else "ok",
+            "problems": problems,
             "mqtt_connected": self.mqtt.connected.is_set(),
             "sink": self.sink.name,
             "samples_accepted": self.writer.stats.accepted,
@@ -477,9 +483,12 @@ class Gateway:
             "samples_dropped": self.writer.stats.dropped,
             "queue_depth": self.writer.queue_depth,
             "sink_direct": self.writer.direct,
+            "samples_held": self.writer.held_points,
             "outbox": self.outbox.describe(),
+            "outbox_storage_error": self.writer.storage_error,
             "events_pending": self.events.pending,
             "dead_letters": self.dead_letters.count,
+            "dead_letter_store": dead.__dict__,
             "alarms_published": self.alarms_published,
             "devices": {
                 p.device.id: {

@@ -3,27 +3,41 @@
 `offer` only appends to a bounded in-memory queue. One task cuts the queue into batches and
 writes them straight to the sink while it is healthy. The first failed write switches to *outbox
 mode*: that batch and every later one go to the durable outbox (`gateway/outbox.py`), and a
-second task replays the outbox oldest first, with exponential backoff, until it is empty; only
-then do batches go straight to the sink again, so the store receives everything in order.
+second task, the replay, sends the outbox oldest first, with exponential backoff, until it is
+empty; only then do batches go straight to the sink again, so the store receives everything in
+order.
 
-Overflow policy, counted and documented in `docs/store-and-forward.md`:
-- queue full (the disk slower than the devices): the new sample is refused (`dropped`);
-- outbox past its byte bound: its oldest telemetry batches are dropped (`Outbox.dropped_points`);
-- a batch the sink rejects as malformed (HTTP 400) cannot succeed on retry: counted (`rejected`);
-- the outbox itself cannot be written (disk full or broken): counted (`lost_on_disk_error`).
+The replay survives any storage error. A batch the sink has stored but the outbox cannot delete
+(disk full) is remembered and deleted later; it is not sent again in this life (after a crash it
+is, which is why the store must take a repeated batch as a no-op: see docs/store-and-forward.md).
+A batch the outbox cannot take is *held* in memory, in order, and sent from there when the sink
+answers, or moved to the outbox when the disk has room again. While the outbox fails the writer
+reports it (`problems`, `disk_full`), counts every error, logs the first and then at most one a
+minute, and leaves that state by itself on the next write that succeeds: no restart.
+
+Overflow policy, counted and documented in `docs/store-and-forward.md`; the loss counters are
+kept in the outbox's counter table, so they survive restarts:
+- queue full (the disk slower than the devices): the new sample is refused (`queue_full_points`);
+- outbox past its byte bound: its oldest telemetry batches are dropped (`dropped_points`);
+- a batch the sink rejects as malformed (HTTP 400) cannot succeed on retry (`rejected_points`);
+- the outbox cannot be written and the memory bound (`capacity` held samples) is reached: the
+  oldest held batch is dropped (`disk_lost_points`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from gateway import durable
 from gateway.outbox import Outbox
 from gateway.readings import Sample
 from gateway.sinks import SinkRejected, SinkUnavailable, TelemetrySink
@@ -32,10 +46,13 @@ from propwatch.clock import Clock
 log = logging.getLogger(__name__)
 
 SafeCallback = Callable[[], None]
+LOG_EVERY_S = 60.0
 
 
 @dataclass
 class WriterStats:
+    """Figures of this life; the loss counters across lives are `Outbox.counters()`."""
+
     accepted: int = 0
     written: int = 0
     dropped: int = 0
@@ -45,6 +62,20 @@ class WriterStats:
     rejected: int = 0
     outbox_errors: int = 0
     lost_on_disk_error: int = 0
+
+
+@dataclass
+class _Held:
+    """A batch the outbox could not take, with the barriers that wait for it."""
+
+    samples: list[Sample]
+    callbacks: list[SafeCallback] = field(default_factory=list)
+
+
+class _Step(enum.Enum):
+    PROGRESS = "progress"
+    SINK_DOWN = "sink down"
+    STORAGE_BLOCKED = "storage blocked"
 
 
 class TelemetryWriter:
@@ -77,11 +108,29 @@ class TelemetryWriter:
         self._mode_lock = asyncio.Lock()
         self._direct = outbox.stats().pending_batches == 0
         self._stopping = False
+        # Replay bookkeeping: outbox batches up to `_sent_upto` are in the sink; those in
+        # `_unremoved` could not be deleted yet. `_held` are newer than anything in the outbox.
+        self._sent_upto = 0
+        self._unremoved: list[int] = []
+        self._held: deque[_Held] = deque()
+        self._held_points = 0
+        self._persisting: asyncio.Task[None] | None = None
+        self.storage_error = ""
+        """The outbox's last write error (SQLite's own words), '' while it writes fine."""
+        self.disk_full = False
+        self.storage_failing_since: datetime | None = None
+        self._errors_unlogged = 0
+        self._last_error_log = float("-inf")
 
     @property
     def queue_depth(self) -> int:
         """Samples accepted and still in memory."""
         return self._queued
+
+    @property
+    def held_points(self) -> int:
+        """Samples the outbox could not take, waiting in memory for the sink or the disk."""
+        return self._held_points
 
     @property
     def direct(self) -> bool:
@@ -92,6 +141,7 @@ class TelemetryWriter:
         """Accept a sample without waiting; False (and counted) when the queue is full."""
         if self._queued >= self.capacity:
             self.stats.dropped += 1
+            self.outbox.count("queue_full_points")
             return False
         self._queue.append(sample)
         self._queued += 1
@@ -104,10 +154,49 @@ class TelemetryWriter:
         """Call `callback` once everything offered so far is in the sink or on disk.
 
         MQTT ingestion acknowledges a QoS 1 message through this, so a crash before that point
-        makes the broker redeliver instead of forget.
+        makes the broker redeliver instead of forget. A batch held in memory (the outbox cannot
+        be written) is not safe yet: its callbacks wait for the sink or the disk.
         """
         self._queue.append(callback)
         self._wake.set()
+
+    def problems(self) -> list[dict[str, str]]:
+        """What an operator must act on, in Chinese for the duty room and in English."""
+        if not self.storage_error:
+            return []
+        path = self.outbox.path
+        if self.disk_full:
+            return [
+                {
+                    "code": "outbox_disk_full",
+                    "zh": (
+                        f"网关磁盘已满：断点续传缓存 {path} 无法写入，{self._held_points} 条读数"
+                        f"暂存在内存中（上限 {self.capacity} 条，超出后丢弃最旧的）。"
+                        "请清理该磁盘，空间恢复后自动续写，无需重启。"
+                    ),
+                    "en": (
+                        f"Gateway disk full: the outbox {path} cannot be written; "
+                        f"{self._held_points} samples are held in memory (up to "
+                        f"{self.capacity}, the oldest dropped past that). Free space on that "
+                        "disk; writing resumes by itself, no restart needed."
+                    ),
+                    "error": self.storage_error,
+                }
+            ]
+        return [
+            {
+                "code": "outbox_storage_error",
+                "zh": (
+                    f"网关断点续传缓存 {path} 写入失败（{self.storage_error}），"
+                    f"{self._held_points} 条读数暂存在内存中；请检查磁盘。"
+                ),
+                "en": (
+                    f"The gateway's outbox {path} cannot be written ({self.storage_error}); "
+                    f"{self._held_points} samples are held in memory. Check the disk."
+                ),
+                "error": self.storage_error,
+            }
+        ]
 
     async def run(self) -> None:
         drain = asyncio.create_task(self._drain_loop(), name="outbox-replay")
@@ -118,13 +207,25 @@ class TelemetryWriter:
                 await self._wait_for_batch()
                 samples, callbacks = self._cut()
                 await self._dispatch(samples, callbacks)
+                if self.outbox.unsaved_counts:
+                    await self._outbox_write("save counters", self.outbox.save_counts)
         finally:
             drain.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await drain
+            if self._persisting is not None:
+                await asyncio.wait({self._persisting})
             while self._queue:
                 samples, callbacks = self._cut()
                 await self._dispatch(samples, callbacks)
+            await self._persist_held()
+            if self._held_points:
+                # Their barriers stay uncalled: MQTT redelivers those messages to the next life.
+                log.error(
+                    "stopping with %d samples that neither the sink nor the outbox took: lost",
+                    self._held_points,
+                )
+                self._lose_held()
 
     async def _wait_for_batch(self) -> None:
         if not self._queue:
@@ -174,7 +275,10 @@ class TelemetryWriter:
                 self.stats.written += len(samples)
                 samples = []
         if samples:
-            await self._spill(samples)
+            callbacks = await self._spill(samples, callbacks)
+        elif callbacks and self._held:
+            self._held[-1].callbacks.extend(callbacks)  # what came before is not safe yet
+            callbacks = []
         for cb in callbacks:
             cb()
 
@@ -189,49 +293,186 @@ class TelemetryWriter:
             await asyncio.wait({task})
             task.result()
 
-    async def _spill(self, samples: list[Sample]) -> None:
+    async def _spill(
+        self, samples: list[Sample], callbacks: list[SafeCallback]
+    ) -> list[SafeCallback]:
+        """Into the outbox, or held in memory behind earlier held batches; returns the
+        callbacks that may run now."""
         async with self._mode_lock:
-            try:
-                await asyncio.to_thread(self.outbox.append_batch, samples)
-            except sqlite3.Error as exc:
-                # A full or broken disk: the batch cannot be kept anywhere; count it loudly.
-                self.stats.outbox_errors += 1
-                self.stats.lost_on_disk_error += len(samples)
-                log.error("outbox write failed, %d samples lost: %s", len(samples), exc)
-                return
             self._direct = False
-            self.stats.spilled += len(samples)
+            if not self._held and await self._outbox_write(
+                "append a batch", self.outbox.append_batch, samples
+            ):
+                self.stats.spilled += len(samples)
+            else:
+                self._hold(samples, callbacks)
+                callbacks = []
         self._drain_wake.set()
+        return callbacks
+
+    def _hold(self, samples: list[Sample], callbacks: list[SafeCallback]) -> None:
+        self._held.append(_Held(samples, callbacks))
+        self._held_points += len(samples)
+        while self._held_points > self.capacity and len(self._held) > 1:
+            oldest = self._held.popleft()
+            self._held_points -= len(oldest.samples)
+            self._lost(len(oldest.samples))
+            log.error(
+                "outbox unwritable and %d samples held in memory: the oldest %d dropped",
+                self._held_points,
+                len(oldest.samples),
+            )
+            for cb in oldest.callbacks:
+                cb()
+
+    def _lose_held(self) -> None:
+        while self._held:
+            self._lost(len(self._held.popleft().samples))
+        self._held_points = 0
+
+    def _lost(self, points: int) -> None:
+        self.stats.lost_on_disk_error += points
+        self.outbox.count("disk_lost_points", points)
 
     def _rejected(self, samples: list[Sample], exc: SinkRejected) -> None:
         self.stats.rejected += len(samples)
+        self.outbox.count("rejected_points", len(samples))
         log.error("sink %s rejected %d samples: %s", self.sink.name, len(samples), exc)
+
+    # the outbox, whose every write may fail
+
+    async def _outbox_write(self, what: str, op: Callable[..., object], *args: Any) -> bool:
+        """Run an outbox write in a thread; False (counted, logged, reported) if it failed."""
+        try:
+            await asyncio.to_thread(op, *args)
+        except sqlite3.Error as exc:
+            self._storage_failed(what, exc)
+            return False
+        if self.storage_error:
+            log.warning(
+                "outbox %s writable again (failing since %s)",
+                self.outbox.path,
+                self.storage_failing_since,
+            )
+            self.storage_error = ""
+            self.disk_full = False
+            self.storage_failing_since = None
+        return True
+
+    def _storage_failed(self, what: str, exc: sqlite3.Error) -> None:
+        self.stats.outbox_errors += 1
+        self.outbox.count("storage_errors")
+        first = not self.storage_error
+        self.storage_error = durable.describe(exc)
+        self.disk_full = durable.is_disk_full(exc)
+        if self.storage_failing_since is None:
+            self.storage_failing_since = self.clock.now()
+        self._errors_unlogged += 1
+        now = self.clock.monotonic()
+        if first or now - self._last_error_log >= LOG_EVERY_S:
+            self._last_error_log = now
+            log.error(
+                "outbox %s: cannot %s: %s (%d storage errors since the last report; %d samples "
+                "held in memory)",
+                self.outbox.path,
+                what,
+                self.storage_error,
+                self._errors_unlogged,
+                self._held_points,
+            )
+            self._errors_unlogged = 0
+
+    async def _persist_held(self) -> None:
+        """Move held batches to the outbox, oldest first, while it takes them."""
+        async with self._mode_lock:
+            while self._held:
+                held = self._held[0]
+                if not await self._outbox_write(
+                    "append a held batch", self.outbox.append_batch, held.samples
+                ):
+                    return
+                self._held.popleft()
+                self._held_points -= len(held.samples)
+                self.stats.spilled += len(held.samples)
+                for cb in held.callbacks:
+                    cb()
+
+    # the replay
 
     async def _drain_loop(self) -> None:
         delay = self.retry_min
         while True:
             await self._drain_wake.wait()
-            self._drain_wake.clear()
             while not self._direct:
-                batch = await asyncio.to_thread(self.outbox.oldest_batch)
-                if batch is None:
-                    async with self._mode_lock:
-                        if self.outbox.stats().pending_batches == 0:
-                            self._direct = True
-                            log.info("outbox drained; writing straight to %s", self.sink.name)
+                step = await self._replay_step()
+                if step is _Step.PROGRESS:
+                    delay = self.retry_min
                     continue
-                try:
-                    await self.sink.write(batch.samples)
-                except SinkUnavailable as exc:
-                    self.stats.failed_batches += 1
-                    log.debug("replay to %s failed, retry in %.1fs: %s", self.sink.name, delay, exc)
+                if step is _Step.SINK_DOWN:
                     await self.clock.sleep(delay)
-                    delay = min(delay * 2, self.retry_max)
-                    continue
-                except SinkRejected as exc:
-                    self._rejected(batch.samples, exc)
-                else:
-                    self.stats.written += len(batch.samples)
-                    self.stats.replayed += len(batch.samples)
-                delay = self.retry_min
-                await asyncio.to_thread(self.outbox.remove_batch, batch.id)
+                else:  # only the disk is in the way: new batches to send may come any time
+                    await self._pause_or_wake(delay)
+                delay = min(delay * 2, self.retry_max)
+            self._drain_wake.clear()
+
+    async def _pause_or_wake(self, delay: float) -> None:
+        sleep = asyncio.ensure_future(self.clock.sleep(delay))
+        wake = asyncio.ensure_future(self._drain_wake.wait())
+        try:
+            await asyncio.wait({sleep, wake}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleep.cancel()
+            wake.cancel()
+
+    async def _replay_step(self) -> _Step:
+        """Send the next batch (outbox first, then held) and settle it."""
+        self._drain_wake.clear()
+        if self._unremoved and await self._outbox_write(
+            "delete replayed batches", self.outbox.remove_batches, list(self._unremoved)
+        ):
+            self._unremoved.clear()
+        try:
+            batch = await asyncio.to_thread(self.outbox.batch_after, self._sent_upto)
+        except sqlite3.Error as exc:
+            self._storage_failed("read a batch", exc)
+            return _Step.STORAGE_BLOCKED
+        if batch is not None:
+            samples = batch.samples
+        elif self._held:
+            samples = self._held[0].samples
+        elif self._unremoved:
+            return _Step.STORAGE_BLOCKED
+        else:
+            async with self._mode_lock:
+                if not self._held and self.outbox.stats().pending_batches == 0:
+                    self._direct = True
+                    log.info("outbox drained; writing straight to %s", self.sink.name)
+            return _Step.PROGRESS
+        try:
+            await self.sink.write(samples)
+        except SinkUnavailable as exc:
+            self.stats.failed_batches += 1
+            log.debug("replay to %s failed: %s", self.sink.name, exc)
+            if self._held:  # the sink is away: give what waits in memory to the disk if it can
+                self._persisting = asyncio.ensure_future(self._persist_held())
+                await asyncio.shield(self._persisting)
+                self._persisting = None
+            return _Step.SINK_DOWN
+        except SinkRejected as exc:
+            self._rejected(samples, exc)
+        else:
+            self.stats.written += len(samples)
+            if batch is not None:
+                self.stats.replayed += len(samples)
+        if batch is not None:
+            self._sent_upto = batch.id
+            if not await self._outbox_write(
+                "delete a replayed batch", self.outbox.remove_batch, batch.id
+            ):
+                self._unremoved.append(batch.id)
+        else:
+            held = self._held.popleft()
+            self._held_points -= len(held.samples)
+            for cb in held.callbacks:
+                cb()
+        return _Step.PROGRESS

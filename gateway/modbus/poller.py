@@ -5,19 +5,25 @@ read every `poll_interval × multiplier` in the fewest coalesced reads. A failed
 with exponential backoff and jitter; the device goes offline after `offline_after` failed polls
 in a row and online again after `online_after` good ones (hysteresis, so a flaky link does not
 flood the duty room with communication-loss alarms).
+
+A value the store cannot keep (a NaN or infinite float, as a device's "no reading" pattern
+decodes) is refused before the sample is handed on (`gateway.readings.split_storable`) and kept
+as a dead letter under the topic `modbus/<device>`; the other values of the poll go on.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gateway.dead_letters import DeadLetters
 from gateway.modbus.coalesce import ReadBlock, coalesce_reads
 from gateway.modbus.connection import ModbusConnection, ModbusError
-from gateway.readings import Sample, Value
+from gateway.readings import Sample, Value, split_storable
 from propwatch.clock import Clock
 from propwatch.profiles import ModbusProfile
 from propwatch.registers import decode
@@ -40,6 +46,8 @@ class DeviceHealth:
     last_latency_s: float = 0.0
     last_lag_s: float = 0.0
     last_error: str = ""
+    refused_values: int = 0
+    """Values the store could not keep (kept as dead letters)."""
 
 
 @dataclass
@@ -88,6 +96,7 @@ class ModbusDevicePoller:
         online_after: int = 2,
         max_backoff: float = 30.0,
         phase: float = 0.0,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         self.site_id = site_id
         self.asset_id = asset_id
@@ -101,6 +110,7 @@ class ModbusDevicePoller:
         self.online_after = online_after
         self.max_backoff = max_backoff
         self.phase = phase
+        self.dead_letters = dead_letters
         self.tick_seconds, self.classes = plan_poll_classes(device, profile)
         self.blocks: list[ReadBlock] = [b for c in self.classes for b in c.blocks]
         self.units = {p.name: p.unit for p in profile.points if p.unit}
@@ -167,7 +177,8 @@ class ModbusDevicePoller:
             self._succeeded()
             for c in due:
                 c.last_tick = tick
-            self.on_sample(sample)
+            if (storable := self._storable(sample)) is not None:
+                self.on_sample(storable)
             tick += 1
             next_at += self.tick_seconds
             now = self.clock.monotonic()
@@ -176,6 +187,20 @@ class ModbusDevicePoller:
                 tick += missed
                 next_at += missed * self.tick_seconds
             await self.clock.sleep(next_at - now)
+
+    def _storable(self, sample: Sample) -> Sample | None:
+        """The sample without the values the store cannot keep; those become a dead letter."""
+        storable, refusal = split_storable(sample)
+        if refusal is None:
+            return sample
+        self.health.refused_values += refusal.values
+        if self.dead_letters is not None:
+            refused = refusal.fields or sample.values
+            payload = json.dumps(
+                {"device": self.device.id, "values": {k: repr(sample.values[k]) for k in refused}}
+            ).encode()
+            self.dead_letters.refuse(f"modbus/{self.device.id}", payload, sample.at, refusal)
+        return storable
 
     def _failed(self, exc: ModbusError) -> None:
         h = self.health
