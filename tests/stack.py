@@ -136,20 +136,23 @@ class SiteStack:
             service.kill()
 
     def control(self, *args: str) -> None:
-        """`propwatch simulate --site F inject|clear …` against the running simulator."""
-        sim = self.services["simulate"]
-        done = subprocess.run(
-            [PROPWATCH, "simulate", "--site", str(self.site_file), *args],
-            env=sim.env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        assert done.returncode == 0, f"simulate {args}: {done.stderr}"
+        simulator_control(self.site_file, self.services["simulate"].env, *args)
 
     def logs(self) -> str:
         return "\n".join(f"--- {n}\n{s.tail()}" for n, s in self.services.items())
+
+
+def simulator_control(site_file: Path, env: dict[str, str], *args: str) -> None:
+    """`propwatch simulate --site F inject|clear …` against the simulator running with `env`."""
+    done = subprocess.run(
+        [PROPWATCH, "simulate", "--site", str(site_file), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, f"simulate {args}: {done.stderr}"
 
 
 def open_alarms(db: Database, site_id: str) -> set[tuple[str, str]]:
@@ -216,7 +219,9 @@ def stack_ready(db: Database, snapshots: Snapshots, assets: int = 4) -> bool:
     return len(snapshots.latest) >= assets
 
 
-def wait_for(check: Callable[[], bool], timeout: float, what: str, logs: Callable[[], str]) -> float:
+def wait_for(
+    check: Callable[[], bool], timeout: float, what: str, logs: Callable[[], str]
+) -> float:
     """Seconds until `check` held; fails with the services' logs after `timeout`."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:

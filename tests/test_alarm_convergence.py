@@ -5,24 +5,30 @@ devices' real state and to the gateway's own snapshot of active conditions."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from maintenance.db import Database
+from maintenance.registry.models import Asset
 from tests.stack import (
+    Service,
     SiteStack,
     Snapshots,
     dump,
     open_alarms,
     open_episodes,
     quick_site_copy,
+    simulator_control,
     stack_ready,
     wait_for,
 )
 from tests.support.postgres import Postgres
-from tests.support.servers import Mosquitto, start_mosquitto
+from tests.support.servers import Mosquitto, free_port, start_mosquitto
 
 SITE = "hexie"
 ENTRAPMENT = ("lift-1-1", "elevator_entrapment")
@@ -131,3 +137,48 @@ def test_a_gateway_restarted_without_its_state_leaves_no_stale_alarm(
         stack["gateway"].start()
         _converged(stack, db, snapshots, {ENTRAPMENT, TERMINAL_COMM})
     db.dispose()
+
+
+@pytest.mark.parametrize("how", ["kill", "stop"])
+def test_a_restarted_demo_keeps_no_alarm_of_the_devices_it_had_before(
+    tmp_path: Path, how: str
+) -> None:
+    """`make demo`, faults raised, stopped and started again: its simulated devices start
+    healthy, so its alarm list must be empty again, not the old alarms raised for ever."""
+    site_file = quick_site_copy(tmp_path)
+    var = tmp_path / "var"
+    env = {
+        **os.environ,
+        "PROPWATCH_VAR_DIR": str(var),
+        "PROPWATCH_API_PORT": str(free_port()),
+    }
+    env.pop("PROPWATCH_MQTT_URL", None)
+    demo = Service("demo", ["demo", "--site", str(site_file)], env, tmp_path / "demo.log")
+    db = Database(f"sqlite:///{var}/propwatch.db")
+    demo.start()
+    try:
+        wait_for(lambda: _demo_ready(db), CONVERGE, "the demo to start", demo.tail)
+        simulator_control(
+            site_file, env, "inject", "lift-1-1", "entrapment", "--param", "passengers=2"
+        )
+        simulator_control(site_file, env, "inject", "pump-1", "pressure_collapse")
+        wait_for(
+            lambda: open_alarms(db, SITE) == {ENTRAPMENT, LOW_PRESSURE},
+            CONVERGE,
+            "the demo's alarms",
+            demo.tail,
+        )
+        getattr(demo, how)()
+        demo.start()
+        wait_for(lambda: open_alarms(db, SITE) == set(), CONVERGE, "an empty list", demo.tail)
+    finally:
+        demo.kill()
+        db.dispose()
+
+
+def _demo_ready(db: Database) -> bool:
+    try:
+        with db.session() as s:
+            return bool(s.scalar(select(func.count(Asset.id)).where(Asset.state_at.is_not(None))))
+    except SQLAlchemyError:
+        return False
