@@ -35,9 +35,7 @@ def test_a_new_code_raises_its_alarm_and_never_clears_the_one_it_hides() -> None
     alarm = _elevator()
     first = alarm.evaluate(sample(0, asset="lift-1", fault_code=3))
     events = alarm.evaluate(sample(1, asset="lift-1", fault_code=7))
-    assert [(e.alarm_type, e.action) for e in events] == [
-        ("elevator_overspeed", AlarmAction.RAISE)
-    ]
+    assert [(e.alarm_type, e.action) for e in events] == [("elevator_overspeed", AlarmAction.RAISE)]
     assert sorted(alarm.active_types()) == ["elevator_door_lock_fault", "elevator_overspeed"]
     cleared = alarm.evaluate(sample(2, asset="lift-1", fault_code=0))
     assert sorted((e.alarm_type, e.action) for e in cleared) == [
