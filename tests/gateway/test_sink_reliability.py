@@ -102,7 +102,9 @@ def test_sink_outage_under_load_loses_no_accepted_point_and_memory_stays_flat(
     assert peak_queue <= RATE
 
 
-def _driver(tmp: Path, vm: VictoriaMetrics, points: int) -> subprocess.Popen[str]:
+def _driver(
+    tmp: Path, vm: VictoriaMetrics, points: int, hold_after_store: int = 0
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -116,6 +118,8 @@ def _driver(tmp: Path, vm: VictoriaMetrics, points: int) -> subprocess.Popen[str
             str(points),
             "--rate",
             str(RATE),
+            "--hold-after-store",
+            str(hold_after_store),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -153,6 +157,74 @@ def test_gateway_killed_while_the_sink_is_down_loses_nothing_it_had_made_safe(
     assert len(stored) == len(set(stored)), "a replayed batch is stored once"
 
 
+def test_victoria_metrics_keeps_a_batch_written_twice_once_only_with_dedup(
+    tmp_path: Path,
+) -> None:
+    batch = [soak_sample(seq) for seq in range(100)]
+    exported: dict[bool, list[float]] = {}
+    for dedup in (True, False):
+        vm = start_victoria_metrics(tmp_path / f"dedup-{dedup}", dedup=dedup)
+        try:
+            sink = InfluxSink(vm.url, "t", "o", "b")
+            sink.write_samples(batch)
+            sink.write_samples(batch)  # the replay of a batch whose delete never happened
+            exported[dedup] = _stored_seqs(vm, 200 if not dedup else 100, within=20)
+        finally:
+            vm.stop()
+
+    assert exported[True] == [float(i) for i in range(100)]
+    assert exported[False] == sorted([float(i) for i in range(100)] * 2)
+
+
+def test_replay_killed_again_and_again_between_store_and_delete_stores_each_point_once(
+    tmp_path: Path,
+) -> None:
+    """Every life stores a batch, and is killed before the outbox deletes it; the next life
+    sends that batch again. Only the store's idempotence keeps the count exact."""
+    points = RATE * 4
+    vm = start_victoria_metrics(tmp_path)
+    vm.stop()
+    lives: list[subprocess.Popen[str]] = []
+    stored_then_killed: list[int] = []
+    try:
+        first = _driver(tmp_path, vm, points=points)
+        lives.append(first)
+        assert first.stdout is not None
+        for line in first.stdout:
+            if line.split() == ["SAFE", str(points)]:
+                break
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        vm.start()
+        for hold_after in (1, 3, 2, 5, 1):
+            life = _driver(tmp_path, vm, points=0, hold_after_store=hold_after)
+            lives.append(life)
+            assert life.stdout is not None
+            stores = 0
+            for line in life.stdout:
+                if line.startswith("STORED"):
+                    stores += 1
+                    if stores == hold_after:
+                        break
+            life.send_signal(signal.SIGKILL)
+            life.wait(10)
+            stored_then_killed.append(stores)
+        last = _driver(tmp_path, vm, points=0)
+        lives.append(last)
+        out, _ = last.communicate(timeout=60)
+        stored = _stored_seqs(vm, points)
+    finally:
+        for life in lives:
+            if life.poll() is None:
+                life.kill()
+        vm.stop()
+
+    assert stored_then_killed == [1, 3, 2, 5, 1]
+    assert all(life.returncode == -signal.SIGKILL for life in lives[:-1])
+    assert "DRAINED" in out
+    assert stored == [float(i) for i in range(points)], "every point, each exactly once"
+
+
 def test_mosquitto_restart_under_load_loses_no_alarm_event(tmp_path: Path) -> None:
     broker = start_mosquitto(tmp_path)
     received: set[str] = set()
@@ -170,7 +242,7 @@ def test_mosquitto_restart_under_load_loses_no_alarm_event(tmp_path: Path) -> No
         maint.subscribe(alarm_topic("hexie", "+"), qos=1)
         gateway = MqttConnection(broker.url, "propwatch-gateway-hexie", clean_start=False)
         for c in (maint, gateway):
-            c.client.reconnect_delay_set(min_delay=0.2, max_delay=1)  # type: ignore[no-untyped-call]
+            c.client.reconnect_delay_set(min_delay=0.2, max_delay=1)  # type: ignore[arg-type]
             c.start()
             await c.wait_connected()
         publisher = EventPublisher(Outbox(tmp_path / "outbox.db"), gateway, SystemClock())

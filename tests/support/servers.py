@@ -105,6 +105,9 @@ def start_mosquitto(tmp: Path, extra_conf: str = "") -> Mosquitto:
         "max_inflight_messages 0\n"
         "persistence true\n"
         f"persistence_location {persistence}/\n"
+        # Save the in-memory store every second (the default is 30 min): a crashed broker
+        # otherwise forgets every session and queued message since the last save.
+        "autosave_interval 1\n"
         # Run as root, mosquitto drops to the `mosquitto` user, which cannot write the persistence
         # file under pytest's private temp dir: a restart would then silently forget sessions.
         f"user {getpass.getuser()}\n"
@@ -121,6 +124,10 @@ class VictoriaMetrics:
     proc: subprocess.Popen[bytes]
     data: Path
     binary: str
+    dedup: bool = True
+    """`-dedup.minScrapeInterval=1ms`: a batch written twice (a replay after a crash between the
+    store's 204 and the outbox's delete) is kept once, as InfluxDB does by itself. Off only to
+    count what the writer itself sends twice."""
 
     @property
     def url(self) -> str:
@@ -135,6 +142,7 @@ class VictoriaMetrics:
                 "-retentionPeriod=100y",
                 "-search.latencyOffset=0s",
                 "-loggerLevel=ERROR",
+                *(["-dedup.minScrapeInterval=1ms"] if self.dedup else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -164,8 +172,8 @@ class VictoriaMetrics:
             return [json.loads(line) for line in r.read().decode().splitlines() if line.strip()]
 
 
-def start_victoria_metrics(tmp: Path) -> VictoriaMetrics:
+def start_victoria_metrics(tmp: Path, dedup: bool = True) -> VictoriaMetrics:
     binary = require_binary("victoria-metrics")
-    vm = VictoriaMetrics(free_port(), None, tmp / "vm-data", binary)  # type: ignore[arg-type]
+    vm = VictoriaMetrics(free_port(), None, tmp / "vm-data", binary, dedup)  # type: ignore[arg-type]
     vm.start()
     return vm
