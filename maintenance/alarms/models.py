@@ -18,7 +18,10 @@ class Alarm(Base):
     """
 
     __tablename__ = "alarm"
-    __table_args__ = (Index("ix_alarm_site_open", "site_id", "cleared_at", "acknowledged_at"),)
+    __table_args__ = (
+        Index("ix_alarm_site_open", "site_id", "cleared_at", "acknowledged_at"),
+        Index("ix_alarm_site_raised", "site_id", "raised_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[str] = mapped_column(String(64), index=True)

@@ -33,6 +33,8 @@ def upgrade() -> None:
         t.add_column(sa.Column("out_of_service_reason", sa.String(300), nullable=True))
     # Alarms the duty room must still see: open ones, and cleared ones nobody acknowledged.
     op.create_index("ix_alarm_site_open", "alarm", ["site_id", "cleared_at", "acknowledged_at"])
+    # The alarm-system KPIs read windows of raise times per site (/metrics, the monthly report).
+    op.create_index("ix_alarm_site_raised", "alarm", ["site_id", "raised_at"])
     with op.batch_alter_table("asset") as t:
         t.add_column(sa.Column("out_of_service_since", UtcDateTime(), nullable=True))
         t.add_column(sa.Column("out_of_service_by", sa.String(64), nullable=True))
@@ -67,6 +69,7 @@ def downgrade() -> None:
         t.drop_column("out_of_service_reason")
         t.drop_column("out_of_service_by")
         t.drop_column("out_of_service_since")
+    op.drop_index("ix_alarm_site_raised", table_name="alarm")
     op.drop_index("ix_alarm_site_open", table_name="alarm")
     with op.batch_alter_table("alarm") as t:
         for column in (
