@@ -1,25 +1,68 @@
-"""Consume gateway events from MQTT and apply them in order, one transaction each."""
+"""Consume gateway events from MQTT and apply them in order, one transaction each.
+
+At least once on the wire, exactly once in effect: a QoS 1 message is acknowledged (paho manual
+ack) only after what it carried is committed, or kept as a dead letter (死信) when it is
+malformed or its applying raised. A consumer killed at any moment leaves what it had not
+acknowledged in its persistent session; the broker delivers it again, and the event id in
+`processed_event` makes the second apply a no-op. A database that is away is waited for, the
+message held unacknowledged.
+
+What the consumer holds is bounded (`capacity`). The broker's in-flight window (Mosquitto
+`max_inflight_messages`, EMQX `max_inflight`) normally keeps it well below; past it (a broker with
+no window), a message is left unacknowledged, and so is every later one of that connection so
+that order is kept, until the consumer has worked through what it holds and renews the
+connection: the broker then delivers the rest again. paho's network thread never waits on the
+consumer, so keepalives go on while the database is slow.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import deque
+from dataclasses import dataclass
 from datetime import timedelta
 
 import paho.mqtt.client as paho
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from maintenance.alarms.reconcile import apply_asset_state
 from maintenance.alarms.service import LATE_AFTER, apply_alarm_event
 from maintenance.db import Database
+from maintenance.dead_letters import DeadLetterKind, keep_dead_letter, rejection_reason
 from propwatch.clock import Clock
 from propwatch.events import TOPIC_ROOT, AlarmEvent, AssetStateEvent, parse_event
 from propwatch.mqtt import MqttConnection
 from propwatch.site import Site
 
 log = logging.getLogger(__name__)
+
+CAPACITY = 1000
+"""Messages held at most (queued and being applied): a few MB of payloads."""
+
+STOP_GRACE = 10.0
+"""Seconds a stop waits for the message being applied to commit and be acknowledged."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message as the broker handed it over, on the connection it came on."""
+
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    connection: int
+
+
+def database_away(exc: BaseException) -> bool:
+    """The database cannot answer now (restart, lock or pool timeout): wait, do not give up."""
+    if isinstance(exc, OperationalError | PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 class EventConsumer:
@@ -38,6 +81,7 @@ class EventConsumer:
         *,
         shared_group: str | None = None,
         late_after: timedelta = LATE_AFTER,
+        capacity: int = CAPACITY,
     ) -> None:
         self.site = site
         self.late_after = late_after
@@ -45,14 +89,36 @@ class EventConsumer:
         self.db = db
         self.connection = connection
         self.clock = clock
-        self.queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self.capacity = capacity
+        self.queue: asyncio.Queue[Delivery] = asyncio.Queue()
         self.applied = 0
         self.duplicates = 0
         self.rejected = 0
         self.failed = 0
         self.db_retries = 0
-        self.failed_events: deque[tuple[str, bytes]] = deque(maxlen=1000)
+        self.dead_letters = 0  # rejected or failed messages kept in the database
+        self.acknowledged = 0
+        self.left_for_redelivery = 0  # done, but their connection had ended: the broker resends
+        self.refused = 0  # not taken, the consumer being full; the broker holds them
+        self.dropped_qos0 = 0  # QoS 0 messages that found the consumer full (no redelivery)
+        self.session_renewals = 0
+        # Neither applied nor kept (keeping the dead letter failed too): unacknowledged, the
+        # broker delivers them again on the next connection; the last ones are here to see.
+        self.unsettled = 0
+        self.unsettled_events: deque[Delivery] = deque(maxlen=100)
+        self._lock = threading.Lock()  # `_held` and `_refusing`, shared with paho's thread
+        self._held = 0
+        self._refusing: int | None = None  # the connection whose later messages are refused
+        self._renewed: int | None = None  # the last connection dropped to have them resent
+        self._stopping = False
+        self._waiting_for_db = False
+        self._current: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def held(self) -> int:
+        """Messages taken and not yet done: queued, and the one being applied."""
+        return self._held
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -65,38 +131,154 @@ class EventConsumer:
         return f"$share/{self.shared_group}/{topic}" if self.shared_group else topic
 
     def _from_paho_thread(self, msg: paho.MQTTMessage) -> None:
+        """In paho's network thread: take the message or leave it to the broker; never wait."""
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self.queue.put_nowait, (msg.topic, bytes(msg.payload)))
+        connection = self.connection.connection_number
+        with self._lock:
+            full = self._held >= self.capacity
+            if msg.qos > 0 and (full or self._refusing == connection):
+                self._refusing = connection
+                self.refused += 1
+                return
+            if full:
+                self.dropped_qos0 += 1
+                return
+            self._held += 1
+        delivery = Delivery(msg.topic, bytes(msg.payload), msg.mid, msg.qos, connection)
+        self._loop.call_soon_threadsafe(self.queue.put_nowait, delivery)
 
     async def run(self) -> None:
-        while True:
-            topic, payload = await self.queue.get()
+        while not self._stopping:
+            if self._must_renew():
+                await self._renew_session()
+                continue
+            delivery = await self.queue.get()
+            if self._stopping:
+                self._done()
+                return
+            self._current = asyncio.create_task(self._settle(delivery))
+            # A cancelled run (shutdown) does not cancel the apply under way: `stop` decides.
+            await asyncio.shield(self._current)
+
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Take nothing more; let the message being applied commit and be acknowledged (within
+        `grace` seconds). Everything else stays unacknowledged for the broker to deliver again:
+        nothing is dropped, nothing acknowledged that is not committed."""
+        self._stopping = True
+        current = self._current
+        if current is None or current.done():
+            return
+        if not self._waiting_for_db:
+            await asyncio.wait({current}, timeout=grace)
+        if not current.done():
+            # A thread already applying may still commit; its redelivery is then a no-op.
+            current.cancel()
+            await asyncio.gather(current, return_exceptions=True)
+
+    def _must_renew(self) -> bool:
+        """Everything taken is done, and the broker still holds messages refused on the current
+        connection as in flight: it sends them again only on a new connection."""
+        with self._lock:
+            refusing = self._refusing
+            if refusing is None or self._held > 0 or refusing == self._renewed:
+                return False
+            return refusing == self.connection.connection_number
+
+    async def _renew_session(self) -> None:
+        self.session_renewals += 1
+        self._renewed = self._refusing
+        log.warning(
+            "event consumer was full (%d held, %d refused so far); reconnecting for the rest",
+            self.capacity,
+            self.refused,
+        )
+        # The redeliveries arrive on the new connection, into the queue `run` waits on.
+        await asyncio.to_thread(self.connection.renew_session)
+
+    def _done(self) -> None:
+        with self._lock:
+            self._held -= 1
+
+    async def _settle(self, delivery: Delivery) -> None:
+        """Apply or keep one message, then acknowledge it; a database away is waited for."""
+        try:
             delay = 0.5
             while True:
                 try:
-                    await asyncio.to_thread(self.handle, topic, payload)
+                    await asyncio.to_thread(self._apply_or_keep, delivery)
                     break
-                except OperationalError:
-                    # The database is away (restart, lock timeout). The broker has had its ack,
-                    # so the event exists only here: wait and retry, keeping the order.
+                except Exception as exc:
+                    if not database_away(exc):
+                        # Keeping the dead letter failed too: counted, kept in memory, and left
+                        # unacknowledged so that the broker delivers it again.
+                        self.unsettled += 1
+                        self.unsettled_events.append(delivery)
+                        log.exception("event on %s neither applied nor kept", delivery.topic)
+                        return
+                    if self._stopping:
+                        return  # unacknowledged: the next process gets it again
                     self.db_retries += 1
-                    log.warning("database unavailable; retrying event on %s in %.1fs", topic, delay)
-                    await self.clock.sleep(delay)
+                    log.warning(
+                        "database unavailable; retrying event on %s in %.1fs", delivery.topic, delay
+                    )
+                    self._waiting_for_db = True
+                    try:
+                        await self.clock.sleep(delay)
+                    finally:
+                        self._waiting_for_db = False
                     delay = min(delay * 2, 30.0)
-                except Exception:
-                    # A bug must not stop consumption: count it and keep the payload to inspect.
-                    self.failed += 1
-                    self.failed_events.append((topic, payload))
-                    log.exception("event on %s could not be applied", topic)
-                    break
+            self._acknowledge(delivery)
+        finally:
+            self._done()
+
+    def _acknowledge(self, delivery: Delivery) -> None:
+        if delivery.qos == 0:
+            return
+        if self.connection.ack(delivery.mid, delivery.qos, delivery.connection):
+            self.acknowledged += 1
+        else:
+            self.left_for_redelivery += 1
+
+    def _apply_or_keep(self, delivery: Delivery) -> None:
+        """In a worker thread. Raises only when the database is away or nothing could be kept."""
+        try:
+            self.handle(delivery.topic, delivery.payload)
+        except Exception as exc:
+            if database_away(exc):
+                raise
+            # A bug must not stop consumption nor lose the event: keep it to fix and replay.
+            log.exception("event on %s could not be applied; kept as a dead letter", delivery.topic)
+            self._keep(delivery.topic, delivery.payload, DeadLetterKind.FAILED, repr(exc))
+            self.failed += 1
 
     def handle(self, topic: str, payload: bytes) -> None:
+        """Apply one message; a rejected one is kept as a dead letter before this returns."""
+        rejected = self.rejected
         try:
             self._apply(topic, payload)
         except IntegrityError:
             # Another replica committed the same alarm episode or event first; applying again
             # now takes the duplicate / repeated-raise path against its committed rows.
             self._apply(topic, payload)
+        if self.rejected > rejected:
+            reason = rejection_reason(payload, self.site.id)
+            self._keep(topic, payload, DeadLetterKind.REJECTED, reason)
+
+    def _keep(self, topic: str, payload: bytes, kind: DeadLetterKind, reason: str) -> None:
+        try:
+            with self.db.session() as s:
+                kept = keep_dead_letter(
+                    s,
+                    site_id=self.site.id,
+                    topic=topic,
+                    payload=payload,
+                    kind=kind,
+                    reason=reason,
+                    now=self.clock.now(),
+                )
+        except IntegrityError:
+            kept = False  # a replica kept the same message first
+        self.dead_letters += kept
 
     def _apply(self, topic: str, payload: bytes) -> None:
         try:

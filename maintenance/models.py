@@ -9,6 +9,7 @@ from api.models import (
     WebhookSubscription,
 )
 from maintenance.alarms.models import Alarm, ProcessedEvent
+from maintenance.dead_letters import DeadLetter
 from maintenance.notifications import Notification
 from maintenance.notify.models import NotificationAttempt, NotificationCursor, NotificationDelivery
 from maintenance.plans.models import PlanCursor, PlanRecord
@@ -21,6 +22,7 @@ __all__ = [
     "Asset",
     "AuditEntry",
     "Building",
+    "DeadLetter",
     "Escalation",
     "ExternalRef",
     "IdempotencyRecord",

@@ -47,6 +47,8 @@ class MaintenanceService:
             username=settings.mqtt_username,
             password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
             ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
+            # acknowledged by the consumer once what a message carried is committed
+            manual_ack=True,
         )
         self.consumer = EventConsumer(
             site,
@@ -55,6 +57,7 @@ class MaintenanceService:
             clock,
             shared_group=settings.mqtt_shared_group,
             late_after=timedelta(seconds=settings.late_event_after),
+            capacity=settings.maintenance_queue_capacity,
         )
         self._tasks: list[asyncio.Task[None]] = []
         self.sla_interval = SLA_INTERVAL
@@ -88,10 +91,14 @@ class MaintenanceService:
 
     async def __aexit__(self, *exc: object) -> None:
         self.plans.stop()
+        # The event being applied commits and is acknowledged; every other one the consumer
+        # holds stays unacknowledged in the broker's session, for the next start.
+        await self.consumer.stop()
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        self.mqtt.stop()
+        # paho sends the acknowledgements already queued before its DISCONNECT
+        await asyncio.to_thread(self.mqtt.stop)
         await self.notifier.__aexit__(None, None, None)
 
     def load_registry(self) -> None:
@@ -129,8 +136,12 @@ class MaintenanceService:
             "events_duplicate": self.consumer.duplicates,
             "events_rejected": self.consumer.rejected,
             "events_failed": self.consumer.failed,
+            "events_dead_letters": self.consumer.dead_letters,
+            "events_unsettled": self.consumer.unsettled,
+            "events_refused_full": self.consumer.refused,
             "database_retries": self.consumer.db_retries,
             "queue_depth": self.consumer.queue.qsize(),
+            "events_held": self.consumer.held,
             "escalations_fired": self.escalations_fired,
             "sla_errors": self.sla_errors,
             "plan_passes": self.plans.stats.passes,

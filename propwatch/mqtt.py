@@ -17,6 +17,7 @@ import contextlib
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -185,10 +186,16 @@ class MqttConnection:
             self.client.ack(mid, qos)
         return True
 
-    def renew_session(self) -> None:
-        """Drop the connection and let paho reconnect with the same persistent session: the broker
-        then delivers again every message it holds unacknowledged for this client."""
+    def renew_session(self, flush_within: float = 2.0) -> None:
+        """End the connection and let paho reconnect with the same persistent session: the broker
+        then delivers again every message it holds unacknowledged for this client.
+
+        Blocking (run it in a thread): the acknowledgements already queued are written first,
+        and the socket is only half-closed, so the broker reads them all before the end."""
+        deadline = time.monotonic() + flush_within
+        while self.client.want_write() and time.monotonic() < deadline:
+            time.sleep(0.005)
         sock = self.client.socket()
-        if sock is not None:
+        if isinstance(sock, socket.socket):  # TCP or TLS (ssl.SSLSocket is one)
             with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+                sock.shutdown(socket.SHUT_WR)

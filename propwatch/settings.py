@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # An alarm event older than this (seconds) when it reaches the maintenance service is late:
     # recorded and marked, it pages nobody and opens no emergency order by itself.
     late_event_after: float = 600.0
+    # Events the maintenance consumer holds at most (queued and being applied); the broker keeps
+    # the rest unacknowledged in the service's session until it has room.
+    maintenance_queue_capacity: int = Field(default=1000, ge=1)
 
     # Notification channel secrets by the name a channel gives in the site file (robot keys,
     # access tokens, signing secrets, SMTP passwords), as JSON: {"wecom-a-key": "…"}.
