@@ -158,6 +158,28 @@ export function fmtTime(iso) {
   return iso ? timeFmt.format(new Date(iso)) : "—";
 }
 
+const zonedFmt = new Intl.DateTimeFormat("en-US", {
+  timeZone: TZ,
+  hourCycle: "h23",
+  year: "numeric",
+  month: "2-digit",
+  day: "2-digit",
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+});
+
+// A `datetime-local` value ("2026-11-23T20:15") read as a wall-clock time in TZ, whatever the
+// browser's own zone, as an ISO 8601 instant for the API.
+export function zonedToIso(local) {
+  const asUtc = new Date(`${local.length === 16 ? `${local}:00` : local}Z`);
+  const parts = Object.fromEntries(
+    zonedFmt.formatToParts(asUtc).map((p) => [p.type, p.value]),
+  );
+  const seen = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second);
+  return new Date(asUtc.getTime() - (seen - asUtc.getTime())).toISOString();
+}
+
 export function fmtClock(date) {
   return clockFmt.format(date);
 }
@@ -266,3 +288,29 @@ export const STATUS_ZH = {
   reopened: "已重开",
   note: "跟进记录",
 };
+
+// 告警状态 as ISA-18.2 names them (the API's `isa_state`), and the journal's actions.
+export const ISA_STATE_ZH = {
+  unacknowledged: "未确认",
+  acknowledged: "已确认",
+  returned_unacknowledged: "已恢复未确认",
+  normal: "已恢复",
+  shelved: "已搁置",
+  suppressed: "设计抑制",
+  out_of_service: "已停用",
+};
+export const ALARM_ACTION_ZH = {
+  raised: "告警",
+  repeated: "再次告警",
+  cleared: "恢复",
+  acknowledged: "确认",
+  shelved: "搁置",
+  unshelved: "取消搁置",
+  suppressed: "设计抑制",
+  out_of_service: "停用",
+  returned_to_service: "恢复启用",
+  stale: "设备离线，状态未知",
+  fresh: "设备恢复在线",
+};
+// Who changed an alarm when it was not a person.
+export const ACTOR_ZH = { gateway: "网关", reconciliation: "状态核对" };

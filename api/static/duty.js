@@ -1,11 +1,16 @@
-// 值班室: alarms, open work orders with their SLA countdown, assets by zone and building,
+// 值班室: the alarm board (ISA-18.2 states, sound and title flash for an unacknowledged emergency)
+// and its 告警历史, open work orders with their SLA countdown, assets by zone and building,
 // tonight's lighting check and today's stocktake; refreshed from the event stream.
+import { Annunciator } from "/static/annunciator.js";
 import {
   $,
+  ACTOR_ZH,
+  ALARM_ACTION_ZH,
   api,
   el,
   fmtClock,
   fmtTime,
+  ISA_STATE_ZH,
   LIMIT_ZH,
   listen,
   logout,
@@ -15,89 +20,166 @@ import {
   takeToken,
   tickCountdowns,
   toast,
+  zonedToIso,
 } from "/static/common.js";
 
 const OPEN = ["registered", "dispatched", "accepted", "on_site", "on_hold", "reopened"];
 const SEVERITY_RANK = { critical: 0, major: 1, minor: 2, warning: 3 };
 const SHELVE_HOURS = [1, 4, 12, 24];
 
-const state = { site: null, people: {}, zones: {}, me: null, assetNames: {} };
+const state = {
+  site: null,
+  people: {},
+  zones: {},
+  me: null,
+  assets: [],
+  assetNames: {},
+  alarms: [],
+  alarmTypes: new Map(), // alarm_type -> a message of that type, as its name in the filter
+  orderPriority: {}, // open work order id -> priority, to know an alarm's emergency order
+};
 
 function person(id) {
   return id ? state.people[id] || id : "未指派";
 }
 
 // --- alarms -----------------------------------------------------------------------------
+// The board is the API's attention list (everything not back to normal), ordered as the duty
+// room works it: what waits for 确认 first, then what is acknowledged, then what is hidden.
+
+const STATE_RANK = {
+  unacknowledged: 0,
+  returned_unacknowledged: 1,
+  acknowledged: 2,
+  shelved: 3,
+  suppressed: 4,
+  out_of_service: 5,
+};
+const ACKNOWLEDGEABLE = ["unacknowledged", "returned_unacknowledged"];
+
+function assetName(item) {
+  return item.asset_name || state.assetNames[item.asset] || item.asset;
+}
+
+function actorName(actor) {
+  if (!actor) return "—";
+  return ACTOR_ZH[actor] || state.people[actor] || actor;
+}
+
+async function loadAssetNames() {
+  if (Object.keys(state.assetNames).length) return;
+  const assets = await api(`/api/v1/assets?site_id=${encodeURIComponent(state.site.id)}`);
+  rememberAssets(assets);
+}
+
+function rememberAssets(assets) {
+  const changed = assets.map((a) => `${a.id}:${a.name}`).join() !== state.assets.map((a) => `${a.id}:${a.name}`).join();
+  state.assets = assets;
+  state.assetNames = Object.fromEntries(assets.map((a) => [a.id, a.name]));
+  if (changed) fillHistoryFilters(); // not every minute: that would close a list being picked from
+}
 
 async function loadAlarms() {
-  if (!Object.keys(state.assetNames).length) {
-    const assets = await api(`/api/v1/assets?site_id=${encodeURIComponent(state.site.id)}`);
-    state.assetNames = Object.fromEntries(assets.map((a) => [a.id, a.name]));
-  }
+  await loadAssetNames();
   const alarms = await api(
-    `/api/v1/alarms?site_id=${encodeURIComponent(state.site.id)}&state=raised&limit=200`,
+    `/api/v1/alarms?site_id=${encodeURIComponent(state.site.id)}&attention=true&limit=200`,
   );
   alarms.sort(
     (a, b) =>
-      a.shelved - b.shelved ||
+      (STATE_RANK[a.isa_state] ?? 9) - (STATE_RANK[b.isa_state] ?? 9) ||
       (SEVERITY_RANK[a.severity] ?? 9) - (SEVERITY_RANK[b.severity] ?? 9) ||
       b.raised_at.localeCompare(a.raised_at),
   );
-  const active = alarms.filter((a) => !a.shelved);
-  $("#alarm-count").textContent = `${active.length} 条活动${
-    alarms.length > active.length ? `，${alarms.length - active.length} 条已搁置` : ""
-  }`;
+  state.alarms = alarms;
+  for (const a of alarms) learnType(a);
+  annunciate();
+  const count = (s) => alarms.filter((a) => a.isa_state === s).length;
+  const hidden = count("shelved") + count("suppressed") + count("out_of_service");
+  const active = count("unacknowledged") + count("acknowledged");
+  const parts = [`${active} 条活动`];
+  if (count("unacknowledged")) parts.push(`${count("unacknowledged")} 条未确认`);
+  if (count("returned_unacknowledged")) parts.push(`${count("returned_unacknowledged")} 条已恢复未确认`);
+  if (hidden) parts.push(`${hidden} 条已搁置、抑制或停用`);
+  $("#alarm-count").textContent = parts.join("，");
   const list = $("#alarm-list");
   if (!alarms.length) {
     list.replaceChildren(el("p", { class: "ok-note" }, "当前没有告警"));
     return;
   }
-  list.replaceChildren(el("table", { class: "table alarms" }, alarms.map(alarmRow)));
+  list.replaceChildren(el("table", { class: "table alarms" }, el("tbody", {}, alarms.map(alarmRow))));
 }
 
 function alarmRow(a) {
-  const status = a.shelved
-    ? `已搁置至 ${fmtTime(a.shelved_until)}（${a.shelve_reason || ""}）`
-    : a.acknowledged_at
-      ? `已确认 · ${a.acknowledged_by} ${fmtTime(a.acknowledged_at)}`
-      : "未确认";
+  const s = a.isa_state;
   const actions = el("td", { class: "actions" });
-  if (!a.acknowledged_at && !a.shelved) {
-    actions.append(
-      el("button", { class: "primary", onclick: () => acknowledge(a) }, "确认"),
-    );
+  if (ACKNOWLEDGEABLE.includes(s)) {
+    actions.append(el("button", { class: "primary", onclick: () => acknowledge(a) }, "确认"));
   }
-  if (a.shelved) {
+  if (s === "shelved") {
     actions.append(el("button", { onclick: () => unshelve(a) }, "取消搁置"));
-  } else {
+  } else if (s === "unacknowledged" || s === "acknowledged") {
     actions.append(el("button", { onclick: (e) => openShelve(e, a) }, "搁置"));
   }
+  if (s === "out_of_service") {
+    actions.append(el("button", { onclick: () => returnToService(a) }, "恢复启用"));
+  } else if (s !== "suppressed") {
+    actions.append(el("button", { onclick: (e) => openOutOfService(e, a) }, "停用"));
+  }
+  const returned = a.cleared_at
+    ? el(
+        "span",
+        { class: "tag returned", title: a.cleared_by === "reconciliation" ? "网关状态核对后判定已恢复" : "" },
+        `已恢复 ${fmtTime(a.cleared_at).slice(-5)}${a.cleared_by === "reconciliation" ? "（核对）" : ""}`,
+      )
+    : null;
+  const classes = [`sev-${a.severity}`, `isa-${s}`];
+  if (s === "acknowledged") classes.push("acked");
+  if (s === "shelved") classes.push("shelved");
+  if (s === "suppressed" || s === "out_of_service") classes.push("greyed");
+  if (alerting(a)) classes.push("alerting");
   return el(
     "tr",
-    {
-      class: `sev-${a.severity}${a.shelved ? " shelved" : ""}${a.acknowledged_at ? " acked" : ""}`,
-      dataset: { alarm: a.id },
-    },
-    el("td", {}, el("span", { class: `badge sev-${a.severity}` }, SEVERITY_ZH[a.severity] || a.severity)),
+    { class: classes.join(" "), dataset: { alarm: a.id, state: s } },
+    el("td", { class: "sev" }, el("span", { class: `badge sev-${a.severity}` }, SEVERITY_ZH[a.severity] || a.severity)),
     el(
       "td",
       { class: "what" },
-      el("strong", {}, state.assetNames[a.asset] || a.asset),
+      el("strong", {}, assetName(a)),
       " ",
-      a.message || a.alarm_type,
+      el("span", { class: "msg" }, a.message || a.alarm_type),
+      returned,
+      a.stale ? el("span", { class: "tag stale", title: "设备离线，无法确认告警是否仍然存在" }, "状态未知（设备离线）") : null,
+      a.late ? el("span", { class: "tag late", title: "告警送达时间远晚于发生时间：已记录，不再通知" }, "迟到") : null,
       a.chattering ? el("span", { class: "tag" }, "频繁") : null,
       a.raise_count > 1 ? el("span", { class: "tag" }, `×${a.raise_count}`) : null,
     ),
     el("td", { class: "when" }, fmtTime(a.raised_at)),
-    el("td", { class: "alarm-state" }, status),
+    el(
+      "td",
+      { class: "alarm-state" },
+      el("span", { class: `state-chip isa-${s}` }, ISA_STATE_ZH[s] || s),
+      " ",
+      stateDetail(a),
+    ),
     actions,
   );
+}
+
+// The chip says the state; this says who, until when, or why.
+function stateDetail(a) {
+  const text = {
+    acknowledged: () => `${actorName(a.acknowledged_by)} ${fmtTime(a.acknowledged_at)}`,
+    shelved: () => `至 ${fmtTime(a.shelved_until)}（${a.shelve_reason || ""}）`,
+    suppressed: () => a.suppressed_reason || "",
+    out_of_service: () => a.out_of_service_reason || "",
+  }[a.isa_state]?.();
+  return text ? el("span", { class: "state-detail" }, text) : null;
 }
 
 async function acknowledge(a) {
   try {
     await api(`/api/v1/alarms/${a.id}/acknowledge`, { method: "POST" });
-    toast(`已确认告警：${a.asset}`);
+    toast(`已确认告警：${assetName(a)}`);
   } catch (err) {
     toast(`确认失败：${err.message}`, "error");
   }
@@ -134,7 +216,7 @@ function openShelve(event, a) {
               method: "POST",
               json: { until, reason: reason.value.trim() },
             });
-            toast(`已搁置 ${h} 小时：${a.asset}`);
+            toast(`已搁置 ${h} 小时：${assetName(a)}`);
           } catch (err) {
             toast(`搁置失败：${err.message}`, "error");
           }
@@ -148,6 +230,267 @@ function openShelve(event, a) {
   reason.focus();
 }
 
+// 停用: a known fault (a sensor under repair) the duty room stops watching until it is put back.
+function openOutOfService(event, a) {
+  const cell = event.target.closest("td");
+  const reason = el("input", { class: "reason", placeholder: "停用原因（必填）", maxlength: 300 });
+  const confirm = el(
+    "button",
+    {
+      type: "button",
+      class: "primary",
+      onclick: async () => {
+        if (!reason.value.trim()) {
+          reason.focus();
+          toast("请填写停用原因", "error");
+          return;
+        }
+        try {
+          await api(`/api/v1/alarms/${a.id}/out-of-service`, {
+            method: "POST",
+            json: { reason: reason.value.trim() },
+          });
+          toast(`已停用告警：${assetName(a)}`);
+        } catch (err) {
+          toast(`停用失败：${err.message}`, "error");
+        }
+        await loadAlarms();
+      },
+    },
+    "确认停用",
+  );
+  cell.replaceChildren(el("div", { class: "shelve-form" }, reason, confirm));
+  reason.focus();
+}
+
+async function returnToService(a) {
+  try {
+    await api(`/api/v1/alarms/${a.id}/return-to-service`, { method: "POST" });
+    toast(`已恢复启用：${assetName(a)}`);
+  } catch (err) {
+    toast(`恢复启用失败：${err.message}`, "error");
+  }
+  await loadAlarms();
+}
+
+// --- 声光告警 -----------------------------------------------------------------------------
+// Sounded for an active, unacknowledged alarm that is critical or has opened an emergency work
+// order. Not for one that has returned (ISA-18.2 silences a return to normal), nor a late one
+// (recorded, pages nobody), nor a shelved, suppressed or out-of-service one.
+
+const annunciator = new Annunciator(renderAlert);
+
+function alerting(a) {
+  if (a.isa_state !== "unacknowledged" || a.late) return false;
+  return a.severity === "critical" || state.orderPriority[a.work_order_id] === "emergency";
+}
+
+function annunciate() {
+  annunciator.update(
+    state.alarms.filter(alerting).map((a) => ({
+      id: a.id,
+      title: `${assetName(a)} ${a.message || a.alarm_type}`,
+      body: `${SEVERITY_ZH[a.severity] || a.severity} · ${fmtTime(a.raised_at)} · 请到值班室确认`,
+    })),
+  );
+  for (const row of document.querySelectorAll("#alarm-list [data-alarm]")) {
+    const a = state.alarms.find((x) => String(x.id) === row.dataset.alarm);
+    row.classList.toggle("alerting", Boolean(a && alerting(a)));
+  }
+}
+
+function renderAlert() {
+  const mute = $("#mute");
+  mute.textContent = annunciator.muted ? "取消静音" : "静音";
+  mute.setAttribute("aria-pressed", String(annunciator.muted));
+  mute.classList.toggle("on", annunciator.muted);
+  const permission = annunciator.permission;
+  $("#notify-ask").hidden = permission !== "default";
+  const note = $("#notify-note");
+  const noteText =
+    annunciator.notifyError !== null
+      ? `桌面通知不可用：${annunciator.notifyError}`
+      : permission === "denied"
+        ? "桌面通知已被浏览器禁止"
+        : permission === "granted"
+          ? "桌面通知已开启"
+          : "";
+  note.textContent = noteText;
+  note.hidden = !noteText;
+  const banner = $("#alert-banner");
+  banner.hidden = !annunciator.active;
+  if (annunciator.active) {
+    const names = [...annunciator.alarms.values()].map((a) => a.title);
+    $("#alert-text").textContent = `紧急告警 ${names.length} 条未确认：${names.slice(0, 3).join("；")}${
+      names.length > 3 ? " …" : ""
+    }${annunciator.muted ? "（已静音）" : ""}`;
+  }
+  $("#sound-enable").hidden = !annunciator.soundBlocked;
+}
+
+// --- 告警历史 -----------------------------------------------------------------------------
+
+const HISTORY_PAGE = 50;
+const journal = { cursor: null, pages: 0, seq: 0 };
+
+function learnType(item) {
+  if (!state.alarmTypes.has(item.alarm_type)) {
+    state.alarmTypes.set(item.alarm_type, item.message || item.alarm_type);
+    fillTypeOptions();
+  }
+}
+
+function fillTypeOptions() {
+  const select = $("#history-filters select[name=alarm_type]");
+  const chosen = select.value;
+  select.replaceChildren(
+    el("option", { value: "" }, "全部类型"),
+    ...[...state.alarmTypes]
+      .sort((a, b) => a[1].localeCompare(b[1], "zh-CN"))
+      .map(([type, label]) => el("option", { value: type, title: type }, label)),
+  );
+  select.value = chosen;
+}
+
+function fillHistoryFilters() {
+  const form = $("#history-filters");
+  const byZone = new Map();
+  for (const a of state.assets) {
+    byZone.set(a.zone, [...(byZone.get(a.zone) || []), a]);
+  }
+  const [asset, chosen] = [form.elements.asset.value, form.elements.state.value];
+  form.elements.asset.replaceChildren(
+    el("option", { value: "" }, "全部设备"),
+    ...[...byZone].map(([zone, list]) =>
+      el(
+        "optgroup",
+        { label: state.zones[zone] || zone || "其他" },
+        list.map((a) => el("option", { value: a.id }, a.name)),
+      ),
+    ),
+  );
+  form.elements.state.replaceChildren(
+    el("option", { value: "" }, "全部状态"),
+    ...Object.entries(ISA_STATE_ZH).map(([value, text]) => el("option", { value }, text)),
+  );
+  form.elements.asset.value = asset;
+  form.elements.state.value = chosen;
+  fillTypeOptions();
+}
+
+function historyQuery() {
+  const form = $("#history-filters");
+  const q = new URLSearchParams({ site_id: state.site.id, limit: String(HISTORY_PAGE) });
+  for (const name of ["asset", "alarm_type", "state"]) {
+    if (form.elements[name].value) q.set(name, form.elements[name].value);
+  }
+  for (const name of ["since", "until"]) {
+    if (form.elements[name].value) q.set(name, zonedToIso(form.elements[name].value));
+  }
+  return q;
+}
+
+// Each load supersedes the one before it: a 查询 pressed while the stream's reload is under way
+// must win, whichever answer comes back first.
+async function loadHistory(more = false) {
+  const mine = ++journal.seq;
+  const q = historyQuery();
+  if (more && journal.cursor) q.set("cursor", journal.cursor);
+  const box = $("#history-list");
+  box.setAttribute("aria-busy", "true");
+  try {
+    const page = await api(`/api/v1/alarms/history?${q}`);
+    if (mine !== journal.seq) return;
+    for (const item of page.items) learnType(item);
+    const rows = page.items.map(historyRow);
+    if (more && box.querySelector("tbody")) {
+      box.querySelector("tbody").append(...rows);
+      journal.pages += 1;
+    } else if (!rows.length) {
+      box.replaceChildren(el("p", { class: "muted" }, "没有符合条件的告警记录"));
+      journal.pages = 1;
+    } else {
+      box.replaceChildren(
+        el(
+          "table",
+          { class: "table history" },
+          el(
+            "thead",
+            {},
+            el("tr", {}, ["时间", "设备", "告警", "动作", "状态", "操作人", "备注"].map((t) => el("th", {}, t))),
+          ),
+          el("tbody", {}, rows),
+        ),
+      );
+      journal.pages = 1;
+    }
+    journal.cursor = page.next_cursor;
+    $("#history-more").hidden = !page.next_cursor;
+  } catch (err) {
+    if (mine === journal.seq && err.status !== 401) {
+      box.replaceChildren(el("p", { class: "error" }, `无法读取告警历史：${err.message}`));
+    }
+  } finally {
+    if (mine === journal.seq) box.removeAttribute("aria-busy");
+  }
+}
+
+function historyRow(item) {
+  return el(
+    "tr",
+    { class: `act-${item.action} sev-${item.severity}`, dataset: { entry: item.id, action: item.action } },
+    el("td", { class: "when" }, fmtTime(item.at)),
+    el("td", {}, assetName(item)),
+    el(
+      "td",
+      { class: "what" },
+      el("span", { class: `badge sev-${item.severity}` }, SEVERITY_ZH[item.severity] || item.severity),
+      " ",
+      item.message || item.alarm_type,
+    ),
+    el("td", { class: "action" }, ALARM_ACTION_ZH[item.action] || item.action),
+    el("td", {}, el("span", { class: `state-chip isa-${item.state}` }, ISA_STATE_ZH[item.state] || item.state)),
+    el("td", {}, actorName(item.actor)),
+    el("td", { class: "note" }, item.note || ""),
+  );
+}
+
+function showTab(name) {
+  const board = name === "board";
+  $("#tab-board").setAttribute("aria-selected", String(board));
+  $("#tab-history").setAttribute("aria-selected", String(!board));
+  $("#alarm-list").hidden = !board;
+  $("#alarm-history").hidden = board;
+  if (!board && journal.pages === 0) guarded(() => loadHistory());
+}
+
+// While the first page of the history is on screen it follows the stream; once 更多 has been
+// pressed it stays put, so the rows being read do not move.
+async function refreshHistory() {
+  if (!$("#alarm-history").hidden && journal.pages <= 1) await loadHistory();
+}
+
+function wireAlarmPanel() {
+  $("#tab-board").addEventListener("click", () => showTab("board"));
+  $("#tab-history").addEventListener("click", () => showTab("history"));
+  $("#mute").addEventListener("click", () => annunciator.setMuted(!annunciator.muted));
+  $("#notify-ask").addEventListener("click", () => annunciator.askPermission());
+  $("#sound-enable").addEventListener("click", () => annunciator.enableSound());
+  const form = $("#history-filters");
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    journal.cursor = null;
+    guarded(() => loadHistory());
+  });
+  form.addEventListener("reset", () => {
+    journal.cursor = null;
+    setTimeout(() => guarded(() => loadHistory()));
+  });
+  $("#history-more").addEventListener("click", () => guarded(() => loadHistory(true)));
+  fillHistoryFilters();
+  renderAlert();
+}
+
 // --- work orders --------------------------------------------------------------------------
 
 async function loadOrders() {
@@ -156,6 +499,8 @@ async function loadOrders() {
     `/api/v1/work-orders?site_id=${encodeURIComponent(state.site.id)}&${statuses}&limit=500`,
   );
   const orders = page.items.map((o) => ({ ...o, due: nextDue(o) }));
+  state.orderPriority = Object.fromEntries(orders.map((o) => [o.id, o.priority]));
+  annunciate();
   orders.sort((a, b) => (a.due?.at ?? Infinity) - (b.due?.at ?? Infinity) || a.id - b.id);
   $("#order-count").textContent = `${orders.length} 张${page.next_cursor ? "+" : ""}`;
   const list = $("#order-list");
@@ -206,6 +551,7 @@ function orderRow(o) {
 
 function assetHealth(a) {
   const s = a.state || {};
+  if (a.out_of_service) return ["offline", "停用"];
   if (!a.state_at) return ["unknown", "无数据"];
   if (s.online === false) return ["offline", "离线"];
   if ((s.active_alarms || []).length) return ["alarm", "告警"];
@@ -214,7 +560,7 @@ function assetHealth(a) {
 
 async function loadAssets() {
   const assets = await api(`/api/v1/assets?site_id=${encodeURIComponent(state.site.id)}`);
-  state.assetNames = Object.fromEntries(assets.map((a) => [a.id, a.name]));
+  rememberAssets(assets);
   const byZone = new Map();
   for (const a of assets.filter((x) => !x.retired)) {
     const zone = byZone.get(a.zone) || new Map();
@@ -375,8 +721,10 @@ function refreshSoon(parts) {
   }, 250);
 }
 
+// alarm.raised / alarm.cleared (and any other alarm.* topic) refresh the board and the history;
+// a work-order event may be an alarm's order changing priority, so the board follows those too.
 function onEvent(type) {
-  if (type.startsWith("alarm.")) refreshSoon([loadAlarms, loadAssets]);
+  if (type.startsWith("alarm.")) refreshSoon([loadAlarms, loadAssets, refreshHistory]);
   else refreshSoon([loadOrders, loadAlarms, loadStocktake, loadLighting]);
 }
 
@@ -386,6 +734,7 @@ async function main() {
     return;
   }
   $("#logout").addEventListener("click", logout);
+  wireAlarmPanel();
   try {
     const [me, sites] = await Promise.all([api("/api/v1/me"), api("/api/v1/sites")]);
     state.me = me;
@@ -410,7 +759,7 @@ async function main() {
       loaded = true;
       [loadAlarms, loadOrders, loadAssets, loadLighting, loadStocktake].forEach(guarded);
     } else if (s === "live") {
-      refreshSoon([loadAlarms, loadOrders, loadAssets, loadLighting, loadStocktake]);
+      refreshSoon([loadAlarms, loadOrders, loadAssets, loadLighting, loadStocktake, refreshHistory]);
     }
   });
   setInterval(() => {
@@ -420,6 +769,9 @@ async function main() {
   $("#clock").textContent = fmtClock(new Date());
   // asset telemetry is not on the stream: refresh it, and the lighting circuits, each minute
   setInterval(() => refreshSoon([loadAssets, loadLighting]), 60000);
+  // a shelved alarm comes back when its time passes, and an acknowledgement made on another
+  // screen is not on the stream: without this the chime here would go on
+  setInterval(() => refreshSoon([loadAlarms]), 15000);
 }
 
 main();

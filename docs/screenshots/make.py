@@ -55,12 +55,15 @@ def _alarm(
     severity: Severity,
     message: str,
     at: datetime,
+    *,
+    episode: str | None = None,
+    cleared_at: datetime | None = None,
 ) -> int:
     event = AlarmEvent(
         site_id=site.id,
         occurred_at=at,
         action=AlarmAction.RAISE,
-        episode_id=f"{asset}:{alarm_type}:{at.isoformat()}",
+        episode_id=episode or f"{asset}:{alarm_type}:{at.isoformat()}",
         asset_id=asset,
         alarm_type=alarm_type,
         severity=severity,
@@ -69,6 +72,15 @@ def _alarm(
     )
     with ctx.db.session() as s:
         apply_alarm_event(s, site.spec, event, at)
+        if cleared_at is not None:
+            clear = event.model_copy(
+                update={
+                    "event_id": f"{event.event_id}:clear",
+                    "action": AlarmAction.CLEAR,
+                    "occurred_at": cleared_at,
+                }
+            )
+            apply_alarm_event(s, site.spec, clear, cleared_at)
         return int(s.scalars(select(Alarm.id).where(Alarm.episode_id == event.episode_id)).one())
 
 
@@ -179,7 +191,8 @@ def seed(ctx: AppContext, site: Site) -> dict[str, str]:
     with ctx.db.session() as s:
         night_lighting_check(s, site, now - 20 * m)  # tonight's patrol and the dark circuit
 
-    # alarms: two new ones that opened orders, one acknowledged, one shelved
+    # alarms: two new ones that opened orders, one acknowledged, one shelved, and one that has
+    # returned by itself before anyone acknowledged it (已恢复未确认)
     _alarm(
         ctx,
         site,
@@ -206,6 +219,17 @@ def seed(ctx: AppContext, site: Site) -> dict[str, str]:
         Severity.MINOR,
         "门禁控制器通讯中断",
         now - 48 * m,
+        episode=f"{site.id}/door-north/comm/door-north/",
+    )
+    _alarm(
+        ctx,
+        site,
+        "lighting-b",
+        "lighting_undervoltage",
+        Severity.MINOR,
+        "照明配电箱供电电压偏低",
+        now - 30 * m,
+        cleared_at=now - 18 * m,
     )
     bearing = _alarm(
         ctx,
@@ -391,7 +415,8 @@ def make(out_dir: Path = HERE, chromium: str = "/usr/bin/chromium") -> list[Path
                 ):
                     page.wait_for_selector(ready, timeout=15_000)
                 page.wait_for_selector("#order-list .countdown:not(:empty)")
-                page.screenshot(path=str(duty_png), full_page=True)
+                # the flashing of an unacknowledged emergency alarm, stopped at its first frame
+                page.screenshot(path=str(duty_png), full_page=True, animations="disabled")
 
                 phone = browser.new_page(
                     viewport={"width": 390, "height": 844},

@@ -10,28 +10,19 @@ import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from sqlalchemy import select
 
-from api.app import create_app
-from api.deps import AppContext
-from maintenance.alarms.models import Alarm
-from maintenance.alarms.service import apply_alarm_event
-from maintenance.db import Database
-from propwatch.clock import ManualClock
-from propwatch.events import AlarmAction, AlarmEvent, Severity
+from propwatch.events import Severity
 from propwatch.site import Site
 from tests.api.browser import chromium
-from tests.api.conftest import Tokens, bearer, make_ctx, make_tokens
-from tests.api.live import serve
+from tests.api.conftest import bearer
+from tests.api.pages import WAIT_MS, Live, create_order, live_server, open_page, raise_alarm
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
-
-WAIT_MS = 10_000
+    from playwright.sync_api import Browser
 
 
 @pytest.fixture(scope="module")
@@ -41,56 +32,9 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def live_ctx(tmp_path: Path, example_site: Site) -> Iterator[AppContext]:
-    db = Database(f"sqlite:///{tmp_path}/pages.db")
-    db.upgrade()
-    yield make_ctx(db, example_site, ManualClock(datetime.now(UTC)), tmp_path / "var")
-    db.dispose()
-
-
-@pytest.fixture
-def live(live_ctx: AppContext, example_site: Site) -> Iterator[tuple[str, Tokens]]:
-    tokens = make_tokens(live_ctx, example_site)
-    with serve(create_app(live_ctx)) as base:
-        yield base, tokens
-
-
-def _open(browser: Browser, url: str, *, phone: bool = False) -> tuple[Page, list[str]]:
-    width, height = (390, 844) if phone else (1440, 900)
-    page = browser.new_page(
-        viewport={"width": width, "height": height}, locale="zh-CN", timezone_id="Asia/Shanghai"
-    )
-    requested: list[str] = []
-    page.on("request", lambda r: requested.append(r.url))
-    page.set_default_timeout(WAIT_MS)
-    page.goto(url)
-    page.wait_for_selector("body[data-stream=live]")
-    return page, requested
-
-
-def _order(base: str, token: str, title: str, **fields: Any) -> dict[str, Any]:
-    body = {"site_id": "hexie", "title": title, "category": "general", **fields}
-    r = httpx.post(f"{base}/api/v1/work-orders", json=body, headers=bearer(token))
-    assert r.status_code == 201, r.text
-    return dict(r.json())
-
-
-def _raise_alarm(ctx: AppContext, site: Site, asset: str, severity: Severity, message: str) -> int:
-    now = ctx.clock.now()
-    event = AlarmEvent(
-        site_id=site.id,
-        occurred_at=now,
-        action=AlarmAction.RAISE,
-        episode_id=f"{asset}:{message}",
-        asset_id=asset,
-        alarm_type="outlet_pressure_low",
-        severity=severity,
-        rule_id="pump-outlet-pressure-low",
-        message=message,
-    )
-    with ctx.db.session() as s:
-        apply_alarm_event(s, site.spec, event, now)
-        return int(s.scalars(select(Alarm.id).where(Alarm.episode_id == event.episode_id)).one())
+def live(tmp_path: Path, example_site: Site) -> Iterator[Live]:
+    with live_server(f"sqlite:///{tmp_path}/pages.db", example_site, tmp_path / "var") as server:
+        yield server
 
 
 def _png(width: int = 4, height: int = 3) -> bytes:
@@ -115,11 +59,11 @@ def _png(width: int = 4, height: int = 3) -> bytes:
 
 
 def test_duty_room_shows_an_alarm_and_its_acknowledge_button_acknowledges_it_in_the_api(
-    browser: Browser, live: tuple[str, Tokens], live_ctx: AppContext, example_site: Site
+    browser: Browser, live: Live
 ) -> None:
-    base, tokens = live
-    alarm_id = _raise_alarm(live_ctx, example_site, "pump-1", Severity.CRITICAL, "出水压力过低")
-    page, requested = _open(browser, f"{base}/#token={tokens.duty}")
+    base, tokens = live.base, live.tokens
+    alarm_id = raise_alarm(live.ctx, live.site, "pump-1", Severity.CRITICAL, "出水压力过低")
+    page, requested = open_page(browser, f"{base}/#token={tokens.duty}")
     row = page.locator(f'[data-alarm="{alarm_id}"]')
     row.wait_for()
     assert "出水压力过低" in row.inner_text()
@@ -140,11 +84,11 @@ def test_duty_room_shows_an_alarm_and_its_acknowledge_button_acknowledges_it_in_
 
 
 def test_shelving_an_alarm_from_the_board_needs_a_reason_and_sets_its_expiry(
-    browser: Browser, live: tuple[str, Tokens], live_ctx: AppContext, example_site: Site
+    browser: Browser, live: Live
 ) -> None:
-    base, tokens = live
-    alarm_id = _raise_alarm(live_ctx, example_site, "pump-1", Severity.MAJOR, "轴承温度偏高")
-    page, _ = _open(browser, f"{base}/#token={tokens.duty}")
+    base, tokens = live.base, live.tokens
+    alarm_id = raise_alarm(live.ctx, live.site, "pump-1", Severity.MAJOR, "轴承温度偏高")
+    page, _ = open_page(browser, f"{base}/#token={tokens.duty}")
     row = page.locator(f'[data-alarm="{alarm_id}"]')
     row.get_by_role("button", name="搁置").click()
     row.locator("input.reason").fill("更换轴承期间")
@@ -161,14 +105,16 @@ def test_shelving_an_alarm_from_the_board_needs_a_reason_and_sets_its_expiry(
 
 
 def test_a_work_order_created_after_the_page_loaded_appears_from_the_stream_without_reload(
-    browser: Browser, live: tuple[str, Tokens]
+    browser: Browser, live: Live
 ) -> None:
-    base, tokens = live
-    page, _ = _open(browser, f"{base}/#token={tokens.duty}")
+    base, tokens = live.base, live.tokens
+    page, _ = open_page(browser, f"{base}/#token={tokens.duty}")
     page.wait_for_selector("#order-list .ok-note")  # loaded, and nothing open yet
     page.evaluate("window.loadedOnce = true")
 
-    created = _order(base, tokens.duty, "3栋电梯困人", priority="emergency", assignee="wang-gong")
+    created = create_order(
+        base, tokens.duty, "3栋电梯困人", priority="emergency", assignee="wang-gong"
+    )
 
     row = page.locator(f'#order-list [data-order="{created["id"]}"]')
     row.wait_for()
@@ -179,19 +125,19 @@ def test_a_work_order_created_after_the_page_loaded_appears_from_the_stream_with
 
 
 def test_an_overdue_order_is_highlighted_and_its_countdown_runs(
-    browser: Browser, live: tuple[str, Tokens], live_ctx: AppContext
+    browser: Browser, live: Live
 ) -> None:
-    base, tokens = live
-    now = live_ctx.clock.now()
-    late = _order(
+    base, tokens = live.base, live.tokens
+    now = live.ctx.clock.now()
+    late = create_order(
         base,
         tokens.duty,
         "2栋楼道灯不亮",
         assignee="wang-gong",
         reported_at=(now - timedelta(days=3)).isoformat(),
     )
-    fresh = _order(base, tokens.duty, "北门闭门器异响", assignee="li-shifu")
-    page, _ = _open(browser, f"{base}/#token={tokens.duty}")
+    fresh = create_order(base, tokens.duty, "北门闭门器异响", assignee="li-shifu")
+    page, _ = open_page(browser, f"{base}/#token={tokens.duty}")
     late_row = page.locator(f'#order-list [data-order="{late["id"]}"]')
     fresh_row = page.locator(f'#order-list [data-order="{fresh["id"]}"]')
     late_row.wait_for()
@@ -214,12 +160,12 @@ def test_an_overdue_order_is_highlighted_and_its_countdown_runs(
 
 
 def test_technician_page_lists_only_their_tasks_in_due_order_and_moves_one_through_its_steps(
-    browser: Browser, live: tuple[str, Tokens], live_ctx: AppContext
+    browser: Browser, live: Live
 ) -> None:
-    base, tokens = live
-    now = live_ctx.clock.now()
-    later = _order(base, tokens.duty, "1栋水箱清洗", assignee="wang-gong")
-    sooner = _order(
+    base, tokens = live.base, live.tokens
+    now = live.ctx.clock.now()
+    later = create_order(base, tokens.duty, "1栋水箱清洗", assignee="wang-gong")
+    sooner = create_order(
         base,
         tokens.duty,
         "水泵房漏水",
@@ -228,9 +174,9 @@ def test_technician_page_lists_only_their_tasks_in_due_order_and_moves_one_throu
         category="water_supply",
         reported_at=(now - timedelta(minutes=20)).isoformat(),
     )
-    other = _order(base, tokens.duty, "4栋门禁失灵", assignee="li-shifu")
+    other = create_order(base, tokens.duty, "4栋门禁失灵", assignee="li-shifu")
 
-    page, _ = _open(browser, f"{base}/tasks#token={tokens.technician}", phone=True)
+    page, _ = open_page(browser, f"{base}/tasks#token={tokens.technician}", phone=True)
     page.wait_for_selector("[data-task]")
     ids = page.eval_on_selector_all("[data-task]", "ts => ts.map(t => +t.dataset.task)")
     assert ids == [sooner["id"], later["id"]]
@@ -257,12 +203,10 @@ def test_technician_page_lists_only_their_tasks_in_due_order_and_moves_one_throu
     page.close()
 
 
-def test_holding_a_task_needs_a_reason_and_records_it(
-    browser: Browser, live: tuple[str, Tokens]
-) -> None:
-    base, tokens = live
-    order = _order(base, tokens.duty, "2栋电梯按钮失灵", assignee="wang-gong")
-    page, _ = _open(browser, f"{base}/tasks#token={tokens.technician}", phone=True)
+def test_holding_a_task_needs_a_reason_and_records_it(browser: Browser, live: Live) -> None:
+    base, tokens = live.base, live.tokens
+    order = create_order(base, tokens.duty, "2栋电梯按钮失灵", assignee="wang-gong")
+    page, _ = open_page(browser, f"{base}/tasks#token={tokens.technician}", phone=True)
     task = page.locator(f'[data-task="{order["id"]}"]')
     task.locator(".task-head").click()
     task.locator(".hold input.reason").fill("等待厂家配件")
@@ -274,12 +218,12 @@ def test_holding_a_task_needs_a_reason_and_records_it(
 
 
 def test_a_photo_uploaded_from_the_phone_is_stored_referenced_and_shown_back(
-    browser: Browser, live: tuple[str, Tokens], live_ctx: AppContext
+    browser: Browser, live: Live
 ) -> None:
-    base, tokens = live
-    order = _order(base, tokens.duty, "1号水泵异响", assignee="wang-gong", asset="pump-1")
+    base, tokens = live.base, live.tokens
+    order = create_order(base, tokens.duty, "1号水泵异响", assignee="wang-gong", asset="pump-1")
     photo = _png()
-    page, _ = _open(browser, f"{base}/tasks#token={tokens.technician}", phone=True)
+    page, _ = open_page(browser, f"{base}/tasks#token={tokens.technician}", phone=True)
     task = page.locator(f'[data-task="{order["id"]}"]')
     task.locator(".task-head").click()
     task.locator('.photo input[type="file"]').set_input_files(
@@ -308,13 +252,13 @@ def test_a_photo_uploaded_from_the_phone_is_stored_referenced_and_shown_back(
     assert httpx.get(url, headers=bearer(tokens.other_technician)).status_code == 403
     assert httpx.get(url).status_code == 401
     assert (
-        live_ctx.var_dir / "attachments" / "hexie" / str(order["id"]) / name
+        live.ctx.var_dir / "attachments" / "hexie" / str(order["id"]) / name
     ).read_bytes() == photo
     page.close()
 
 
-def test_a_page_without_a_token_asks_for_one(browser: Browser, live: tuple[str, Tokens]) -> None:
-    base, tokens = live
+def test_a_page_without_a_token_asks_for_one(browser: Browser, live: Live) -> None:
+    base, tokens = live.base, live.tokens
     page = browser.new_page()
     page.set_default_timeout(WAIT_MS)
     page.goto(f"{base}/tasks")
@@ -326,15 +270,15 @@ def test_a_page_without_a_token_asks_for_one(browser: Browser, live: tuple[str, 
 
 
 def test_a_task_assigned_while_the_technician_page_is_open_appears_without_reload(
-    browser: Browser, live: tuple[str, Tokens]
+    browser: Browser, live: Live
 ) -> None:
-    base, tokens = live
-    page, _ = _open(browser, f"{base}/tasks#token={tokens.technician}", phone=True)
+    base, tokens = live.base, live.tokens
+    page, _ = open_page(browser, f"{base}/tasks#token={tokens.technician}", phone=True)
     page.wait_for_selector("#summary >> text=暂无待办任务")
     page.evaluate("window.loadedOnce = true")
 
-    mine = _order(base, tokens.duty, "1栋电梯按钮失灵", assignee="wang-gong")
-    theirs = _order(base, tokens.duty, "3栋门禁失灵", assignee="li-shifu")
+    mine = create_order(base, tokens.duty, "1栋电梯按钮失灵", assignee="wang-gong")
+    theirs = create_order(base, tokens.duty, "3栋门禁失灵", assignee="li-shifu")
 
     page.locator(f'[data-task="{mine["id"]}"]').wait_for()
     assert page.locator(f'[data-task="{theirs["id"]}"]').count() == 0
