@@ -29,6 +29,8 @@ class ApiToken(Base):
     person: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Past this the token is refused (None: it does not expire).
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class AuditEntry(Base):
@@ -48,7 +50,8 @@ class AuditEntry(Base):
 
 
 class IdempotencyRecord(Base):
-    """The first answer to a POST with an `Idempotency-Key`, replayed for repeats."""
+    """An `Idempotency-Key` of a caller: claimed (the unique row inserted before the work) while
+    its request runs, then the answer replayed for repeats until `expires_at`."""
 
     __tablename__ = "api_idempotency"
     __table_args__ = (UniqueConstraint("actor", "key"),)
@@ -59,10 +62,14 @@ class IdempotencyRecord(Base):
     method: Mapped[str] = mapped_column(String(8))
     path: Mapped[str] = mapped_column(String(300))
     request_hash: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int] = mapped_column(Integer)
-    body: Mapped[str] = mapped_column(Text)
+    # `claimed` while the first request runs (until `locked_until`), then `done`
+    state: Mapped[str] = mapped_column(String(16), default="done")
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[str | None] = mapped_column(Text)
     headers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
 
 
 class ExternalRef(Base):
@@ -85,6 +92,9 @@ class WebhookSubscription(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     url: Mapped[str] = mapped_column(String(500))
     secret: Mapped[str] = mapped_column(String(200))
+    # 密钥轮换: the secret before the last rotation also signs until this time
+    previous_secret: Mapped[str | None] = mapped_column(String(200))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     event_types: Mapped[list[str]] = mapped_column(JSON, default=list)
     sites: Mapped[list[str]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
