@@ -31,16 +31,32 @@ from simulators.scenario import Scenario, load_scenario
 log = logging.getLogger("propwatch")
 
 
-async def _until_stopped() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+class _StopSignals:
+    """Ctrl-C and SIGTERM ask for a clean stop from the moment the command starts: one that
+    arrives while components are still starting stops them once they are up, with their
+    shutdown (the maintenance consumer leaves what it holds unacknowledged), instead of killing
+    the process half-way. Once stopping, the signals kill again, for a shutdown that hangs."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.requested = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def install(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        for sig in self.SIGNALS:
+            self._loop.add_signal_handler(sig, self.requested.set)
+
+    def restore(self) -> None:
+        if self._loop is not None:
+            for sig in self.SIGNALS:
+                self._loop.remove_signal_handler(sig)
+            self._loop = None
+
+    async def wait(self) -> None:
+        await self.requested.wait()
+        self.restore()
 
 
 def _scenario_for(site: Site, explicit: Path | None) -> Scenario | None:
@@ -87,6 +103,15 @@ def _api_server(ctx: AppContext, settings: Settings) -> uvicorn.Server:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
+    stop = _StopSignals()
+    stop.install()
+    try:
+        return await _run(args, settings, stop)
+    finally:
+        stop.restore()
+
+
+async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals) -> int:
     site = load_site(args.site) if args.site else None
     clock = SystemClock()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
@@ -164,11 +189,11 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                 flush=True,
             )
             try:
-                await _until_stopped()
+                await stop.wait()
             finally:
                 server.should_exit = True
                 await api_task
         else:
-            await _until_stopped()
+            await stop.wait()
         log.info("stopping")
     return 0

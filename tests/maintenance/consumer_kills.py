@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.exc import DBAPIError
 
 from maintenance.alarms.models import Alarm, ProcessedEvent
@@ -169,16 +169,22 @@ class Outcome:
     interruptions: list[Interruption] = field(default_factory=list)
 
 
-def _count_applied(db: Database) -> int:
-    try:
-        with db.session() as s:
-            return int(s.scalar(select(func.count()).select_from(ProcessedEvent)) or 0)
-    except DBAPIError:
-        return 0  # the first start has not made the tables yet
+class AppliedCount:
+    """processed_event rows, read from outside while the service writes. A plain engine: the
+    service's own begins SQLite transactions IMMEDIATE, and a poll must not take its lock."""
 
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url)
 
-def _applied_at_least(db: Database, count: int) -> Callable[[], bool]:
-    return lambda: _count_applied(db) >= count
+    def __call__(self) -> int:
+        try:
+            with self.engine.connect() as conn:
+                return int(conn.scalar(select(func.count()).select_from(ProcessedEvent)) or 0)
+        except DBAPIError:
+            return 0  # the first start has not made the tables yet
+
+    def at_least(self, count: int) -> Callable[[], bool]:
+        return lambda: self() >= count
 
 
 def _prepare_session(mqtt_url: str, site: Site) -> None:
@@ -239,7 +245,7 @@ def run_kills(
     env.pop("PROPWATCH_INSTANCE_ID", None)
     env.pop("PROPWATCH_MQTT_SHARED_GROUP", None)
     var.mkdir(parents=True, exist_ok=True)
-    db = Database(database_url)
+    applied = AppliedCount(database_url)
     service = MaintenanceProcess(site, env, var)
     publisher = MqttConnection(mqtt_url, f"consumer-kills-publisher-{os.getpid()}")
     interruptions: list[Interruption] = []
@@ -255,21 +261,26 @@ def run_kills(
         live = threading.Thread(target=_publish, args=(publisher, late), daemon=True)
         live.start()
         step = len(events) // (len(signals) + 2)
+        last = 0
         for n, sig in enumerate(signals, start=1):
-            wait_until(_applied_at_least(db, n * step), 120, f"{n * step} events applied")
-            before = _count_applied(db)
-            code = service.signal(sig)
-            interruptions.append(Interruption(sig.name, before, code))
+            # spread over the backlog, and each after the restarted service is at work
+            target = max(n * step, last + step // 2)
+            wait_until(applied.at_least(target), 120, f"{target} events applied")
+            last = applied()
+            interruptions.append(Interruption(sig.name, last, service.signal(sig)))
             service.start()
         live.join(120)
-        wait_until(_applied_at_least(db, len(events)), drain_within, "the whole backlog")
+        wait_until(applied.at_least(len(events)), drain_within, "the whole backlog")
         drained = time.monotonic() - started
-        code = service.signal(signal.SIGTERM)
-        interruptions.append(Interruption("SIGTERM", len(events), code))
-        return _outcome(db, events, ids, len(bad), drained, interruptions)
+        interruptions.append(Interruption("SIGTERM", applied(), service.signal(signal.SIGTERM)))
     finally:
         service.ensure_stopped()
         publisher.stop()
+        applied.engine.dispose()
+    db = Database(database_url)
+    try:
+        return _outcome(db, events, ids, len(bad), drained, interruptions)
+    finally:
         db.dispose()
 
 
