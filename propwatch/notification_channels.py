@@ -25,6 +25,7 @@ TOPICS = (
     "work_order.overdue",
     "alarm.raised",
     "alarm.cleared",
+    "alarm.acknowledged",
     "alarm.chattering",
     "asset.warranty_expiring",
 )

@@ -4,6 +4,11 @@ Each subscription keeps a cursor into the `notification` outbox; every row past 
 type the subscription wants becomes one `webhook_delivery` (unique per subscription and event, so
 a second dispatcher cannot double it). A failed post is retried after 10 s, 20 s, 40 s … up to
 an hour apart, `MAX_ATTEMPTS` times, then marked failed; any delivery can be sent again on request.
+
+Before each post the target is checked again (`targets`) and the post goes to the address that
+was checked. The log keeps the status and a short reason of our own wording ("HTTP 500",
+"timeout", "connection refused"), never the receiver's reply, which is not even read: a
+subscription must not become a way to read what an internal service answers.
 """
 
 from __future__ import annotations
@@ -12,12 +17,17 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import ssl
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
 
 import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+
+from api.webhooks.signing import signatures
+from api.webhooks.targets import TargetRefused, WebhookTargets
 
 from api.models import WebhookDelivery, WebhookSubscription
 from maintenance.db import Database
@@ -30,7 +40,6 @@ from maintenance.signing import (
     EVENT_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
-    sign,
 )
 from propwatch.clock import Clock
 
@@ -43,6 +52,7 @@ EVENT_TYPES = (
     "work_order.escalated",
     "alarm.raised",
     "alarm.cleared",
+    "alarm.acknowledged",
     "alarm.chattering",
 )
 TIMEOUT_SECONDS = 10.0
@@ -97,14 +107,64 @@ def redeliver(session: Session, delivery: WebhookDelivery, now: datetime) -> Non
     requeue(delivery, now)
 
 
+def signing_secrets(sub: WebhookSubscription, now: datetime) -> list[str]:
+    """The secrets a delivery is signed with now: the current one, and during the overlap
+    window of a rotation the previous one too."""
+    keys = [sub.secret]
+    if sub.previous_secret and sub.previous_secret_until and now < sub.previous_secret_until:
+        keys.append(sub.previous_secret)
+    return keys
+
+
+@dataclass(frozen=True)
+class Due:
+    """A claimed delivery, with what posting it needs."""
+
+    id: int
+    url: str
+    secrets: list[str]
+    event_type: str
+    body: str
+
+
+def failure_reason(exc: httpx.HTTPError) -> str:
+    """A short reason in our own words; the exception's text may quote the peer."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(exc, httpx.ConnectError):
+        cause: BaseException | None = exc
+        while cause is not None:
+            if isinstance(cause, ConnectionRefusedError):
+                return "connection refused"
+            if isinstance(cause, ssl.SSLError):
+                return "TLS error"
+            cause = cause.__cause__ or cause.__context__
+        return "connection failed"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.LocalProtocolError):
+        return "protocol error"
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return "connection lost"
+    return "HTTP error"
+
+
 class WebhookDispatcher:
     """Fans out and posts due deliveries every `interval` seconds while entered."""
 
-    def __init__(self, db: Database, clock: Clock, *, interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        interval: float = 1.0,
+        targets: WebhookTargets | None = None,
+    ) -> None:
         self.db, self.clock, self.interval = db, clock, interval
-        self._client = httpx.AsyncClient(timeout=TIMEOUT_SECONDS)
+        self.targets = targets or WebhookTargets()
+        # no redirects: a 3xx to an internal address would step around the target check
+        self._client = httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False)
         self._task: asyncio.Task[None] | None = None
         self.failures = 0
+        self.refused = 0  # deliveries not posted: the target failed its check
 
     async def __aenter__(self) -> WebhookDispatcher:
         self._task = asyncio.create_task(self._loop())
@@ -135,12 +195,12 @@ class WebhookDispatcher:
         """One pass: fan out, then post every due delivery. Returns how many were posted."""
         now = self.clock.now()
         due = await asyncio.to_thread(self._claim_due, now)
-        for delivery_id, url, secret, kind, body in due:
-            status, error = await self._post(delivery_id, url, secret, kind, body)
-            await asyncio.to_thread(self._record, delivery_id, status, error)
+        for delivery in due:
+            status, error = await self._post(delivery)
+            await asyncio.to_thread(self._record, delivery.id, status, error)
         return len(due)
 
-    def _claim_due(self, now: datetime) -> list[tuple[int, str, str, str, str]]:
+    def _claim_due(self, now: datetime) -> list[Due]:
         with self.db.session() as s:
             fan_out(s, now)
             s.flush()
@@ -162,28 +222,44 @@ class WebhookDispatcher:
             for d, sub in rows:
                 # a lease: another dispatcher (replica) skips it while this one posts
                 d.next_attempt_at = now + LEASE
-                claimed.append((d.id, sub.url, sub.secret, d.event_type, d.body))
+                keys = signing_secrets(sub, now)
+                claimed.append(Due(d.id, sub.url, keys, d.event_type, d.body))
             return claimed
 
-    async def _post(
-        self, delivery_id: int, url: str, secret: str, kind: str, body: str
-    ) -> tuple[int | None, str | None]:
-        raw = body.encode()
+    async def _post(self, delivery: Due) -> tuple[int | None, str | None]:
+        try:
+            # DNS may answer differently than when the subscription was made
+            target = await asyncio.to_thread(self.targets.check, delivery.url)
+        except TargetRefused as refused:
+            self.refused += 1
+            log.warning("webhook delivery %d not sent: %s", delivery.id, refused.reason)
+            return None, refused.reason
+        raw = delivery.body.encode()
         ts = int(self.clock.now().timestamp())
         headers = {
+            "Host": target.host_header,
             "Content-Type": "application/json",
             TIMESTAMP_HEADER: str(ts),
-            SIGNATURE_HEADER: sign(secret, ts, raw),
-            EVENT_HEADER: kind,
-            DELIVERY_HEADER: str(delivery_id),
+            SIGNATURE_HEADER: signatures(delivery.secrets, ts, raw),
+            EVENT_HEADER: delivery.event_type,
+            DELIVERY_HEADER: str(delivery.id),
         }
+        request = self._client.build_request(
+            "POST",
+            target.pinned_url,
+            content=raw,
+            headers=headers,
+            extensions={"sni_hostname": target.host},
+        )
         try:
-            response = await self._client.post(url, content=raw, headers=headers)
+            # the reply body is never read: only its status is kept
+            response = await self._client.send(request, stream=True)
+            await response.aclose()
         except httpx.HTTPError as exc:
-            return None, f"{type(exc).__name__}: {exc}"
+            return None, failure_reason(exc)
         if 200 <= response.status_code < 300:
             return response.status_code, None
-        return response.status_code, response.text[:500]
+        return response.status_code, f"HTTP {response.status_code}"
 
     def _record(self, delivery_id: int, status: int | None, error: str | None) -> None:
         now = self.clock.now()

@@ -552,6 +552,23 @@ def acknowledge_alarm(session: Session, alarm_id: int, *, actor: str, now: datet
         alarm.acknowledged_by, alarm.acknowledged_at = actor, now
         session.flush()
         record(session, alarm, JournalAction.ACKNOWLEDGED, at=now, now=now, actor=actor)
+        # Every duty screen stops its alarm sound now, not at its next reload; nobody is paged.
+        notify(
+            session,
+            site_id=alarm.site_id,
+            topic="alarm.acknowledged",
+            message=f"{alarm.asset_code} 告警已确认：{alarm.message or alarm.alarm_type}",
+            at=now,
+            alarm_id=alarm.id,
+            payload={
+                "asset": alarm.asset_code,
+                "alarm_type": alarm.alarm_type,
+                "episode_id": alarm.episode_id,
+                "acknowledged_by": actor,
+                "page": False,
+            },
+            dedup_key=f"alarm.acknowledged:{alarm.id}",
+        )
     return alarm
 
 

@@ -17,6 +17,7 @@ TOPIC_ZH = {
     "work_order.overdue": "工单超时",
     "alarm.raised": "设备告警",
     "alarm.cleared": "告警恢复",
+    "alarm.acknowledged": "告警已确认",
     "alarm.chattering": "告警频繁",
     "asset.warranty_expiring": "保修到期",
 }
