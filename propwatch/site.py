@@ -27,6 +27,7 @@ from propwatch.durations import Limit, Seconds, TimeLimit
 from propwatch.events import Severity
 from propwatch.notification_channels import Notifications, notification_problems
 from propwatch.profiles import Profile, load_profile
+from propwatch.work_order_fields import WorkOrderFields
 
 ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
@@ -635,6 +636,7 @@ class SiteFile(_M):
     night_lighting: NightLighting = NightLighting()
     warranty_reminder_days: int = Field(default=30, ge=0, le=365)
     notifications: Notifications = Notifications()
+    work_orders: WorkOrderFields = WorkOrderFields()
 
     def zone(self, zone_id: str) -> Zone:
         return next(z for z in self.zones if z.id == zone_id)

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, text
 
 import maintenance.models  # noqa: F401  (registers every table)
 from maintenance.db import Base, make_engine
+from maintenance.work_orders.search import include_name
 from propwatch.settings import Settings
 
 MIGRATION_LOCK = 0x70726F70  # "prop"
@@ -23,6 +24,7 @@ def _configure(connection: Connection) -> None:
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,  # the search index lives outside the metadata
     )
 
 

@@ -5,10 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from maintenance.db import Base, UtcDateTime
+from maintenance.work_orders import search
 
 
 class Status(StrEnum):
@@ -60,10 +72,19 @@ class Source(StrEnum):
     TICKET = "ticket"
 
 
+TAGS_TYPE = JSON().with_variant(JSONB(), "postgresql")
+"""A list of strings; JSONB on PostgreSQL so a tag filter is one containment test (`@>`)."""
+
+
 class WorkOrder(Base):
     """工单. Every due time is stored; the clock pauses while on hold (see `maintenance.sla`)."""
 
     __tablename__ = "work_order"
+    __table_args__ = (
+        # `updated_since` and `sort=updated_at`: a ticket system's sync walks these in order
+        Index("ix_work_order_list_updated", "site_id", "updated_at", "id"),
+        Index("ix_work_order_list_every_site_updated", "updated_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -80,6 +101,11 @@ class WorkOrder(Base):
     alarm_type: Mapped[str | None] = mapped_column(String(64))
     assignee: Mapped[str | None] = mapped_column(String(64), index=True)
     zone_code: Mapped[str | None] = mapped_column(String(64))
+    # 位置: where exactly, in the reporter's words (a flat, a stairwell), beside the asset's own
+    location: Mapped[str | None] = mapped_column(String(300))
+    # 标签 and 自定义字段, as the site file's `work_orders` section declares them
+    tags: Mapped[list[str]] = mapped_column(TAGS_TYPE, default=list)
+    custom_fields: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     reported_at: Mapped[datetime] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -114,6 +140,15 @@ class WorkOrder(Base):
     )
 
 
+class Step(StrEnum):
+    """Audited steps that are not a status (a transition's `to_status` holds one or a status)."""
+
+    NOTE = "note"  # 跟进记录: a comment, or an uploaded attachment with its note
+    REASSIGNED = "reassigned"  # 改派
+    CHANGED = "changed"  # 修改: fields edited (PATCH); the note lists each change
+    ATTACHMENT_DELETED = "attachment_deleted"  # 删除附件: `attachments` holds the deleted ref
+
+
 class WorkOrderTransition(Base):
     """One audited step: who, when, from what to what, with a note and attachments."""
 
@@ -145,3 +180,6 @@ class Escalation(Base):
     due_at: Mapped[datetime] = mapped_column(UtcDateTime)
     fired_at: Mapped[datetime] = mapped_column(UtcDateTime)
     recipient: Mapped[str | None] = mapped_column(String(64))
+
+
+search.register(Base.metadata)

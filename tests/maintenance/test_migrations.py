@@ -14,6 +14,7 @@ from alembic.script import ScriptDirectory
 
 import maintenance.models  # noqa: F401  (registers every table)
 from maintenance.db import Base, Database, migration_config
+from maintenance.work_orders.search import include_name
 
 
 def test_upgrade_head_on_an_empty_database_matches_the_models(database_url: str) -> None:
@@ -22,7 +23,10 @@ def test_upgrade_head_on_an_empty_database_matches_the_models(database_url: str)
         db.upgrade()
         with db.engine.connect() as conn:
             diff = compare_metadata(
-                MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+                MigrationContext.configure(
+                    conn, opts={"compare_type": True, "include_name": include_name}
+                ),
+                Base.metadata,
             )
     finally:
         db.dispose()
