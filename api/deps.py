@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import ApiRole, Principal, TokenRegistry
 from api.models import AuditEntry
 from api.problems import ApiProblem
+from api.webhooks.targets import WebhookTargets
 from maintenance.db import Database
 from maintenance.work_orders import service as work_order_service
 from maintenance.work_orders.models import WorkOrder
@@ -33,6 +34,8 @@ class AppContext:
     stream_poll_seconds: float = 0.5
     # uploaded photos live under var_dir/attachments
     var_dir: pathlib.Path = field(default_factory=lambda: pathlib.Path("var"))
+    # where webhooks may be posted (public addresses, plus hosts the operator named)
+    webhook_targets: WebhookTargets = field(default_factory=WebhookTargets)
     _reads: sessionmaker[Session] | None = field(default=None, repr=False)
     _read_engine: Engine | None = field(default=None, repr=False)
 

@@ -237,7 +237,23 @@ class WebhookOut(BaseModel):
     sites: list[str]
     active: bool
     created_at: datetime
-    secret: str | None = Field(None, description="shown once, at creation")
+    secret: str | None = Field(None, description="shown once, at creation and rotation")
+    previous_secret_until: datetime | None = Field(
+        None, description="the secret before the last rotation also signs until then"
+    )
+
+
+class SecretRotation(BaseModel):
+    """密钥轮换: a new signing secret; the old one keeps signing beside it for the overlap."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"overlap_seconds": 86400}]}
+    )
+
+    secret: str | None = Field(None, min_length=16, max_length=200)
+    overlap_seconds: int = Field(
+        86400, ge=0, le=7 * 86400, description="both secrets sign for this long (default 24 h)"
+    )
 
 
 class DeliveryOut(BaseModel):

@@ -1,18 +1,20 @@
-"""Webhook subscriptions, their delivery log, and 重新投递 (re-delivery)."""
+"""Webhook subscriptions, their delivery log, 重新投递 (re-delivery) and 密钥轮换 (rotation)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Body, HTTPException, Query, Request, status
 from sqlalchemy import select
 
 from api.auth import Principal
 from api.deps import Ctx, DbSession, Operator, RowId, audit, check_site
 from api.models import WebhookDelivery, WebhookSubscription
-from api.problems import PROBLEM_RESPONSES
-from api.schemas import DeliveryOut, WebhookCreate, WebhookOut
+from api.problems import PROBLEM_RESPONSES, ApiProblem
+from api.schemas import DeliveryOut, SecretRotation, WebhookCreate, WebhookOut
 from api.webhooks.delivery import EVENT_TYPES, new_secret, redeliver
+from api.webhooks.targets import TargetRefused
 from maintenance.notifications import Notification
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], responses=PROBLEM_RESPONSES)
@@ -27,6 +29,7 @@ def _out(sub: WebhookSubscription, secret: str | None = None) -> WebhookOut:
         active=sub.active,
         created_at=sub.created_at,
         secret=secret,
+        previous_secret_until=sub.previous_secret_until if sub.previous_secret else None,
     )
 
 
@@ -48,6 +51,12 @@ def create_subscription(
         raise HTTPException(422, f"未知事件类型 (unknown event types): {', '.join(unknown)}")
     for site in body.sites:
         check_site(caller, site)
+    try:
+        ctx.webhook_targets.check(body.url)  # a sync route: DNS blocks a worker thread only
+    except TargetRefused as refused:
+        raise ApiProblem(
+            422, f"url: {refused.zh} ({refused.reason})", code="webhook_target_refused"
+        ) from None
     secret = body.secret or new_secret()
     # start at the outbox's end: a new receiver gets what happens from now on
     last = session.scalar(select(Notification.id).order_by(Notification.id.desc()).limit(1))
@@ -88,6 +97,39 @@ def deactivate(
     sub = _own(session, caller, subscription_id)
     sub.active = False
     audit(session, ctx, caller, request, subject=f"webhook:{sub.id}", status_code=204)
+
+
+@router.post("/{subscription_id}/rotate-secret", response_model=WebhookOut, summary="轮换签名密钥")
+def rotate_secret(
+    subscription_id: RowId,
+    request: Request,
+    ctx: Ctx,
+    session: DbSession,
+    caller: Operator,
+    body: Annotated[SecretRotation | None, Body()] = None,
+) -> WebhookOut:
+    """The new secret, shown once. Until `previous_secret_until` every delivery is signed with
+    both (`v1=<new>,v1=<old>`), so the receiver can switch without refusing any delivery; a
+    second rotation within the window drops the oldest secret at once."""
+    rotation = body or SecretRotation()
+    sub = _own(session, caller, subscription_id)
+    secret = rotation.secret or new_secret()
+    if rotation.overlap_seconds > 0:
+        sub.previous_secret = sub.secret
+        sub.previous_secret_until = ctx.clock.now() + timedelta(seconds=rotation.overlap_seconds)
+    else:
+        sub.previous_secret, sub.previous_secret_until = None, None
+    sub.secret = secret
+    audit(
+        session,
+        ctx,
+        caller,
+        request,
+        subject=f"webhook:{sub.id}",
+        status_code=200,
+        detail={"overlap_seconds": rotation.overlap_seconds},
+    )
+    return _out(sub, secret)
 
 
 @router.get("/{subscription_id}/deliveries", response_model=list[DeliveryOut], summary="投递记录")

@@ -26,10 +26,9 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.models import WebhookDelivery, WebhookSubscription
 from api.webhooks.signing import signatures
 from api.webhooks.targets import TargetRefused, WebhookTargets
-
-from api.models import WebhookDelivery, WebhookSubscription
 from maintenance.db import Database
 from maintenance.notifications import Notification, event_body, event_type
 from maintenance.retry import MAX_ATTEMPTS as MAX_ATTEMPTS  # re-exported: the documented limit
@@ -48,6 +47,8 @@ log = logging.getLogger("propwatch.webhooks")
 EVENT_TYPES = (
     "work_order.created",
     "work_order.changed",
+    "work_order.commented",
+    "work_order.attachment_added",
     "work_order.overdue",
     "work_order.escalated",
     "alarm.raised",
@@ -157,11 +158,12 @@ class WebhookDispatcher:
         *,
         interval: float = 1.0,
         targets: WebhookTargets | None = None,
+        timeout: float = TIMEOUT_SECONDS,
     ) -> None:
         self.db, self.clock, self.interval = db, clock, interval
         self.targets = targets or WebhookTargets()
         # no redirects: a 3xx to an internal address would step around the target check
-        self._client = httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False)
+        self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
         self._task: asyncio.Task[None] | None = None
         self.failures = 0
         self.refused = 0  # deliveries not posted: the target failed its check

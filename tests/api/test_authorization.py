@@ -60,6 +60,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("DELETE", "/api/v1/webhooks/{subscription_id}"): OPS,
     ("GET", "/api/v1/webhooks/{subscription_id}/deliveries"): OPS,
     ("POST", "/api/v1/webhooks/{subscription_id}/deliveries/{delivery_id}/redeliver"): OPS,
+    ("POST", "/api/v1/webhooks/{subscription_id}/rotate-secret"): OPS,
     ("GET", "/api/v1/notifications/deliveries"): {"duty"},
     ("GET", "/api/v1/notifications/deliveries/{delivery_id}"): {"duty"},
     ("POST", "/api/v1/notifications/deliveries/{delivery_id}/resend"): {"duty"},
