@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import ApiRole, Principal, TokenRegistry
 from api.models import AuditEntry
 from api.problems import ApiProblem
+from api.rate_limit import RateLimiter, retry_after
 from api.webhooks.targets import WebhookTargets
 from maintenance.db import Database
 from maintenance.work_orders import service as work_order_service
@@ -36,6 +37,8 @@ class AppContext:
     var_dir: pathlib.Path = field(default_factory=lambda: pathlib.Path("var"))
     # where webhooks may be posted (public addresses, plus hosts the operator named)
     webhook_targets: WebhookTargets = field(default_factory=WebhookTargets)
+    # requests per token; None: not limited (tests, unless they test the limit)
+    rate_limiter: RateLimiter | None = None
     _reads: sessionmaker[Session] | None = field(default=None, repr=False)
     _read_engine: Engine | None = field(default=None, repr=False)
 
@@ -98,6 +101,22 @@ async def get_principal(
             "访问令牌无效 (invalid token)",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    if principal.expired(ctx.clock.now()):
+        raise ApiProblem(
+            401,
+            "访问令牌已过期, 请联系管理员重新发放 (token expired)",
+            code="token_expired",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    if ctx.rate_limiter is not None:
+        wait = ctx.rate_limiter.take(principal.name, at)
+        if wait is not None:
+            raise ApiProblem(
+                429,
+                "请求过于频繁, 请稍后再试 (rate limit of this token reached)",
+                code="rate_limited",
+                headers={"Retry-After": retry_after(wait)},
+            )
     return principal
 
 

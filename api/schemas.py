@@ -191,6 +191,7 @@ class TokenCreate(BaseModel):
                     "role": "technician",
                     "sites": ["hexie-garden"],
                     "person": "T01",
+                    "expires_at": "2027-06-30T00:00:00+08:00",
                 }
             ]
         },
@@ -200,6 +201,9 @@ class TokenCreate(BaseModel):
     role: ApiRole
     sites: list[str] = Field(min_length=1, max_length=100)
     person: str | None = Field(None, max_length=64)
+    expires_at: AwareDatetime | None = Field(
+        None, description="有效期: refused from this time on (401); omitted: never expires"
+    )
 
 
 class TokenOut(BaseModel):
@@ -207,6 +211,7 @@ class TokenOut(BaseModel):
     role: ApiRole
     sites: list[str]
     person: str | None
+    expires_at: datetime | None = None
     token: str | None = Field(None, description="shown once, at creation and rotation")
 
 

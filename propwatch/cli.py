@@ -94,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
             return run_client(args, control)
         from propwatch import runtime
 
-        return asyncio.run(runtime.run(args, settings))
+        try:
+            return asyncio.run(runtime.run(args, settings))
+        except runtime.StartRefused as exc:
+            print(exc, file=sys.stderr)
+            return 2
     except ConfigError as exc:
         print("配置错误 (configuration error):", file=sys.stderr)
         for problem in exc.problems:

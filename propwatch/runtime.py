@@ -6,17 +6,24 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import stat
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from api.app import create_app
-from api.auth import ApiRole, Principal, TokenRegistry, new_token
+from api.auth import ApiRole, Principal, TokenRegistry, new_token, weak_token_reason
 from api.deps import AppContext
+from api.rate_limit import RateLimiter
 from api.webhooks.delivery import WebhookDispatcher
+from api.webhooks.targets import WebhookTargets
 from gateway.service import Gateway
 from maintenance.db import Database
 from maintenance.service import MaintenanceService
@@ -29,6 +36,13 @@ from simulators.fleet import Fleet
 from simulators.scenario import Scenario, load_scenario
 
 log = logging.getLogger("propwatch")
+
+# 我的任务 links handed out by `propwatch demo` stop working after this
+TECHNICIAN_LINK_LIFETIME = timedelta(days=30)
+
+
+class StartRefused(Exception):
+    """A setting the command will not run with; the message says what to do instead."""
 
 
 class _StopSignals:
@@ -64,23 +78,69 @@ def _scenario_for(site: Site, explicit: Path | None) -> Scenario | None:
     return load_scenario(path) if path.exists() else None
 
 
-def _admin_token(settings: Settings, tokens: TokenRegistry) -> str:
-    token = settings.admin_token.get_secret_value() if settings.admin_token else new_token()
+def given_admin_token(settings: Settings) -> str | None:
+    """`PROPWATCH_ADMIN_TOKEN`, unless it is an example value or too weak to guard the admin
+    role (then the command refuses to start); None when unset."""
+    if settings.admin_token is None:
+        return None
+    token = settings.admin_token.get_secret_value()
+    reason = weak_token_reason(token)
+    if reason is not None:
+        raise StartRefused(
+            f"PROPWATCH_ADMIN_TOKEN 不安全, 拒绝启动: {reason}。\n"
+            "  请换成随机值, 例如 `openssl rand -hex 32` 的输出; 或者不设置它, "
+            "由 propwatch 每次启动时生成并显示一个。\n"
+            "  (admin token refused: use a random value such as `openssl rand -hex 32`, "
+            "or leave it unset to have one generated and shown at start)"
+        )
+    return token
+
+
+def _admin_token(given: str | None, tokens: TokenRegistry) -> str:
+    token = given or new_token()
     tokens.add(token, Principal("admin", ApiRole.ADMIN, frozenset({"*"})))
     return token
 
 
-def _technician_links(site: Site, tokens: TokenRegistry, base: str) -> str:
-    """The demo's phones: one 我的任务 link per technician, each seeing only their own tasks."""
+def _technician_links(site: Site, tokens: TokenRegistry, base: str, now: datetime) -> str:
+    """The demo's phones: one 我的任务 link per technician, each seeing only their own tasks,
+    valid for `TECHNICIAN_LINK_LIFETIME`."""
     lines = []
+    expires = now + TECHNICIAN_LINK_LIFETIME
     for person in site.spec.people:
         if person.role is not Role.TECHNICIAN:
             continue
         token = new_token()
         sites = frozenset({site.id})
-        tokens.add(token, Principal(f"demo-{person.id}", ApiRole.TECHNICIAN, sites, person.id))
+        principal = Principal(f"demo-{person.id}", ApiRole.TECHNICIAN, sites, person.id, expires)
+        tokens.add(token, principal)
         lines.append(f"\n  我的任务 {person.name} ({person.id}): {base}/tasks#token={token}")
     return "".join(lines)
+
+
+def masked_url(url: str) -> str:
+    """A database URL fit to print: the password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # not a URL SQLAlchemy can parse: print none of it
+        return "(unprintable URL)"
+
+
+def private_var_dir(var_dir: Path) -> None:
+    """Everything this process creates is readable by its user only (0700 directories, 0600
+    files: databases, outboxes, attachments), whatever umask it was started with. A var dir
+    left open to every user (0755 from an earlier start) is closed to 0700; one the operator
+    gave a group on purpose (0750 under systemd and Docker) is left as it is."""
+    os.umask(os.umask(0o077) | 0o077)
+    var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(var_dir.stat().st_mode)
+    if mode & 0o007:
+        try:
+            var_dir.chmod(mode & 0o700)
+        except PermissionError:
+            log.warning("var dir %s is open to every user and not ours to close", var_dir)
+        else:
+            log.info("var dir %s was open to every user: now %o", var_dir, mode & 0o700)
 
 
 class _ApiServer(uvicorn.Server):
@@ -102,6 +162,32 @@ def _api_server(ctx: AppContext, settings: Settings) -> uvicorn.Server:
     return _ApiServer(config)
 
 
+def _banner(
+    command: str,
+    base: str,
+    token: str,
+    generated: bool,
+    site: Site,
+    tokens: TokenRegistry,
+    clock: Clock,
+) -> str:
+    """What `demo` and `api` print at start. A token is shown only when it was generated here;
+    the one given in PROPWATCH_ADMIN_TOKEN is never printed (stdout ends up in journals)."""
+    fragment = f"#token={token}" if generated else ""
+    lines = [f"  值班室 (duty room): {base}/{fragment}"]
+    if command == "demo":
+        lines.append(_technician_links(site, tokens, base, clock.now()).strip("\n"))
+    elif generated:
+        lines.append(f"  我的任务 (tasks):   {base}/tasks{fragment}")
+    lines.append(f"  API:               {base}/api/v1/work-orders")
+    if generated:
+        lines.append(f"  访问令牌 (token):  {token}  (本次启动生成, 重启后失效)")
+    else:
+        lines.append("  访问令牌 (token):  使用 PROPWATCH_ADMIN_TOKEN 中设置的值 (不在此显示)")
+    lines.append("  按 Ctrl-C 停止")
+    return "\n" + "\n".join(lines) + "\n"
+
+
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     stop = _StopSignals()
     stop.install()
@@ -114,13 +200,14 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
 async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals) -> int:
     site = load_site(args.site) if args.site else None
     clock = SystemClock()
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    admin_token = given_admin_token(settings) if args.command in ("demo", "api") else None
+    private_var_dir(settings.var_dir)
     async with contextlib.AsyncExitStack() as stack:
         if args.command == "db":
             db = Database(settings.resolved_database_url())
             try:
                 db.upgrade()
-                print(f"database at {db.url} is at migration {db.revision()}")
+                print(f"database at {masked_url(db.url)} is at migration {db.revision()}")
             finally:
                 db.dispose()
             return 0
@@ -170,24 +257,22 @@ async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals)
                 tokens=tokens,
                 health=health,
                 var_dir=settings.var_dir,
+                webhook_targets=WebhookTargets.allowing(settings.webhook_allow_hosts),
+                rate_limiter=(
+                    RateLimiter(settings.api_rate_limit, settings.api_rate_burst)
+                    if settings.api_rate_limit > 0
+                    else None
+                ),
             )
-            token = _admin_token(settings, tokens)
-            await stack.enter_async_context(WebhookDispatcher(db, clock))
+            token = _admin_token(admin_token, tokens)
+            await stack.enter_async_context(
+                WebhookDispatcher(db, clock, targets=ctx.webhook_targets)
+            )
             server = _api_server(ctx, settings)
             api_task = asyncio.create_task(server.serve())
             base = f"http://{settings.api_host}:{settings.api_port}"
-            phones = (
-                _technician_links(site, tokens, base)
-                if args.command == "demo"
-                else f"\n  我的任务 (tasks):   {base}/tasks#token={token}"
-            )
-            print(
-                f"\n  值班室 (duty room): {base}/#token={token}"
-                f"{phones}"
-                f"\n  API:               {base}/api/v1/work-orders"
-                f"\n  访问令牌 (token):  {token}\n  按 Ctrl-C 停止\n",
-                flush=True,
-            )
+            banner = _banner(args.command, base, token, admin_token is None, site, tokens, clock)
+            print(banner, flush=True)
             try:
                 await stop.wait()
             finally:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -27,6 +27,13 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     admin_token: SecretStr | None = None
+    # 限流 per API token, in the memory of each API process: a sustained rate (requests per
+    # second, 0 turns the limit off) and the burst allowed above it; past it 429 + Retry-After.
+    api_rate_limit: float = Field(default=100.0, ge=0)
+    api_rate_burst: int = Field(default=200, ge=1)
+    # Internal hosts webhooks may be posted to, comma-separated names or IP literals exactly as
+    # in the URL; every other target must resolve to public addresses only.
+    webhook_allow_hosts: Annotated[list[str], NoDecode] = []
     # Replicas of one service: a distinct MQTT client id each, and one shared-subscription group
     # (`$share/<group>/...`) so the broker hands every event to exactly one of them.
     instance_id: str | None = None
@@ -56,6 +63,13 @@ class Settings(BaseSettings):
     # Notification channel secrets by the name a channel gives in the site file (robot keys,
     # access tokens, signing secrets, SMTP passwords), as JSON: {"wecom-a-key": "…"}.
     notify_secrets: dict[str, SecretStr] = {}
+
+    @field_validator("webhook_allow_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [h.strip() for h in value.split(",") if h.strip()]
+        return value
 
     def resolved_database_url(self) -> str:
         """SQLite under `var/` unless a database URL is given."""

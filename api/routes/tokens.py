@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -11,15 +12,23 @@ from sqlalchemy.exc import IntegrityError
 from api.auth import ApiRole, issue_token, rotate_token
 from api.deps import Admin, Ctx, DbSession, audit
 from api.models import ApiToken, AuditEntry
-from api.problems import PROBLEM_RESPONSES
+from api.problems import PROBLEM_RESPONSES, ApiProblem
 from api.schemas import AuditOut, TokenCreate, TokenOut
 
 router = APIRouter(prefix="/api/v1", tags=["admin"], responses=PROBLEM_RESPONSES)
 
+# the latest expiry every backend stores and every client parses alike
+LATEST_EXPIRY = datetime(2200, 1, 1, tzinfo=UTC)
+
 
 def _out(row: ApiToken, token: str | None = None) -> TokenOut:
     return TokenOut(
-        name=row.name, role=ApiRole(row.role), sites=row.sites, person=row.person, token=token
+        name=row.name,
+        role=ApiRole(row.role),
+        sites=row.sites,
+        person=row.person,
+        expires_at=row.expires_at,
+        token=token,
     )
 
 
@@ -39,6 +48,13 @@ def create_token(
 ) -> TokenOut:
     if body.role is ApiRole.TECHNICIAN and not body.person:
         raise HTTPException(422, "维修人员令牌需要 person (technician tokens need a person)")
+    now = ctx.clock.now()
+    if body.expires_at is not None and not now < body.expires_at < LATEST_EXPIRY:
+        raise ApiProblem(
+            422,
+            "expires_at: 有效期须晚于现在、早于 2200 年 (expiry must lie between now and 2200)",
+            code="invalid_expiry",
+        )
     if session.scalar(select(ApiToken.id).where(ApiToken.name == body.name)) is not None:
         raise HTTPException(409, f"令牌名 {body.name} 已存在 (name taken)")
     try:
@@ -49,7 +65,8 @@ def create_token(
                 role=body.role,
                 sites=body.sites,
                 person=body.person,
-                now=ctx.clock.now(),
+                now=now,
+                expires_at=body.expires_at,
             )
     except IntegrityError as exc:
         raise HTTPException(409, f"令牌名 {body.name} 已存在 (name taken)") from exc
@@ -62,7 +79,12 @@ def create_token(
         request,
         subject=f"token:{body.name}",
         status_code=201,
-        detail={"role": body.role.value, "sites": body.sites, "person": body.person},
+        detail={
+            "role": body.role.value,
+            "sites": body.sites,
+            "person": body.person,
+            "expires_at": body.expires_at.isoformat() if body.expires_at else None,
+        },
     )
     return _out(row, token)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from api.auth import ApiRole, TokenRegistry
 from propwatch.runtime import _technician_links
@@ -14,7 +15,9 @@ def test_each_technician_gets_a_tasks_link_with_a_token_of_their_own() -> None:
     site = load_site(EXAMPLE_SITE)
     tokens = TokenRegistry()
 
-    text = _technician_links(site, tokens, "http://127.0.0.1:8000")
+    text = _technician_links(
+        site, tokens, "http://127.0.0.1:8000", datetime(2026, 11, 23, tzinfo=UTC)
+    )
 
     links = re.findall(
         r"我的任务 (\S+) \(([\w-]+)\): http://127\.0\.0\.1:8000/tasks#token=(\S+)", text
