@@ -175,17 +175,26 @@ class MqttIngest:
 
     def _from_paho_thread(self, msg: paho.MQTTMessage) -> None:
         assert self._loop is not None
+        # the connection it came on: an ack after a reconnect would hit another message's id
+        connection = self.connection.connection_number
         self._loop.call_soon_threadsafe(
-            self.handle, msg.topic, bytes(msg.payload), msg.mid, msg.qos
+            self.handle, msg.topic, bytes(msg.payload), msg.mid, msg.qos, connection
         )
 
-    def handle(self, topic: str, payload: bytes, mid: int = 0, qos: int = 0) -> None:
+    def handle(
+        self,
+        topic: str,
+        payload: bytes,
+        mid: int = 0,
+        qos: int = 0,
+        connection: int | None = None,
+    ) -> None:
         """Map one message; whatever happens, it ends acknowledged and nothing is raised."""
         self.received += 1
 
         def ack() -> None:
             if qos > 0 and self.connection.manual_ack:
-                self.connection.ack(mid, qos)
+                self.connection.ack(mid, qos, connection)
 
         sample = self._sample_or_dead_letter(topic, payload, ack)
         if sample is None:
