@@ -177,6 +177,7 @@ def _banner(
     lines = [f"  值班室 (duty room): {base}/{fragment}"]
     if command == "demo":
         lines.append(_technician_links(site, tokens, base, clock.now()).strip("\n"))
+        lines.append(f"  (手机链接 {TECHNICIAN_LINK_LIFETIME.days} 天内有效)")
     elif generated:
         lines.append(f"  我的任务 (tasks):   {base}/tasks{fragment}")
     lines.append(f"  API:               {base}/api/v1/work-orders")

@@ -31,7 +31,7 @@ ORDERS = "/api/v1/work-orders"
 def _issue(client: TestClient, **body: Any) -> Any:
     return client.post(
         "/api/v1/tokens",
-        json={"role": "integration", "sites": ["hexie-garden"], **body},
+        json={"role": "integration", "sites": ["hexie"], **body},
         headers=bearer(ADMIN_TOKEN),
     )
 
@@ -71,8 +71,10 @@ def test_the_expiry_is_listed_and_survives_a_rotation(
     rotated = client.post("/api/v1/tokens/tickets-rot/rotate", headers=bearer(ADMIN_TOKEN))
     listed = client.get("/api/v1/tokens", headers=bearer(ADMIN_TOKEN)).json()
     (row,) = [t for t in listed if t["name"] == "tickets-rot"]
-    assert rotated.json()["expires_at"] == row["expires_at"] == expires.isoformat().replace(
-        "+00:00", "Z"
+    assert (
+        rotated.json()["expires_at"]
+        == row["expires_at"]
+        == expires.isoformat().replace("+00:00", "Z")
     )
     clock.advance(timedelta(days=30))
     again = client.get(ORDERS, headers=bearer(rotated.json()["token"]))
@@ -114,8 +116,9 @@ def test_demo_phone_links_stop_working_after_30_days(
 
 def _env_example_admin_token() -> str:
     text = (ROOT / "deploy" / "systemd" / "propwatch.env.example").read_text()
-    (value,) = re.findall(r"^PROPWATCH_ADMIN_TOKEN=(.*)$", text, re.MULTILINE)
-    return value
+    found = re.search(r"^PROPWATCH_ADMIN_TOKEN=(.*)$", text, re.MULTILINE)
+    assert found is not None
+    return found.group(1)
 
 
 @pytest.mark.parametrize(
