@@ -148,6 +148,7 @@ def api_process(url: str, port: int, var_dir: Path) -> Iterator[subprocess.Popen
         "PROPWATCH_API_HOST": "127.0.0.1",
         "PROPWATCH_API_PORT": str(port),
         "PROPWATCH_VAR_DIR": str(var_dir),
+        "PROPWATCH_API_RATE_LIMIT": "0",  # the server's figures, not the per-token limit's
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "propwatch.cli", "api", "--site", str(SITE)],
