@@ -121,16 +121,23 @@ class WebhookTargets:
     def check(self, url: str) -> Target:
         """The target of `url`, resolved now; raises `TargetRefused`. Blocks on DNS: call it
         from a worker thread."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            parts.hostname  # noqa: B018  (raises on a broken IPv6 literal)
+        except ValueError:
+            raise TargetRefused("invalid URL", "地址格式无效") from None
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
             raise TargetRefused("scheme not allowed", "只支持 http 和 https 地址")
         if parts.username is not None or parts.password is not None:
             raise TargetRefused("credentials in URL", "地址中不能带用户名或密码, 请用签名验证来源")
         try:
-            port = parts.port or (443 if scheme == "https" else 80)
+            given_port = parts.port
         except ValueError:
-            raise TargetRefused("invalid port", "端口无效") from None
+            given_port = 0
+        port = (443 if scheme == "https" else 80) if given_port is None else given_port
+        if not 0 < port < 65536:
+            raise TargetRefused("invalid port", "端口无效")
         host = _normal(parts.hostname or "")
         if not host:
             raise TargetRefused("no host", "地址缺少主机名")

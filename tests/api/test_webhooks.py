@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from api.deps import AppContext
 from api.webhooks.delivery import WebhookDispatcher, backoff
@@ -246,11 +248,24 @@ def test_loopback_receiver_is_refused_without_the_allow_list(
         "http://0x7f.1/hook",  # and in hex shorthand
         "http://user:secret@93.184.215.14/hook",  # credentials would be listed and audited
         "http://name.that-does-not-resolve.invalid/hook",
+        "http://[::1/hook",  # a broken IPv6 literal
+        "http://93.184.215.14:0/hook",
+        "http://:8000/hook",
     ],
 )
 def test_internal_and_unusable_targets_are_refused(url: str) -> None:
     with pytest.raises(TargetRefused):
         WebhookTargets().check(url)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=60))
+def test_any_url_is_either_a_target_or_refused(tail: str) -> None:
+    """Whatever follows the scheme, the check answers; it never fails another way (a 500)."""
+    try:
+        WebhookTargets(resolve=lambda host, port: []).check("http://" + tail)
+    except TargetRefused as refused:
+        assert refused.reason and refused.zh
 
 
 def test_a_private_target_is_refused_at_subscription_and_a_public_one_accepted(
