@@ -1,4 +1,9 @@
-"""The embedded telemetry store: SQLite with bounded retention, for a laptop or a demo."""
+"""The embedded telemetry store: SQLite with bounded retention, for a laptop or a demo.
+
+Like InfluxDB, it keeps one value per series (kind, site, asset, device, metric) and instant: a
+batch written again (the outbox replays a batch whose delete a crash cut short) replaces its
+own rows instead of doubling them.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from gateway.durable import describe, transaction
 from gateway.readings import Sample
+from gateway.sinks import SinkUnavailable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reading (
@@ -21,8 +28,17 @@ CREATE TABLE IF NOT EXISTS reading (
     num REAL,
     text TEXT
 );
-CREATE INDEX IF NOT EXISTS reading_asset_metric_ts ON reading (asset, metric, ts_ns);
 """
+# One row per series and instant; its prefix serves the per-asset queries. Files made before
+# it had a plain index on (asset, metric, ts_ns) and may hold repeated rows: keep the last.
+SERIES_INDEX = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS reading_series_ts "
+    "ON reading (asset, metric, ts_ns, device, kind, site)"
+)
+DEDUPLICATE = (
+    "DELETE FROM reading WHERE rowid NOT IN (SELECT MAX(rowid) FROM reading "
+    "GROUP BY asset, metric, ts_ns, device, kind, site)"
+)
 
 
 class LocalStore:
@@ -39,6 +55,12 @@ class LocalStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        try:
+            self._db.execute(SERIES_INDEX)
+        except sqlite3.IntegrityError:
+            self._db.execute(DEDUPLICATE)
+            self._db.execute(SERIES_INDEX)
+        self._db.execute("DROP INDEX IF EXISTS reading_asset_metric_ts")
         self._writes = 0
 
     def write_sync(self, samples: list[Sample]) -> None:
@@ -53,12 +75,17 @@ class LocalStore:
                         (ts, s.site_id, s.asset_id, s.device_id, s.kind, metric, float(v), None)
                     )
         with self._lock:
-            self._db.execute("BEGIN")
-            self._db.executemany("INSERT INTO reading VALUES (?,?,?,?,?,?,?,?)", rows)
-            self._db.execute("COMMIT")
+            try:
+                with transaction(self._db):
+                    self._db.executemany(
+                        "INSERT OR REPLACE INTO reading VALUES (?,?,?,?,?,?,?,?)", rows
+                    )
+                    if (self._writes + 1) % 1000 == 0 and samples:
+                        self._expire(samples[-1].at)
+            except sqlite3.Error as exc:
+                # A full or failing disk: the writer keeps the batch and tries again later.
+                raise SinkUnavailable(f"local store write failed: {describe(exc)}") from exc
             self._writes += 1
-            if self._writes % 1000 == 0 and samples:
-                self._expire(samples[-1].at)
 
     def _expire(self, now: datetime) -> None:
         cutoff = int((now - self.retention).timestamp() * 1e9)

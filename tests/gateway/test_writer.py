@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -41,9 +42,18 @@ async def _until(check: Callable[[], bool], what: str, within: float = 20) -> No
         await asyncio.sleep(0.02)
 
 
-def _writer(sink: InfluxSink | LocalStore, outbox: Outbox, **kw: float) -> TelemetryWriter:
+def _writer(
+    sink: InfluxSink | LocalStore, outbox: Outbox, capacity: int = 100_000, batch_size: int = 5000
+) -> TelemetryWriter:
     return TelemetryWriter(
-        sink, SystemClock(), outbox, flush_interval=0.05, retry_min=0.05, retry_max=0.2, **kw
+        sink,
+        SystemClock(),
+        outbox,
+        capacity=capacity,
+        batch_size=batch_size,
+        flush_interval=0.05,
+        retry_min=0.05,
+        retry_max=0.2,
     )
 
 
@@ -149,3 +159,34 @@ def test_the_outbox_replays_in_order_when_the_sink_returns_then_goes_straight_ag
         assert writer.stats.replayed == 500 and outbox.stats().pending_points == 0
     finally:
         vm.stop()
+
+
+def test_the_local_store_keeps_a_batch_written_twice_once(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "telemetry.db")
+    batch = _samples(100)
+
+    store.write_sync(batch)
+    store.write_sync(batch)  # the replay of a batch whose outbox delete never happened
+
+    assert store.count("pump-1") == 100
+
+
+def test_a_local_store_file_with_repeated_rows_keeps_one_of_each_when_reopened(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "telemetry.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE reading (ts_ns INTEGER NOT NULL, site TEXT NOT NULL, asset TEXT NOT NULL,"
+        " device TEXT NOT NULL, kind TEXT NOT NULL, metric TEXT NOT NULL, num REAL, text TEXT);"
+        "CREATE INDEX reading_asset_metric_ts ON reading (asset, metric, ts_ns);"
+    )
+    row = (1, "hexie", "pump-1", "pump-1", "water_pump", "seq", 1.0, None)
+    old.executemany("INSERT INTO reading VALUES (?,?,?,?,?,?,?,?)", [row, row, row])
+    old.commit()
+    old.close()
+
+    store = LocalStore(path)
+    store.write_sync(_samples(1))
+
+    assert store.count("pump-1") == 2
