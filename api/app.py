@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api import problems
 from api.deps import AppContext
@@ -25,6 +25,7 @@ from api.routes import (
     work_orders,
 )
 from api.stream import router as stream_router
+from api.validation import StorableTextMiddleware, refuse_unstorable_body
 
 
 def create_app(ctx: AppContext) -> FastAPI:
@@ -34,12 +35,18 @@ def create_app(ctx: AppContext) -> FastAPI:
         description=(
             "物业设施监测与预防性维护 API：告警、工单、资产、报表、事件流与 webhook。"
             " Errors are RFC 9457 problem JSON; POSTs take `Idempotency-Key`;"
-            " work-order changes take `If-Match`. See docs/api.md."
+            " work-order changes take `If-Match`. Text may not contain NUL (U+0000) or an"
+            " unpaired surrogate, and times lie within 1970-01-01 … 2200-01-01 UTC (else 422)."
+            " See docs/api.md."
         ),
+        # every JSON or form body, at any depth, before any route reads it (`api.validation`)
+        dependencies=[Depends(refuse_unstorable_body)],
     )
     app.state.ctx = ctx
     problems.install(app)
     app.add_middleware(IdempotencyMiddleware, db=ctx.db, clock=ctx.clock)
+    # outermost: a path or query value no database can store is refused before the key is kept
+    app.add_middleware(StorableTextMiddleware)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(work_orders.router)

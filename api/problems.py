@@ -13,7 +13,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from maintenance.errors import Conflict, InvalidRequest, MaintenanceError, NotFound
+from api.openapi_paths import allowed_methods
+from maintenance.errors import (
+    Conflict,
+    InvalidRequest,
+    MaintenanceError,
+    NotFound,
+    UnknownReference,
+)
 
 PROBLEM = "application/problem+json"
 
@@ -105,13 +112,47 @@ def _jsonable_errors(errors: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _allow(request: Request, given: str | None) -> str:
+    """`Allow` on a 405 (RFC 9110): every method the schema publishes for the path, where
+    Starlette names only those of the first route it matched; its own list for the pages."""
+    published = allowed_methods(request.app, request.url.path)
+    return ", ".join(sorted(published)) if published else (given or "")
+
+
+MALFORMED_BODY: dict[str, Any] = {
+    "description": "请求体无法解析 (body not UTF-8 JSON, or a broken multipart form)",
+    "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+
+
+def _document_malformed_bodies(app: FastAPI) -> None:
+    """Every operation that reads a body may answer 400 (FastAPI's own answer to one it cannot
+    decode); say so in `/openapi.json` rather than leave it undocumented."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = app.openapi_schema
+        if schema is None:  # FastAPI keeps what `generate` made in `app.openapi_schema`
+            schema = generate()
+            for item in schema.get("paths", {}).values():
+                for operation in item.values():
+                    if isinstance(operation, dict) and "requestBody" in operation:
+                        operation["responses"].setdefault("400", MALFORMED_BODY)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every refusal into problem JSON."""
+    _document_malformed_bodies(app)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        headers = dict(exc.headers) if exc.headers else None
-        return problem(request, exc.status_code, str(exc.detail), headers=headers)
+        headers = dict(exc.headers) if exc.headers else {}
+        if exc.status_code == 405:
+            headers["Allow"] = _allow(request, headers.get("Allow"))
+        return problem(request, exc.status_code, str(exc.detail), headers=headers or None)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -121,7 +162,15 @@ def install(app: FastAPI) -> None:
 
     async def on_maintenance(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, MaintenanceError)
-        return problem(request, _maintenance_status(exc), f"{exc.zh} ({exc.en})", code=exc.code)
+        errors = None
+        if isinstance(exc, UnknownReference):  # every field at fault, named as in the body
+            errors = [
+                {"loc": ["body", *f.split(".")], "msg": f"{zh} ({en})"}
+                for f, (zh, en) in exc.fields.items()
+            ]
+        return problem(
+            request, _maintenance_status(exc), f"{exc.zh} ({exc.en})", code=exc.code, errors=errors
+        )
 
     async def on_api(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiProblem)

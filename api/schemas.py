@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import ApiRole
+from api.validation import Moment
 from maintenance.alarms.history import JournalEntry
 from maintenance.notify.delivery_log import DeliveryView
 from maintenance.work_orders.models import Status
@@ -87,7 +88,7 @@ class WorkOrderCreate(BaseModel):
     asset: str | None = Field(None, max_length=64)
     zone: str | None = Field(None, max_length=64)
     assignee: str | None = Field(None, max_length=64)
-    reported_at: AwareDatetime | None = None
+    reported_at: Moment | None = None
     external_id: str | None = Field(None, min_length=1, max_length=100)
 
 
@@ -131,8 +132,9 @@ class ChecklistIn(BaseModel):
     )
 
     item_id: str = Field(min_length=1, max_length=64)
-    passed: bool | None = None
-    value: float | None = Field(None, allow_inf_nan=False)
+    # strict: JSON true/false and numbers only, as published (no "yes", "1.5" or false as 0)
+    passed: bool | None = Field(None, strict=True)
+    value: float | None = Field(None, allow_inf_nan=False, strict=True)
     note: str = Field("", max_length=2000)
 
 
@@ -160,7 +162,7 @@ class ShelveIn(BaseModel):
         },
     )
 
-    until: AwareDatetime
+    until: Moment
     reason: str = Field(min_length=1, max_length=300)
 
 
@@ -201,7 +203,7 @@ class TokenCreate(BaseModel):
     role: ApiRole
     sites: list[str] = Field(min_length=1, max_length=100)
     person: str | None = Field(None, max_length=64)
-    expires_at: AwareDatetime | None = Field(
+    expires_at: Moment | None = Field(
         None, description="有效期: refused from this time on (401); omitted: never expires"
     )
 

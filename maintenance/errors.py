@@ -26,3 +26,17 @@ class Conflict(MaintenanceError):
 
 class InvalidRequest(MaintenanceError):
     code = "invalid_request"
+
+
+class UnknownReference(InvalidRequest):
+    """An asset, zone, person or site the site does not have: refused with each field named,
+    never dropped or stored as given. `fields` maps the field (dotted into lists and objects:
+    `sites.1`) to its (zh, en) texts."""
+
+    code = "unknown_reference"
+
+    def __init__(self, fields: dict[str, tuple[str, str]]) -> None:
+        super().__init__(
+            "；".join(zh for zh, _ in fields.values()), "; ".join(en for _, en in fields.values())
+        )
+        self.fields = fields

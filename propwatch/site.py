@@ -27,6 +27,7 @@ from propwatch.durations import Limit, Seconds, TimeLimit
 from propwatch.events import Severity
 from propwatch.notification_channels import Notifications, notification_problems
 from propwatch.profiles import Profile, load_profile
+from propwatch.time_bounds import OUT_OF_RANGE_EN, within_bounds
 from propwatch.work_order_fields import WorkOrderFields
 
 ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -606,6 +607,8 @@ class PlanSpec(_M):
             raise ValueError("a plan without a template needs a checklist")
         if self.start is not None and self.start.tzinfo is not None:
             raise ValueError("start is a local time in the site's time zone; drop the offset")
+        if self.start is not None and not within_bounds(self.start):
+            raise ValueError(f"start: {OUT_OF_RANGE_EN}")
         return self
 
 

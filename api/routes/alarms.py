@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime
 
 from api.deps import Ctx, DbSession, Duty, Reader, RowId, audit, check_site
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import AlarmHistoryPage, OutOfServiceIn, ShelveIn
+from api.validation import Moment
 from api.work_order_list import cursor_values, encode_cursor, invalid_cursor
 from maintenance.alarms import service
 from maintenance.alarms.history import HistoryFilter, alarm_history
@@ -65,8 +65,8 @@ def get_history(
     asset: Annotated[str | None, Query(max_length=64)] = None,
     alarm_type: Annotated[str | None, Query(max_length=64)] = None,
     state: AlarmState | None = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AlarmHistoryPage:

@@ -14,6 +14,7 @@ from api.deps import Admin, Ctx, DbSession, audit
 from api.models import ApiToken, AuditEntry
 from api.problems import PROBLEM_RESPONSES, ApiProblem
 from api.schemas import AuditOut, TokenCreate, TokenOut
+from api.validation import person_in_body, sites_in_body
 
 router = APIRouter(prefix="/api/v1", tags=["admin"], responses=PROBLEM_RESPONSES)
 
@@ -48,6 +49,9 @@ def create_token(
 ) -> TokenOut:
     if body.role is ApiRole.TECHNICIAN and not body.person:
         raise HTTPException(422, "维修人员令牌需要 person (technician tokens need a person)")
+    sites_in_body(ctx, caller, body.sites)
+    if body.person is not None:
+        person_in_body(ctx, body.sites, body.person)
     now = ctx.clock.now()
     if body.expires_at is not None and not now < body.expires_at < LATEST_EXPIRY:
         raise ApiProblem(

@@ -13,6 +13,7 @@ from api.deps import Ctx, DbSession, Operator, RowId, audit, check_site
 from api.models import WebhookDelivery, WebhookSubscription
 from api.problems import PROBLEM_RESPONSES, ApiProblem
 from api.schemas import DeliveryOut, SecretRotation, WebhookCreate, WebhookOut
+from api.validation import sites_in_body
 from api.webhooks.delivery import EVENT_TYPES, new_secret, redeliver
 from api.webhooks.targets import TargetRefused
 from maintenance.notifications import Notification
@@ -49,8 +50,7 @@ def create_subscription(
     unknown = sorted(set(body.event_types) - set(EVENT_TYPES))
     if unknown:
         raise HTTPException(422, f"未知事件类型 (unknown event types): {', '.join(unknown)}")
-    for site in body.sites:
-        check_site(caller, site)
+    sites_in_body(ctx, caller, body.sites)
     try:
         ctx.webhook_targets.check(body.url)  # a sync route: DNS blocks a worker thread only
     except TargetRefused as refused:

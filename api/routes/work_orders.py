@@ -40,6 +40,7 @@ from api.schemas import (
     WorkOrderDetail,
     WorkOrderPage,
 )
+from api.validation import site_in_body
 from api.work_order_list import ListFilter, SortKey, decode_cursor, list_page
 from maintenance.plans.service import CheckRecord, record_check
 from maintenance.work_orders import service
@@ -156,7 +157,7 @@ def create_work_order(
     session: DbSession,
     caller: Operator,
 ) -> WorkOrderDetail:
-    site = site_of(ctx, caller, body.site_id)
+    site = site_in_body(ctx, caller, body.site_id)
     now = ctx.clock.now()
     if body.external_id is not None:
         ref = session.scalar(
@@ -172,7 +173,10 @@ def create_work_order(
         key = f"ticket:{body.site_id}:{body.external_id}"
     else:
         key = f"manual:{body.site_id}:{uuid.uuid4().hex}"
-    wo, _ = service.create_work_order(
+    service.check_references(
+        session, site.spec, body.site_id, asset=body.asset, zone=body.zone, assignee=body.assignee
+    )
+    wo, created = service.create_work_order(
         session,
         site.spec,
         service.NewWorkOrder(
@@ -191,6 +195,11 @@ def create_work_order(
         now,
         actor=caller.name,
     )
+    if not created:
+        # the same external_id sent twice at once: the twin that lost the race on the order's
+        # unique source key answers with the winner's order, as a repeat would
+        response.status_code = status.HTTP_200_OK
+        return _detail(session, ctx, wo, response)
     if body.external_id is not None:
         session.add(
             ExternalRef(site_id=body.site_id, external_id=body.external_id, work_order_id=wo.id)
@@ -256,6 +265,7 @@ def post_transition(
     site = site_of(ctx, caller, wo.site_id)
     if caller.role is ApiRole.TECHNICIAN and body.assignee not in (None, caller.person):
         raise ApiProblem(403, "维修人员不能派单给他人 (technicians cannot dispatch)")
+    service.check_references(session, site.spec, wo.site_id, assignee=body.assignee)
     wo = service.transition(
         session,
         site.spec,

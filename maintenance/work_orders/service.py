@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from maintenance.assignment import choose_assignee
+from maintenance.errors import UnknownReference
 from maintenance.notifications import notify
 from maintenance.registry.models import Asset, Zone
 from maintenance.sla import compute_due, due_at, limits_for, revisit_due, shift_for_hold
@@ -79,6 +80,49 @@ class NewWorkOrder:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+def check_references(
+    session: Session,
+    spec: SiteFile,
+    site_id: str,
+    *,
+    asset: str | None = None,
+    zone: str | None = None,
+    assignee: str | None = None,
+) -> None:
+    """Refuse an asset, zone or person this site does not have, naming every field at fault
+    (`UnknownReference`), so that nothing given is silently dropped or stored as typed.
+
+    For what people and systems send (报修, the ticket system); the alarm path skips it and keeps
+    an order for an asset the registry does not know yet. A zone given with an asset must be
+    the asset's own zone, since the order takes the asset's.
+    """
+    at_fault: dict[str, tuple[str, str]] = {}
+    asset_zone: str | None = None
+    if asset is not None:
+        row = session.scalar(
+            select(Asset).where(
+                Asset.site_id == site_id, Asset.code == asset, Asset.retired_at.is_(None)
+            )
+        )
+        if row is None:
+            at_fault["asset"] = (f"设备 {asset} 不在本小区", f"unknown asset {asset!r}")
+        else:
+            found = session.get(Zone, row.zone_id)
+            asset_zone = found.code if found else None
+    if zone is not None:
+        if not any(z.id == zone for z in spec.zones):
+            at_fault["zone"] = (f"片区 {zone} 不在本小区", f"unknown zone {zone!r}")
+        elif asset_zone is not None and zone != asset_zone:
+            at_fault["zone"] = (
+                f"设备 {asset} 属于片区 {asset_zone}，与填写的片区 {zone} 不符",
+                f"asset {asset!r} is in zone {asset_zone!r}, not {zone!r}",
+            )
+    if assignee is not None and not _is_person(spec, assignee):
+        at_fault["assignee"] = _unknown_person(assignee)
+    if at_fault:
+        raise UnknownReference(at_fault)
+
+
 def create_work_order(
     session: Session, spec: SiteFile, new: NewWorkOrder, now: datetime, actor: str = SYSTEM
 ) -> tuple[WorkOrder, bool]:
@@ -86,7 +130,9 @@ def create_work_order(
 
     The unique constraints on `source_key` and `dedup_key` make a duplicate impossible even for
     two replicas racing; the loser gets the winner's row and False. An order whose assignee is
-    known (given, or from the zone and duty rota) is dispatched to them at once.
+    known (given, or from the zone and duty rota) is dispatched to them at once. An asset the
+    registry does not know is left off the order: `check_references` first where that must be
+    refused.
     """
     existing = session.scalar(select(WorkOrder).where(WorkOrder.source_key == new.source_key))
     if existing is not None:
@@ -551,9 +597,17 @@ def _sla_priority(wo: WorkOrder) -> Priority:
     return Priority(wo.priority_raised_from or wo.priority)
 
 
+def _is_person(spec: SiteFile, person: str) -> bool:
+    return any(p.id == person for p in spec.people)
+
+
+def _unknown_person(person: str) -> tuple[str, str]:
+    return f"人员 {person} 不在本小区名册中", f"unknown person {person!r}"
+
+
 def _check_person(spec: SiteFile, person: str) -> None:
-    if not any(p.id == person for p in spec.people):
-        raise InvalidWorkOrder(f"人员 {person} 不在本小区名册中", f"unknown person {person!r}")
+    if not _is_person(spec, person):
+        raise UnknownReference({"assignee": _unknown_person(person)})
 
 
 def _audit(
