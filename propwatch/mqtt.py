@@ -42,9 +42,9 @@ class BrokerAddress:
     def parse(cls, url: str) -> BrokerAddress:
         parts = urlsplit(url if "://" in url else f"mqtt://{url}")
         if parts.scheme not in DEFAULT_PORT:
-            raise ValueError(f"unsupported MQTT URL scheme {parts.scheme!r} in {url!r}")
+            raise ValueError(f"unsupported MQTT URL scheme {parts.scheme!r} (mqtt, mqtts)")
         if not parts.hostname:
-            raise ValueError(f"MQTT URL without a host: {url!r}")
+            raise ValueError(f"MQTT URL without a host (scheme {parts.scheme!r})")
         return cls(
             host=parts.hostname,
             port=parts.port or DEFAULT_PORT[parts.scheme],

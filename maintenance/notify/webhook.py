@@ -40,7 +40,8 @@ class WebhookSender:
         except httpx.HTTPError as exc:
             raise SendFailed(f"{type(exc).__name__}: {exc}") from exc
         if not 200 <= response.status_code < 300:
-            raise SendFailed(f"HTTP {response.status_code}: {response.text[:300]}")
+            # The status only: a receiver's reply is not ours to keep or show in the log.
+            raise SendFailed(f"HTTP {response.status_code}")
         return f"HTTP {response.status_code}"
 
     async def aclose(self) -> None:
