@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from api.auth import ApiRole
 from api.validation import Moment
@@ -92,6 +93,10 @@ class WorkOrderCreate(BaseModel):
     external_id: str | None = Field(None, min_length=1, max_length=100)
 
 
+HOLD_REASON_MAX = 300
+"""挂起原因 is kept on the order (`WorkOrder.hold_reason`), at most this long."""
+
+
 class TransitionIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -99,9 +104,23 @@ class TransitionIn(BaseModel):
     )
 
     to: Status
-    note: str = Field("", max_length=2000)
+    note: str = Field(
+        "", max_length=2000, description=f"the reason; at most {HOLD_REASON_MAX} for on_hold"
+    )
     attachments: list[str] = Field(default_factory=list, max_length=20)
     assignee: str | None = Field(None, max_length=64)
+
+    @field_validator("note")
+    @classmethod
+    def _hold_reason_fits(cls, note: str, info: ValidationInfo) -> str:
+        # 挂起原因 is kept on the order itself, in a column of its own size
+        if info.data.get("to") is Status.ON_HOLD and len(note) > HOLD_REASON_MAX:
+            raise PydanticCustomError(
+                "hold_reason_too_long",
+                f"挂起原因最多 {HOLD_REASON_MAX} 字 (an on_hold reason has at most "
+                f"{HOLD_REASON_MAX} characters)",
+            )
+        return note
 
 
 class AssignIn(BaseModel):

@@ -574,7 +574,7 @@ class PlanSpec(_M):
     (a telemetry counter) says when it falls due, unless the template does.
     """
 
-    id: str = Field(pattern=ID)
+    id: str = Field(pattern=ID, max_length=64)  # the plan tables' code column
     template: str | None = None
     name: str | None = None
     targets: PlanTargets = PlanTargets()

@@ -267,6 +267,27 @@ def test_nul_in_an_upload_note_or_file_name_is_refused(client: TestClient, token
     assert [t["to_status"] for t in detail["transitions"]] == ["registered", "dispatched"]
 
 
+# -- lengths the columns hold (PostgreSQL refuses what SQLite would keep) -------------------------
+
+
+def test_an_on_hold_reason_longer_than_its_column_is_refused(
+    client: TestClient, tokens: Tokens
+) -> None:
+    wo = _order(client, tokens, assignee="wang-gong")["id"]
+    url = f"/api/v1/work-orders/{wo}/transitions"
+    r = _send(client, "POST", url, tokens.duty, {"to": "on_hold", "note": "等配件" * 101})
+    assert _locations(r) == [["body", "note"]]
+    r = _send(client, "POST", url, tokens.duty, {"to": "on_hold", "note": "等" * 300})
+    assert r.status_code == 200, r.text
+    assert r.json()["hold_reason"] == "等" * 300
+
+
+def test_a_plan_id_longer_than_its_column_is_refused(client: TestClient, tokens: Tokens) -> None:
+    body = {"id": "p" * 65, "name": "月检", "every": "30d", "checklist": [{"id": "a", "text": "b"}]}
+    r = _send(client, "POST", "/api/v1/sites/hexie/plans", tokens.duty, body)
+    assert r.status_code == 422 and "64" in r.json()["detail"], r.text
+
+
 # -- references the site does not have ---------------------------------------------------------
 
 
