@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Depends, FastAPI
 
 from api import problems
+from api.admission import Admission, AdmissionMiddleware
 from api.deps import AppContext
-from api.idempotency import IdempotencyMiddleware
+from api.idempotency import IdempotencyKeys, IdempotencyMiddleware
 from api.routes import (
     alarms,
     assets,
@@ -44,9 +47,25 @@ def create_app(ctx: AppContext) -> FastAPI:
     )
     app.state.ctx = ctx
     problems.install(app)
-    app.add_middleware(IdempotencyMiddleware, db=ctx.db, clock=ctx.clock)
+    keys = IdempotencyKeys(ctx.db, ctx.clock)
+    admission = Admission.for_database(ctx.db)
+    # outermost last: a keyed POST is claimed first, then admitted to run like any request
+    app.add_middleware(AdmissionMiddleware, admission=admission)
+    app.add_middleware(IdempotencyMiddleware, keys=keys, admission=admission)
     # outermost: a path or query value no database can store is refused before the key is kept
     app.add_middleware(StorableTextMiddleware)
+    unavailable = app.state.database_unavailable
+
+    def api_health() -> dict[str, Any]:
+        # surfaced in /healthz: refusals for a busy database and what the keys did
+        return {
+            "ok": True,
+            "database_unavailable": dict(unavailable),
+            "admission": dict(admission.counts),
+            "idempotency": dict(keys.counts),
+        }
+
+    ctx.health["api"] = api_health
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(work_orders.router)

@@ -9,11 +9,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import ApiRole, Principal, TokenRegistry
+from api.idempotency import CLAIM_SCOPE, mark_applied
 from api.models import AuditEntry
 from api.problems import ApiProblem
 from api.rate_limit import RateLimiter, retry_after
@@ -40,20 +41,10 @@ class AppContext:
     # requests per token; None: not limited (tests, unless they test the limit)
     rate_limiter: RateLimiter | None = None
     _reads: sessionmaker[Session] | None = field(default=None, repr=False)
-    _read_engine: Engine | None = field(default=None, repr=False)
 
     def read_engine(self) -> Engine:
-        """The engine for GETs. On SQLite the shared engine begins every transaction IMMEDIATE
-        (the write lock, see `maintenance.db`); reads need no lock in WAL mode, so they get an
-        engine of their own that lets any number of them run beside one writer."""
-        if self._read_engine is None:
-            if self.db.url.startswith("sqlite:"):
-                self._read_engine = create_engine(
-                    self.db.url, connect_args={"check_same_thread": False, "timeout": 30}
-                )
-            else:
-                self._read_engine = self.db.engine
-        return self._read_engine
+        """The engine for GETs (`Database.reader`): on SQLite it takes no write lock."""
+        return self.db.reader
 
     def read_session(self) -> sessionmaker[Session]:
         """Sessions for GETs, on `read_engine`."""
@@ -70,12 +61,19 @@ async def get_ctx(request: Request) -> AppContext:
 def get_session(
     ctx: Annotated[AppContext, Depends(get_ctx)], request: Request
 ) -> Iterator[Session]:
+    """A session per request, entered and left in the thread pool (never on the event loop).
+
+    A request that claimed an `Idempotency-Key` marks its claim applied in this transaction,
+    so its work and the claim commit together or not at all (`api.idempotency`)."""
     if request.method == "GET":
         with ctx.read_session()() as s:
             yield s
         return
+    claim: int | None = request.scope.get(CLAIM_SCOPE)
     with ctx.db.session() as s:
         yield s
+        if claim is not None:
+            mark_applied(s, claim)
 
 
 _bearer = HTTPBearer(auto_error=False)

@@ -5,12 +5,16 @@
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.openapi_paths import allowed_methods
@@ -24,6 +28,8 @@ from maintenance.errors import (
 
 PROBLEM = "application/problem+json"
 
+log = logging.getLogger("propwatch.api")
+
 _TITLES = {
     400: "请求有误 (bad request)",
     401: "需要登录 (unauthorized)",
@@ -36,7 +42,11 @@ _TITLES = {
     415: "不支持的类型 (unsupported media type)",
     422: "请求内容无效 (unprocessable content)",
     428: "需要 If-Match (precondition required)",
+    503: "服务繁忙 (service unavailable)",
 }
+
+RETRY_AFTER_SECONDS = 1
+"""What a 503 or a busy key's 409 asks the client to wait: a pool or a key frees up quickly."""
 
 
 class Problem(BaseModel):
@@ -54,7 +64,7 @@ class Problem(BaseModel):
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "content": {PROBLEM: {}}, "description": title}
     for code, title in _TITLES.items()
-    if code in (401, 403, 404, 409, 412, 422)
+    if code in (401, 403, 404, 409, 412, 422, 503)
 }
 
 
@@ -176,6 +186,28 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, ApiProblem)
         return problem(request, exc.status, exc.detail, code=exc.code, headers=exc.headers)
 
+    unavailable: Counter[str] = Counter()
+    app.state.database_unavailable = unavailable
+
+    async def on_database_busy(request: Request, exc: Exception) -> JSONResponse:
+        # 连接池已满 or SQLite's lock held past its busy timeout: the client may retry, and
+        # its transaction was rolled back, so nothing of it was kept
+        assert isinstance(exc, PoolTimeout | OperationalError)
+        kind = "pool_timeout" if isinstance(exc, PoolTimeout) else "operational_error"
+        unavailable[kind] += 1
+        orig = getattr(exc, "orig", None) or exc
+        first = str(orig).splitlines()[0] if str(orig) else ""
+        log.warning("%s %s: 503 (%s: %s)", request.method, request.url.path, kind, first)
+        return problem(
+            request,
+            503,
+            "数据库繁忙，请稍后重试 (database busy, retry later)",
+            code="database_busy",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    app.add_exception_handler(PoolTimeout, on_database_busy)
+    app.add_exception_handler(OperationalError, on_database_busy)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(MaintenanceError, on_maintenance)

@@ -3,16 +3,24 @@
 The schema belongs to the Alembic migrations in `maintenance/migrations/` (`upgrade()`,
 `propwatch db upgrade`); `create_all()` is a shortcut for throwaway databases in tests.
 
-SQLite transactions begin IMMEDIATE: writers queue on the database lock (up to 30 s) instead of
-failing when two of them read first and then both try to write, the SQLite shape of two
-replicas racing for the same alarm. PostgreSQL runs READ COMMITTED; unique constraints settle
+SQLite runs in WAL mode (readers never wait for the writer) with a busy timeout, and its
+transactions begin IMMEDIATE: writers queue on the database lock (up to `SQLITE_BUSY_TIMEOUT`)
+instead of failing when two of them read first and then both try to write, the SQLite shape of
+two replicas racing for the same alarm. Reads that need no lock take `Database.reader`, an engine
+whose transactions begin DEFERRED. PostgreSQL runs READ COMMITTED; unique constraints settle
 races there.
+
+Connection pools are sized by `PoolOptions` (from the `PROPWATCH_DATABASE_POOL_*` settings): a
+caller that finds every connection busy waits at most `timeout` seconds and then gets
+`sqlalchemy.exc.TimeoutError`, which the API answers with 503 and `Retry-After` (连接池已满)
+rather than queueing without end.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,11 +34,14 @@ from sqlalchemy import (
     create_engine,
     event,
     inspect,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 if TYPE_CHECKING:
     from alembic.config import Config
+
+    from propwatch.settings import Settings
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -64,34 +75,102 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def make_engine(url: str) -> Engine:
+SQLITE_BUSY_TIMEOUT = 30.0
+"""Seconds a SQLite writer waits for the database lock before `database is locked`."""
+
+
+@dataclass(frozen=True)
+class PoolOptions:
+    """连接池: connections kept open, extra ones allowed under load, and how long a caller waits
+    for a free one before `sqlalchemy.exc.TimeoutError`; the defaults are the settings'."""
+
+    size: int = 10
+    max_overflow: int = 10
+    timeout: float = 5.0
+
+
+def _sqlite_pragmas(engine: Engine, *, immediate: bool, synchronous: str | None) -> None:
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _: Any) -> None:
+        dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
+        if synchronous is not None:
+            cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(
+    url: str,
+    pool: PoolOptions | None = None,
+    *,
+    immediate: bool = True,
+    synchronous: str | None = None,
+) -> Engine:
+    """An engine for `url`; on SQLite, `immediate=False` makes one for reads (no write lock) and
+    `synchronous` sets the pragma of its connections (default: SQLite's, FULL)."""
+    pool = pool or PoolOptions()
+    sizing: dict[str, Any] = {
+        "pool_size": pool.size,
+        "max_overflow": pool.max_overflow,
+        "pool_timeout": pool.timeout,
+    }
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _: Any) -> None:
-            dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _begin_immediate(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT},
+            **sizing,
+        )
+        _sqlite_pragmas(engine, immediate=immediate, synchronous=synchronous)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    if url.startswith("sqlite:"):  # in memory: one connection, no pool to size
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        _sqlite_pragmas(engine, immediate=immediate, synchronous=synchronous)
+        return engine
+    return create_engine(url, pool_pre_ping=True, **sizing)
 
 
 class Database:
-    """An engine and its session factory."""
+    """An engine and its session factory, and on SQLite a second engine for reads."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool: PoolOptions | None = None) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.pool = pool or PoolOptions()
+        self.engine = make_engine(url, self.pool)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._reader: Engine | None = None
+        self._bookkeeping: Engine | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        """The database of `PROPWATCH_DATABASE_URL`, pools sized by `PROPWATCH_DATABASE_POOL_*`."""
+        return cls(
+            settings.resolved_database_url(),
+            PoolOptions(
+                size=settings.database_pool_size,
+                max_overflow=settings.database_max_overflow,
+                timeout=settings.database_pool_timeout,
+            ),
+        )
+
+    @property
+    def reader(self) -> Engine:
+        """The engine for reads. On SQLite the main engine begins every transaction IMMEDIATE
+        (the write lock); reads need no lock in WAL mode, so they get an engine of their own that
+        lets any number of them run beside one writer. On PostgreSQL it is the main engine."""
+        if self._reader is None:
+            if self.url.startswith("sqlite:///"):
+                self._reader = make_engine(self.url, self.pool, immediate=False)
+            else:
+                self._reader = self.engine
+        return self._reader
 
     def create_all(self) -> None:
         import maintenance.models  # noqa: F401  (registers every table)
@@ -125,6 +204,28 @@ class Database:
         with self.engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
 
+    @property
+    def bookkeeping(self) -> Engine:
+        """The engine for small bookkeeping writes (the API's idempotency keys). On SQLite its
+        commits do not wait for the disk (synchronous=NORMAL): the next ordinary commit makes
+        them durable, and the log keeps their order, so a power cut can lose the last few but
+        never one whose later work survived. On PostgreSQL it is the main engine (its
+        transactions set `synchronous_commit` off, to the same effect)."""
+        if self._bookkeeping is None:
+            if self.url.startswith("sqlite:///"):
+                self._bookkeeping = make_engine(self.url, self.pool, synchronous="NORMAL")
+            else:
+                self._bookkeeping = self.engine
+        return self._bookkeeping
+
+    @contextmanager
+    def bookkeeping_session(self) -> Iterator[Session]:
+        """A unit of bookkeeping (see `bookkeeping`): committed on success, rolled back on error."""
+        with Session(self.bookkeeping, expire_on_commit=False) as s, s.begin():
+            if self.bookkeeping.dialect.name == "postgresql":
+                s.execute(text("SET LOCAL synchronous_commit TO OFF"))
+            yield s
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work: committed on success, rolled back on error."""
@@ -132,6 +233,9 @@ class Database:
             yield s
 
     def dispose(self) -> None:
+        for extra in (self._reader, self._bookkeeping):
+            if extra is not None and extra is not self.engine:
+                extra.dispose()
         self.engine.dispose()
 
 

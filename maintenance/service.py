@@ -38,7 +38,7 @@ class MaintenanceService:
     ) -> None:
         self.site = site
         self.clock = clock
-        self.db = db or Database(settings.resolved_database_url())
+        self.db = db or Database.from_settings(settings)
         self.mqtt = MqttConnection(
             mqtt_url,
             f"propwatch-maintenance-{site.id}"

@@ -205,7 +205,7 @@ async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals)
     private_var_dir(settings.var_dir)
     async with contextlib.AsyncExitStack() as stack:
         if args.command == "db":
-            db = Database(settings.resolved_database_url())
+            db = Database.from_settings(settings)
             try:
                 db.upgrade()
                 print(f"database at {masked_url(db.url)} is at migration {db.revision()}")
@@ -238,7 +238,7 @@ async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals)
             )
         tokens = TokenRegistry()
         health: dict[str, Callable[[], dict[str, Any]]] = {}
-        db = Database(settings.resolved_database_url())
+        db = Database.from_settings(settings)
         if args.command in ("demo", "maintenance"):
             assert mqtt_url is not None
             maint = await stack.enter_async_context(

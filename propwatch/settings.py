@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     influx_org: str = "propwatch"
     influx_bucket: str = "propwatch"
     database_url: str | None = None
+    # The connection pool of each process (连接池): connections kept, extra ones under load, and
+    # the seconds a request waits for a free one before the API answers 503 with Retry-After.
+    # On PostgreSQL size + overflow, times the processes, must stay under max_connections.
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=10, ge=0)
+    database_pool_timeout: float = Field(default=5.0, gt=0)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     admin_token: SecretStr | None = None

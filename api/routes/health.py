@@ -17,8 +17,9 @@ def healthz(ctx: Ctx, response: Response) -> dict[str, Any]:
     components: dict[str, Any] = {}
     ok = True
     try:
-        with ctx.db.session() as s:
-            s.execute(text("SELECT 1"))
+        # the read engine: on SQLite a probe must not queue for the write lock behind writers
+        with ctx.read_engine().connect() as conn:
+            conn.execute(text("SELECT 1"))
         components["database"] = {"ok": True}
     except Exception as exc:  # reported, not swallowed: the endpoint answers 503 with the reason
         components["database"] = {"ok": False, "error": str(exc)}
