@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from maintenance.db import Database
+from maintenance.errors import UnknownReference
 from maintenance.notifications import notifications_after
 from maintenance.work_orders.errors import IllegalTransition, InvalidWorkOrder
 from maintenance.work_orders.models import Source, Status, WorkOrder, WorkOrderTransition
@@ -230,8 +231,9 @@ def test_reassigning_to_someone_not_on_the_roster_is_refused(
 ) -> None:
     with db.session() as s:
         wo_id = order(s, site, clock.now()).id
-        with pytest.raises(InvalidWorkOrder):
+        with pytest.raises(UnknownReference) as refused:
             reassign(s, site.spec, wo_id, "nobody", actor="duty", now=clock.now())
+    assert list(refused.value.fields) == ["assignee"]
 
 
 def test_reopening_restarts_the_resolve_clock_and_counts_rework(
