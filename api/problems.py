@@ -37,6 +37,7 @@ _TITLES = {
     404: "未找到 (not found)",
     405: "方法不允许 (method not allowed)",
     409: "冲突 (conflict)",
+    410: "已删除 (gone)",
     412: "版本已变化 (precondition failed)",
     413: "内容过大 (content too large)",
     415: "不支持的类型 (unsupported media type)",

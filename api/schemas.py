@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from api.auth import ApiRole
@@ -15,6 +15,14 @@ from maintenance.notify.delivery_log import DeliveryView
 from maintenance.work_orders.models import Status
 from maintenance.work_orders.service import WorkOrderView
 from propwatch.site import Category, Priority
+from propwatch.work_order_fields import MAX_TAGS
+
+Tag = Annotated[str, Field(min_length=1, max_length=32)]
+CustomFieldValues = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=64)], str | int | float | bool | None],
+    Field(max_length=50),
+]
+"""A work order's custom fields by id: text, a number or true/false (null: none)."""
 
 
 class WorkOrderOut(BaseModel):
@@ -41,6 +49,10 @@ class WorkOrderOut(BaseModel):
     resolve_due: datetime | None
     occurrences: int
     external_id: str | None = None
+    location: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    updated_at: datetime = Field(description="the last change of any kind (the sync's clock)")
 
 
 class WorkOrderPage(BaseModel):
@@ -91,6 +103,13 @@ class WorkOrderCreate(BaseModel):
     assignee: str | None = Field(None, max_length=64)
     reported_at: Moment | None = None
     external_id: str | None = Field(None, min_length=1, max_length=100)
+    location: str | None = Field(None, max_length=300, description="位置, in the reporter's words")
+    tags: list[Tag] = Field(
+        default_factory=list, max_length=MAX_TAGS, description="标签 the site file declares"
+    )
+    custom_fields: CustomFieldValues = Field(
+        default_factory=dict, description="自定义字段 the site file declares, by id"
+    )
 
 
 HOLD_REASON_MAX = 300
@@ -133,14 +152,16 @@ class AssignIn(BaseModel):
 
 
 class CommentIn(BaseModel):
+    """跟进记录. `note` is the older name of `text`, still taken."""
+
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"note": "已更换镇流器", "attachments": ["photos/GD-1-after.jpg"]}]
+            "examples": [{"text": "已更换镇流器", "attachments": ["attachments/17/a1b2.jpg"]}]
         },
     )
 
-    note: str = Field(min_length=1, max_length=2000)
+    text: str = Field(min_length=1, max_length=2000, validation_alias=AliasChoices("text", "note"))
     attachments: list[str] = Field(default_factory=list, max_length=20)
 
 

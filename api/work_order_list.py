@@ -8,12 +8,16 @@ directly: the rows already hold the schema's fields, and building ORM objects an
 models for them cost more than the query. `bench/api_work_orders.py` measures it.
 
 Every sort walks an index in order and stops after a page (keyset pagination, no OFFSET):
-`ix_work_order_list_{site,status,assignee,due}` within a site, `ix_work_order_list_every_site*`
-for a token of every site, the primary key for one priority at a time. A filter on category,
+`ix_work_order_list_{site,status,assignee,due,updated}` within a site,
+`ix_work_order_list_every_site*` for a token of every site, the primary key for one priority at
+a time. `reported_from`/`reported_to` bound the walk of the `reported_at` sorts, and
+`updated_since` that of `sort=updated_at` (a ticket system's sync). A filter on category,
 source or zone has an index per sort of its own (`ix_work_order_list_{category,source,zone}`,
 `..._due`, `..._priority`), so one that matches few orders does not walk every order of the site
 past them. Other combinations skip the rows that do not match on the way, so they cost in
-proportion to how rare their matches are.
+proportion to how rare their matches are. So do the tags and `q`'s short words; `q`'s words of
+three characters or more are looked up in the search index first (`maintenance.work_orders.
+search`), and the list keeps the orders found.
 """
 
 from __future__ import annotations
@@ -35,15 +39,22 @@ from sqlalchemy import (
     Engine,
     Row,
     Select,
+    String,
+    TextClause,
     and_,
     bindparam,
+    cast,
+    literal_column,
     or_,
     select,
+    text,
+    union,
 )
 from sqlalchemy.orm import aliased
 
 from api.models import ExternalRef
 from maintenance.registry.models import Asset
+from maintenance.work_orders import search
 from maintenance.work_orders.models import STATUS_ZH, WorkOrder
 from propwatch.site import PRIORITY_ZH, Priority
 
@@ -53,6 +64,7 @@ class SortKey(StrEnum):
     OLDEST = "reported_at"
     RESOLVE_DUE = "resolve_due"  # only orders with a resolve limit, soonest first
     PRIORITY = "priority"  # emergency, important, general; the latest created first within each
+    UPDATED = "updated_at"  # the least recently changed first: a sync pages through changes
 
 
 PRIORITY_ORDER = (Priority.EMERGENCY.value, Priority.IMPORTANT.value, Priority.GENERAL.value)
@@ -76,8 +88,13 @@ class ListFilter:
     zone: str | None = None
     asset: str | None = None
     external_id: str | None = None
+    q: tuple[str, ...] = ()  # the words of `q` (`search.terms`)
+    tags: tuple[str, ...] = ()  # every one of them
+    updated_since: datetime | None = None
+    reported_from: datetime | None = None
+    reported_to: datetime | None = None
 
-    def params(self) -> dict[str, Any]:
+    def params(self, dialect: str = "sqlite") -> dict[str, Any]:
         p: dict[str, Any] = {}
         if self.site_id is not None:
             p["site_id"] = self.site_id
@@ -91,6 +108,20 @@ class ListFilter:
             value = getattr(self, name)
             if value is not None:
                 p[name] = value
+        for name in ("updated_since", "reported_from", "reported_to"):
+            value = getattr(self, name)
+            if value is not None:
+                p[name] = value
+        indexed = [t for t in self.q if len(t) >= search.INDEXED_LENGTH]
+        if dialect == "sqlite":
+            if indexed or self.tags:
+                p["q_fts"] = search.fts_query(indexed, list(self.tags))
+        else:
+            p.update({f"q_trgm{i}": search.like_pattern(t) for i, t in enumerate(indexed)})
+            if self.tags:
+                p["tags"] = json.dumps(list(self.tags), ensure_ascii=False)
+        short = [t for t in self.q if len(t) < search.INDEXED_LENGTH]
+        p.update({f"q_like{i}": search.like_pattern(t) for i, t in enumerate(short)})
         return p
 
 
@@ -126,6 +157,10 @@ _COLUMNS = (
     _W.resolve_due,
     _W.occurrences,
     ExternalRef.external_id,
+    _W.location,
+    cast(_W.tags, String),  # as stored: most orders have none, and "[]" needs no parsing
+    cast(_W.custom_fields, String),
+    _W.updated_at,
 )
 """What a list row shows (`WorkOrderOut`), in its order."""
 
@@ -134,12 +169,15 @@ def _position(column: Any) -> int:
     return next(i for i, c in enumerate(_COLUMNS) if c is column)
 
 
-_ID, _PRIORITY, _REPORTED_AT, _RESOLVE_DUE = (
-    _position(c) for c in (_W.id, _W.priority, _W.reported_at, _W.resolve_due)
+_ID, _PRIORITY, _REPORTED_AT, _RESOLVE_DUE, _UPDATED_AT = (
+    _position(c) for c in (_W.id, _W.priority, _W.reported_at, _W.resolve_due, _W.updated_at)
 )
+_SEARCHED_NAME = "ws"
+_SEARCHED = aliased(WorkOrder, name=_SEARCHED_NAME)
+_REF_SEARCHED = aliased(ExternalRef, name="rs")
 
 
-def _condition(name: str) -> ColumnElement[bool]:
+def _condition(name: str, dialect: str) -> ColumnElement[bool] | TextClause:
     if name == "site_id":
         return _W.site_id == bindparam("site_id")
     if name == "sites":
@@ -163,18 +201,50 @@ def _condition(name: str) -> ColumnElement[bool]:
     if name in ("priority", "category", "source", "assignee"):
         column: ColumnElement[Any] = getattr(_W, name)
         return column == bindparam(name)
+    if name == "updated_since":
+        return _W.updated_at >= bindparam(name)
+    if name == "reported_from":
+        return _W.reported_at >= bindparam(name)
+    if name == "reported_to":
+        return _W.reported_at < bindparam(name)
+    if name == "tags":  # PostgreSQL: the GIN index on the tags
+        return text("work_order.tags @> CAST(:tags AS jsonb)")
+    if name == "q_ids":  # SQLite: what the search index found, few enough to fetch by id
+        return _W.id.in_(bindparam("q_ids", expanding=True))
+    if name == "q_fts":  # SQLite: found too often; `+` keeps the walk on the list's own index
+        return text(
+            f"+work_order.id IN (SELECT rowid FROM {search.SQLITE_TABLE} "
+            f"WHERE {search.SQLITE_TABLE} MATCH :q_fts)"
+        )
+    if name.startswith("q_trgm"):
+        pattern: BindParameter[str] = bindparam(name, type_=String())
+        indexed = literal_column(search.postgresql_text(_SEARCHED_NAME), String())
+        return _W.id.in_(
+            union(
+                select(_SEARCHED.id).where(indexed.ilike(pattern)),
+                select(_REF_SEARCHED.work_order_id).where(_REF_SEARCHED.external_id.ilike(pattern)),
+            )
+        )
+    if name.startswith("q_like"):
+        like: BindParameter[str] = bindparam(name, type_=String())
+        return or_(
+            _W.title.ilike(like, escape="\\"),
+            _W.description.ilike(like, escape="\\"),
+            _W.code.ilike(like, escape="\\"),
+            ExternalRef.external_id.ilike(like, escape="\\"),
+        )
     raise ValueError(name)
 
 
 @lru_cache(maxsize=512)
-def _statement(keys: frozenset[str], sort: SortKey, after: bool) -> ListQuery:
+def _statement(keys: frozenset[str], sort: SortKey, after: bool, dialect: str) -> ListQuery:
     """The statement of one shape: built once, executed with each request's values."""
     q: ListQuery = (
         select(*_COLUMNS)
         .select_from(_W)
         .outerjoin(Asset, Asset.id == _W.asset_id)
         .outerjoin(ExternalRef, ExternalRef.work_order_id == _W.id)
-        .where(*(_condition(k) for k in sorted(keys)))
+        .where(*(_condition(k, dialect) for k in sorted(keys)))
     )
     wid = _W.id
     at: BindParameter[Any] = bindparam("after")
@@ -192,6 +262,11 @@ def _statement(keys: frozenset[str], sort: SortKey, after: bool) -> ListQuery:
         q = q.where(due.is_not(None)).order_by(due, wid)
         if after:
             q = q.where(or_(due > at, and_(due == at, wid > last)))
+    elif sort is SortKey.UPDATED:
+        changed = _W.updated_at
+        q = q.order_by(changed, wid)
+        if after:
+            q = q.where(or_(changed > at, and_(changed == at, wid > last)))
     else:
         # one priority at a time (`keys` holds "priority"), so the order is the index's
         q = q.order_by(wid.desc())
@@ -244,6 +319,8 @@ def _cursor_for(row: ListRow, sort: SortKey) -> str:
         return encode_cursor([row[_REPORTED_AT].isoformat(), row[_ID]])
     if sort is SortKey.RESOLVE_DUE:
         return encode_cursor([row[_RESOLVE_DUE].isoformat(), row[_ID]])
+    if sort is SortKey.UPDATED:
+        return encode_cursor([row[_UPDATED_AT].isoformat(), row[_ID]])
     return encode_cursor([row[_PRIORITY], row[_ID]])
 
 
@@ -251,10 +328,17 @@ _STATUS_ZH = {s.value: zh for s, zh in STATUS_ZH.items()}
 _PRIORITY_ZH = {p.value: zh for p, zh in PRIORITY_ZH.items()}
 
 
+_NO_TAGS = frozenset({None, "[]"})
+_NO_FIELDS = frozenset({None, "{}"})
+
+
 def _item(row: ListRow) -> dict[str, Any]:
     """One `WorkOrderOut`, field for field and in its order."""
     (wid, code, site, source, status, asset, asset_name, category, priority, title, text) = row[:11]
-    (assignee, zone, reported_at, respond_due, arrive_due, resolve_due, times, ext) = row[11:]
+    (assignee, zone, reported_at, respond_due, arrive_due, resolve_due, times, ext) = row[11:19]
+    (location, tags, custom_fields, updated_at) = row[19:]
+    tags = [] if tags in _NO_TAGS else json.loads(tags)
+    custom_fields = {} if custom_fields in _NO_FIELDS else json.loads(custom_fields)
     return {
         "id": wid,
         "code": code,
@@ -277,6 +361,10 @@ def _item(row: ListRow) -> dict[str, Any]:
         "resolve_due": resolve_due,
         "occurrences": times,
         "external_id": ext,
+        "location": location,
+        "tags": tags,
+        "custom_fields": custom_fields,
+        "updated_at": updated_at,
     }
 
 
@@ -284,6 +372,7 @@ _ORDER: dict[SortKey, tuple[int, bool]] = {
     SortKey.NEWEST: (_REPORTED_AT, True),
     SortKey.OLDEST: (_REPORTED_AT, False),
     SortKey.RESOLVE_DUE: (_RESOLVE_DUE, False),
+    SortKey.UPDATED: (_UPDATED_AT, False),
     SortKey.PRIORITY: (_ID, True),  # within one priority
 }
 """Each sort's row column and direction (`reverse`), with the id breaking ties the same way."""
@@ -304,15 +393,32 @@ def _rows(
         rows.sort(key=lambda r: (r[column], r[_ID]), reverse=reverse)
         return rows[:n]
     keys = frozenset(k for k in params if k not in ("after", "after_id"))
-    return list(conn.execute(_statement(keys, sort, after), {**params, "limit": n}))
+    statement = _statement(keys, sort, after, conn.dialect.name)
+    return list(conn.execute(statement, {**params, "limit": n}))
+
+
+_FOUND = text(
+    f"SELECT rowid FROM {search.SQLITE_TABLE} WHERE {search.SQLITE_TABLE} MATCH :q LIMIT :n"
+)
+
+
+def _found(conn: Connection, match: str) -> list[int] | None:
+    """The ids the SQLite search index finds, or None when there are more than `WALK_FROM`."""
+    ids = list(conn.execute(_FOUND, {"q": match, "n": search.WALK_FROM + 1}).scalars())
+    return ids if len(ids) <= search.WALK_FROM else None
 
 
 def list_page(
     engine: Engine, f: ListFilter, sort: SortKey, after: Position | None, limit: int
 ) -> bytes:
     """One page as `WorkOrderPage` JSON (blocking: run it off the event loop)."""
-    params = f.params()
+    params = f.params(engine.dialect.name)
     with engine.connect() as conn:
+        if "q_fts" in params:
+            found = _found(conn, params["q_fts"])
+            if found is not None:
+                params["q_ids"] = found
+                del params["q_fts"]
         if sort is not SortKey.PRIORITY:
             if after is not None:
                 params["after"], params["after_id"] = after.value, after.id

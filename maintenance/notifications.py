@@ -7,7 +7,7 @@ delivers (webhooks, SMS, the duty-room stream) reads them in `id` order. The tab
 | --- | --- |
 | `id` | increasing; a deliverer keeps the last id it handled as its cursor |
 | `site_id` | the property |
-| `topic` | `work_order.{created,transition,escalated,reassigned}`, `alarm.chattering` |
+| `topic` | `work_order.created`, `…transition`, `…changed`, `…commented`, …; `alarm.raised`, … |
 | `work_order_id`, `alarm_id` | the subject (either may be NULL) |
 | `recipient` | a person id from the site file, or NULL for the duty room / integrations |
 | `message` | zh-CN text ready to show or send |
@@ -52,6 +52,7 @@ class Notification(Base):
 TOPIC_TO_EVENT = {
     "work_order.transition": "work_order.changed",
     "work_order.reassigned": "work_order.changed",
+    "work_order.attachment_deleted": "work_order.changed",
 }
 """Outbox topics as integrations see them (a reassignment is one more change)."""
 

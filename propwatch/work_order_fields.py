@@ -23,7 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+ID = r"^[A-Za-z0-9][A-Za-z0-9_\-]*$"
+"""A custom field's id: no dot, since `custom_fields.<id>` names it in a refusal."""
 MAX_TAGS = 20
 """Tags on one order; a list longer than this is classification gone wrong."""
 

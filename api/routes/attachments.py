@@ -5,6 +5,12 @@ at once as a 跟进记录 (a note transition) whose `attachments` holds its refe
 trail shows who added which photo when. The same reference may be sent again in the
 `attachments` of a later transition or comment. Files are served back only to tokens that may
 see the work order. The type is judged by the file's first bytes, not by what the client claims.
+
+`GET …/attachments` lists the files still on the order. `DELETE …/attachments/{filename}`
+removes one (a privacy request, a wrong photo): the duty room and the ticket system may delete
+any, a technician only what they uploaded themselves. The deletion is recorded first (who, when,
+and who had uploaded it when, `maintenance.work_orders.comments`), then the file goes; the
+upload's comment keeps its reference, and fetching it answers 410.
 """
 
 from __future__ import annotations
@@ -21,10 +27,14 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile, status
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
+from api.auth import ApiRole
 from api.deps import AppContext, Ctx, DbSession, Reader, RowId, Worker, audit, visible_work_order
+from api.models import AuditEntry
 from api.problems import PROBLEM, PROBLEM_RESPONSES, ApiProblem, Problem
-from maintenance.work_orders import service
+from api.work_order_schemas import AttachmentItem, AttachmentPage
+from maintenance.work_orders import comments
 from maintenance.work_orders.models import WorkOrder
 
 router = APIRouter(prefix="/api/v1/work-orders", tags=["attachments"], responses=PROBLEM_RESPONSES)
@@ -138,14 +148,16 @@ def upload_attachment(
         raise _too_large()
     wo = visible_work_order(session, caller, work_order_id)
     name, ctype, size = _store(file, _folder(ctx, wo))
-    ref = f"attachments/{wo.id}/{name}"
-    service.annotate(
+    ref = comments.upload_prefix(wo.id) + name
+    comments.add_attachment(
         session,
         wo.id,
+        ref,
         actor=caller.person or caller.name,
         now=ctx.clock.now(),
         note=note.strip() or f"上传附件 {file.filename or name}"[:2000],
-        attachments=[ref],
+        content_type=ctype,
+        size=size,
     )
     url = f"/api/v1/work-orders/{wo.id}/attachments/{name}"
     audit(
@@ -175,6 +187,9 @@ def get_attachment(
     caller: Reader,
 ) -> FileResponse:
     wo = visible_work_order(session, caller, work_order_id)
+    upload = _upload(session, wo, filename)
+    if upload is not None and upload.deleted_at is not None:
+        raise _deleted(upload)
     if not _NAME.match(filename) or not (_folder(ctx, wo) / filename).is_file():
         raise ApiProblem(404, f"附件 {filename} 不存在 (attachment not found)")
     return FileResponse(
@@ -186,3 +201,116 @@ def get_attachment(
             "Content-Security-Policy": "default-src 'none'; sandbox",
         },
     )
+
+
+def _upload(session: Session, wo: WorkOrder, filename: str) -> comments.Upload | None:
+    ref = comments.upload_prefix(wo.id) + filename
+    return next((u for u in comments.uploads_of(session, wo.id) if u.ref == ref), None)
+
+
+def _deleted(upload: comments.Upload) -> ApiProblem:
+    return ApiProblem(
+        410,
+        f"附件已于 {upload.deleted_at:%Y-%m-%d %H:%M} UTC 由 {upload.deleted_by} 删除 "
+        "(attachment deleted)",
+        code="attachment_deleted",
+    )
+
+
+@router.get(
+    "/{work_order_id}/attachments",
+    response_model=AttachmentPage,
+    summary="附件列表: the files still on the order, oldest first",
+)
+def list_attachments(
+    work_order_id: RowId, ctx: Ctx, session: DbSession, caller: Reader
+) -> AttachmentPage:
+    wo = visible_work_order(session, caller, work_order_id)
+    folder = _folder(ctx, wo)
+    items = []
+    for upload in comments.uploads_of(session, wo.id):
+        name = upload.ref.rsplit("/", 1)[-1]
+        path = folder / name
+        if upload.deleted_at is not None or not _NAME.match(name) or not path.is_file():
+            continue
+        items.append(
+            AttachmentItem(
+                filename=name,
+                ref=upload.ref,
+                url=f"/api/v1/work-orders/{wo.id}/attachments/{name}",
+                content_type=_BY_EXT[name.rsplit(".", 1)[1]],
+                size=path.stat().st_size,
+                uploaded_at=upload.uploaded_at,
+                uploaded_by=upload.uploaded_by,
+                comment_id=upload.comment_id,
+            )
+        )
+    return AttachmentPage(items=items)
+
+
+@router.delete(
+    "/{work_order_id}/attachments/{filename}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="删除附件: duty room and ticket system any, a technician their own upload; audited",
+    responses={
+        410: {"model": Problem, "content": {PROBLEM: {}}, "description": "已删除 (deleted before)"},
+        507: {"model": Problem, "content": {PROBLEM: {}}, "description": "附件存储不可用"},
+    },
+)
+def delete_attachment(
+    work_order_id: RowId,
+    filename: Annotated[str, PathParam(max_length=64)],
+    request: Request,
+    ctx: Ctx,
+    caller: Worker,
+) -> Response:
+    # its own transaction, committed before the file goes: a deletion is never unrecorded
+    with ctx.db.session() as session:
+        wo = visible_work_order(session, caller, work_order_id)
+        upload = _upload(session, wo, filename) if _NAME.match(filename) else None
+        path = _folder(ctx, wo) / filename
+        if upload is None:
+            raise ApiProblem(404, f"附件 {filename} 不存在 (attachment not found)")
+        if upload.deleted_at is not None:
+            if not path.exists():
+                raise _deleted(upload)
+            # recorded before, but the file outlived it (the disk refused): try again
+        else:
+            actor = caller.person or caller.name
+            if caller.role is ApiRole.TECHNICIAN and upload.uploaded_by != actor:
+                raise ApiProblem(
+                    403,
+                    "维修人员只能删除自己上传的附件 (technicians delete only their own uploads)",
+                    code="not_your_attachment",
+                )
+            size = path.stat().st_size if path.is_file() else None
+            comments.delete_attachment(session, wo.id, upload, actor=actor, now=ctx.clock.now())
+            session.add(
+                AuditEntry(
+                    at=ctx.clock.now(),
+                    actor=caller.name,
+                    role=caller.role.value,
+                    method=request.method,
+                    path=request.url.path,
+                    subject=f"work_order:{wo.id}",
+                    status_code=204,
+                    detail={
+                        "attachment": upload.ref,
+                        "size": size,
+                        "uploaded_by": upload.uploaded_by,
+                        "uploaded_at": upload.uploaded_at.isoformat(),
+                        "comment_id": upload.comment_id,
+                    },
+                )
+            )
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:  # recorded as deleted and no longer served; a repeat removes it
+        log.error("attachment %s recorded as deleted but not removed: %s", path, exc)
+        raise ApiProblem(
+            507,
+            "附件已删除，但文件未能从存储中移除，请稍后重试 (file not removed; retry)",
+            code="attachment_storage",
+        ) from exc
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

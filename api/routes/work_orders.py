@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import ApiRole
+from api import work_order_bulk as bulk
+from api.auth import ApiRole, Principal
 from api.deps import (
+    AppContext,
     Ctx,
     DbSession,
     Operator,
@@ -30,7 +35,7 @@ from api.deps import (
     visible_work_order,
 )
 from api.models import ExternalRef
-from api.problems import PROBLEM_RESPONSES, ApiProblem
+from api.problems import PROBLEM, PROBLEM_RESPONSES, ApiProblem, Problem
 from api.schemas import (
     AssignIn,
     ChecklistIn,
@@ -40,11 +45,13 @@ from api.schemas import (
     WorkOrderDetail,
     WorkOrderPage,
 )
-from api.validation import site_in_body
+from api.validation import Moment, site_in_body
 from api.work_order_list import ListFilter, SortKey, decode_cursor, list_page
+from api.work_order_schemas import BulkResult, BulkRow, CommentOut, CommentPage, WorkOrderPatch
 from maintenance.plans.service import CheckRecord, record_check
-from maintenance.work_orders import service
-from maintenance.work_orders.models import Source, Status, WorkOrder, WorkOrderTransition
+from maintenance.work_orders import comments, search, service
+from maintenance.work_orders.changes import EDITABLE, FieldChange, change_work_order
+from maintenance.work_orders.models import Source, Status, Step, WorkOrder, WorkOrderTransition
 from propwatch.site import Category, Priority
 
 router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"], responses=PROBLEM_RESPONSES)
@@ -67,6 +74,27 @@ async def get_work_orders(
     zone: Annotated[str | None, Query(max_length=64)] = None,
     asset: Annotated[str | None, Query(max_length=64)] = None,
     external_id: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="words found (case-insensitively, each as a substring) in the title, "
+            "description, code or external_id; every word must be found",
+        ),
+    ] = None,
+    tag: Annotated[
+        list[Annotated[str, Query(max_length=32)]] | None,
+        Query(description="orders carrying every one of these tags (repeatable)"),
+    ] = None,
+    updated_since: Annotated[
+        Moment | None, Query(description="changed at or after this time (inclusive)")
+    ] = None,
+    reported_from: Annotated[
+        Moment | None, Query(description="reported at or after this time (inclusive)")
+    ] = None,
+    reported_to: Annotated[
+        Moment | None, Query(description="reported before this time (exclusive)")
+    ] = None,
     sort: Annotated[SortKey, Query(description="order of the list")] = SortKey.NEWEST,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -88,10 +116,39 @@ async def get_work_orders(
         zone=zone,
         asset=asset,
         external_id=external_id,
+        q=tuple(search.terms(q or "")),
+        tags=tuple(dict.fromkeys(_declared_tags(ctx, caller, site_id, tag or []))),
+        updated_since=updated_since,
+        reported_from=reported_from,
+        reported_to=reported_to,
     )
     after = decode_cursor(cursor, sort) if cursor else None
     body = await run_in_threadpool(list_page, ctx.read_engine(), wanted, sort, after, limit)
     return Response(body, media_type="application/json")
+
+
+def _declared_tags(
+    ctx: AppContext, caller: Principal, site_id: str | None, tags: list[str]
+) -> list[str]:
+    """The tags of a filter, each declared by a site the list covers; a typo is a 422."""
+    if not tags:
+        return tags
+    sites = [site_id] if site_id is not None else [s for s in ctx.sites if caller.may_see(s)]
+    declared = {t for s in sites if s in ctx.sites for t in ctx.sites[s].spec.work_orders.tags}
+    unknown = [(i, t) for i, t in enumerate(tags) if t not in declared]
+    if unknown:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "unknown_tag",
+                    "loc": ("query", "tag", i),
+                    "msg": f"标签「{t}」未在小区中声明 (unknown tag {t!r})",
+                    "input": t,
+                }
+                for i, t in unknown
+            ]
+        )
+    return tags
 
 
 def _external_ids(session: Session, ids: list[int]) -> dict[int, str]:
@@ -142,21 +199,15 @@ IfMatch = Annotated[
 ]
 
 
-@router.post(
-    "",
-    response_model=WorkOrderDetail,
-    status_code=status.HTTP_201_CREATED,
-    summary="报修: create a work order (ticket system: with external_id)",
-    responses={200: {"model": WorkOrderDetail, "description": "already known by external_id"}},
-)
-def create_work_order(
+def create_from_body(
+    session: Session,
+    ctx: AppContext,
+    caller: Principal,
     body: WorkOrderCreate,
-    request: Request,
-    response: Response,
-    ctx: Ctx,
-    session: DbSession,
-    caller: Operator,
-) -> WorkOrderDetail:
+    row_key: str | None = None,
+) -> tuple[WorkOrder, bool]:
+    """The order a create body makes, or the one it already made: by `external_id` (per site)
+    or by a bulk row's `row_key` (per token). Returns (order, created)."""
     site = site_in_body(ctx, caller, body.site_id)
     now = ctx.clock.now()
     if body.external_id is not None:
@@ -166,13 +217,15 @@ def create_work_order(
             )
         )
         if ref is not None:
-            response.status_code = status.HTTP_200_OK
-            return _detail(
-                session, ctx, service.get_work_order(session, ref.work_order_id), response
-            )
+            return service.get_work_order(session, ref.work_order_id), False
         key = f"ticket:{body.site_id}:{body.external_id}"
+    elif row_key is not None:
+        key = f"bulk:{body.site_id}:{caller.name}:{row_key}"
     else:
         key = f"manual:{body.site_id}:{uuid.uuid4().hex}"
+    known = session.scalar(select(WorkOrder).where(WorkOrder.source_key == key))
+    if known is not None:
+        return known, False
     service.check_references(
         session, site.spec, body.site_id, asset=body.asset, zone=body.zone, assignee=body.assignee
     )
@@ -191,19 +244,41 @@ def create_work_order(
             description=body.description,
             assignee=body.assignee,
             zone_code=body.zone,
+            location=body.location,
+            tags=body.tags,
+            custom_fields={k: v for k, v in body.custom_fields.items() if v is not None},
         ),
         now,
         actor=caller.name,
     )
-    if not created:
-        # the same external_id sent twice at once: the twin that lost the race on the order's
-        # unique source key answers with the winner's order, as a repeat would
-        response.status_code = status.HTTP_200_OK
-        return _detail(session, ctx, wo, response)
-    if body.external_id is not None:
+    # not created: the same external_id (or row key) sent twice at once; the twin that lost the
+    # race on the order's unique source key answers with the winner's order, as a repeat would
+    if created and body.external_id is not None:
         session.add(
             ExternalRef(site_id=body.site_id, external_id=body.external_id, work_order_id=wo.id)
         )
+    return wo, created
+
+
+@router.post(
+    "",
+    response_model=WorkOrderDetail,
+    status_code=status.HTTP_201_CREATED,
+    summary="报修: create a work order (ticket system: with external_id)",
+    responses={200: {"model": WorkOrderDetail, "description": "already known by external_id"}},
+)
+def create_work_order(
+    body: WorkOrderCreate,
+    request: Request,
+    response: Response,
+    ctx: Ctx,
+    session: DbSession,
+    caller: Operator,
+) -> WorkOrderDetail:
+    wo, created = create_from_body(session, ctx, caller, body)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+        return _detail(session, ctx, wo, response)
     response.headers["Location"] = f"/api/v1/work-orders/{wo.id}"
     audit(
         session,
@@ -215,6 +290,88 @@ def create_work_order(
         detail=body.model_dump(mode="json"),
     )
     return _detail(session, ctx, wo, response)
+
+
+def _line_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema of one NDJSON line (OpenAPI 3.2's `itemSchema`, as an extension of 3.1),
+    referring to the document's own components."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)  # Category, Priority, Problem: in the components already
+    return schema
+
+
+@router.post(
+    "/bulk",
+    response_class=Response,
+    summary="批量报修: NDJSON, one create body a line (each with external_id or key); "
+    "the answer is one NDJSON result line per row",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "one `BulkRow` JSON object per line, at most 1,000 lines",
+            "content": {
+                "application/x-ndjson": {
+                    "schema": {"type": "string", "format": "binary"},
+                    "x-item-schema": _line_schema(BulkRow),
+                }
+            },
+        }
+    },
+    responses={
+        200: {
+            "description": "one `BulkResult` JSON object per non-empty request line, in order",
+            "content": {
+                "application/x-ndjson": {
+                    "schema": {"type": "string"},
+                    "x-item-schema": _line_schema(BulkResult),
+                }
+            },
+        },
+        413: {"model": Problem, "content": {PROBLEM: {}}, "description": "more than 1,000 rows"},
+        415: {"model": Problem, "content": {PROBLEM: {}}, "description": "not NDJSON"},
+    },
+)
+async def post_bulk(request: Request, ctx: Ctx, caller: Operator) -> Response:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in bulk.MEDIA_TYPES:
+        raise ApiProblem(
+            415,
+            "批量报修的内容须为 NDJSON，每行一个 JSON 对象 (send application/x-ndjson)",
+            code="bulk_media_type",
+        )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > bulk.MAX_BYTES:
+        raise _bulk_too_large()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > bulk.MAX_BYTES:
+            raise _bulk_too_large()
+    lines = bytes(body).split(b"\n")
+    if sum(1 for line in lines if line.strip()) > bulk.MAX_ROWS:
+        raise _bulk_too_large()
+    answer = await run_in_threadpool(
+        bulk.create_rows, ctx, caller, lines, request.url.path, create_from_body
+    )
+    return Response(answer, media_type="application/x-ndjson")
+
+
+@router.api_route(
+    "/bulk", methods=["GET", "PUT", "PATCH", "DELETE", "HEAD"], include_in_schema=False
+)
+async def bulk_other_methods() -> Response:
+    # a resource of its own: without this, PATCH and GET would reach /{work_order_id} and be
+    # refused for an id that is not a number instead of for the method
+    raise ApiProblem(405, "批量报修只接受 POST (method not allowed)", headers={"Allow": "POST"})
+
+
+def _bulk_too_large() -> ApiProblem:
+    return ApiProblem(
+        413,
+        f"一次最多 {bulk.MAX_ROWS} 行、{bulk.MAX_BYTES // (1024 * 1024)} MB，请分批发送 "
+        "(too many rows; send them in parts)",
+        code="bulk_too_large",
+    )
 
 
 @router.get(
@@ -324,10 +481,167 @@ def post_assign(
     return _detail(session, ctx, wo, response)
 
 
+PRECONDITION_REQUIRED: dict[int | str, dict[str, Any]] = {
+    428: {
+        "model": Problem,
+        "content": {PROBLEM: {}},
+        "description": "需要 If-Match: send the ETag last read, or * (precondition required)",
+    }
+}
+
+
+def _relink(session: Session, wo: WorkOrder, external_id: str | None) -> FieldChange | None:
+    """Point the ticket system's id at this order (None: unlink it); a change to audit, if any.
+
+    An order made by a ticket has the id in its source key too; the key follows, so a create
+    with the old id makes a new order and one with the new id finds this one."""
+    ref = session.scalar(select(ExternalRef).where(ExternalRef.work_order_id == wo.id))
+    before = ref.external_id if ref is not None else None
+    if before == external_id:
+        return None
+    if external_id is not None:
+        taken = session.scalar(
+            select(ExternalRef.work_order_id).where(
+                ExternalRef.site_id == wo.site_id, ExternalRef.external_id == external_id
+            )
+        )
+        if taken is not None:
+            raise _external_id_taken(external_id, taken)
+    if wo.source_key == f"ticket:{wo.site_id}:{before}":
+        wo.source_key = (
+            f"ticket:{wo.site_id}:{external_id}"
+            if external_id is not None
+            else f"unlinked:{wo.site_id}:{before}:{wo.id}"
+        )
+    try:
+        with session.begin_nested():
+            if ref is not None and external_id is None:
+                session.delete(ref)
+            elif ref is not None and external_id is not None:
+                ref.external_id = external_id
+            elif external_id is not None:
+                session.add(
+                    ExternalRef(site_id=wo.site_id, external_id=external_id, work_order_id=wo.id)
+                )
+            session.flush()
+    except IntegrityError as exc:  # another order took it at the same moment
+        raise _external_id_taken(external_id or "", None) from exc
+    return FieldChange("external_id", before, external_id)
+
+
+def _external_id_taken(external_id: str, other: int | None) -> ApiProblem:
+    which = f" (work order {other})" if other is not None else ""
+    return ApiProblem(
+        409,
+        f"外部工单号 {external_id} 已属于另一张工单{which} (external_id already in use)",
+        code="external_id_taken",
+    )
+
+
+@router.patch(
+    "/{work_order_id}",
+    response_model=WorkOrderDetail,
+    summary="修改工单: title, description, priority, asset, zone, location, external_id, tags, "
+    "custom fields (If-Match required)",
+    responses=PRECONDITION_REQUIRED,
+)
+def patch_work_order(
+    work_order_id: RowId,
+    body: WorkOrderPatch,
+    request: Request,
+    response: Response,
+    ctx: Ctx,
+    session: DbSession,
+    caller: Operator,
+    if_match: Annotated[
+        str | None,
+        Header(
+            description="required: the ETag last read (412 when stale), or * to overwrite",
+            max_length=200,
+        ),
+    ] = None,
+) -> WorkOrderDetail:
+    wo = visible_work_order(session, caller, work_order_id)
+    if if_match is None:
+        raise ApiProblem(
+            428,
+            "修改工单需要 If-Match（上次读取的 ETag，或 *）(If-Match required)",
+            code="precondition_required",
+        )
+    session.refresh(wo, with_for_update=True)  # the ETag is compared with what will be changed
+    _precondition(session, wo, if_match)
+    site = site_of(ctx, caller, wo.site_id)
+    sent = body.model_fields_set
+    for name in ("title", "description", "priority", "tags", "custom_fields"):
+        if name in sent and getattr(body, name) is None:
+            raise RequestValidationError(
+                [{"type": "none_forbidden", "loc": ("body", name), "msg": "不能为 null (not null)"}]
+            )
+    edits = {name: getattr(body, name) for name in sent if name in EDITABLE}
+    also = []
+    if "external_id" in sent:
+        relinked = _relink(session, wo, body.external_id)
+        also = [relinked] if relinked is not None else []
+    wo, changes = change_work_order(
+        session, site.spec, wo.id, edits, actor=caller.name, now=ctx.clock.now(), also=also
+    )
+    if changes:
+        audit(
+            session,
+            ctx,
+            caller,
+            request,
+            subject=f"work_order:{wo.id}",
+            status_code=200,
+            detail=body.model_dump(mode="json", exclude_unset=True),
+        )
+    return _detail(session, ctx, wo, response)
+
+
+def _comment(ctx: AppContext, step: WorkOrderTransition) -> CommentOut:
+    site = ctx.sites.get(step.work_order.site_id)
+    people = {p.id: p.name for p in site.spec.people} if site is not None else {}
+    return CommentOut(
+        id=step.id,
+        work_order_id=step.work_order_id,
+        author=step.actor,
+        author_name=people.get(step.actor),
+        at=step.at,
+        text=step.note,
+        attachments=list(step.attachments),
+    )
+
+
+@router.get(
+    "/{work_order_id}/comments",
+    response_model=CommentPage,
+    summary="跟进记录: every comment of the order, oldest first",
+)
+def get_comments(work_order_id: RowId, ctx: Ctx, session: DbSession, caller: Reader) -> CommentPage:
+    wo = visible_work_order(session, caller, work_order_id)
+    return CommentPage(items=[_comment(ctx, c) for c in comments.comments_of(session, wo.id)])
+
+
+@router.get(
+    "/{work_order_id}/comments/{comment_id}",
+    response_model=CommentOut,
+    summary="one comment",
+)
+def get_comment(
+    work_order_id: RowId, comment_id: RowId, ctx: Ctx, session: DbSession, caller: Reader
+) -> CommentOut:
+    wo = visible_work_order(session, caller, work_order_id)
+    step = session.get(WorkOrderTransition, comment_id)
+    if step is None or step.work_order_id != wo.id or step.to_status != Step.NOTE:
+        raise ApiProblem(404, f"跟进记录 {comment_id} 不存在 (comment not found)")
+    return _comment(ctx, step)
+
+
 @router.post(
     "/{work_order_id}/comments",
-    response_model=WorkOrderDetail,
-    summary="跟进记录: a note with attachment references, no change of status",
+    response_model=CommentOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="跟进记录: a comment with attachment references, no change of status",
 )
 def post_comment(
     work_order_id: RowId,
@@ -338,15 +652,15 @@ def post_comment(
     session: DbSession,
     caller: Worker,
     if_match: IfMatch = None,
-) -> WorkOrderDetail:
+) -> CommentOut:
     wo = visible_work_order(session, caller, work_order_id)
     _precondition(session, wo, if_match)
-    wo = service.annotate(
+    step = comments.add_comment(
         session,
         wo.id,
         actor=caller.person or caller.name,
         now=ctx.clock.now(),
-        note=body.note,
+        text=body.text,
         attachments=body.attachments,
     )
     audit(
@@ -355,10 +669,12 @@ def post_comment(
         caller,
         request,
         subject=f"work_order:{wo.id}",
-        status_code=200,
+        status_code=201,
         detail=body.model_dump(mode="json"),
     )
-    return _detail(session, ctx, wo, response)
+    response.headers["Location"] = f"/api/v1/work-orders/{wo.id}/comments/{step.id}"
+    response.headers["ETag"] = etag_of(session, wo)
+    return _comment(ctx, step)
 
 
 @router.post(

@@ -146,7 +146,8 @@ class Step(StrEnum):
     NOTE = "note"  # 跟进记录: a comment, or an uploaded attachment with its note
     REASSIGNED = "reassigned"  # 改派
     CHANGED = "changed"  # 修改: fields edited (PATCH); the note lists each change
-    ATTACHMENT_DELETED = "attachment_deleted"  # 删除附件: `attachments` holds the deleted ref
+    # 删除附件 (16 characters at most, the column's width): `attachments` holds the deleted ref
+    ATTACHMENT_DELETED = "file_deleted"
 
 
 class WorkOrderTransition(Base):

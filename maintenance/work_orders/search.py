@@ -4,17 +4,22 @@
 found, case-insensitively, as a substring of one of those four texts (Chinese has no spaces, so
 a substring, not a word, is what a duty room types: 楼道灯 in 3号楼2单元楼道灯不亮).
 
-The index behind it is the database's own, kept by the database itself, so every writer (the
-API, the maintenance service, a migration, a plain SQL insert) keeps it current:
+The same index serves the `tag` filter. It is the database's own, kept by the database itself,
+so every writer (the API, the maintenance service, a migration, a plain SQL insert) keeps it
+current:
 
 - SQLite: an FTS5 table with the trigram tokenizer, `work_order_search` (rowid = work-order id),
-  filled by triggers on `work_order` and `work_order_external_ref`.
-- PostgreSQL: pg_trgm GIN indexes on the same texts, which serve `ILIKE '%word%'`.
+  filled by triggers on `work_order` and `work_order_external_ref`. Its `tags` column holds each
+  tag between two `TAG_MARK`s, so a phrase of the mark, the tag and the mark finds exactly that
+  tag (not a longer one containing it).
+- PostgreSQL: pg_trgm GIN indexes on the same texts, which serve `ILIKE '%word%'`, and a GIN
+  index on the tags (`@>`).
 
 Both index words of three characters or more; a shorter word is matched on the rows the list
-walks anyway (by site and sort), so it costs in proportion to how rare it is. On PostgreSQL, the
-letters a trigram counts are those of the database's locale: under the C locale only ASCII
-letters and digits are, and a Chinese word is then found by a scan of the index, not a lookup.
+walks anyway (by site and sort), so it is quick when common and costs a walk of the site's
+orders when rare. On PostgreSQL, the letters a trigram counts are those of the database's
+locale: under the C locale only ASCII letters and digits are, and a Chinese word is then found
+by a scan of the index, not a lookup.
 
 These objects live outside the ORM metadata (a virtual table, triggers, expression indexes):
 `is_search_object` tells Alembic's comparison to leave them alone, and `register` adds them to
@@ -32,21 +37,32 @@ from sqlalchemy import Connection, MetaData, event
 MAX_TERMS = 5
 INDEXED_LENGTH = 3
 """Words at least this long are looked up in the index (a trigram is three characters)."""
+TAG_MARK = "\x1e"
+"""Around each tag in the SQLite index (the record separator, which no tag may hold)."""
+WALK_FROM = 2000
+"""On SQLite, a search that finds more orders than this walks the list's own index in order and
+keeps the orders found, stopping after a page; fewer are fetched by id and sorted. At 100,000
+orders both cost about the same here (`bench/api_work_orders.py --search`)."""
 
 SQLITE_TABLE = "work_order_search"
 SQLITE_CREATE = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS work_order_search "
-    "USING fts5(title, description, code, external_id, tokenize='trigram')"
+    "USING fts5(title, description, code, external_id, tags, tokenize='trigram')"
+)
+_TAGS_OF_NEW = (
+    "coalesce((SELECT char(30) || group_concat(value, char(30)) || char(30) "
+    "FROM json_each(new.tags)), '')"
 )
 SQLITE_TRIGGERS = (
-    """CREATE TRIGGER IF NOT EXISTS work_order_search_insert AFTER INSERT ON work_order BEGIN
-  INSERT INTO work_order_search(rowid, title, description, code, external_id)
-  VALUES (new.id, new.title, new.description, coalesce(new.code, ''), '');
+    f"""CREATE TRIGGER IF NOT EXISTS work_order_search_insert AFTER INSERT ON work_order BEGIN
+  INSERT INTO work_order_search(rowid, title, description, code, external_id, tags)
+  VALUES (new.id, new.title, new.description, coalesce(new.code, ''), '', {_TAGS_OF_NEW});
 END""",
-    """CREATE TRIGGER IF NOT EXISTS work_order_search_update
-AFTER UPDATE OF title, description, code ON work_order BEGIN
+    f"""CREATE TRIGGER IF NOT EXISTS work_order_search_update
+AFTER UPDATE OF title, description, code, tags ON work_order BEGIN
   UPDATE work_order_search
-  SET title = new.title, description = new.description, code = coalesce(new.code, '')
+  SET title = new.title, description = new.description, code = coalesce(new.code, ''),
+    tags = {_TAGS_OF_NEW}
   WHERE rowid = new.id;
 END""",
     """CREATE TRIGGER IF NOT EXISTS work_order_search_delete AFTER DELETE ON work_order BEGIN
@@ -66,20 +82,23 @@ AFTER DELETE ON work_order_external_ref BEGIN
   UPDATE work_order_search SET external_id = '' WHERE rowid = old.work_order_id;
 END""",
 )
-SQLITE_FILL = (
-    "INSERT INTO work_order_search(rowid, title, description, code, external_id) "
-    "SELECT w.id, w.title, w.description, coalesce(w.code, ''), coalesce(r.external_id, '') "
-    "FROM work_order w LEFT JOIN work_order_external_ref r ON r.work_order_id = w.id"
-)
 
-POSTGRESQL_TEXT = "(title || ' ' || description || ' ' || coalesce(code, ''))"
-"""The indexed text of an order; a query must spell the same expression to use the index."""
+
+def postgresql_text(table: str = "") -> str:
+    """The indexed text of an order; a query must spell the same expression to use the index."""
+    t = f"{table}." if table else ""
+    return f"({t}title || ' ' || {t}description || ' ' || coalesce({t}code, ''))"
+
+
+POSTGRESQL_TEXT = postgresql_text()
 POSTGRESQL_CREATE = (
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
     f"CREATE INDEX IF NOT EXISTS ix_work_order_search ON work_order "
     f"USING gin ({POSTGRESQL_TEXT} gin_trgm_ops)",
     "CREATE INDEX IF NOT EXISTS ix_work_order_search_external ON work_order_external_ref "
     "USING gin (external_id gin_trgm_ops)",
+    "CREATE INDEX IF NOT EXISTS ix_work_order_search_tags ON work_order "
+    "USING gin (tags jsonb_path_ops)",
 )
 
 
@@ -106,9 +125,21 @@ def like_pattern(term: str) -> str:
     return f"%{escaped}%"
 
 
-def fts_query(words: list[str]) -> str:
-    """An FTS5 MATCH of every word as a phrase (substrings, with the trigram tokenizer)."""
-    return " AND ".join('"' + w.replace('"', '""') + '"' for w in words)
+def _phrase(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def fts_query(words: list[str], tags: list[str]) -> str:
+    """An FTS5 MATCH of every word (a substring of one of the four texts, with the trigram
+    tokenizer) and every tag (exactly, between its marks)."""
+    parts = []
+    if words:
+        found = " AND ".join(_phrase(w) for w in words)
+        parts.append(f"{{title description code external_id}} : ({found})")
+    if tags:
+        carried = " AND ".join(_phrase(TAG_MARK + t + TAG_MARK) for t in tags)
+        parts.append(f"tags : ({carried})")
+    return " AND ".join(parts)
 
 
 def create(connection: Connection) -> None:

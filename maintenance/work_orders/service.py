@@ -27,6 +27,7 @@ from maintenance.work_orders.errors import (
     InvalidWorkOrder,
     WorkOrderNotFound,
 )
+from maintenance.work_orders.fields import checked_tags, merged_custom_fields
 from maintenance.work_orders.models import (
     OPEN_STATUSES,
     STATUS_ZH,
@@ -78,6 +79,9 @@ class NewWorkOrder:
     assignee: str | None = None
     zone_code: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    location: str | None = None
+    tags: Sequence[str] = ()
+    custom_fields: dict[str, Any] = field(default_factory=dict)
 
 
 def check_references(
@@ -153,6 +157,8 @@ def create_work_order(
             zone_code = zone.code if zone else zone_code
     if new.assignee is not None:
         _check_person(spec, new.assignee)
+    tags = checked_tags(spec.work_orders, new.tags)
+    custom_fields = merged_custom_fields(spec.work_orders, {}, new.custom_fields)
     assignee = new.assignee or choose_assignee(spec, zone_code, reported_at)
     due = compute_due(spec, new.category, new.priority, reported_at)
     wo = WorkOrder(
@@ -168,6 +174,9 @@ def create_work_order(
         alarm_type=new.alarm_type,
         assignee=assignee,
         zone_code=zone_code,
+        location=new.location,
+        tags=tags,
+        custom_fields=custom_fields,
         reported_at=reported_at,
         created_at=now,
         updated_at=now,
@@ -498,10 +507,14 @@ class WorkOrderView(BaseModel):
     asset_name: str | None
     alarm_type: str | None
     zone: str | None
+    location: str | None
+    tags: list[str]
+    custom_fields: dict[str, Any]
     assignee: str | None
     occurrences: int
     chattering: bool
     reported_at: datetime
+    updated_at: datetime
     respond_due: datetime | None
     arrive_due: datetime | None
     resolve_due: datetime | None
@@ -565,10 +578,14 @@ def work_order_view(
         asset_name=asset.name if asset else None,
         alarm_type=wo.alarm_type,
         zone=wo.zone_code,
+        location=wo.location,
+        tags=list(wo.tags or ()),
+        custom_fields=dict(wo.custom_fields or {}),
         assignee=wo.assignee,
         occurrences=wo.occurrences,
         chattering=wo.chattering,
         reported_at=wo.reported_at,
+        updated_at=wo.updated_at,
         respond_due=wo.respond_due,
         arrive_due=wo.arrive_due,
         resolve_due=wo.resolve_due,
@@ -648,4 +665,5 @@ def _payload(wo: WorkOrder) -> dict[str, Any]:
         "respond_due": iso(wo.respond_due),
         "arrive_due": iso(wo.arrive_due),
         "resolve_due": iso(wo.resolve_due),
+        "updated_at": iso(wo.updated_at),
     }

@@ -1,6 +1,6 @@
 """What a ticket system edits and searches on a work order: location (位置), tags (标签) and the
-site's custom fields (自定义字段); indexes for `updated_since` and for the `q` search (SQLite
-FTS5 trigram table kept by triggers, PostgreSQL pg_trgm GIN indexes)
+site's custom fields (自定义字段); indexes for `updated_since` and for the `q` search and the tag
+filter (SQLite FTS5 trigram table kept by triggers, PostgreSQL pg_trgm and jsonb GIN indexes)
 
 Revision ID: 0010
 Revises: 0009
@@ -22,17 +22,22 @@ depends_on: str | Sequence[str] | None = None
 
 # The search objects as this revision made them (`maintenance.work_orders.search` holds the
 # current ones for `create_all()`; a migration keeps its own copy so it never changes).
+_TAGS_OF_NEW = (
+    "coalesce((SELECT char(30) || group_concat(value, char(30)) || char(30) "
+    "FROM json_each(new.tags)), '')"
+)
 SQLITE_SEARCH = (
     "CREATE VIRTUAL TABLE work_order_search "
-    "USING fts5(title, description, code, external_id, tokenize='trigram')",
-    """CREATE TRIGGER work_order_search_insert AFTER INSERT ON work_order BEGIN
-  INSERT INTO work_order_search(rowid, title, description, code, external_id)
-  VALUES (new.id, new.title, new.description, coalesce(new.code, ''), '');
+    "USING fts5(title, description, code, external_id, tags, tokenize='trigram')",
+    f"""CREATE TRIGGER work_order_search_insert AFTER INSERT ON work_order BEGIN
+  INSERT INTO work_order_search(rowid, title, description, code, external_id, tags)
+  VALUES (new.id, new.title, new.description, coalesce(new.code, ''), '', {_TAGS_OF_NEW});
 END""",
-    """CREATE TRIGGER work_order_search_update
-AFTER UPDATE OF title, description, code ON work_order BEGIN
+    f"""CREATE TRIGGER work_order_search_update
+AFTER UPDATE OF title, description, code, tags ON work_order BEGIN
   UPDATE work_order_search
-  SET title = new.title, description = new.description, code = coalesce(new.code, '')
+  SET title = new.title, description = new.description, code = coalesce(new.code, ''),
+    tags = {_TAGS_OF_NEW}
   WHERE rowid = new.id;
 END""",
     """CREATE TRIGGER work_order_search_delete AFTER DELETE ON work_order BEGIN
@@ -51,8 +56,9 @@ END""",
 AFTER DELETE ON work_order_external_ref BEGIN
   UPDATE work_order_search SET external_id = '' WHERE rowid = old.work_order_id;
 END""",
-    "INSERT INTO work_order_search(rowid, title, description, code, external_id) "
-    "SELECT w.id, w.title, w.description, coalesce(w.code, ''), coalesce(r.external_id, '') "
+    # the orders already there (their tags are the new column's empty default)
+    "INSERT INTO work_order_search(rowid, title, description, code, external_id, tags) "
+    "SELECT w.id, w.title, w.description, coalesce(w.code, ''), coalesce(r.external_id, ''), '' "
     "FROM work_order w LEFT JOIN work_order_external_ref r ON r.work_order_id = w.id",
 )
 SQLITE_TRIGGERS = (
@@ -69,6 +75,7 @@ POSTGRESQL_SEARCH = (
     "USING gin ((title || ' ' || description || ' ' || coalesce(code, '')) gin_trgm_ops)",
     "CREATE INDEX ix_work_order_search_external ON work_order_external_ref "
     "USING gin (external_id gin_trgm_ops)",
+    "CREATE INDEX ix_work_order_search_tags ON work_order USING gin (tags jsonb_path_ops)",
 )
 
 
@@ -91,6 +98,7 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS {trigger}")
         op.execute("DROP TABLE IF EXISTS work_order_search")
     else:
+        op.execute("DROP INDEX IF EXISTS ix_work_order_search_tags")
         op.execute("DROP INDEX IF EXISTS ix_work_order_search_external")
         op.execute("DROP INDEX IF EXISTS ix_work_order_search")
     op.drop_index("ix_work_order_list_every_site_updated", table_name="work_order")
