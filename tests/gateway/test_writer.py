@@ -190,3 +190,19 @@ def test_a_local_store_file_with_repeated_rows_keeps_one_of_each_when_reopened(
     store.write_sync(_samples(1))
 
     assert store.count("pump-1") == 2
+
+
+def test_samples_refused_by_a_full_queue_are_still_counted_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    outbox = Outbox(tmp_path / "o.db")
+    writer = _writer(LocalStore(tmp_path / "t.db"), outbox, capacity=10)
+
+    async def offer_all() -> None:
+        for s in _samples(12):
+            writer.offer(s)
+
+    asyncio.run(offer_all())
+    outbox.close()  # as at shutdown; a running writer saves them after its next batch
+
+    assert Outbox(tmp_path / "o.db").stats().queue_full_points == 2
