@@ -18,8 +18,9 @@ current:
 Both index words of three characters or more; a shorter word is matched on the rows the list
 walks anyway (by site and sort), so it is quick when common and costs a walk of the site's
 orders when rare. On PostgreSQL, the letters a trigram counts are those of the database's
-locale: under the C locale only ASCII letters and digits are, and a Chinese word is then found
-by a scan of the index, not a lookup.
+`LC_CTYPE`: under a UTF-8 one (`C.UTF-8`, `en_US.UTF-8`, `zh_CN.UTF-8`; the postgres image's
+default) Chinese characters are letters and a Chinese word is looked up in the index; under
+`C` only ASCII letters and digits are, and a Chinese word is found by scanning every order.
 
 These objects live outside the ORM metadata (a virtual table, triggers, expression indexes):
 `is_search_object` tells Alembic's comparison to leave them alone, and `register` adds them to

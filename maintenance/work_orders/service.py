@@ -431,11 +431,12 @@ def annotate(
     note: str,
     attachments: Sequence[str] = (),
 ) -> WorkOrder:
-    """跟进记录: a note or photos without a change of status."""
-    wo = get_work_order(session, work_order_id)
-    _audit(session, wo, now, actor, Status(wo.status), "note", note, attachments)
-    wo.updated_at = now
-    return wo
+    """跟进记录: a note or photos without a change of status, announced like every comment
+    (`maintenance.work_orders.comments.add_comment`)."""
+    from maintenance.work_orders.comments import add_comment  # it builds on this module
+
+    add_comment(session, work_order_id, actor=actor, now=now, text=note, attachments=attachments)
+    return get_work_order(session, work_order_id)
 
 
 def alarm_dedup_key(site_id: str, asset_code: str, alarm_type: str) -> str:
