@@ -11,13 +11,20 @@ So a request takes a permit before it touches the database, and the permits are 
 database can serve at once: one writer on SQLite (its lock admits one), the pool's connections
 for its readers; on PostgreSQL the pool's connections for all. Threads then never wait for one
 another, and the thread pool is kept larger than the permits. A request that finds no permit
-within the pool timeout is answered 503 with `Retry-After` instead of queueing without end.
-Requests are admitted in arrival order.
+within the pool timeout (a SQLite writer: within the lock's busy timeout, as it would have waited
+for the lock itself) is answered 503 with `Retry-After` instead of queueing without end.
+
+Requests are admitted in arrival order; work already under way (releasing the key of a request
+that failed) goes before new requests, housekeeping after. A keyed POST is admitted once, when
+it claims its key, and keeps its permit through its route to the storing of its answer, so a
+burst finishes what it started instead of leaving half-done requests waiting behind new ones.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -29,7 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import PROBLEM, RETRY_AFTER_SECONDS
-from maintenance.db import Database
+from maintenance.db import SQLITE_BUSY_TIMEOUT, Database
 
 T = TypeVar("T")
 
@@ -37,10 +44,52 @@ READING = frozenset({"GET", "HEAD", "OPTIONS"})
 BODY_LIMIT = 16 * 1024 * 1024
 """A write's body is read before it is admitted (a slow upload holds no permit); past this, 413."""
 SPARE_THREADS = 10
+UNDER_WAY_TIMEOUT = 30.0
+"""How long work under way may wait for a permit (SQLite's own busy timeout)."""
+
+UNDER_WAY, NEW, BACKGROUND = 0, 1, 2
+"""Priorities: the rest of a request already started, a new request, housekeeping."""
+ADMITTED_SCOPE = "propwatch.admitted"
+"""Set in a request's scope by a middleware that holds the request's permit already."""
 
 
 class DatabaseBusy(Exception):
     """No permit within the timeout: every connection (or SQLite's writer) is taken."""
+
+
+class Gate:
+    """A semaphore whose waiters are served by priority, then in arrival order."""
+
+    def __init__(self, permits: int) -> None:
+        self.free = permits
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    async def acquire(self, priority: int) -> None:
+        if self.free > 0 and not self._waiting:
+            self.free -= 1
+            return
+        handed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (priority, next(self._order), handed)
+        heapq.heappush(self._waiting, entry)
+        try:
+            await handed
+        except asyncio.CancelledError:
+            if handed.done() and not handed.cancelled():
+                self.release()  # handed over just as the waiter gave up: pass it on
+            elif entry in self._waiting:
+                self._waiting.remove(entry)
+                heapq.heapify(self._waiting)
+            raise
+
+    def release(self) -> None:
+        """Hand the permit to the first waiter, or keep it free."""
+        while self._waiting:
+            _, _, handed = heapq.heappop(self._waiting)
+            if not handed.done():
+                handed.set_result(None)
+                return
+        self.free += 1
 
 
 @dataclass
@@ -49,29 +98,25 @@ class Admission:
     PostgreSQL, one of `reads` as well (one pool serves both there, and writes may not take its
     last `reserve` connections, so writes stuck behind a lock never starve the readers)."""
 
-    reads: asyncio.Semaphore
-    writes: asyncio.Semaphore
+    reads: Gate
+    writes: Gate
     writes_take_a_read: bool
     permits: int
     timeout: float
+    write_timeout: float
     counts: Counter[str] = field(default_factory=Counter)
 
     @classmethod
     def for_database(cls, db: Database) -> Admission:
         capacity = db.pool.size + db.pool.max_overflow
+        timeout = db.pool.timeout
         if db.url.startswith("sqlite:"):
-            # WAL: readers on their own engine beside the one writer the lock admits
-            return cls(
-                asyncio.Semaphore(capacity),
-                asyncio.Semaphore(1),
-                False,
-                capacity + 1,
-                db.pool.timeout,
-            )
+            # WAL: readers on their own engine beside the one writer the lock admits; writers
+            # queue as long as they would on the lock itself (its busy timeout)
+            write_timeout = max(timeout, SQLITE_BUSY_TIMEOUT)
+            return cls(Gate(capacity), Gate(1), False, capacity + 1, timeout, write_timeout)
         writers = capacity - max(1, capacity // 4) if capacity > 1 else 1
-        return cls(
-            asyncio.Semaphore(capacity), asyncio.Semaphore(writers), True, capacity, db.pool.timeout
-        )
+        return cls(Gate(capacity), Gate(writers), True, capacity, timeout, timeout)
 
     def _enough_threads(self) -> None:
         """The thread pool (one per event loop) stays larger than the permits."""
@@ -79,17 +124,20 @@ class Admission:
         if limiter.total_tokens < self.permits + SPARE_THREADS:
             limiter.total_tokens = self.permits + SPARE_THREADS
 
-    async def acquire(self, write: bool) -> Callable[[], None]:
+    async def acquire(self, write: bool, priority: int = NEW) -> Callable[[], None]:
         """A permit (raises `DatabaseBusy` after the timeout); returns its release, which may be
         called more than once."""
         self._enough_threads()
         gates = [self.writes, self.reads] if write and self.writes_take_a_read else []
         gates = gates or [self.writes if write else self.reads]
-        taken: list[asyncio.Semaphore] = []
+        taken: list[Gate] = []
+        timeout = self.write_timeout if write else self.timeout
+        if priority == UNDER_WAY:
+            timeout = max(timeout, UNDER_WAY_TIMEOUT)
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(timeout):
                 for gate in gates:
-                    await gate.acquire()
+                    await gate.acquire(priority)
                     taken.append(gate)
         except TimeoutError:
             for gate in taken:
@@ -103,9 +151,9 @@ class Admission:
 
         return release
 
-    async def run(self, write: bool, work: Callable[..., T], *args: Any) -> T:
+    async def run(self, write: bool, priority: int, work: Callable[..., T], *args: Any) -> T:
         """`work(*args)` in a worker thread once admitted (raises `DatabaseBusy`)."""
-        release = await self.acquire(write)
+        release = await self.acquire(write, priority)
         try:
             return await run_in_threadpool(work, *args)
         finally:
@@ -146,7 +194,7 @@ class AdmissionMiddleware:
         self.app, self.admission = app, admission
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get(ADMITTED_SCOPE):
             await self.app(scope, receive, send)
             return
         write = scope["method"] not in READING

@@ -38,10 +38,15 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.admission import (
+    ADMITTED_SCOPE,
+    BACKGROUND,
     BODY_LIMIT,
+    NEW,
+    UNDER_WAY,
     Admission,
     DatabaseBusy,
     read_body,
@@ -394,10 +399,11 @@ class IdempotencyMiddleware:
         self._background: set[asyncio.Task[None]] = set()
 
     async def _read(self, work: Callable[..., T], *args: Any) -> T:
-        return await self.admission.run(False, work, *args)
+        return await self.admission.run(False, NEW, work, *args)
 
-    async def _write(self, work: Callable[..., T], *args: Any) -> T:
-        return await self.admission.run(True, work, *args)
+    async def _settle(self, work: Callable[..., T], *args: Any) -> T:
+        """A write for a request under way: admitted before new requests."""
+        return await self.admission.run(True, UNDER_WAY, work, *args)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -423,9 +429,25 @@ class IdempotencyMiddleware:
             return
         path = scope["path"]
         digest = request_digest(path, scope.get("query_string", b""), body)
+        held: list[Callable[[], None]] = []
+
+        async def claim_and_hold(work: Callable[..., T], *args: Any) -> T:
+            # a claimed key keeps the write permit through the route to its stored answer
+            release = await self.admission.acquire(True, NEW)
+            try:
+                result = await run_in_threadpool(work, *args)
+            except BaseException:
+                release()
+                raise
+            if isinstance(result, Claimed):
+                held.append(release)
+            else:
+                release()
+            return result
+
         try:
             outcome = await self.keys.claim(
-                actor_of(auth), raw_key.decode("latin-1"), path, digest, self._read, self._write
+                actor_of(auth), raw_key.decode("latin-1"), path, digest, self._read, claim_and_hold
             )
         except (SQLAlchemyError, DatabaseBusy) as exc:
             self.keys.counts["database_busy"] += 1
@@ -435,21 +457,30 @@ class IdempotencyMiddleware:
         if isinstance(outcome, Answer):
             await _send(send, outcome)
             return
+        try:
+            answer = await self._run_claimed(outcome, scope, replay(body, receive))
+        finally:
+            held[0]()  # before the answer goes out: a slow client holds no permit
+        for message in answer:
+            await send(message)
         if self.keys.prune_due():
             self._spawn(self._prune())
 
-        # the answer is stored before the client sees it: a repeat sent the moment the first
-        # answer arrives gets its replay, not `idempotency_key_in_use`
+    async def _run_claimed(self, claim: Claimed, scope: Scope, receive: Receive) -> list[Message]:
+        """The request, and its answer stored before the client sees it (returned to be sent):
+        a repeat sent the moment the first answer arrives gets its replay, not
+        `idempotency_key_in_use`."""
         held: list[Message] = []
 
         async def capture(message: Message) -> None:
             held.append(message)
 
-        scope[CLAIM_SCOPE] = outcome.id
+        scope[CLAIM_SCOPE] = claim.id
+        scope[ADMITTED_SCOPE] = True
         try:
-            await self.app(scope, replay(body, receive), capture)
+            await self.app(scope, receive, capture)
         except BaseException:
-            self._spawn(self._release(outcome.id))
+            self._spawn(self._release(claim.id))
             raise
         start = next((m for m in held if m["type"] == "http.response.start"), None)
         status = start["status"] if start is not None else 500
@@ -459,15 +490,14 @@ class IdempotencyMiddleware:
         }
         answer = b"".join(m.get("body", b"") for m in held if m["type"] == "http.response.body")
         try:
-            await self._write(self.keys.finish, outcome.id, status, answer, kept)
-        except (SQLAlchemyError, DatabaseBusy) as exc:
+            await run_in_threadpool(self.keys.finish, claim.id, status, answer, kept)
+        except SQLAlchemyError as exc:
             # the client gets its answer; the key stays claimed until released or its lease ends
             self.keys.counts["finish_failed"] += 1
             log.warning("idempotency answer not stored: %s", _reason(exc))
             if status >= 500 or status in (401, 403, 429):
-                self._spawn(self._release(outcome.id))
-        for message in held:
-            await send(message)
+                self._spawn(self._release(claim.id))
+        return held
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(work)
@@ -480,7 +510,7 @@ class IdempotencyMiddleware:
             return
         self.keys.pruning = True
         try:
-            while await self._write(self.keys.prune_batch) == PRUNE_BATCH:
+            while await self.admission.run(True, BACKGROUND, self.keys.prune_batch) == PRUNE_BATCH:
                 pass
         except (SQLAlchemyError, DatabaseBusy) as exc:
             self.keys.counts["prune_failed"] += 1  # the next prune takes them
@@ -492,7 +522,7 @@ class IdempotencyMiddleware:
         """Release a key in the background, retried while the database is busy."""
         for attempt in range(RELEASE_ATTEMPTS):
             try:
-                await self._write(self.keys.release, claim_id)
+                await self._settle(self.keys.release, claim_id)
                 return
             except (SQLAlchemyError, DatabaseBusy) as exc:
                 log.warning("idempotency key not released (try %d): %s", attempt + 1, _reason(exc))
