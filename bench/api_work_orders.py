@@ -5,6 +5,7 @@
     .venv/bin/python -m bench.api_work_orders --database-url postgresql+psycopg://...
     .venv/bin/python -m bench.api_work_orders --orders 100000 --rate 100 --seconds 30
     .venv/bin/python -m bench.api_work_orders --shapes   # rare filters, one shape at a time
+    .venv/bin/python -m bench.api_work_orders --search   # q, tag, updated_since, reported_from/to
 
 Builds a migrated database with the example site and `--orders` work orders spread over a year,
 starts the API as production does (`propwatch api --site ...`, its own process), and drives it
@@ -21,7 +22,11 @@ tenth request the second page through a cursor. `--shapes` instead sends the rar
 `RARE` (a category, source or zone that no order of the seed has, with each sort) one request at
 a time, each shape `--repeat` times, and prints each shape's p50/p99: such a filter finds no page
 to stop at, so it shows whether the list walks an index of its own or every order of the site.
-Prints figures; asserts nothing.
+`--search` sends the ticket system's searches of `SEARCH` the same way (`q` with a word the index
+serves, one it does not, common and rare; tags; `updated_since` with `sort=updated_at`; a
+`reported_from`/`reported_to` window) and prints each one's p50/p99 and how many orders its page
+held. The seed's titles, descriptions, tags and ticket ids (every fourth order) give them
+something to find. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -36,17 +41,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus, urlencode
 
 from sqlalchemy import insert
 
 from api.auth import ApiRole, issue_token
+from api.models import ExternalRef
 from maintenance.db import Database
 from maintenance.registry.service import sync_registry
 from maintenance.work_orders.models import Status, WorkOrder
@@ -60,6 +66,20 @@ ZONES = ("zone-a", "zone-b")
 PRIORITIES = ("emergency", "important", "general", "general", "general")
 CATEGORIES = ("elevator", "water_supply", "lighting", "access_control", "general")
 PAGE = 50
+PHRASES = (
+    "楼道灯不亮",
+    "水泵异响",
+    "电梯困人",
+    "门禁刷卡无反应",
+    "消防栓漏水",
+    "地下车库照明故障",
+    "屋面渗水",
+    "巡检发现问题",
+)
+DETAILS = ("", "", "", "业主来电反映", "夜间巡查发现", "Pump bearing noise", "B2 区 17 号车位旁")
+TAGS = ((), (), (), ("漏水",), ("噪音",), ("业主投诉",), ("漏水", "业主投诉"))
+WORK_ORDER_FIELDS = "\nwork_orders:\n  tags: [漏水, 噪音, 业主投诉, 电梯困人]\n"
+"""Appended to the example site file, so the tag filters are declared."""
 
 QUERIES: tuple[dict[str, Any], ...] = (
     {"status": "dispatched"},
@@ -85,6 +105,35 @@ RARE: tuple[dict[str, Any], ...] = (
 )
 """Filters that match no order of the seed (its categories, source and zones are fixed)."""
 
+SEARCH: tuple[dict[str, Any], ...] = (
+    {"q": "楼道灯"},  # an indexed word in one title of eight
+    {"q": "地下车库"},  # indexed, one title of eight
+    {"q": "车位旁"},  # indexed, one description of seven
+    {"q": "bearing"},  # indexed, ASCII, case-insensitive
+    {"q": "GD-B0012345"},  # a code: one order
+    {"q": "TK-0054321"},  # a ticket id: one order
+    {"q": "无此工单内容"},  # indexed, nothing
+    {"q": "灯"},  # one character: matched on the rows walked
+    {"q": "漏水 业主"},  # two words, one indexed
+    {"q": "楼道灯", "status": "dispatched"},
+    {"q": "电梯困人", "sort": "resolve_due"},
+    {"tag": "漏水"},
+    {"tag": "电梯困人"},  # no order has it
+    {"tag": ["漏水", "业主投诉"]},
+    {"updated_since": (NOW - timedelta(days=7)).isoformat(), "sort": "updated_at"},
+    {"updated_since": (NOW - timedelta(days=200)).isoformat(), "sort": "updated_at"},
+    {"reported_from": (NOW - timedelta(days=31)).isoformat(), "reported_to": NOW.isoformat()},
+    {"reported_from": (NOW - timedelta(days=2)).isoformat(), "sort": "reported_at"},
+)
+"""What a ticket system searches and syncs with."""
+
+
+def site_file(folder: Path) -> Path:
+    """The example site with its `work_orders` tags declared, in `folder`."""
+    path = folder / "site.yaml"
+    path.write_text(SITE.read_text(encoding="utf-8") + WORK_ORDER_FIELDS, encoding="utf-8")
+    return path
+
 
 def build(url: str, orders: int) -> str:
     """A migrated database with the example site and `orders` work orders; a duty token."""
@@ -99,6 +148,7 @@ def build(url: str, orders: int) -> str:
             s, name="bench", role=ApiRole.DUTY, sites=[site.id], person=None, now=NOW
         )
     rows: list[dict[str, Any]] = []
+    refs: list[dict[str, Any]] = []
     for i in range(orders):
         at = NOW - timedelta(seconds=rng.randrange(365 * 86400))
         rows.append(
@@ -110,8 +160,9 @@ def build(url: str, orders: int) -> str:
                 "category": rng.choice(CATEGORIES),
                 "priority": rng.choice(PRIORITIES),
                 "status": rng.choice(statuses),
-                "title": f"巡检发现问题 {i}",
-                "description": "",
+                "title": f"{rng.choice(PHRASES)} {i}",
+                "description": rng.choice(DETAILS),
+                "tags": list(rng.choice(TAGS)),
                 "assignee": rng.choice(PEOPLE),
                 "zone_code": rng.choice(ZONES),
                 "reported_at": at,
@@ -126,6 +177,8 @@ def build(url: str, orders: int) -> str:
                 "reopen_count": 0,
             }
         )
+        if i % 4 == 1:
+            refs.append({"site_id": site.id, "external_id": f"TK-{i:07d}", "work_order_id": i + 1})
         if len(rows) == 5000:
             with db.session() as s:
                 s.execute(insert(WorkOrder), rows)
@@ -133,6 +186,8 @@ def build(url: str, orders: int) -> str:
     if rows:
         with db.session() as s:
             s.execute(insert(WorkOrder), rows)
+    with db.session() as s:
+        s.execute(insert(ExternalRef), refs)
     with db.engine.begin() as conn:
         conn.exec_driver_sql("ANALYZE")
     db.dispose()
@@ -142,6 +197,7 @@ def build(url: str, orders: int) -> str:
 @contextmanager
 def api_process(url: str, port: int, var_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`propwatch api` on the database, as deployed (its event loop, webhook dispatcher)."""
+    site = site_file(var_dir)
     env = {
         **os.environ,
         "PROPWATCH_DATABASE_URL": url,
@@ -151,7 +207,7 @@ def api_process(url: str, port: int, var_dir: Path) -> Iterator[subprocess.Popen
         "PROPWATCH_API_RATE_LIMIT": "0",  # the server's figures, not the per-token limit's
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "propwatch.cli", "api", "--site", str(SITE)],
+        [sys.executable, "-m", "propwatch.cli", "api", "--site", str(site)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -346,6 +402,52 @@ def run_shapes(url: str, orders: int, repeat: int) -> None:
         )
 
 
+async def searches(client: Client, repeat: int) -> list[tuple[str, int, list[float]]]:
+    """Each search `repeat` times, one request at a time (after three unmeasured)."""
+    await wait_ready(client, time.monotonic() + 60)
+    out = []
+    for q in SEARCH:
+        query = urlencode({**q, "limit": PAGE}, doseq=True)
+        request = client.request(f"/api/v1/work-orders?{query}")
+        latencies, found = [], 0
+        for i in range(repeat + 3):
+            t0 = time.perf_counter()
+            status, body = await client.get(request)
+            if status != 200:
+                raise RuntimeError(f"{query}: {status} {body[:300]!r}")
+            if i >= 3:
+                latencies.append(time.perf_counter() - t0)
+            found = len(json.loads(body)["items"])
+        out.append((query, found, sorted(latencies)))
+    return out
+
+
+def run_search(url: str, orders: int, repeat: int) -> None:
+    token = build(url, orders)
+    port = 18000 + os.getpid() % 1000
+    with tempfile.TemporaryDirectory() as var, api_process(url, port, Path(var)):
+
+        async def measured() -> list[tuple[str, int, list[float]]]:
+            client = Client(port, token)
+            try:
+                return await searches(client, repeat)
+            finally:
+                client.close()
+
+        load = os.getloadavg()[0]
+        results = asyncio.run(measured())
+    print(
+        f"{orders:,} work orders ({url.split(':')[0]}), each search {repeat} times one at a "
+        f"time, limit={PAGE}, load average {load:.1f} at start:"
+    )
+    for query, found, lat in results:
+        shown = unquote_plus(query.removesuffix(f"&limit={PAGE}"))
+        print(
+            f"  {shown:<70} {found:>3} rows  p50 {pct(lat, 0.50):7.1f} ms  "
+            f"p99 {pct(lat, 0.99):7.1f} ms"
+        )
+
+
 def run(url: str, orders: int, rate: float, seconds: float) -> None:
     t0 = time.perf_counter()
     token = build(url, orders)
@@ -382,6 +484,25 @@ def run(url: str, orders: int, rate: float, seconds: float) -> None:
     )
 
 
+def utf8_database(port: int, url: Callable[[str], str], ctype: str) -> str:
+    """A database of the throwaway cluster with this LC_CTYPE: a deployment's is a UTF-8 one,
+    which pg_trgm needs to count Chinese characters as letters (`maintenance.work_orders.
+    search`); the test cluster's own default is C."""
+    import psycopg
+
+    from tests.support.postgres import SUPERUSER
+
+    name = f"bench_{os.getpid()}"
+    with psycopg.connect(
+        f"host=127.0.0.1 port={port} user={SUPERUSER} dbname=postgres", autocommit=True
+    ) as conn:
+        conn.execute(
+            f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' "
+            f"LC_COLLATE 'C' LC_CTYPE '{ctype}'"
+        )
+    return url(name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=100_000)
@@ -390,12 +511,20 @@ def main() -> None:
     parser.add_argument("--database-url", help="an empty database to fill (default: SQLite)")
     parser.add_argument("--postgres", action="store_true", help="start a throwaway cluster")
     parser.add_argument("--shapes", action="store_true", help="the rare filters, shape by shape")
+    parser.add_argument("--search", action="store_true", help="q, tags, sync windows")
+    parser.add_argument(
+        "--ctype",
+        default="C.utf8",
+        help="LC_CTYPE of the --postgres database (C: pg_trgm sees no Chinese letters)",
+    )
     parser.add_argument("--repeat", type=int, default=100, help="requests per shape (--shapes)")
     args = parser.parse_args()
 
     def measure(url: str) -> None:
         if args.shapes:
             run_shapes(url, args.orders, args.repeat)
+        elif args.search:
+            run_search(url, args.orders, args.repeat)
         else:
             run(url, args.orders, args.rate, args.seconds)
 
@@ -406,7 +535,7 @@ def main() -> None:
 
         pg = start_postgres()
         try:
-            measure(pg.create_database())
+            measure(utf8_database(pg.port, pg.url, args.ctype))
         finally:
             pg.stop()
     else:

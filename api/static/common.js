@@ -287,6 +287,9 @@ export const STATUS_ZH = {
   cancelled: "已取消",
   reopened: "已重开",
   note: "跟进记录",
+  reassigned: "改派",
+  changed: "修改工单",
+  file_deleted: "删除附件",
 };
 
 // 告警状态 as ISA-18.2 names them (the API's `isa_state`), and the journal's actions.

@@ -40,10 +40,12 @@ INDEXED_LENGTH = 3
 """Words at least this long are looked up in the index (a trigram is three characters)."""
 TAG_MARK = "\x1e"
 """Around each tag in the SQLite index (the record separator, which no tag may hold)."""
-WALK_FROM = 2000
-"""On SQLite, a search that finds more orders than this walks the list's own index in order and
-keeps the orders found, stopping after a page; fewer are fetched by id and sorted. At 100,000
-orders both cost about the same here (`bench/api_work_orders.py --search`)."""
+WALK_FROM = 1000
+"""A search asks the index first for at most this many orders (the tags and words of SQLite's
+MATCH; on PostgreSQL the longest word). Found no more, they are fetched by id and sorted;
+found more, the list walks its own index in the sort's order, keeps the rows that match and
+stops after a page, which for a word that common is sooner. At 100,000 orders either way costs
+a few milliseconds at this bound (`bench/api_work_orders.py --search`)."""
 
 SQLITE_TABLE = "work_order_search"
 SQLITE_CREATE = (
