@@ -192,7 +192,9 @@ def _annunciate(
         select(Asset).where(Asset.site_id == alarm.site_id, Asset.code == alarm.asset_code)
     )
     alarm.suppressed_reason = suppression_reason(session, asset, now)
-    alarm.stale = _device_offline(asset) and not is_communication_alarm(alarm)
+    alarm.stale = (
+        alarm.cleared_at is None and _device_offline(asset) and not is_communication_alarm(alarm)
+    )
     session.flush()
     note = "迟到告警" if alarm.late else ""
     record(
