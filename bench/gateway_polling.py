@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import resource
+import getpass
 import socket
 import subprocess
 import sys
@@ -164,9 +165,14 @@ class NullSink:
 def start_mosquitto(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_ports(1)[0]
     conf = tmp / "mosquitto.conf"
+    data = tmp / "mosquitto-data"
+    data.mkdir(exist_ok=True)
+    # As every broker we ship or test against: persistent, saved every second.
     conf.write_text(
         f"listener {port} 127.0.0.1\nallow_anonymous true\n"
         "max_queued_messages 0\nmax_inflight_messages 0\n"
+        f"persistence true\npersistence_location {data}/\nautosave_interval 1\n"
+        f"user {getpass.getuser()}\n"
     )
     proc = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
