@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import os
 import resource
-import getpass
 import socket
 import subprocess
 import sys
