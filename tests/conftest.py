@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,3 +58,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     url = pg.create_database()
     yield url
     pg.drop_database(url)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The image test needs a Docker engine, which this project's machines lack: it is left out
+    of the run (not skipped) unless PROPWATCH_DOCKER=1 asks for it, and then it must pass."""
+    if os.environ.get("PROPWATCH_DOCKER") == "1":
+        return
+    kept = [i for i in items if i.get_closest_marker("docker") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
