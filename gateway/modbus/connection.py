@@ -5,6 +5,10 @@ whole poll per turn (`turn`), so each request gets its own device's timeout and 
 costs its siblings at most one timeout per attempt; the poller's backoff keeps those attempts
 rare. A late answer to a timed-out request would be mistaken for the next one, so the link is
 reset after a timeout instead of trusting what arrives next.
+
+pymodbus waits with `asyncio.wait_for`, which on Python 3.11 returns the result and drops a
+cancellation that arrives in the same turn as the reply (or the connection): a stopping gateway
+would then poll on for ever. Every await into pymodbus is followed by `_keep_cancellation`.
 """
 
 from __future__ import annotations
@@ -39,6 +43,13 @@ def link_key(device: Device) -> tuple[str, int]:
         assert device.serial_port is not None
         return (device.serial_port, 0)
     return (device.host, device.port)
+
+
+def _keep_cancellation() -> None:
+    """Raise the cancellation a `wait_for` inside pymodbus swallowed, if the task has one."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class ModbusConnection:
@@ -103,7 +114,9 @@ class ModbusConnection:
     async def _ensure_connected(self) -> None:
         if self.client.connected:
             return
-        if not await self.client.connect():
+        connected = await self.client.connect()
+        _keep_cancellation()
+        if not connected:
             raise ModbusError("connect", f"cannot connect to {self.name}")
 
     async def read(
@@ -115,11 +128,14 @@ class ModbusConnection:
         self.requests += 1
         try:
             response = await self._request(function, address, count, unit_id)
+            _keep_cancellation()
         except (TimeoutError, ModbusIOException) as exc:
             self._reset()
+            _keep_cancellation()
             raise ModbusError("timeout", f"{self.name} unit {unit_id}: {exc}") from exc
         except (ModbusException, OSError) as exc:
             self._reset()
+            _keep_cancellation()
             raise ModbusError("connection", f"{type(exc).__name__}: {exc}") from exc
         if response.isError():
             code = getattr(response, "exception_code", "?")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 from gateway.modbus.connection import ModbusConnection
@@ -196,3 +197,35 @@ def test_a_refused_connection_counts_as_a_connect_error_and_recovers() -> None:
         assert poller.health.errors == {"connect": 1}
 
     asyncio.run(scenario())
+
+
+def test_a_cancelled_poller_always_stops_whenever_the_cancel_lands() -> None:
+    """A stopping gateway cancels its pollers; the cancel may land in the very turn a reply or a
+    connection arrives, where `asyncio.wait_for` inside pymodbus would drop it on Python 3.11."""
+
+    async def scenario() -> list[int]:
+        clock = SystemClock()
+        port = free_port()
+        rng = random.Random(7)
+        stuck: list[int] = []
+        async with ModbusSimServer("127.0.0.1", port, [simulated_pump(1, clock)]):
+            for attempt in range(300):
+                conn = ModbusConnection.tcp("127.0.0.1", port)
+                poller = _poller(conn, Recorder(), clock, poll_interval=0.001)
+                task = asyncio.create_task(poller.run())
+                await asyncio.sleep(rng.uniform(0.0, 0.01))
+                task.cancel()
+                done, _ = await asyncio.wait({task}, timeout=2.0)
+                conn.close()
+                if not done:
+                    stuck.append(attempt)
+                    break
+        return stuck
+
+    # not asyncio.run: it would wait for ever on a poller that lost its cancellation
+    loop = asyncio.new_event_loop()
+    try:
+        stuck = loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+    assert stuck == []
