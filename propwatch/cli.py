@@ -1,17 +1,26 @@
-"""`propwatch` command line: demo, gateway, maintenance, api, simulate, check-config, db upgrade."""
+"""`propwatch` command line: demo, gateway, maintenance, api, simulate, check-config, db upgrade.
+
+Every command's `--help` says what it does and lists the `PROPWATCH_*` settings it reads, built
+from propwatch/settings.py (the one place they are declared). What stops a command from starting
+is one line and exit code 2; `--verbose` adds the traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import sys
+import traceback
 from datetime import datetime
 from pathlib import Path
 
 from propwatch.config_file import ConfigError
+from propwatch.messages import say
 from propwatch.settings import Settings
-from propwatch.site import load_site
+from propwatch.site import Site, load_site
+from propwatch.startup import StartFailed
 from simulators.control import (
     ControlError,
     add_control_commands,
@@ -19,91 +28,262 @@ from simulators.control import (
     run_client,
 )
 
+FORMATTER = argparse.RawDescriptionHelpFormatter
+
 
 def _aware_time(text: str) -> datetime:
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset, e.g. +08:00")
+        raise argparse.ArgumentTypeError(
+            say(f"{text!r} 需要时区偏移, 如 +08:00", f"{text!r} needs a UTC offset, e.g. +08:00")
+        )
     return value
 
 
-def _site_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--site", type=Path, required=True, help="the site file (YAML)")
+def settings_epilog(command: str) -> str:
+    """The settings `command` reads, with what each does, for the end of its --help."""
+    rows = Settings.read_by(command)
+    head = say(
+        "读取的环境变量 (PROPWATCH_LANG=zh|en 选择提示语言):",
+        "settings read from the environment (PROPWATCH_LANG=zh|en picks the language):",
+    )
+    if not rows:
+        return head + "\n  " + say("(无)", "(none)")
+    width = max(len(name) for name, _, _ in rows)
+    lines = [f"  {name:<{width}}  {say(zh, en)}" for name, zh, en in rows]
+    return head + "\n" + "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="propwatch", description="物业设施监测与预防性维护")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="everything in one process on embedded defaults")
+def _site_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument(
+        "--site",
+        type=Path,
+        required=required,
+        metavar="FILE",
+        help=say("小区的站点文件 (YAML)", "the site file (YAML)"),
+    )
+
+
+def _command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    what: str,
+    settings_of: str | None = None,
+    epilog_head: str = "",
+) -> argparse.ArgumentParser:
+    epilog = settings_epilog(settings_of or name)
+    return sub.add_parser(
+        name,
+        help=what,
+        description=what,
+        epilog=f"{epilog_head}\n\n{epilog}" if epilog_head else epilog,
+        formatter_class=FORMATTER,
+    )
+
+
+def build_parser(site: Site | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `site` known, simulate's actions list its devices."""
+    parser = argparse.ArgumentParser(
+        prog="propwatch",
+        description=say(
+            "物业设施监测与预防性维护: 网关采集设备, 维护服务派工单, API 服务值班室和维修师傅。",
+            "facility monitoring and preventive maintenance for property management.",
+        ),
+        epilog=say(
+            "每个命令的 --help 列出它读取的 PROPWATCH_* 环境变量。",
+            "Each command's --help lists the PROPWATCH_* settings it reads.",
+        ),
+        formatter_class=FORMATTER,
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help=say("详细日志; 启动失败时显示 traceback", "debug logs; a traceback on failure"),
+    )
+    parser.add_argument(
+        "--lang",
+        choices=["zh", "en"],
+        help=say(
+            "提示语言 (默认取 PROPWATCH_LANG 或 LANG)", "language (default: PROPWATCH_LANG, LANG)"
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = _command(
+        sub,
+        "demo",
+        say(
+            "一个进程里运行全部 (内置 MQTT 代理、模拟设备、网关、维护、API), 打印值班室地址",
+            "everything in one process on embedded defaults; prints the duty-room URL",
+        ),
+    )
     _site_arg(demo)
     demo.add_argument(
-        "--scenario", type=Path, help="fault scenario (default: scenario.yaml beside the site file)"
+        "--scenario",
+        type=Path,
+        help=say(
+            "故障场景 (默认: 站点文件旁的 scenario.yaml)",
+            "fault scenario (default: scenario.yaml beside the site file)",
+        ),
     )
-    for name, text in (
-        ("gateway", "the edge gateway"),
-        ("maintenance", "the maintenance service"),
-        ("api", "the HTTP API"),
+    for name, what in (
+        (
+            "gateway",
+            say(
+                "边缘网关: 轮询设备、执行告警规则、上报遥测",
+                "the edge gateway: polls devices, runs the rules, sends telemetry",
+            ),
+        ),
+        (
+            "maintenance",
+            say(
+                "维护服务: 告警转工单、保养计划、时限",
+                "the maintenance service: alarms to work orders, plans, time limits",
+            ),
+        ),
+        (
+            "api",
+            say(
+                "HTTP API 和值班室、维修师傅页面",
+                "the HTTP API and the duty-room and technician pages",
+            ),
+        ),
     ):
-        _site_arg(sub.add_parser(name, help=text))
-    sim = sub.add_parser(
+        _site_arg(_command(sub, name, what))
+    sim = _command(
+        sub,
         "simulate",
-        help="run the simulated devices of a site, or control a running simulator",
-        description="Without ACTION: run the site's simulated devices (Ctrl-C stops). "
-        "With ACTION: send a control command to the simulator already running for the site.",
+        say(
+            "运行站点的模拟设备, 或控制运行中的模拟器",
+            "run the simulated devices of a site, or control a running simulator",
+        ),
+        epilog_head=say(
+            "不带 ACTION: 运行站点的模拟设备 (Ctrl-C 停止)。带 ACTION: 向已运行的模拟器发送命令。",
+            "Without ACTION: run the site's simulated devices (Ctrl-C stops). "
+            "With ACTION: send a command to the simulator already running for the site.",
+        ),
     )
     _site_arg(sim)
-    sim.add_argument("--scenario", type=Path, help="fault scenario (YAML timeline)")
     sim.add_argument(
-        "--speed", type=float, help="simulated seconds per real second (default: the scenario's)"
+        "--scenario",
+        type=Path,
+        help=say("故障场景 (YAML 时间线)", "fault scenario (YAML timeline)"),
     )
-    sim.add_argument("--start", type=_aware_time, help="simulated start time, ISO 8601 with offset")
-    add_control_commands(sim)
-    _site_arg(sub.add_parser("check-config", help="validate the site file and its profiles"))
-    db = sub.add_parser("db", help="database maintenance")
-    db.add_argument("action", choices=["upgrade"])
-    db.add_argument("--site", type=Path)
+    sim.add_argument(
+        "--speed",
+        type=float,
+        help=say(
+            "每真实秒对应的模拟秒数 (默认取场景的)",
+            "simulated seconds per real second (default: the scenario's)",
+        ),
+    )
+    sim.add_argument(
+        "--start",
+        type=_aware_time,
+        help=say("模拟开始时间, ISO 8601 带时区", "simulated start time, ISO 8601 with offset"),
+    )
+    add_control_commands(sim, site)
+    check = sub.add_parser(
+        "check-config",
+        help=say("检查站点文件和设备模型文件", "validate the site file and its profiles"),
+        description=say(
+            "检查站点文件和它引用的设备模型文件, 逐条列出错误 (文件:行); 不读取环境变量。",
+            "validate the site file and its profiles, one error per line (file:line); "
+            "reads no settings.",
+        ),
+        formatter_class=FORMATTER,
+    )
+    _site_arg(check)
+    db = _command(
+        sub,
+        "db",
+        say(
+            "数据库维护: upgrade 迁移到最新结构",
+            "database maintenance: upgrade migrates the schema",
+        ),
+    )
+    db.add_argument("action", choices=["upgrade"], help=say("迁移数据库结构", "migrate the schema"))
+    _site_arg(db, required=False)
     return parser
 
 
+def _peek(argv: list[str], option: str) -> str | None:
+    """An option's value before parsing, for what the parser itself depends on."""
+    for i, arg in enumerate(argv):
+        if arg == option and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(option + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _help_site(argv: list[str]) -> Site | None:
+    """The site named by --site, for `simulate ... --help`; None when absent or broken (the
+    command then says so when it runs)."""
+    if "simulate" not in argv:
+        return None
+    given = _peek(argv, "--site")
+    if given is None:
+        return None
+    try:
+        return load_site(Path(given))
+    except ConfigError:
+        return None
+
+
+def _fail(message: str, verbose: bool) -> int:
+    if verbose:
+        traceback.print_exc()
+    print(message, file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = _peek(argv, "--lang")
+    if chosen in ("zh", "en"):
+        os.environ["PROPWATCH_LANG"] = chosen  # read by propwatch.messages for every message
+    site = _help_site(argv)
+    args = build_parser(site).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not args.verbose:  # alembic lists its plugins at INFO on every start; the revision is enough
         logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-    settings = Settings()
     try:
+        settings = Settings()
         if args.command == "check-config":
             from propwatch.check_config import check_config
 
-            site, problems = check_config(args.site)
-            if problems or site is None:
+            checked, problems = check_config(args.site)
+            if problems or checked is None:
                 raise ConfigError(problems)
             print(
-                f"{args.site}: OK — {site.spec.site.name}: {len(site.spec.assets)} assets, "
-                f"{len(site.spec.devices)} devices, {len(site.profiles)} profiles, "
-                f"{len(site.spec.rules)} rules"
+                f"{args.site}: OK — {checked.spec.site.name}: {len(checked.spec.assets)} assets, "
+                f"{len(checked.spec.devices)} devices, {len(checked.profiles)} profiles, "
+                f"{len(checked.spec.rules)} rules"
             )
             return 0
         if args.command == "simulate" and args.sim_action:
-            site_id = load_site(args.site).id
-            control = args.control or default_control_path(settings.var_dir, site_id)
-            return run_client(args, control)
+            site = site or load_site(args.site)
+            control = args.control or default_control_path(settings.var_dir, site.id)
+            return run_client(args, control, site)
         from propwatch import runtime
 
-        try:
-            return asyncio.run(runtime.run(args, settings))
-        except runtime.StartRefused as exc:
-            print(exc, file=sys.stderr)
-            return 2
+        return asyncio.run(runtime.run(args, settings))
     except ConfigError as exc:
-        print("配置错误 (configuration error):", file=sys.stderr)
+        if args.verbose:
+            traceback.print_exc()
+        print(say("配置错误:", "configuration error:"), file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
+    except StartFailed as exc:
+        return _fail(str(exc), args.verbose)
+    except ValueError as exc:
+        # pydantic-settings refusing a PROPWATCH_* value, a scenario naming an unknown fault
+        return _fail(say(f"无法启动: {exc}", f"cannot start: {exc}"), args.verbose)
     except ControlError as exc:
         print(exc, file=sys.stderr)
         return 1

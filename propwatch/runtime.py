@@ -16,7 +16,7 @@ from typing import Any
 
 import uvicorn
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 
 from api.app import create_app
 from api.auth import ApiRole, Principal, TokenRegistry, new_token, weak_token_reason
@@ -29,8 +29,17 @@ from maintenance.db import Database
 from maintenance.service import MaintenanceService
 from propwatch.clock import Clock, ScaledClock, SystemClock
 from propwatch.embedded_broker import EmbeddedBroker
+from propwatch.messages import say
 from propwatch.settings import Settings
 from propwatch.site import Role, Site, load_site
+from propwatch.startup import (
+    StartFailed,
+    bind_listener,
+    broker_unreachable,
+    check_ports_free,
+    check_var_dir,
+    database_unreachable,
+)
 from simulators.control import default_control_path
 from simulators.fleet import Fleet
 from simulators.scenario import Scenario, load_scenario
@@ -41,8 +50,33 @@ log = logging.getLogger("propwatch")
 TECHNICIAN_LINK_LIFETIME = timedelta(days=30)
 
 
-class StartRefused(Exception):
+class StartRefused(StartFailed):
     """A setting the command will not run with; the message says what to do instead."""
+
+
+@contextlib.contextmanager
+def _reaching(mqtt_url: str | None, database_url: str) -> Iterator[None]:
+    """A broker or database that does not answer while a component starts, as one line."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        raise database_unreachable(database_url, exc) from exc
+    except ConnectionError as exc:
+        if mqtt_url is None:
+            raise
+        raise broker_unreachable(mqtt_url, exc) from exc
+
+
+def _check_simulated_ports(site: Site) -> None:
+    """Every host:port the site's simulated Modbus devices listen on is free, or the one
+    taken is named with its devices (pymodbus alone says `Could not start listen`)."""
+    by_port: dict[tuple[str, int], list[str]] = {}
+    for d in site.spec.devices:
+        if d.protocol == "modbus_tcp":
+            by_port.setdefault((d.host, d.port), []).append(d.id)
+    for (host, port), ids in by_port.items():
+        what = say(f"模拟设备 {', '.join(ids)}", f"simulated device {', '.join(ids)}")
+        check_ports_free(f"{what} ({site.path})", host, [port])
 
 
 class _StopSignals:
@@ -202,12 +236,15 @@ async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals)
     site = load_site(args.site) if args.site else None
     clock = SystemClock()
     admin_token = given_admin_token(settings) if args.command in ("demo", "api") else None
+    check_var_dir(settings.var_dir)
     private_var_dir(settings.var_dir)
+    database_url = settings.resolved_database_url()
     async with contextlib.AsyncExitStack() as stack:
         if args.command == "db":
             db = Database.from_settings(settings)
             try:
-                db.upgrade()
+                with _reaching(None, database_url):
+                    await asyncio.to_thread(db.upgrade)
                 print(f"database at {masked_url(db.url)} is at migration {db.revision()}")
             finally:
                 db.dispose()
@@ -222,8 +259,14 @@ async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals)
             args.command == "simulate" and any(d.protocol == "mqtt" for d in site.spec.devices)
         )
         if mqtt_url is None and needs_mqtt:
-            log.error("PROPWATCH_MQTT_URL is not set")
-            return 2
+            raise StartFailed(
+                say(
+                    f"propwatch {args.command} 需要 MQTT 代理: 请设置 PROPWATCH_MQTT_URL,"
+                    " 如 mqtt://127.0.0.1:1883",
+                    f"propwatch {args.command} needs an MQTT broker: set PROPWATCH_MQTT_URL,"
+                    " e.g. mqtt://127.0.0.1:1883",
+                )
+            )
         if args.command in ("demo", "simulate"):
             scenario = _scenario_for(site, args.scenario)
             sim_clock: Clock = clock
@@ -233,24 +276,39 @@ async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals)
             control = getattr(args, "control", None) or default_control_path(
                 settings.var_dir, site.id
             )
-            await stack.enter_async_context(
-                Fleet(site, sim_clock, mqtt_url, scenario, control_path=control)
-            )
+            _check_simulated_ports(site)
+            with _reaching(mqtt_url, database_url):
+                await stack.enter_async_context(
+                    Fleet(site, sim_clock, mqtt_url, scenario, control_path=control)
+                )
         tokens = TokenRegistry()
         health: dict[str, Callable[[], dict[str, Any]]] = {}
         db = Database.from_settings(settings)
         if args.command in ("demo", "maintenance"):
             assert mqtt_url is not None
-            maint = await stack.enter_async_context(
-                MaintenanceService(site, settings, clock, mqtt_url, db)
-            )
+            with _reaching(mqtt_url, database_url):
+                maint = await stack.enter_async_context(
+                    MaintenanceService(site, settings, clock, mqtt_url, db)
+                )
             health["maintenance"] = maint.health
         if args.command in ("demo", "gateway"):
             assert mqtt_url is not None
-            gw = await stack.enter_async_context(Gateway(site, settings, clock, mqtt_url))
+            if settings.gateway_metrics_port is not None:
+                check_ports_free(
+                    "PROPWATCH_GATEWAY_METRICS_PORT",
+                    settings.gateway_metrics_host,
+                    [settings.gateway_metrics_port],
+                )
+            with _reaching(mqtt_url, database_url):
+                gw = await stack.enter_async_context(Gateway(site, settings, clock, mqtt_url))
             health["gateway"] = gw.health
         if args.command in ("demo", "api"):
-            db.upgrade()
+            listener = bind_listener(
+                "HTTP API (PROPWATCH_API_PORT)", settings.api_host, settings.api_port
+            )
+            stack.callback(listener.close)
+            with _reaching(None, database_url):
+                await asyncio.to_thread(db.upgrade)
             ctx = AppContext(
                 db=db,
                 sites={site.id: site},
@@ -270,7 +328,7 @@ async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals)
                 WebhookDispatcher(db, clock, targets=ctx.webhook_targets)
             )
             server = _api_server(ctx, settings)
-            api_task = asyncio.create_task(server.serve())
+            api_task = asyncio.create_task(server.serve(sockets=[listener]))
             base = f"http://{settings.api_host}:{settings.api_port}"
             banner = _banner(args.command, base, token, admin_token is None, site, tokens, clock)
             print(banner, flush=True)

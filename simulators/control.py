@@ -33,9 +33,11 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import ValidationError
 
+from propwatch.messages import say
 from simulators.scenario import Step
 
 if TYPE_CHECKING:
+    from propwatch.site import Site
     from simulators.fleet import Fleet
 
 log = logging.getLogger(__name__)
@@ -188,48 +190,130 @@ def request_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return {"op": "comm", "device": args.device, "mode": args.mode, "params": params}
 
 
-def add_control_commands(sim: argparse.ArgumentParser) -> None:
-    """`propwatch simulate --site F inject|clear|comm|status ...` talk to a running simulator."""
+def device_faults(site: Site) -> list[tuple[str, str, str, list[tuple[str, str, str]]]]:
+    """(device id, its name, its kind, [(fault, what it does, parameters)]) for every simulated
+    device of the site: the catalogue `inject --help` and `status` show."""
+    from simulators.faults import EFFECTS
+
+    names: dict[str, list[str]] = {}
+    for asset in site.spec.assets:
+        if asset.device:
+            names.setdefault(asset.device, []).append(asset.name)
+    out = []
+    for device in site.spec.devices:
+        kind = site.profiles[device.profile].kind
+        effects = EFFECTS.get(kind, {})
+        faults = [(f, say(zh, en), params) for f, (zh, en, params) in effects.items()]
+        out.append((device.id, " / ".join(names.get(device.id, [])), kind, faults))
+    return out
+
+
+def catalogue_text(site: Site | None, active: dict[str, list[str]] | None = None) -> str:
+    """The site's devices and their faults as text; without a site, how to get it."""
+    if site is None:
+        return say(
+            "加上 --site 列出该小区的设备和可注入的故障, 例如:\n"
+            "  propwatch simulate --site examples/hexie-garden/site.yaml inject --help",
+            "Add --site to list the site's devices and the faults they take, e.g.:\n"
+            "  propwatch simulate --site examples/hexie-garden/site.yaml inject --help",
+        )
+    lines = [say(f"{site.spec.site.name} 的设备和故障:", f"devices and faults of {site.id}:")]
+    for device_id, name, kind, faults in device_faults(site):
+        now = (active or {}).get(device_id)
+        state = ""
+        if active is not None:
+            state = say("  当前故障: ", "  active: ") + (", ".join(now) if now else "-")
+        lines.append(f"  {device_id}  {name} ({kind}){state}")
+        if not faults:
+            lines.append(say("      (没有模拟器)", "      (not simulated)"))
+        for fault, effect, params in faults:
+            hint = f"  [--param {params.replace(' ', ' --param ')}]" if params else ""
+            lines.append(f"      {fault:<18} {effect}{hint}")
+    return "\n".join(lines)
+
+
+def add_control_commands(sim: argparse.ArgumentParser, site: Site | None = None) -> None:
+    """`propwatch simulate --site F inject|clear|comm|status ...` talk to a running simulator;
+    with the site known, inject, clear and status list its devices and faults."""
+    formatter = argparse.RawDescriptionHelpFormatter
+    catalogue = catalogue_text(site)
     sim.add_argument(
         "--control",
         type=Path,
-        help="control socket (default: $PROPWATCH_VAR_DIR/simulate-<site id>.sock)",
+        help=say(
+            "控制套接字 (默认 $PROPWATCH_VAR_DIR/simulate-<小区 id>.sock)",
+            "control socket (default: $PROPWATCH_VAR_DIR/simulate-<site id>.sock)",
+        ),
     )
     actions = sim.add_subparsers(dest="sim_action", metavar="ACTION")
-    inject = actions.add_parser("inject", help="inject a fault into a running simulated device")
-    inject.add_argument("device")
-    inject.add_argument("fault")
-    inject.add_argument("--param", action="append", metavar="NAME=VALUE")
-    clear = actions.add_parser("clear", help="clear one fault (or all) of a device")
-    clear.add_argument("device")
-    clear.add_argument("fault", nargs="?")
-    comm = actions.add_parser(
-        "comm",
-        help="communication fault: none, silent, exception, slow "
-        "(Modbus) or none, silent, malformed, truncated (MQTT)",
+    what = say("向运行中的模拟设备注入故障", "inject a fault into a running simulated device")
+    inject = actions.add_parser(
+        "inject", help=what, description=what, epilog=catalogue, formatter_class=formatter
     )
-    comm.add_argument("device")
-    comm.add_argument("mode")
-    comm.add_argument("--seconds", type=float, help="reply delay for slow")
-    comm.add_argument("--param", action="append", metavar="NAME=VALUE")
-    actions.add_parser("status", help="faults and communication state of every device")
+    inject.add_argument("device", help=say("设备 id (见下表)", "device id (listed below)"))
+    inject.add_argument("fault", help=say("故障名 (见下表)", "fault name (listed below)"))
+    inject.add_argument(
+        "--param",
+        action="append",
+        metavar="NAME=VALUE",
+        help=say("故障参数, 可重复 (见下表方括号)", "fault parameter, repeatable (see brackets)"),
+    )
+    what = say("清除设备的一个故障或全部故障", "clear one fault (or all) of a device")
+    clear = actions.add_parser(
+        "clear", help=what, description=what, epilog=catalogue, formatter_class=formatter
+    )
+    clear.add_argument("device", help=say("设备 id", "device id"))
+    clear.add_argument(
+        "fault", nargs="?", help=say("故障名, 或 all (默认)", "fault name, or all (the default)")
+    )
+    what = say(
+        "通讯故障: Modbus 为 none, silent, exception, slow; MQTT 为 none, silent, malformed, "
+        "truncated",
+        "communication fault: none, silent, exception, slow (Modbus) or none, silent, "
+        "malformed, truncated (MQTT)",
+    )
+    comm = actions.add_parser("comm", help=what, description=what)
+    comm.add_argument("device", help=say("设备 id", "device id"))
+    comm.add_argument("mode", help=say("通讯故障方式", "communication fault mode"))
+    comm.add_argument(
+        "--seconds", type=float, help=say("slow 的应答延迟 (秒)", "reply delay for slow")
+    )
+    comm.add_argument(
+        "--param", action="append", metavar="NAME=VALUE", help=say("参数", "parameter")
+    )
+    what = say("每台设备的当前故障和通讯状态", "faults and communication state of every device")
+    status = actions.add_parser(
+        "status", help=what, description=what, epilog=catalogue, formatter_class=formatter
+    )
+    status.add_argument(
+        "--json", action="store_true", help=say("输出 JSON", "print the simulator's JSON answer")
+    )
 
 
-def run_client(args: argparse.Namespace, path: Path) -> int:
+def run_client(args: argparse.Namespace, path: Path, site: Site | None = None) -> int:
     """Send the command line's request, print the answer; exit 0 only if it was applied."""
     try:
         request = request_from_args(args)
         answer = asyncio.run(send(path, request))
     except (ControlError, ValueError) as exc:
-        print(f"模拟器控制失败 (control failed): {exc}", file=sys.stderr)
+        print(say(f"模拟器控制失败: {exc}", f"control failed: {exc}"), file=sys.stderr)
         return 1
     if not answer.get("ok"):
-        print(f"模拟器拒绝 (refused): {answer.get('error')}", file=sys.stderr)
+        print(
+            say(f"模拟器拒绝: {answer.get('error')}", f"refused: {answer.get('error')}"),
+            file=sys.stderr,
+        )
         return 1
     if "status" in answer:
-        print(json.dumps(answer["status"], ensure_ascii=False, indent=2))
+        status = answer["status"]
+        if getattr(args, "json", False):
+            print(json.dumps(status, ensure_ascii=False, indent=2))
+        else:
+            active = {d: list(e.get("faults", [])) for d, e in status["devices"].items()}
+            print(say(f"模拟时间 {status['now']}", f"simulated time {status['now']}"))
+            print(catalogue_text(site, active))
     else:
         applied = answer["applied"]
         what = applied.get("fault") or applied.get("clear") or applied.get("comm")
-        print(f"已执行 (applied): {args.sim_action} {applied['device']} {what}")
+        print(say("已执行", "applied") + f": {args.sim_action} {applied['device']} {what}")
     return 0

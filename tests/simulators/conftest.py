@@ -35,6 +35,8 @@ def write_site(tmp_path: Path, mqtt: bool = False) -> Path:
     ids = {d["id"] for d in keep}
     doc["assets"] = [a for a in doc["assets"] if a.get("device") in ids]
     assets = {a["id"] for a in doc["assets"]}
+    kinds = {a["kind"] for a in doc["assets"]}
+    doc["rules"] = [r for r in doc.get("rules", []) if r.get("asset_kind", "") in kinds | {""}]
     doc["plans"] = [
         p for p in doc.get("plans", []) if set(p.get("targets", {}).get("assets", [])) <= assets
     ]
