@@ -12,7 +12,7 @@ from maintenance.alarms.models import Alarm, ProcessedEvent
 from maintenance.dead_letters import DeadLetter
 from maintenance.notifications import Notification
 from maintenance.notify.models import NotificationAttempt, NotificationCursor, NotificationDelivery
-from maintenance.plans.models import PlanCursor, PlanRecord
+from maintenance.plans.models import PlanCursor, PlanHealth, PlanRecord
 from maintenance.registry.models import Asset, Building, Person, SiteRecord, Zone
 from maintenance.work_orders.models import Escalation, WorkOrder, WorkOrderTransition
 
@@ -32,6 +32,7 @@ __all__ = [
     "NotificationDelivery",
     "Person",
     "PlanCursor",
+    "PlanHealth",
     "PlanRecord",
     "ProcessedEvent",
     "SiteRecord",

@@ -10,6 +10,11 @@ creates it, the other finds it (unique `source_key`). Coalescing and `max_instan
 pass from piling up behind itself; APScheduler's own misfire handling does not matter, since a
 late pass still covers everything since the cursor. The misfire policy itself is in
 `maintenance.plans.service`.
+
+A plan that cannot run (a schedule that slipped past `check-config`, a template or database
+error on its rows) never stops the others: its error goes on its health row
+(`maintenance.plans.health`), shown on the plan in the API and counted in `/metrics`, and is
+logged when it appears, changes or clears, not every pass. A site reload that fixes it clears it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from maintenance.db import Database
 from maintenance.lighting import night_lighting_check
+from maintenance.plans.health import HealthChange, record_plan_health
+from maintenance.plans.schedules import after_sunset_problem
 from maintenance.plans.service import materialize_due
 from propwatch.clock import Clock
 from propwatch.site import Site
@@ -43,6 +50,7 @@ class SchedulerStats:
     lighting_faults: int = 0
     warranty_reminders: int = 0
     errors: int = 0
+    plan_failures: int = 0
 
 
 class PlanScheduler:
@@ -57,9 +65,15 @@ class PlanScheduler:
         self.interval = interval
         self.stats = SchedulerStats()
         self._scheduler: AsyncIOScheduler | None = None
+        self._lighting_refused: str | None = None
 
     def run_pass(self) -> SchedulerStats:
-        """One pass of both jobs, each in its own transaction, so one failing keeps the other."""
+        """One pass of both jobs, each in its own transaction, so one failing keeps the other.
+
+        Within the plan job each plan is isolated (`materialize_due`); the plans that failed
+        are recorded on their health row in a transaction of their own, so the record survives
+        whatever rolled the plan back, and each change is logged once.
+        """
         now = self.clock.now()
         done = SchedulerStats(passes=1)
         try:
@@ -68,19 +82,49 @@ class PlanScheduler:
             done.created, done.late, done.skipped = result.total, result.late, result.skipped
             done.warranty_reminders = result.warranty_reminders
             done.errors += len(result.failed)
-        except Exception:
+            done.plan_failures += len(result.failed)
+            with self.db.session() as s:
+                changes = record_plan_health(s, self.site.id, result.failed, now)
+            self._log_changes(changes, result.crashed)
+        except Exception:  # counted in stats.errors; the next pass retries
             done.errors += 1
             log.exception("plan pass failed at %s", now.isoformat())
-        try:
-            with self.db.session() as s:
-                night = night_lighting_check(s, self.site, now)
-            done.patrols, done.lighting_faults = len(night.patrols), len(night.faults_opened)
-        except Exception:
+        lighting = after_sunset_problem(self.site.spec.night_lighting.after_sunset)
+        if lighting is not None:
             done.errors += 1
-            log.exception("night lighting check failed at %s", now.isoformat())
+            if lighting.en != self._lighting_refused:
+                log.error("night lighting check not run: %s", lighting.text())
+            self._lighting_refused = lighting.en
+        else:
+            self._lighting_refused = None
+            try:
+                with self.db.session() as s:
+                    night = night_lighting_check(s, self.site, now)
+                done.patrols, done.lighting_faults = len(night.patrols), len(night.faults_opened)
+            except Exception:  # counted in stats.errors; the next pass retries
+                done.errors += 1
+                log.exception("night lighting check failed at %s", now.isoformat())
         for name in vars(done):
             setattr(self.stats, name, getattr(self.stats, name) + getattr(done, name))
         return done
+
+    def _log_changes(self, changes: list[HealthChange], crashed: dict[str, Exception]) -> None:
+        for c in changes:
+            if c.error is None:
+                log.info(
+                    "plan %s of site %s runs again (was: %s)", c.plan_id, self.site.id, c.previous
+                )
+            elif c.plan_id in crashed:
+                exc = crashed[c.plan_id]
+                log.error(
+                    "plan %s of site %s stopped: %s",
+                    c.plan_id,
+                    self.site.id,
+                    c.error,
+                    exc_info=(type(exc), exc, exc.__traceback__),
+                )
+            else:
+                log.error("plan %s of site %s stopped: %s", c.plan_id, self.site.id, c.error)
 
     async def tick(self) -> None:
         await asyncio.to_thread(self.run_pass)

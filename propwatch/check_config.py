@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from propwatch.config_file import ConfigError
+from maintenance.plans.schedules import site_schedule_problems
+from propwatch.config_file import ConfigError, read_yaml
 from propwatch.profiles import BUILTIN_DIR, load_profile_file
 from propwatch.site import Site, inspect_site
 
@@ -27,9 +28,23 @@ def check_config(site_path: Path) -> tuple[Site | None, list[str]]:
         site, problems = inspect_site(site_path)
     except ConfigError as exc:  # unreadable file or invalid YAML: nothing more to learn
         return None, exc.problems
+    problems += _schedule_problems(site_path, problems)
     for path in profile_files(site_path):
         try:
             load_profile_file(path)
         except ConfigError as exc:
             problems += [p for p in exc.problems if not any(p in q for q in problems)]
     return site, list(dict.fromkeys(problems))
+
+
+def _schedule_problems(site_path: Path, found: list[str]) -> list[str]:
+    """Every plan schedule and the night-lighting offset, by the check the scheduler runs
+    (`maintenance.plans.schedules`); a location the schema already faulted is not repeated."""
+    data, lines = read_yaml(site_path)
+    faulted = {_where(p) for p in found}
+    return [p for p in site_schedule_problems(site_path, data, lines) if _where(p) not in faulted]
+
+
+def _where(problem: str) -> str:
+    """`file:line: yaml.path` of a `file:line: yaml.path: message` problem."""
+    return ": ".join(problem.split(": ", 2)[:2])

@@ -32,7 +32,13 @@ PlanBody = Annotated[
 ]
 
 
-@router.get("/plans", response_model=list[PlanView], summary="维保计划列表")
+@router.get(
+    "/plans",
+    response_model=list[PlanView],
+    summary="维保计划列表",
+    description="Every plan, those that cannot run included: `status` is `error` with the "
+    "`error`, since when and the failed passes (`failures`).",
+)
 def get_plans(site_id: str, ctx: Ctx, session: DbSession, caller: Reader) -> list[PlanView]:
     site = site_of(ctx, caller, site_id)
     return service.list_plans(session, site)
@@ -41,7 +47,7 @@ def get_plans(site_id: str, ctx: Ctx, session: DbSession, caller: Reader) -> lis
 @router.get("/plans/{plan_id}", response_model=PlanView, summary="one plan")
 def get_plan(site_id: str, plan_id: str, ctx: Ctx, session: DbSession, caller: Reader) -> PlanView:
     site = site_of(ctx, caller, site_id)
-    return service.plan_view(service.get_plan(session, site, plan_id), site.spec)
+    return service.plan_detail(session, site, plan_id)
 
 
 @router.post(

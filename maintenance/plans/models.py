@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Float, String, UniqueConstraint
+from sqlalchemy import JSON, Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from maintenance.db import Base, UtcDateTime
@@ -40,4 +40,23 @@ class PlanCursor(Base):
     asset_code: Mapped[str] = mapped_column(String(64), default="")
     through: Mapped[datetime | None] = mapped_column(UtcDateTime)
     meter_threshold: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PlanHealth(Base):
+    """Whether a plan's last pass made what it should: the error that stopped it (its text, when
+    it was first and last seen) and how many passes it has failed in all. One row per plan that
+    has ever failed; `error` is None again once a pass goes through (the counter stays, so
+    `/metrics` can expose it as a counter)."""
+
+    __tablename__ = "plan_health"
+    __table_args__ = (UniqueConstraint("site_id", "plan_code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(64), index=True)
+    plan_code: Mapped[str] = mapped_column(String(80))
+    error: Mapped[str | None] = mapped_column(Text)
+    error_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    error_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

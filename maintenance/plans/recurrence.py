@@ -7,7 +7,6 @@ computes the same occurrences and a test can ask for a year of them without wait
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -15,63 +14,64 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
-from dateutil.rrule import rrule, rrulestr
+from dateutil.rrule import rrule
 
+from maintenance.plans.schedules import (
+    DEFAULT_START,
+    cron_for_apscheduler,
+    parse_rrule,
+    recurrence_problem,
+)
 from maintenance.sla import is_working_day
 
 NonWorkingDay = Literal["keep", "skip", "next", "previous"]
-
-DEFAULT_START = datetime(2026, 1, 1, 0, 0)
-"""Local time every plan counts from unless it says otherwise (fixes INTERVAL phases)."""
 
 SHIFT_SLACK = timedelta(days=15)
 """Widest shift the working-day policy can make (the longest Chinese holiday run is 8 days)."""
 
 
 class RecurrenceError(ValueError):
-    """A recurrence that cannot be parsed; the message names the expression."""
+    """A recurrence the scheduler refuses; `zh` and `en` say why, in the user's terms."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        super().__init__(en)
+        self.zh, self.en = zh, en
 
 
 @lru_cache(maxsize=4096)
 def _rrule(expr: str, start: datetime) -> rrule:
     try:
-        rule = rrulestr(expr, dtstart=start, cache=True, ignoretz=True)
-    except (ValueError, TypeError) as exc:
-        raise RecurrenceError(f"bad RRULE {expr!r}: {exc}") from exc
-    if not isinstance(rule, rrule):
-        raise RecurrenceError(f"RRULE {expr!r} must be a single rule, not a set")
-    return rule
-
-
-_DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def _crontab_dow(expr: str) -> str:
-    """Cron numbers days from Sunday = 0; APScheduler 3's CronTrigger from Monday = 0, and
-    `from_crontab` passes the field through, so numbers become day names first."""
-    fields = expr.split()
-    if len(fields) != 5:
-        raise RecurrenceError(f"bad cron {expr!r}: expected five fields")
-    fields[4] = re.sub(
-        r"(?<![/\d])(\d+)",
-        lambda m: _DOW_NAMES[int(m.group(1))] if int(m.group(1)) < 8 else "x",
-        fields[4],
-    )
-    return " ".join(fields)
+        return parse_rrule(expr, start)
+    except ValueError as exc:
+        raise RecurrenceError(
+            f"rrule “{expr}” 无法解析：{exc}", f"bad RRULE {expr!r}: {exc}"
+        ) from exc
 
 
 @lru_cache(maxsize=1024)
 def _cron(expr: str, tz: str) -> CronTrigger:
     try:
-        return CronTrigger.from_crontab(_crontab_dow(expr), timezone=ZoneInfo(tz))
+        return CronTrigger.from_crontab(cron_for_apscheduler(expr), timezone=ZoneInfo(tz))
     except ValueError as exc:
-        raise RecurrenceError(f"bad cron {expr!r}: {exc}") from exc
+        raise RecurrenceError(
+            f"cron “{expr}” 无法解析：{exc}", f"bad cron {expr!r}: {exc}"
+        ) from exc
 
 
-def check_recurrence(rrule_expr: str | None, cron: str | None, tz: str) -> None:
-    """Raise `RecurrenceError` for an expression that would never parse at run time."""
+def check_recurrence(
+    rrule_expr: str | None,
+    cron: str | None,
+    tz: str,
+    every: float | None = None,
+    start: datetime | None = None,
+) -> None:
+    """Raise `RecurrenceError` for a recurrence `check-config` refuses too (the same check,
+    `maintenance.plans.schedules`), then for one the enumerators below could not read."""
+    problem = recurrence_problem(rrule_expr, cron, every, start)
+    if problem is not None:
+        raise RecurrenceError(problem.zh, problem.en)
     if rrule_expr is not None:
-        _rrule(rrule_expr, DEFAULT_START)
+        _rrule(rrule_expr, start or DEFAULT_START)
     if cron is not None:
         _cron(cron, tz)
 
@@ -124,7 +124,9 @@ def nominal_times(
                 yield t
             t += step
     else:
-        raise RecurrenceError("no calendar recurrence (rrule, cron or every)")
+        raise RecurrenceError(
+            "没有日历周期（rrule、cron 或 every）", "no calendar recurrence (rrule, cron or every)"
+        )
 
 
 def effective_time(nominal: datetime, policy: NonWorkingDay, tz: ZoneInfo) -> datetime | None:

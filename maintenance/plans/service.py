@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import delete, select
@@ -39,8 +39,9 @@ from sqlalchemy.orm import Session
 
 from maintenance.errors import Conflict, InvalidRequest, MaintenanceError, NotFound
 from maintenance.notifications import Notification, notify
+from maintenance.plans.health import plan_health
 from maintenance.plans.library import template_library
-from maintenance.plans.models import PlanCursor, PlanRecord
+from maintenance.plans.models import PlanCursor, PlanHealth, PlanRecord
 from maintenance.plans.recurrence import (
     SHIFT_SLACK,
     NonWorkingDay,
@@ -54,6 +55,7 @@ from maintenance.sla import due_at
 from maintenance.work_orders.models import OPEN_STATUSES, Source, WorkOrder
 from maintenance.work_orders.service import NewWorkOrder, create_work_order
 from propwatch.durations import TimeLimit
+from propwatch.messages import say
 from propwatch.site import (
     KIND_CATEGORY,
     Asset,
@@ -158,10 +160,15 @@ def resolve_plan(spec: PlanSpec, source: str, tz: str = "Asia/Shanghai") -> Plan
     if category is None:
         first_kind = (targets.kinds or [""])[0]
         category = KIND_CATEGORY.get(first_kind, Category.GENERAL)
+    start = spec.start if spec.start is not None else (base.start if base else None)
     try:
-        check_recurrence(rec.rrule, rec.cron, tz)
+        check_recurrence(rec.rrule, rec.cron, tz, rec.every, start)
     except RecurrenceError as exc:
-        raise InvalidPlan(f"计划 {spec.id} 的周期规则无法解析", str(exc)) from exc
+        where_zh = f"（来自模板 {spec.template}）" if rec is base else ""
+        where_en = f" (from template {spec.template})" if rec is base else ""
+        raise InvalidPlan(
+            f"计划 {spec.id} 的周期有误{where_zh}：{exc.zh}", f"plan {spec.id}{where_en}: {exc.en}"
+        ) from exc
     return Plan(
         id=spec.id,
         name=pick("name", spec.id),
@@ -172,7 +179,7 @@ def resolve_plan(spec: PlanSpec, source: str, tz: str = "Asia/Shanghai") -> Plan
         cron=rec.cron,
         every=rec.every,
         meter=rec.meter,
-        start=spec.start if spec.start is not None else (base.start if base else None),
+        start=start,
         checklist=tuple(pick("checklist", [])),
         role=pick("role", Role.TECHNICIAN),
         time_limit=pick("time_limit", None),
@@ -184,28 +191,58 @@ def resolve_plan(spec: PlanSpec, source: str, tz: str = "Asia/Shanghai") -> Plan
     )
 
 
-def active_plans(
-    session: Session, site: Site, unusable: dict[str, str] | None = None
-) -> list[Plan]:
-    """The site file's plans, then those added through the API (not retired).
+@dataclass(frozen=True)
+class BrokenPlan:
+    """A plan that cannot run as written (a bad schedule, an unknown template, a stored row that
+    no longer validates): kept with its reason so the duty room sees it, never run."""
 
-    A stored plan that no longer validates (a template since removed, an edited row) is left
-    out and reported in `unusable` (plan id -> reason) instead of stopping every other plan.
-    """
+    id: str
+    source: str
+    reason: str
+    spec: PlanSpec | None  # None: a stored row that is not a plan any more
+
+
+def site_plans(session: Session, site: Site) -> tuple[list[Plan], list[BrokenPlan]]:
+    """The site file's plans, then those added through the API (not retired); each one that
+    does not resolve goes to the second list instead of stopping every other plan."""
     tz = site.spec.site.timezone
-    plans = [resolve_plan(p, "site", tz) for p in site.spec.plans]
+    plans: list[Plan] = []
+    broken: list[BrokenPlan] = []
+    specs: list[tuple[str, str, PlanSpec | dict[str, Any]]] = [
+        (p.id, "site", p) for p in site.spec.plans
+    ]
     rows = session.scalars(
         select(PlanRecord)
         .where(PlanRecord.site_id == site.id, PlanRecord.retired_at.is_(None))
         .order_by(PlanRecord.id)
     )
-    for r in rows:
+    specs += [(r.code, "api", r.spec) for r in rows]
+    for code, source, raw in specs:
+        spec: PlanSpec | None = raw if isinstance(raw, PlanSpec) else None
         try:
-            plans.append(resolve_plan(PlanSpec.model_validate(r.spec), "api", tz))
-        except (ValidationError, InvalidPlan) as exc:
-            if unusable is None:
-                raise
-            unusable[r.code] = str(exc).splitlines()[0]
+            spec = spec or PlanSpec.model_validate(raw)
+            plans.append(resolve_plan(spec, source, tz))
+        except InvalidPlan as exc:
+            broken.append(BrokenPlan(code, source, say(exc.zh, exc.en), spec))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(x) for x in first["loc"])
+            reason = say(
+                f"计划 {code} 的内容有误：{where}: {first['msg']}",
+                f"plan {code}: {where}: {first['msg']}",
+            )
+            broken.append(BrokenPlan(code, source, reason, None))
+    return plans, broken
+
+
+def active_plans(
+    session: Session, site: Site, unusable: dict[str, str] | None = None
+) -> list[Plan]:
+    """The plans that can run; those that cannot are left out and reported in `unusable`
+    (plan id -> reason) when it is given."""
+    plans, broken = site_plans(session, site)
+    if unusable is not None:
+        unusable.update({b.id: b.reason for b in broken})
     return plans
 
 
@@ -278,6 +315,7 @@ class PassResult:
     warranty_reminders: int = 0
     work_order_ids: list[int] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # plan id -> why it made nothing
+    crashed: dict[str, Exception] = field(default_factory=dict)  # unexpected, kept for the log
 
     @property
     def total(self) -> int:
@@ -541,24 +579,28 @@ def materialize_due(
     for plan in active_plans(session, site, result.failed):
         if not plan.enabled:
             continue
-        assets = plan_assets(plan, spec)
-        if plan.meter is not None and rows is None:
-            rows = {
-                r.code: r
-                for r in session.scalars(select(AssetRow).where(AssetRow.site_id == site.id))
-            }
         try:
-            # One plan refused (a work order the service will not take) keeps the others going;
-            # its cursor stays put, so it is retried on the next pass.
+            # One plan failing (a work order the service refuses, a template or database error
+            # on its rows) keeps the others going: its savepoint is rolled back, its cursor
+            # stays put, so it is retried on the next pass, and its error is on the plan.
             with session.begin_nested():
+                assets = plan_assets(plan, spec)
                 if plan.meter is None:
                     _materialize_calendar(session, spec, plan, assets, now, late_after, result)
                 else:
-                    assert rows is not None
+                    if rows is None:
+                        rows = {
+                            r.code: r
+                            for r in session.scalars(
+                                select(AssetRow).where(AssetRow.site_id == site.id)
+                            )
+                        }
                     _materialize_meter(session, spec, plan, assets, rows, now, result)
         except MaintenanceError as exc:
-            result.failed[plan.id] = str(exc)
-            log.error("plan %s made nothing at %s: %s", plan.id, now.isoformat(), exc)
+            result.failed[plan.id] = say(exc.zh, exc.en)
+        except Exception as exc:  # recorded on the plan and counted in /metrics
+            result.failed[plan.id] = f"{type(exc).__name__}: {exc}"
+            result.crashed[plan.id] = exc
     result.warranty_reminders = warranty_reminders(session, site, now)
     return result
 
@@ -720,7 +762,8 @@ def record_check(
 
 
 class PlanView(BaseModel):
-    """A plan as the duty room sees it."""
+    """A plan as the duty room sees it, with whether it runs (`status`) and, when it does not,
+    why (`error`, since when, last seen) and how many passes it has failed in all."""
 
     id: str
     name: str
@@ -737,9 +780,14 @@ class PlanView(BaseModel):
     out_of_service: OutOfService | None
     enabled: bool
     assets: list[str]
+    status: Literal["ok", "error"] = "ok"
+    error: str | None = None
+    error_since: datetime | None = None
+    error_at: datetime | None = None
+    failures: int = 0
 
 
-def plan_view(plan: Plan, spec: SiteFile) -> PlanView:
+def plan_view(plan: Plan, spec: SiteFile, health: PlanHealth | None = None) -> PlanView:
     return PlanView(
         id=plan.id,
         name=plan.name,
@@ -756,17 +804,77 @@ def plan_view(plan: Plan, spec: SiteFile) -> PlanView:
         out_of_service=plan.out_of_service,
         enabled=plan.enabled,
         assets=[a.id for a in plan_assets(plan, spec)],
+        **_health_fields(health, None),
+    )
+
+
+def _health_fields(health: PlanHealth | None, reason: str | None) -> dict[str, Any]:
+    error = (health.error if health else None) or reason
+    return {
+        "status": "error" if error else "ok",
+        "error": error,
+        "error_since": health.error_since if health and health.error else None,
+        "error_at": health.error_at if health and health.error else None,
+        "failures": health.failures if health else 0,
+    }
+
+
+def broken_plan_view(b: BrokenPlan, site: SiteFile, health: PlanHealth | None) -> PlanView:
+    """A plan that cannot run, shown as written (its template not applied) with its error."""
+    spec = b.spec
+    recurrence = ""
+    if spec is not None:
+        for key in ("rrule", "cron", "every"):
+            if getattr(spec, key) is not None:
+                recurrence = f"{key}:{getattr(spec, key)}"
+        if spec.meter is not None:
+            recurrence = f"meter:{spec.meter.metric}/{spec.meter.every:g}{spec.meter.unit}"
+    return PlanView(
+        id=b.id,
+        name=(spec.name if spec and spec.name else b.id),
+        source=b.source,
+        template=spec.template if spec else None,
+        targets=spec.targets if spec else PlanTargets(),
+        recurrence=recurrence,
+        non_working_day=(spec.non_working_day if spec and spec.non_working_day else "keep"),
+        role=(spec.role or Role.TECHNICIAN).value if spec else Role.TECHNICIAN.value,
+        time_limit=str(spec.time_limit) if spec and spec.time_limit else None,
+        category=str(spec.category or Category.GENERAL) if spec else str(Category.GENERAL),
+        priority=(spec.priority or Priority.GENERAL).value if spec else Priority.GENERAL.value,
+        checklist=list(spec.checklist or []) if spec else [],
+        out_of_service=spec.out_of_service if spec else None,
+        enabled=spec.enabled if spec else False,
+        assets=[],
+        **_health_fields(health, b.reason),
     )
 
 
 def list_plans(session: Session, site: Site) -> list[PlanView]:
-    return [plan_view(p, site.spec) for p in active_plans(session, site)]
+    """Every plan of the site, those that cannot run included (status `error`)."""
+    plans, broken = site_plans(session, site)
+    health = plan_health(session, [site.id])
+    views = [plan_view(p, site.spec, health.get((site.id, p.id))) for p in plans]
+    views += [broken_plan_view(b, site.spec, health.get((site.id, b.id))) for b in broken]
+    return views
+
+
+def plan_detail(session: Session, site: Site, plan_id: str) -> PlanView:
+    """One plan as `list_plans` shows it."""
+    for view in list_plans(session, site):
+        if view.id == plan_id:
+            return view
+    raise PlanNotFound(f"保养计划 {plan_id} 不存在", f"plan {plan_id!r} not found")
 
 
 def get_plan(session: Session, site: Site, plan_id: str) -> Plan:
-    for plan in active_plans(session, site):
+    """A plan that can run; one that cannot is `InvalidPlan` with its reason."""
+    plans, broken = site_plans(session, site)
+    for plan in plans:
         if plan.id == plan_id:
             return plan
+    for b in broken:
+        if b.id == plan_id:
+            raise InvalidPlan(b.reason, b.reason)
     raise PlanNotFound(f"保养计划 {plan_id} 不存在", f"plan {plan_id!r} not found")
 
 
@@ -813,7 +921,8 @@ def create_plan(
 ) -> PlanView:
     """Add a plan through the API; its id must be new to the site (file and table)."""
     spec = _validated(site, data)
-    if any(p.id == spec.id for p in active_plans(session, site)):
+    plans, broken = site_plans(session, site)
+    if any(p.id == spec.id for p in plans) or any(b.id == spec.id for b in broken):
         raise PlanConflict(f"保养计划 {spec.id} 已存在", f"plan {spec.id!r} already exists")
     row = session.scalar(
         select(PlanRecord).where(PlanRecord.site_id == site.id, PlanRecord.code == spec.id)
