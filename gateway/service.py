@@ -275,9 +275,10 @@ class Gateway:
 
     async def reload_from_file(self) -> dict[str, int] | None:
         """SIGHUP: re-read the site file; a broken file is reported and the running
-        configuration stays in force."""
+        configuration stays in force. Reading and validating it is disk and CPU work (a large
+        file, profiles beside it), done in a thread so polling never waits for it."""
         try:
-            site = load_site(self.site.path)
+            site = await asyncio.to_thread(load_site, self.site.path)
         except ConfigError as exc:
             self.reload_failures += 1
             log.error("site file not reloaded:\n  %s", "\n  ".join(exc.problems))

@@ -1,4 +1,12 @@
-"""Load YAML files into pydantic models with errors that name the file, the line and the field."""
+"""Load YAML files into pydantic models with errors that name the file, the line and the field.
+
+PyYAML's own loader lets a repeated key silently win, drops nothing but also checks nothing on
+merge keys, decodes with a traceback and expands an alias bomb without limit. This loader walks
+the composed node graph itself: a repeated key is refused naming both lines, `<<:` merges
+(a mapping or a list of them, explicit keys winning) keep the line each key was written on,
+a non-UTF-8 byte is reported at its line, and the document's size and the nodes aliases expand
+to are bounded, so a hostile or mistaken file is refused in milliseconds.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +16,18 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from propwatch.messages import say
+
 M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
+
+MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
+"""A site file with thousands of devices is a few hundred KiB; past this it is not a site file."""
+
+MAX_ALIAS_NODES = 10_000
+"""Nodes that aliases and merge keys may expand to, all aliases together (billion laughs)."""
+
+MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class ConfigError(Exception):
@@ -20,40 +38,269 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> Any:
-    """Build plain data from a composed node, remembering the 1-based line of every location."""
-    lines[loc] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
+class _Alias(yaml.Node):
+    """Where an alias (`*name`) was written, pointing at the node its anchor names."""
+
+    id = "alias"
+
+    def __init__(self, target: yaml.Node, anchor: str, mark: yaml.Mark) -> None:
+        super().__init__(target.tag, target.value, mark, mark)
+        self.target = target
+        self.anchor = anchor
+
+
+class _MarkedLoader(yaml.SafeLoader):
+    """The safe loader, keeping each alias as its own node so its line is known."""
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            target = super().compose_node(parent, index)
+            assert target is not None
+            return _Alias(target, str(event.anchor), event.start_mark)
+        return super().compose_node(parent, index)
+
+
+class _Refused(Exception):
+    """The walk cannot go on: one problem, already worded."""
+
+
+class _Walk:
+    """Plain data from a composed node graph, with the 1-based line of every location."""
+
+    def __init__(self, path: Path, loader: _MarkedLoader) -> None:
+        self.path = path
+        self.loader = loader
+        self.lines: dict[Loc, int] = {}
+        self.problems: list[str] = []
+        self.expanded = 0
+        self.aliases: list[_Alias] = []  # the aliases being expanded, outermost first
+        self.open: set[int] = set()  # containers on the way down, to catch an alias to itself
+
+    def value(self, node: yaml.Node, loc: Loc) -> Any:
+        self.lines.setdefault(loc, node.start_mark.line + 1)
+        if isinstance(node, _Alias):
+            return self._through_alias(node, lambda: self.value(node.target, loc))
+        if self.aliases:
+            self.expanded += 1
+            if self.expanded > MAX_ALIAS_NODES:
+                outer = self.aliases[0]
+                raise _Refused(
+                    f"{self.path}:{outer.start_mark.line + 1}: "
+                    + say(
+                        f"别名 *{outer.anchor} 展开后超过 {MAX_ALIAS_NODES:,} 个节点，已拒绝"
+                        "（别名层层引用会让文件膨胀）",
+                        f"alias *{outer.anchor} expands past {MAX_ALIAS_NODES:,} nodes; refused "
+                        "(aliases of aliases blow a file up)",
+                    )
+                )
+        if isinstance(node, yaml.MappingNode):
+            self.open.add(id(node))
+            try:
+                out: dict[Any, Any] = {}
+                for key, key_node, value_node in self.pairs(node, loc):
+                    self.lines[(*loc, key)] = key_node.start_mark.line + 1
+                    out[key] = self.value(value_node, (*loc, key))
+                return out
+            finally:
+                self.open.discard(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            self.open.add(id(node))
+            try:
+                return [self.value(item, (*loc, i)) for i, item in enumerate(node.value)]
+            finally:
+                self.open.discard(id(node))
+        return self.loader.construct_object(node)
+
+    def _through_alias(self, alias: _Alias, walk: Any) -> Any:
+        if id(alias.target) in self.open:
+            raise _Refused(
+                f"{self.path}:{alias.start_mark.line + 1}: "
+                + say(
+                    f"别名 *{alias.anchor} 引用了包含它自己的节点",
+                    f"alias *{alias.anchor} refers to a node that contains it",
+                )
+            )
+        self.aliases.append(alias)
+        try:
+            return walk()
+        finally:
+            self.aliases.pop()
+
+    def pairs(self, node: yaml.MappingNode, loc: Loc) -> list[tuple[str, yaml.Node, yaml.Node]]:
+        """A mapping's keys, merges applied: explicit keys first in precedence, then each
+        merged mapping in the order listed (YAML merge-key rules)."""
+        explicit: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        merged: list[tuple[str, yaml.Node, yaml.Node]] = []
         for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
-            if key == "<<":
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == MERGE_TAG:
+                merged += self._merge_sources(value_node, loc)
                 continue
-            lines[(*loc, key)] = key_node.start_mark.line + 1
-            out[key] = _walk(value_node, (*loc, key), lines)
-            lines[(*loc, key)] = key_node.start_mark.line + 1  # the key's line, not its value's
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            if key in explicit:
+                first = explicit[key][0].start_mark.line + 1
+                where = f"{format_loc(loc)}: " if loc else ""
+                self.problems.append(
+                    f"{self.path}:{key_node.start_mark.line + 1}: {where}"
+                    + say(
+                        f"重复的键 {key} (第 {first} 行已有)", f"duplicate key {key} (line {first})"
+                    )
+                )
+                continue
+            explicit[key] = (key_node, value_node)
+        out: dict[str, tuple[str, yaml.Node, yaml.Node]] = {}
+        for key, key_node, value_node in merged:
+            out.setdefault(key, (key, key_node, value_node))
+        for key, (key_node, value_node) in explicit.items():
+            out[key] = (key, key_node, value_node)
+        return list(out.values())
+
+    def _merge_sources(self, value: yaml.Node, loc: Loc) -> list[tuple[str, yaml.Node, yaml.Node]]:
+        """The pairs `<<:` brings in: one mapping, or a list of mappings (earlier ones win)."""
+        sources = value.value if isinstance(_target(value), yaml.SequenceNode) else [value]
+        if isinstance(value, _Alias) and isinstance(value.target, yaml.SequenceNode):
+            sources = [_Alias(item, value.anchor, value.start_mark) for item in value.target.value]
+        out: list[tuple[str, yaml.Node, yaml.Node]] = []
+        for source in sources:
+            mapping = _target(source)
+            if not isinstance(mapping, yaml.MappingNode):
+                where = f"{format_loc(loc)}: " if loc else ""
+                raise _Refused(
+                    f"{self.path}:{source.start_mark.line + 1}: {where}"
+                    + say(
+                        "合并键 << 的值必须是映射（如 *默认值）或映射的列表",
+                        "a merge key << takes a mapping (such as *defaults) or a list of mappings",
+                    )
+                )
+            if isinstance(source, _Alias):
+                pairs = self._through_alias(source, lambda m=mapping: self._counted(m, loc))
+                # what an alias brings in is counted against the expansion bound when walked
+                out += [
+                    (k, kn, _Alias(vn, source.anchor, source.start_mark)) for k, kn, vn in pairs
+                ]
+            else:
+                out += self.pairs(mapping, loc)
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_walk(item, (*loc, i), lines) for i, item in enumerate(node.value)]
-    return yaml.safe_load(yaml.serialize(node))
+
+    def _counted(
+        self, mapping: yaml.MappingNode, loc: Loc
+    ) -> list[tuple[str, yaml.Node, yaml.Node]]:
+        if id(mapping) in self.open:
+            raise _Refused(
+                f"{self.path}:{mapping.start_mark.line + 1}: "
+                + say("合并键引用了自身", "a merge key refers to itself")
+            )
+        self.open.add(id(mapping))
+        try:
+            return self.pairs(mapping, loc)
+        finally:
+            self.open.discard(id(mapping))
+
+
+def _target(node: yaml.Node) -> yaml.Node:
+    return node.target if isinstance(node, _Alias) else node
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        start = exc.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
+        line = raw.count(b"\n", 0, start) + 1
+        column = start - (raw.rfind(b"\n", 0, start) + 1) + 1
+        byte = raw[start]
+        raise ConfigError(
+            [
+                f"{path}:{line}: "
+                + say(
+                    f"不是 UTF-8 编码（第 {column} 列的字节 0x{byte:02x}）；"
+                    "请用 UTF-8 另存此文件（GBK 等编码的中文会这样）",
+                    f"not UTF-8 (byte 0x{byte:02x} at column {column}); save the file as "
+                    "UTF-8 (Chinese text in GBK looks like this)",
+                )
+            ]
+        ) from None
+
+
+_SYNTAX = (
+    (
+        "found character '\\t' that cannot start any token",
+        "不能用 Tab 缩进，请改用空格",
+        "a tab cannot indent YAML; use spaces",
+    ),
+    ("found unexpected end of stream", "文件在此处意外结束", "the file ends unexpectedly here"),
+    (
+        "mapping values are not allowed here",
+        "此处不能出现“键: 值”（缩进不对，或值里的冒号需要加引号）",
+        "a key: value is not allowed here (wrong indentation, or quote a value holding ': ')",
+    ),
+    (
+        "could not find expected ':'",
+        "缺少冒号“:”（应为“键: 值”）",
+        "a ':' is missing (expected key: value)",
+    ),
+)
+
+
+def _syntax_problem(path: Path, exc: yaml.YAMLError) -> str:
+    """`file:line:column: YAML 语法错误: …`; an unclosed quote is reported where it opened."""
+    problem = str(getattr(exc, "problem", "") or exc)
+    context = str(getattr(exc, "context", "") or "")
+    mark = getattr(exc, "problem_mark", None)
+    if context.startswith("while scanning a quoted scalar"):
+        mark = getattr(exc, "context_mark", None) or mark
+        text = say("引号未闭合（字符串从这里开始）", "unclosed quote (the string starts here)")
+    else:
+        text = next((say(zh, en) for key, zh, en in _SYNTAX if problem.startswith(key)), problem)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    return f"{where}: " + say(f"YAML 语法错误：{text}", f"invalid YAML: {text}")
 
 
 def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
     """Parse a YAML file into data and a location-to-line map."""
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_DOCUMENT_BYTES:
+            raise ConfigError(
+                [
+                    f"{path}: "
+                    + say(
+                        f"文件过大（{size:,} 字节，上限 {MAX_DOCUMENT_BYTES // 1024 // 1024} MiB）",
+                        f"file too large ({size:,} bytes, at most "
+                        f"{MAX_DOCUMENT_BYTES // 1024 // 1024} MiB)",
+                    )
+                ]
+            )
+        raw = path.read_bytes()
     except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
+        raise ConfigError(
+            [f"{path}: " + say(f"无法读取：{exc.strerror}", f"cannot read: {exc.strerror}")]
+        ) from exc
+    text = _decode(path, raw)
+    loader = _MarkedLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = loader.get_single_node()
+        if node is None:
+            raise ConfigError(
+                [f"{path}:1: " + say("文件是空的（没有任何内容）", "the file is empty")]
+            )
+        walk = _Walk(path, loader)
+        data = walk.value(node, ())
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError([f"{path}{line}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from exc
-    lines: dict[Loc, int] = {}
-    if node is None:
-        return {}, lines
-    return _walk(node, (), lines), lines
+        raise ConfigError([_syntax_problem(path, exc)]) from None
+    except RecursionError:
+        raise ConfigError(
+            [f"{path}: " + say("嵌套层次过深，已拒绝", "nested too deeply; refused")]
+        ) from None
+    except _Refused as exc:
+        raise ConfigError([str(exc)]) from None
+    finally:
+        loader.dispose()
+    if walk.problems:
+        raise ConfigError(list(dict.fromkeys(walk.problems)))
+    if isinstance(data, dict):  # `x-…:` keys hold anchors for merges, as in Compose files
+        data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
+    return data, walk.lines
 
 
 def line_of(lines: dict[Loc, int], loc: Loc) -> int | None:
@@ -68,7 +315,7 @@ def format_loc(loc: Loc) -> str:
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
+    return out or say("（顶层）", "(top level)")
 
 
 def validate_file(
@@ -78,16 +325,19 @@ def validate_file(
     lines: dict[Loc, int],
     context: dict[str, Any] | None = None,
 ) -> M:
-    """Validate parsed data, translating pydantic's error locations to file lines."""
+    """Validate parsed data; each error in the user's terms at the line it concerns."""
+    from propwatch.config_errors import explain
+
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
         problems = []
-        for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if isinstance(p, str | int))
+        for loc, message in explain(model, data, exc.errors()):
             line = line_of(lines, loc)
             where = f"{path}:{line}" if line else str(path)
-            problems.append(f"{where}: {format_loc(loc)}: {err['msg']}")
+            problems.append(
+                f"{where}: {format_loc(loc)}: {message}" if loc else f"{where}: {message}"
+            )
         raise ConfigError(problems) from None
 
 

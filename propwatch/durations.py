@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, PlainSerializer
 
+from propwatch.messages import say
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
 _SECONDS = {"ms": 0.001, "s": 1.0, None: 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -15,14 +17,29 @@ _SECONDS = {"ms": 0.001, "s": 1.0, None: 1.0, "m": 60.0, "min": 60.0, "h": 3600.
 def parse_seconds(value: Any) -> float:
     """`"15m"` -> 900.0; a bare number is seconds."""
     if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30s, 15m, 4h")
+        raise ValueError(
+            say("应为时长，如 30s、15m、4h", "expected a duration such as 30s, 15m, 4h")
+        )
     if isinstance(value, int | float):
         if value < 0:
-            raise ValueError("a duration cannot be negative")
+            raise ValueError(
+                say(
+                    f"时长不能为负数，这里是 {value}", f"a duration cannot be negative, got {value}"
+                )
+            )
         return float(value)
     if isinstance(value, str) and (m := _DURATION.match(value)):
         return float(m.group(1)) * _SECONDS[m.group(2)]
-    raise ValueError(f"expected a duration such as 30s, 15m, 4h, got {value!r}")
+    if isinstance(value, str) and value.strip().startswith("-"):
+        raise ValueError(
+            say(f"时长不能为负数，这里是 {value}", f"a duration cannot be negative, got {value}")
+        )
+    raise ValueError(
+        say(
+            f"应为时长，如 30s、15m、4h，这里是 {value!r}",
+            f"expected a duration such as 30s, 15m, 4h, got {value!r}",
+        )
+    )
 
 
 Seconds = Annotated[float, BeforeValidator(parse_seconds)]
@@ -55,12 +72,20 @@ class TimeLimit:
             amount, unit = float(m.group(1)), m.group(2)
             if unit == "wd":
                 if amount != int(amount) or amount < 1:
-                    raise ValueError("working days must be a whole number of at least 1")
+                    raise ValueError(
+                        say(
+                            "工作日数须为不小于 1 的整数",
+                            "working days must be a whole number of at least 1",
+                        )
+                    )
                 return cls(amount, "working_days")
             hours = amount * {"m": 1 / 60, "min": 1 / 60, "h": 1.0, "d": 24.0}[unit]
             return cls(hours, "hours")
         raise ValueError(
-            f"expected a time limit such as 1h, 30m, 24h or 3wd (working days), got {value!r}"
+            say(
+                f"应为时限，如 1h、30m、24h 或 3wd（工作日），这里是 {value!r}",
+                f"expected a time limit such as 1h, 30m, 24h or 3wd (working days), got {value!r}",
+            )
         )
 
 

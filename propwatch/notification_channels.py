@@ -13,7 +13,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
+from propwatch.config_errors import did_you_mean, unknown_reference
 from propwatch.durations import Seconds
+from propwatch.messages import say
 
 ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
@@ -112,7 +114,7 @@ class EmailChannel(_Channel):
     @classmethod
     def _address(cls, v: str) -> str:
         if "@" not in v:
-            raise ValueError(f"{v!r} is not an e-mail address")
+            raise ValueError(say(f"{v} 不是电子邮件地址", f"{v} is not an e-mail address"))
         return v
 
     def secret_names(self) -> dict[str, str]:
@@ -167,7 +169,13 @@ class NotificationRoute(_M):
     def _known_topics(cls, v: list[str]) -> list[str]:
         unknown = [t for t in v if t != "*" and t not in TOPICS]
         if unknown:
-            raise ValueError(f"unknown topic {unknown[0]!r}; use * or one of {', '.join(TOPICS)}")
+            raise ValueError(
+                say(
+                    f"未知的主题 {unknown[0]}；可写 * 或 {'、'.join(TOPICS)}",
+                    f"unknown topic {unknown[0]}; use * or one of {', '.join(TOPICS)}",
+                )
+                + did_you_mean(unknown[0], TOPICS)
+            )
         return v
 
 
@@ -184,14 +192,24 @@ def notification_problems(
     ids: set[str] = set()
     for i, ch in enumerate(spec.channels):
         if ch.id in ids:
-            out.append((("notifications", "channels", i, "id"), f"id {ch.id!r} is used twice"))
+            out.append(
+                (
+                    ("notifications", "channels", i, "id"),
+                    say(f"id {ch.id} 重复", f"id {ch.id} is used twice"),
+                )
+            )
         ids.add(ch.id)
     for i, route in enumerate(spec.routes):
         for j, cid in enumerate(route.channels):
             if cid not in ids:
                 loc: tuple[str | int, ...] = ("notifications", "routes", i, "channels", j)
-                out.append((loc, f"unknown channel {cid!r}"))
+                out.append((loc, unknown_reference("通知渠道", "channel", cid, ids)))
         for j, zid in enumerate(route.zones):
             if zid not in zones:
-                out.append((("notifications", "routes", i, "zones", j), f"unknown zone {zid!r}"))
+                out.append(
+                    (
+                        ("notifications", "routes", i, "zones", j),
+                        unknown_reference("片区", "zone", zid, zones),
+                    )
+                )
     return out

@@ -12,8 +12,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
+from propwatch.config_errors import unknown_reference
 from propwatch.config_file import ConfigError, Loc, format_loc, line_of, read_yaml, validate_file
 from propwatch.durations import Seconds
+from propwatch.messages import say
 
 BUILTIN_DIR = Path(__file__).parent / "profiles"
 
@@ -85,19 +87,51 @@ class ModbusPoint(_Strict):
     def _consistent(self) -> ModbusPoint:
         bit_fn = self.function in (Function.COIL, Function.DISCRETE_INPUT)
         if bit_fn and self.type is not DataType.BOOL:
-            raise ValueError(f"{self.function} points hold single bits: type must be bool")
+            raise ValueError(
+                say(
+                    f"{self.function} 测点只有一位：type 须为 bool",
+                    f"{self.function} points hold single bits: type must be bool",
+                )
+            )
         if self.type is DataType.STRING and self.length is None:
-            raise ValueError("a string point needs length (registers)")
+            raise ValueError(
+                say(
+                    "string 测点需要 length（寄存器个数）",
+                    "a string point needs length (registers)",
+                )
+            )
         if self.type is not DataType.STRING and self.length is not None:
-            raise ValueError("length applies to string points only")
+            raise ValueError(
+                say("length 只用于 string 测点", "length applies to string points only")
+            )
         if self.type in (DataType.BOOL, DataType.STRING) and (self.scale, self.offset) != (1, 0):
-            raise ValueError(f"scale and offset apply to numbers, not to {self.type} points")
+            raise ValueError(
+                say(
+                    f"scale 和 offset 只用于数值，不能用于 {self.type} 测点",
+                    f"scale and offset apply to numbers, not to {self.type} points",
+                )
+            )
         if self.type in (DataType.BOOL, DataType.STRING) and self.deadband is not None:
-            raise ValueError(f"deadband applies to numbers, not to {self.type} points")
+            raise ValueError(
+                say(
+                    f"deadband 只用于数值，不能用于 {self.type} 测点",
+                    f"deadband applies to numbers, not to {self.type} points",
+                )
+            )
         if self.scale == 0:
-            raise ValueError("scale 0 would turn every reading into the offset")
+            raise ValueError(
+                say(
+                    "scale 为 0 会让每个读数都等于 offset",
+                    "scale 0 would turn every reading into the offset",
+                )
+            )
         if self.address + self.width > 65536:
-            raise ValueError(f"the point runs past address 65535 ({self.width} registers)")
+            raise ValueError(
+                say(
+                    f"测点超出地址 65535（占 {self.width} 个寄存器）",
+                    f"the point runs past address 65535 ({self.width} registers)",
+                )
+            )
         return self
 
     @property
@@ -151,7 +185,12 @@ def profile_problems(profile: ModbusProfile) -> list[tuple[Loc, str]]:
     out: list[tuple[Loc, str]] = []
     for name, multiplier in profile.poll_classes.items():
         if not multiplier > 0:
-            out.append((("poll_classes", name), "a poll class multiplier must be positive"))
+            out.append(
+                (
+                    ("poll_classes", name),
+                    say("轮询等级的倍数须为正数", "a poll class multiplier must be positive"),
+                )
+            )
     names: dict[str, int] = {}
     taken: dict[tuple[Function, int], str] = {}
     for i, p in enumerate(profile.points):
@@ -159,16 +198,18 @@ def profile_problems(profile: ModbusProfile) -> list[tuple[Loc, str]]:
             out.append(
                 (
                     ("points", i, "name"),
-                    f"point name {p.name!r} is used twice (points[{names[p.name]}])",
+                    say(
+                        f"测点名 {p.name} 重复（points[{names[p.name]}] 已使用）",
+                        f"point name {p.name} is used twice (points[{names[p.name]}])",
+                    ),
                 )
             )
         names.setdefault(p.name, i)
         if p.poll_class not in profile.poll_classes:
-            known = ", ".join(sorted(profile.poll_classes))
             out.append(
                 (
                     ("points", i, "poll_class"),
-                    f"unknown poll class {p.poll_class!r}; known: {known}",
+                    unknown_reference("轮询等级", "poll class", p.poll_class, profile.poll_classes),
                 )
             )
         for a in range(p.address, p.address + p.width):
@@ -177,7 +218,10 @@ def profile_problems(profile: ModbusProfile) -> list[tuple[Loc, str]]:
                 out.append(
                     (
                         ("points", i, "address"),
-                        f"point {p.name!r} overlaps {other!r} at {p.function} address {a}",
+                        say(
+                            f"测点 {p.name} 与 {other} 在 {p.function} 地址 {a} 重叠",
+                            f"point {p.name} overlaps {other} at {p.function} address {a}",
+                        ),
                     )
                 )
                 break
@@ -220,7 +264,16 @@ def load_profile(name: str, search: list[Path] | None = None) -> Profile:
         path = d / f"{name}.yaml"
         if path.exists():
             return load_profile_file(path)
-    raise ConfigError([f"profile {name!r} not found in {', '.join(str(d) for d in dirs)}"])
+    known = {f.stem for d in dirs if d.is_dir() for f in d.glob("*.yaml")}
+    searched = ", ".join(str(d) for d in dirs)
+    raise ConfigError(
+        [
+            unknown_reference("设备型号", "profile", name, known)
+            + say(
+                f"（在 {searched} 中查找 {name}.yaml）", f" (looked for {name}.yaml in {searched})"
+            )
+        ]
+    )
 
 
 def load_profile_file(path: Path) -> Profile:

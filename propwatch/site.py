@@ -10,7 +10,7 @@ from datetime import date, datetime, time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import (
     BaseModel,
@@ -22,12 +22,14 @@ from pydantic import (
     model_validator,
 )
 
+from propwatch.config_errors import did_you_mean, nearest, unknown_reference
 from propwatch.config_file import ConfigError, format_loc, line_of, read_yaml, validate_file
 from propwatch.durations import Limit, Seconds, TimeLimit
 from propwatch.events import Severity
+from propwatch.messages import say
 from propwatch.notification_channels import Notifications, notification_problems
 from propwatch.profiles import Profile, load_profile
-from propwatch.time_bounds import OUT_OF_RANGE_EN, within_bounds
+from propwatch.time_bounds import OUT_OF_RANGE_EN, OUT_OF_RANGE_ZH, within_bounds
 from propwatch.work_order_fields import WorkOrderFields
 
 ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -62,7 +64,14 @@ class SiteInfo(_M):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {v!r}") from exc
+            hint = did_you_mean(v, available_timezones())
+            raise ValueError(
+                say(
+                    f"未知时区 {v}（应为 IANA 名称，如 Asia/Shanghai）",
+                    f"unknown time zone {v} (an IANA name such as Asia/Shanghai)",
+                )
+                + hint
+            ) from exc
         return v
 
     @property
@@ -151,8 +160,8 @@ class Device(_M):
     parity: Literal["N", "E", "O"] = "N"
     stopbits: Literal[1, 2] = 1
     bytesize: Literal[7, 8] = 8
-    poll_interval: Seconds = 1.0
-    timeout: Seconds = 1.0
+    poll_interval: Seconds = Field(default=1.0, gt=0)
+    timeout: Seconds = Field(default=1.0, gt=0)
     max_gap: int | None = Field(
         default=None, ge=0, le=124, description="registers a read may skip (profile default)"
     )
@@ -160,7 +169,12 @@ class Device(_M):
     @model_validator(mode="after")
     def _transport(self) -> Device:
         if self.protocol == "modbus_rtu" and not self.serial_port:
-            raise ValueError("a modbus_rtu device needs serial_port")
+            raise ValueError(
+                say(
+                    "modbus_rtu 设备需要 serial_port（串口）",
+                    "a modbus_rtu device needs serial_port",
+                )
+            )
         return self
 
 
@@ -174,7 +188,12 @@ class _RuleTarget(_M):
     @model_validator(mode="after")
     def _one_target(self) -> _RuleTarget:
         if (self.asset is None) == (self.asset_kind is None):
-            raise ValueError("a rule applies to exactly one of asset or asset_kind")
+            raise ValueError(
+                say(
+                    "规则须且只能写 asset 或 asset_kind 之一",
+                    "a rule applies to exactly one of asset or asset_kind",
+                )
+            )
         return self
 
     def applies_to(self, asset: Asset) -> bool:
@@ -206,7 +225,12 @@ class ThresholdRule(_RuleTarget):
     @model_validator(mode="after")
     def _bounds(self) -> ThresholdRule:
         if (self.above is None) == (self.below is None):
-            raise ValueError("a threshold rule needs exactly one of above or below")
+            raise ValueError(
+                say(
+                    "阈值规则须且只能写 above 或 below 之一",
+                    "a threshold rule needs exactly one of above or below",
+                )
+            )
         return self
 
 
@@ -229,9 +253,16 @@ class RateOfChangeRule(_RuleTarget):
     @model_validator(mode="after")
     def _direction(self) -> RateOfChangeRule:
         if self.rise is None and self.fall is None:
-            raise ValueError("a rate_of_change rule needs rise, fall or both")
+            raise ValueError(
+                say(
+                    "变化率规则需要 rise、fall 或两者",
+                    "a rate_of_change rule needs rise, fall or both",
+                )
+            )
         if self.per <= 0 or self.window <= 0:
-            raise ValueError("per and window must be positive durations")
+            raise ValueError(
+                say("per 和 window 须为正的时长", "per and window must be positive durations")
+            )
         return self
 
 
@@ -252,7 +283,7 @@ class StuckRule(_RuleTarget):
     @model_validator(mode="after")
     def _positive(self) -> StuckRule:
         if self.duration <= 0:
-            raise ValueError("duration must be positive")
+            raise ValueError(say("duration 须为正的时长", "duration must be positive"))
         return self
 
 
@@ -281,9 +312,11 @@ class FaultCodeRule(_RuleTarget):
     @model_validator(mode="after")
     def _codes(self) -> FaultCodeRule:
         if 0 in self.codes and not self.bits:
-            raise ValueError("code 0 means no fault and cannot be mapped")
+            raise ValueError(
+                say("代码 0 表示无故障，不能映射", "code 0 means no fault and cannot be mapped")
+            )
         if self.bits and any(not 0 <= b < 64 for b in self.codes):
-            raise ValueError("bit numbers must be between 0 and 63")
+            raise ValueError(say("位号须在 0 到 63 之间", "bit numbers must be between 0 and 63"))
         return self
 
 
@@ -339,13 +372,20 @@ class AnomalyRule(_RuleTarget):
     @model_validator(mode="after")
     def _windows(self) -> AnomalyRule:
         if self.bucket <= 0:
-            raise ValueError("bucket must be a positive duration")
+            raise ValueError(say("bucket 须为正的时长", "bucket must be a positive duration"))
         if self.level < self.bucket:
-            raise ValueError("level must span at least one bucket")
+            raise ValueError(
+                say("level 至少要覆盖一个 bucket", "level must span at least one bucket")
+            )
         if not self.level < self.warmup <= self.baseline:
-            raise ValueError("durations must grow: level < warmup <= baseline")
+            raise ValueError(
+                say(
+                    "时长须递增：level < warmup <= baseline",
+                    "durations must grow: level < warmup <= baseline",
+                )
+            )
         if self.clear_at is not None and self.clear_at >= self.threshold:
-            raise ValueError("clear_at must be below threshold")
+            raise ValueError(say("clear_at 须小于 threshold", "clear_at must be below threshold"))
         return self
 
 
@@ -600,15 +640,35 @@ class PlanSpec(_M):
     def _one_recurrence(self) -> PlanSpec:
         given = [k for k in ("rrule", "cron", "every", "meter") if getattr(self, k) is not None]
         if len(given) > 1:
-            raise ValueError(f"a plan has one recurrence; got {', '.join(given)}")
+            raise ValueError(
+                say(
+                    f"一个计划只能有一种周期，这里写了 {'、'.join(given)}",
+                    f"a plan has one recurrence; got {', '.join(given)}",
+                )
+            )
         if not given and self.template is None:
-            raise ValueError("a plan without a template needs rrule, cron, every or meter")
+            raise ValueError(
+                say(
+                    "没有 template 的计划需要 rrule、cron、every 或 meter 之一",
+                    "a plan without a template needs rrule, cron, every or meter",
+                )
+            )
         if self.template is None and self.checklist is None:
-            raise ValueError("a plan without a template needs a checklist")
+            raise ValueError(
+                say(
+                    "没有 template 的计划需要 checklist（检查项）",
+                    "a plan without a template needs a checklist",
+                )
+            )
         if self.start is not None and self.start.tzinfo is not None:
-            raise ValueError("start is a local time in the site's time zone; drop the offset")
+            raise ValueError(
+                say(
+                    "start 是小区时区的当地时间，请去掉时区偏移",
+                    "start is a local time in the site's time zone; drop the offset",
+                )
+            )
         if self.start is not None and not within_bounds(self.start):
-            raise ValueError(f"start: {OUT_OF_RANGE_EN}")
+            raise ValueError(say(f"start：{OUT_OF_RANGE_ZH}", f"start: {OUT_OF_RANGE_EN}"))
         return self
 
 
@@ -651,60 +711,99 @@ class SiteFile(_M):
         return [a for a in self.assets if a.device == device_id]
 
 
+def _twice(section: str, first: int, value: str) -> str:
+    return say(
+        f"id {value} 重复（{section}[{first}] 已使用）",
+        f"id {value} is used twice (also {section}[{first}])",
+    )
+
+
 def reference_problems(spec: SiteFile) -> list[tuple[tuple[str | int, ...], str]]:
-    """Cross-references that a schema alone cannot check, each with the location it concerns."""
+    """Cross-references that a schema alone cannot check, each with the location it concerns
+    and the nearest existing id when one is close (a typo)."""
     out: list[tuple[tuple[str | int, ...], str]] = []
     for section in ("people", "zones", "assets", "devices", "rules"):
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
         for i, item in enumerate(getattr(spec, section)):
             if item.id in seen:
-                out.append(((section, i, "id"), f"id {item.id!r} is used twice"))
-            seen.add(item.id)
+                out.append(((section, i, "id"), _twice(section, seen[item.id], item.id)))
+            seen.setdefault(item.id, i)
     people = {p.id for p in spec.people}
     zones = {z.id for z in spec.zones}
     devices = {d.id for d in spec.devices}
     assets = {a.id for a in spec.assets}
+
+    def person(loc: tuple[str | int, ...], pid: str) -> None:
+        out.append((loc, unknown_reference("人员", "person", pid, people)))
+
     for i, z in enumerate(spec.zones):
         for role in ("technicians", "security", "service"):
             for j, pid in enumerate(getattr(z, role)):
                 if pid not in people:
-                    out.append((("zones", i, role, j), f"unknown person {pid!r}"))
+                    person(("zones", i, role, j), pid)
         if z.supervisor and z.supervisor not in people:
-            out.append((("zones", i, "supervisor"), f"unknown person {z.supervisor!r}"))
+            person(("zones", i, "supervisor"), z.supervisor)
     for role in ("day_technician", "night_technician"):
         pid = getattr(spec.duty, role)
         if pid and pid not in people:
-            out.append((("duty", role), f"unknown person {pid!r}"))
+            person(("duty", role), pid)
         for i, shift in enumerate(spec.duty.shifts):
             pid = getattr(shift, role)
             if pid and pid not in people:
-                out.append((("duty", "shifts", i, role), f"unknown person {pid!r}"))
-    steps: set[str] = set()
+                person(("duty", "shifts", i, role), pid)
+    steps: dict[str, int] = {}
     for i, step in enumerate(spec.escalation):
         if step.id in steps:
-            out.append((("escalation", i, "id"), f"id {step.id!r} is used twice"))
-        steps.add(step.id)
+            out.append((("escalation", i, "id"), _twice("escalation", steps[step.id], step.id)))
+        steps.setdefault(step.id, i)
     for i, a in enumerate(spec.assets):
         if a.zone not in zones:
-            out.append((("assets", i, "zone"), f"unknown zone {a.zone!r}"))
+            out.append((("assets", i, "zone"), unknown_reference("片区", "zone", a.zone, zones)))
         if a.device and a.device not in devices:
-            out.append((("assets", i, "device"), f"unknown device {a.device!r}"))
+            out.append(
+                (("assets", i, "device"), unknown_reference("设备", "device", a.device, devices))
+            )
+    kinds = {a.kind for a in spec.assets}
     for i, r in enumerate(spec.rules):
         if r.asset and r.asset not in assets:
-            out.append((("rules", i, "asset"), f"unknown asset {r.asset!r}"))
-    plan_ids: set[str] = set()
+            out.append((("rules", i, "asset"), unknown_reference("资产", "asset", r.asset, assets)))
+        # a kind no asset has is allowed (assets come later); one a letter off is a typo
+        if r.asset_kind and r.asset_kind not in kinds and nearest(r.asset_kind, kinds):
+            out.append(
+                (
+                    ("rules", i, "asset_kind"),
+                    unknown_reference("资产类型", "asset kind", r.asset_kind, kinds),
+                )
+            )
+    plan_ids: dict[str, int] = {}
+    templates = _plan_templates() if any(p.template for p in spec.plans) else set()
     for i, plan in enumerate(spec.plans):
         if plan.id in plan_ids:
-            out.append((("plans", i, "id"), f"id {plan.id!r} is used twice"))
-        plan_ids.add(plan.id)
+            out.append((("plans", i, "id"), _twice("plans", plan_ids[plan.id], plan.id)))
+        plan_ids.setdefault(plan.id, i)
         for j, aid in enumerate(plan.targets.assets):
             if aid not in assets:
-                out.append((("plans", i, "targets", "assets", j), f"unknown asset {aid!r}"))
+                out.append(
+                    (
+                        ("plans", i, "targets", "assets", j),
+                        unknown_reference("资产", "asset", aid, assets),
+                    )
+                )
         for j, zid in enumerate(plan.targets.zones):
             if zid not in zones:
-                out.append((("plans", i, "targets", "zones", j), f"unknown zone {zid!r}"))
-        if plan.template is not None and plan.template not in _plan_templates():
-            out.append((("plans", i, "template"), f"unknown template {plan.template!r}"))
+                out.append(
+                    (
+                        ("plans", i, "targets", "zones", j),
+                        unknown_reference("片区", "zone", zid, zones),
+                    )
+                )
+        if plan.template is not None and plan.template not in templates:
+            out.append(
+                (
+                    ("plans", i, "template"),
+                    unknown_reference("计划模板", "template", plan.template, templates),
+                )
+            )
     out += notification_problems(spec.notifications, zones)
     return out
 
@@ -756,12 +855,20 @@ def rule_metric_problems(
             names = {p.name for p in getattr(profile, "points", getattr(profile, "fields", []))}
             for metric in rule.metrics():
                 if metric not in names:
-                    field = "metric" if hasattr(rule, "metric") else "flags"
+                    loc: tuple[str | int, ...] = (
+                        ("rules", i, "metric")
+                        if hasattr(rule, "metric")
+                        else ("rules", i, "flags", metric)
+                    )
                     out.append(
                         (
-                            ("rules", i, field),
-                            f"asset {asset.id!r} (profile {device.profile}) has no point "
-                            f"{metric!r}",
+                            loc,
+                            say(
+                                f"资产 {asset.id}（型号 {device.profile}）没有测点 {metric}",
+                                f"asset {asset.id} (profile {device.profile}) "
+                                f"has no point {metric}",
+                            )
+                            + did_you_mean(metric, names),
                         )
                     )
     return out
@@ -799,8 +906,11 @@ def inspect_site(path: Path) -> tuple[Site | None, list[str]]:
         expected = "mqtt" if protocol == "mqtt" else "modbus"
         if profile.protocol != expected:
             problems.append(
-                f"{path}:{line}: devices[{i}].profile: {name} is a {profile.protocol} "
-                f"profile but the device speaks {protocol}"
+                f"{path}:{line}: devices[{i}].profile: "
+                + say(
+                    f"{name} 是 {profile.protocol} 型号，而设备的协议是 {protocol}",
+                    f"{name} is a {profile.protocol} profile but the device speaks {protocol}",
+                )
             )
             continue
         profiles[name] = profile

@@ -10,14 +10,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+import gateway.service
 from gateway.service import Gateway
 from gateway.sinks.local_store import LocalStore
+from propwatch.check_config import check_config
 from propwatch.clock import SystemClock
 from propwatch.mqtt import MqttConnection
 from propwatch.settings import Settings
-from propwatch.site import load_site
+from propwatch.site import Site, load_site
 from simulators.modbus_server import ModbusSimServer
 from tests.gateway.modbus_support import simulated_pump, until
 from tests.support.servers import Mosquitto, free_port
@@ -126,6 +129,40 @@ def test_a_broken_site_file_is_refused_and_the_gateway_keeps_running(
         assert gw.reload_failures == 1 and gw.pollers == [poller]
 
     asyncio.run(_with_gateway(tmp_path, mosquitto, port, body))
+
+
+def test_a_reload_reads_the_file_off_the_event_loop_and_refuses_it_as_check_config_does(
+    tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    port = free_port()
+    monkeypatch.setenv("PROPWATCH_LANG", "zh")
+    on_loop: list[bool] = []
+
+    def watched_load_site(path: Path) -> Site:
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:
+            on_loop.append(False)
+        return load_site(path)
+
+    monkeypatch.setattr(gateway.service, "load_site", watched_load_site)
+
+    async def body(gw: Gateway, path: Path) -> None:
+        poller = gw.pollers[0]
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+        second_rules = text + "rules: []\n"  # a second rules: section
+        await asyncio.to_thread(path.write_text, second_rules, encoding="utf-8")
+        assert await gw.reload_from_file() is None
+        _, expected = await asyncio.to_thread(check_config, path)
+        assert len(expected) == 1 and "重复的键 rules" in expected[0]
+        assert expected[0] in caplog.text
+        assert gw.reload_failures == 1 and gw.pollers == [poller]
+        await asyncio.to_thread(path.write_text, text, encoding="utf-8")
+        assert await gw.reload_from_file() is not None
+
+    asyncio.run(_with_gateway(tmp_path, mosquitto, port, body))
+    assert on_loop == [False, False]
 
 
 def _with_doors(doc: dict[str, Any], doors: list[str]) -> dict[str, Any]:

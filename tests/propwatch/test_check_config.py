@@ -10,6 +10,12 @@ from propwatch.check_config import check_config
 from propwatch.cli import main
 from tests.conftest import EXAMPLE_SITE
 
+
+@pytest.fixture(autouse=True)
+def _chinese(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROPWATCH_LANG", "zh_CN.UTF-8")
+
+
 PUMP_PROFILE = """\
 model: odd_pump
 kind: water_pump
@@ -47,8 +53,8 @@ def test_overlapping_points_are_reported_at_the_later_point(tmp_path: Path) -> N
     _, problems = check_config(site)
     prof = tmp_path / "profiles" / "odd_pump.yaml"
     expected = (
-        f"{prof}:{_line(prof, 'name: pressure')}: points[2].address: point 'pressure' overlaps "
-        "'frequency' at input address 1"
+        f"{prof}:{_line(prof, 'name: pressure')}: points[2].address: 测点 pressure 与 frequency "
+        "在 input 地址 1 重叠"
     )
     assert any(p.endswith(expected) for p in problems), problems
 
@@ -58,8 +64,8 @@ def test_an_undefined_poll_class_is_reported_with_the_known_ones(tmp_path: Path)
     _, problems = check_config(site)
     prof = tmp_path / "profiles" / "odd_pump.yaml"
     expected = (
-        f"{prof}:{_line(prof, 'poll_class: hourly')}: points[3].poll_class: unknown poll class "
-        "'hourly'; known: normal, slow"
+        f"{prof}:{_line(prof, 'poll_class: hourly')}: points[3].poll_class: 未知的轮询等级 "
+        "hourly；已有：normal、slow"
     )
     assert any(p.endswith(expected) for p in problems), problems
 
@@ -91,8 +97,8 @@ def test_a_rule_on_a_point_the_profile_lacks_is_refused(tmp_path: Path) -> None:
     site = _site(tmp_path, "metric: bearing_temperature", "metric: bearing_temp")
     _, problems = check_config(site)
     assert problems == [
-        f"{site}:{_line(site, 'metric: bearing_temp')}: rules[1].metric: asset 'pump-1' "
-        "(profile water_pump) has no point 'bearing_temp'"
+        f"{site}:{_line(site, 'metric: bearing_temp')}: rules[1].metric: 资产 pump-1"
+        "（型号 water_pump）没有测点 bearing_temp，是否想写 bearing_temperature？"
     ]
 
 
@@ -100,8 +106,11 @@ def test_an_unknown_rule_kind_is_named(tmp_path: Path) -> None:
     site = _site(tmp_path, "  - id: door-forced\n", "  - id: door-forced\n    kind: magic\n")
     _, problems = check_config(site)
     (problem,) = problems
-    assert problem.startswith(f"{site}:{_line(site, 'id: door-forced')}: rules[")
-    assert "unknown rule kind" in problem
+    assert problem.startswith(f"{site}:{_line(site, 'kind: magic')}: rules[")
+    assert problem.endswith(
+        ".kind: magic 不是可选的值；可选：threshold、rate_of_change、stuck、fault_code、"
+        "fault_flags、communication_loss、anomaly"
+    )
 
 
 def test_check_config_command_prints_every_problem_and_exits_2(

@@ -11,6 +11,11 @@ from propwatch.site import load_site
 from tests.conftest import EXAMPLE_SITE
 
 
+@pytest.fixture(autouse=True)
+def _chinese(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROPWATCH_LANG", "zh_CN.UTF-8")
+
+
 def test_example_site_loads_with_its_profiles() -> None:
     site = load_site(EXAMPLE_SITE)
     assert site.id == "hexie"
@@ -46,8 +51,9 @@ def test_unknown_zone_reference_names_its_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_site(path)
     (problem,) = err.value.problems
-    assert (
-        problem == f"{path}:{_line_of(path, 'zone: zone-z')}: assets[0].zone: unknown zone 'zone-z'"
+    assert problem == (
+        f"{path}:{_line_of(path, 'zone: zone-z')}: assets[0].zone: 未知的片区 zone-z，"
+        "是否想写 zone-b？"
     )
 
 
@@ -55,7 +61,11 @@ def test_unknown_profile_is_reported_against_the_device(tmp_path: Path) -> None:
     path = _broken(tmp_path, "profile: water_pump,", "profile: no_such_pump,")
     with pytest.raises(ConfigError) as err:
         load_site(path)
-    assert f"{path}:{_line_of(path, 'no_such_pump')}: devices[0].profile" in err.value.problems[0]
+    (problem,) = err.value.problems
+    assert problem.startswith(
+        f"{path}:{_line_of(path, 'no_such_pump')}: devices[0].profile: 未知的设备型号 no_such_pump"
+    )
+    assert "no_such_pump.yaml" in problem
 
 
 def test_unknown_key_is_refused(tmp_path: Path) -> None:
@@ -65,9 +75,9 @@ def test_unknown_key_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_site(path)
     assert (
-        f"{path}:{_line_of(path, 'colour')}: site.colour: Extra inputs are not permitted"
-        in err.value.problems
-    )
+        f"{path}:{_line_of(path, 'colour')}: site.colour: 未知字段 colour；可写的字段："
+        "id、name、timezone、latitude、longitude、address"
+    ) in err.value.problems
 
 
 def test_a_route_to_an_unknown_channel_names_its_line(tmp_path: Path) -> None:
@@ -77,7 +87,8 @@ def test_a_route_to_an_unknown_channel_names_its_line(tmp_path: Path) -> None:
     (problem,) = err.value.problems
     line = _line_of(path, "channels: [dingtalk-dut]")
     assert problem == (
-        f"{path}:{line}: notifications.routes[2].channels[0]: unknown channel 'dingtalk-dut'"
+        f"{path}:{line}: notifications.routes[2].channels[0]: 未知的通知渠道 dingtalk-dut，"
+        "是否想写 dingtalk-duty？"
     )
 
 
@@ -89,8 +100,8 @@ def test_an_unknown_topic_or_channel_kind_names_its_line(tmp_path: Path) -> None
         load_site(path)
     kind, topic = sorted(err.value.problems, key=lambda p: "routes" in p)
     assert topic.startswith(f"{path}:{_line_of(path, 'alarm.rised')}: notifications.routes[2]")
-    assert "unknown topic 'alarm.rised'" in topic
-    assert kind.startswith(
-        f"{path}:{_line_of(path, 'kind: dingding') - 1}: notifications.channels[2]"
+    assert "未知的主题 alarm.rised" in topic and topic.endswith("是否想写 alarm.raised？")
+    assert kind == (
+        f"{path}:{_line_of(path, 'kind: dingding')}: notifications.channels[2].kind: dingding "
+        "不是可选的值；可选：wecom、dingtalk、email、webhook"
     )
-    assert "unknown channel kind" in kind
