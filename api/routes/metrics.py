@@ -1,4 +1,5 @@
-"""`GET /metrics`: the alarm system of every site the token may see, for Prometheus.
+"""`GET /metrics`: the alarm system and the plans of every site the token may see, for
+Prometheus.
 
 Scraped with a bearer token like the rest of the API (Prometheus `authorization:
 {credentials: …}`): an `integration` token issued for the scraper, or a duty or admin one. The
@@ -9,7 +10,7 @@ alarm list; a token sees only its sites' series. Definitions in `maintenance.ala
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
@@ -17,6 +18,7 @@ from fastapi.responses import PlainTextResponse
 from api.deps import Ctx, DbSession, Operator
 from api.problems import PROBLEM_RESPONSES
 from maintenance.alarms.kpi import WINDOWS, AlarmLoad, RollingKpis, rolling_kpis
+from maintenance.plans.service import PlanView, list_plans
 from propwatch.events import Severity
 from propwatch.prometheus import CONTENT_TYPE, Exposition
 from propwatch.site import SiteFile
@@ -32,9 +34,48 @@ P = "propwatch_alarm_"
     summary="告警系统指标: alarm KPIs per site, Prometheus text format",
 )
 def metrics(ctx: Ctx, session: DbSession, caller: Operator) -> PlainTextResponse:
-    specs = [site.spec for sid, site in sorted(ctx.sites.items()) if caller.may_see(sid)]
+    sites = [site for sid, site in sorted(ctx.sites.items()) if caller.may_see(sid)]
+    specs = [site.spec for site in sites]
     figures = rolling_kpis(session, specs, ctx.clock.now())
-    return PlainTextResponse(alarm_exposition(specs, figures), media_type=CONTENT_TYPE)
+    plans = {site.id: list_plans(session, site) for site in sites}
+    text = alarm_exposition(specs, figures) + plan_exposition(plans)
+    return PlainTextResponse(text, media_type=CONTENT_TYPE)
+
+
+def plan_exposition(plans: Mapping[str, Sequence[PlanView]]) -> str:
+    """保养计划: which plans cannot run (`propwatch_plan_error`, `propwatch_plans_in_error`) and
+    how many passes each has failed (`propwatch_plan_failures_total`), per site and plan."""
+    e = Exposition()
+    e.add(
+        "propwatch_plan_failures_total",
+        "counter",
+        "Plan passes that made nothing because the plan failed (bad schedule, template, database).",
+        [
+            ({"site": site, "plan": p.id}, p.failures)
+            for site, views in plans.items()
+            for p in views
+        ],
+    )
+    e.add(
+        "propwatch_plan_error",
+        "gauge",
+        "1 while the plan cannot run (its error is on GET /api/v1/sites/{site}/plans), else 0.",
+        [
+            ({"site": site, "plan": p.id}, 1 if p.status == "error" else 0)
+            for site, views in plans.items()
+            for p in views
+        ],
+    )
+    e.add(
+        "propwatch_plans_in_error",
+        "gauge",
+        "Plans of the site that cannot run.",
+        [
+            ({"site": site}, sum(p.status == "error" for p in views))
+            for site, views in plans.items()
+        ],
+    )
+    return e.text()
 
 
 def alarm_exposition(specs: Sequence[SiteFile], figures: RollingKpis) -> str:
