@@ -180,8 +180,11 @@ def _detail(session: Session, ctx: Ctx, wo: WorkOrder, response: Response) -> Wo
 
 
 def _precondition(session: Session, wo: WorkOrder, if_match: str | None) -> None:
+    """412 unless `If-Match` names the current ETag. The row is locked first, so the version
+    compared is the one the change applies to: of two changes sent with one ETag, one wins."""
     if if_match is None:
         return
+    session.refresh(wo, with_for_update=True)
     current = etag_of(session, wo)
     wanted = {t.strip().removeprefix("W/") for t in if_match.split(",")}
     if "*" not in wanted and current not in wanted:
@@ -568,7 +571,6 @@ def patch_work_order(
             "修改工单需要 If-Match（上次读取的 ETag，或 *）(If-Match required)",
             code="precondition_required",
         )
-    session.refresh(wo, with_for_update=True)  # the ETag is compared with what will be changed
     _precondition(session, wo, if_match)
     site = site_of(ctx, caller, wo.site_id)
     sent = body.model_fields_set

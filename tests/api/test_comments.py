@@ -6,23 +6,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from api.app import create_app
 from api.deps import AppContext
 from api.webhooks.delivery import WebhookDispatcher
 from api.webhooks.targets import WebhookTargets
 from maintenance.notifications import Notification
-from maintenance.work_orders.models import WorkOrderTransition
+from maintenance.work_orders.models import Step, WorkOrderTransition
 from propwatch.clock import ManualClock
 from propwatch.site import Site
 from tests.api import integration
 from tests.api.conftest import Tokens, bearer
 from tests.api.integration import create_order
-from tests.api.live import Receiver, receiver
+from tests.api.live import Receiver, receiver, serve
 
 db, migrated_template, example_site = (
     integration.db,
@@ -206,3 +209,34 @@ def test_an_upload_is_a_comment_holding_its_reference(
     listed = _comments(client, tokens.duty, made["id"])
     assert [(c["author"], c["attachments"]) for c in listed] == [("wang-gong", [upload["ref"]])]
     assert listed[0]["text"] == "上传附件 p.jpg"
+
+
+def test_comments_sent_at_once_with_one_etag_one_is_kept_the_others_are_412(
+    ctx: AppContext, tokens: Tokens, example_site: Site
+) -> None:
+    """The ETag is compared under the row's lock: eight writers holding one version cannot all
+    pass the check before any of them changes the order."""
+    with TestClient(create_app(ctx)) as setup:
+        made = create_order(setup, tokens.integration, example_site)
+    with serve(create_app(ctx)) as base:
+
+        def send(n: int) -> int:
+            r = httpx.post(
+                f"{base}/api/v1/work-orders/{made['id']}/comments",
+                json={"text": f"同时补充 {n}"},
+                headers={**bearer(tokens.integration), "If-Match": made["etag"]},
+                timeout=30,
+            )
+            return r.status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = sorted(pool.map(send, range(8)))
+    assert statuses == [201] + [412] * 7
+    with ctx.db.session() as s:
+        kept = s.scalars(
+            select(WorkOrderTransition).where(
+                WorkOrderTransition.work_order_id == made["id"],
+                WorkOrderTransition.to_status == Step.NOTE,
+            )
+        ).all()
+    assert len(kept) == 1
