@@ -108,7 +108,9 @@ def build_parser(site: Site | None = None) -> argparse.ArgumentParser:
             "提示语言 (默认取 PROPWATCH_LANG 或 LANG)", "language (default: PROPWATCH_LANG, LANG)"
         ),
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help=say("命令", "the command to run")
+    )
     demo = _command(
         sub,
         "demo",

@@ -245,7 +245,11 @@ def add_control_commands(sim: argparse.ArgumentParser, site: Site | None = None)
             "control socket (default: $PROPWATCH_VAR_DIR/simulate-<site id>.sock)",
         ),
     )
-    actions = sim.add_subparsers(dest="sim_action", metavar="ACTION")
+    actions = sim.add_subparsers(
+        dest="sim_action",
+        metavar="ACTION",
+        help=say("控制运行中的模拟器 (不带 ACTION 则运行模拟器)", "control a running simulator"),
+    )
     what = say("向运行中的模拟设备注入故障", "inject a fault into a running simulated device")
     inject = actions.add_parser(
         "inject", help=what, description=what, epilog=catalogue, formatter_class=formatter
