@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 
-from maintenance.plans.recurrence import RecurrenceError, check_recurrence
+from maintenance.plans.recurrence import RecurrenceError, check_recurrence, nominal_times
 from maintenance.plans.schedules import recurrence_problem
 from propwatch.check_config import check_config
 from tests.conftest import EXAMPLE_SITE
@@ -230,3 +232,23 @@ def test_the_check_config_command_prints_the_problem_and_fails(tmp_path: Path) -
     assert done.returncode == 2, done.stderr
     assert expected in done.stderr.splitlines()[1]
     assert "Traceback" not in done.stderr and "weekday name" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("cron", "days"),
+    [
+        ("0 9 * * */2", [5, 7, 9, 10]),  # Sunday, Tuesday, Thursday, Saturday as crontab reads it
+        ("0 9 * * 0-2", [4, 5, 10, 11]),  # Sunday to Tuesday
+        ("0 9 * * 7", [10]),  # Sunday
+        ("0 9/4 * * 1", [4, 4, 4, 4, 11, 11, 11, 11]),  # 9, 13, 17, 21 on Mondays
+    ],
+)
+def test_a_cron_day_of_week_counts_from_sunday_as_crontab_does(cron: str, days: list[int]) -> None:
+    tz = ZoneInfo("Asia/Shanghai")
+    times = nominal_times(
+        tz=tz,
+        after=datetime(2026, 5, 4, tzinfo=tz),  # a Monday
+        until=datetime(2026, 5, 11, 23, tzinfo=tz),
+        cron=cron,
+    )
+    assert [t.astimezone(tz).day for t in times] == days
