@@ -59,6 +59,8 @@ def show(value: object) -> str:
         return say("空值", "nothing")
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     text = str(value)
     if isinstance(value, str) and (not text or re.search(r"[\s:#,]", text)):
         return repr(text)
@@ -267,7 +269,7 @@ def _message(err: ErrorDetails, tp: Any, value: object, field: str | int | None)
     }
     if kind in bounds:
         key, zh, en = bounds[kind]
-        return say(zh.format(ctx[key]), en.format(ctx[key])) + _got(given)
+        return say(zh.format(show(ctx[key])), en.format(show(ctx[key]))) + _got(given)
     if kind == "string_too_short":
         return say("不能为空", "cannot be empty")
     if kind == "too_short":

@@ -110,7 +110,10 @@ class _Walk:
                 return [self.value(item, (*loc, i)) for i, item in enumerate(node.value)]
             finally:
                 self.open.discard(id(node))
-        return self.loader.construct_object(node)
+        try:
+            return self.loader.construct_object(node)
+        except ValueError:  # 2024-13-01 looks like a date to YAML but is none: the schema says so
+            return node.value
 
     def _through_alias(self, alias: _Alias, walk: Any) -> Any:
         if id(alias.target) in self.open:

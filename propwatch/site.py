@@ -874,6 +874,10 @@ def rule_metric_problems(
     return out
 
 
+def _profile_path(name: str, search: list[Path]) -> Path | None:
+    return next((d / f"{name}.yaml" for d in search if (d / f"{name}.yaml").exists()), None)
+
+
 def inspect_site(path: Path) -> tuple[Site | None, list[str]]:
     """Every problem of a site file and of every profile it names, not just the first one."""
     data, lines = read_yaml(path)
@@ -900,7 +904,12 @@ def inspect_site(path: Path) -> tuple[Site | None, list[str]]:
             profile = load_profile(name, search)
         except ConfigError as exc:
             failed.add(name)
-            problems += [f"{path}:{line}: devices[{i}].profile: {p}" for p in exc.problems]
+            # a problem inside the profile file is reported where it is; "not found" at the device
+            problems += [
+                p if p.startswith(f"{exc_path}:") else f"{path}:{line}: devices[{i}].profile: {p}"
+                for p in exc.problems
+                for exc_path in [_profile_path(name, search)]
+            ]
             continue
         protocol = device.get("protocol")
         expected = "mqtt" if protocol == "mqtt" else "modbus"
