@@ -1,0 +1,183 @@
+"""Every fault docs/simulators.md says the example site turns into an alarm does: each row of its
+table is injected into the real simulators, polled by the real gateway over Modbus TCP and
+MQTT (mosquitto), and the alarm must reach the broker. One clock, advanced poll by poll, moves
+the simulated devices and the gateway together, so days of drift take seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+
+from gateway.service import Gateway
+from gateway.sinks.local_store import LocalStore
+from propwatch.clock import ManualClock
+from propwatch.durations import parse_seconds
+from propwatch.events import AlarmAction, AlarmEvent, alarm_topic, parse_event
+from propwatch.mqtt import MqttConnection
+from propwatch.settings import Settings
+from propwatch.site import load_site
+from simulators.faults import EFFECTS
+from simulators.fleet import Fleet
+from simulators.scenario import Step
+from tests.conftest import EXAMPLE_SITE
+from tests.support.servers import Mosquitto, free_port
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "simulators.md"
+SECTION = "## What the example site raises"
+# An evening: the lights are on, the lifts busy.
+START = datetime(2026, 3, 2, 19, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+@dataclass(frozen=True)
+class Row:
+    device: str
+    fault: str
+    params: dict[str, Any]
+    alarm: str | None
+    severity: str
+    within: float
+
+
+def _code(cell: str) -> str | None:
+    m = re.fullmatch(r"`([^`]+)`", cell.strip())
+    return m.group(1) if m else None
+
+
+def documented_rows() -> list[Row]:
+    text = DOC.read_text(encoding="utf-8").split(SECTION, 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 8 or cells[0] in ("device", "---"):
+            continue
+        device, fault, given, _, alarm, severity, _, within = cells
+        params: dict[str, Any] = {}
+        for item in given.strip("`").split() if given else []:
+            key, _, raw = item.partition("=")
+            params[key] = yaml.safe_load(raw)
+        code = _code(fault)
+        assert code, f"fault cell {fault!r} is not `code`"
+        rows.append(
+            Row(device, code, params, _code(alarm), severity, parse_seconds(within or "0s"))
+        )
+    return rows
+
+
+ROWS = documented_rows()
+ALARMED = [r for r in ROWS if r.alarm]
+
+
+def test_the_table_has_every_fault_of_every_example_device_once() -> None:
+    site = load_site(EXAMPLE_SITE)
+    offered = {(d.id, f) for d in site.spec.devices for f in EFFECTS[site.profiles[d.profile].kind]}
+    documented = [(r.device, r.fault) for r in ROWS]
+    assert len(documented) == len(set(documented))
+    assert set(documented) == offered
+
+
+def test_each_documented_alarm_is_a_rule_of_the_example_with_that_severity_and_a_route() -> None:
+    site = load_site(EXAMPLE_SITE)
+    declared: dict[str, str] = {}
+    for rule in site.spec.rules:
+        dumped = rule.model_dump(mode="json")
+        for mapping in (dumped.get("flags") or {}).values():
+            declared[mapping["alarm_type"]] = mapping["severity"]
+        if "alarm_type" in dumped:
+            declared[dumped["alarm_type"]] = dumped["severity"]
+    routed = {r.alarm_type for r in site.spec.alarm_routes}
+    for row in ALARMED:
+        assert row.alarm is not None
+        assert declared.get(row.alarm) == row.severity, row
+        assert row.alarm in routed, row
+
+
+def _site_copy(tmp_path: Path, row: Row) -> Path:
+    """The example on free ports; the device under test polled often enough for `within`
+    to be a few thousand polls at most (the rules are the example's, untouched)."""
+    doc = yaml.safe_load(EXAMPLE_SITE.read_text(encoding="utf-8"))
+    ports: dict[int, int] = {}
+    for d in doc["devices"]:
+        if "port" in d:
+            d["port"] = ports.setdefault(d["port"], free_port())
+        if d["protocol"] == "modbus_tcp":
+            given = parse_seconds(d.get("poll_interval", "1s"))
+            d["poll_interval"] = f"{max(given, row.within / 2000)}s"
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+async def _until(check: Any, what: str, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.002)
+
+
+@pytest.mark.parametrize("row", ALARMED, ids=[f"{r.device}-{r.fault}" for r in ALARMED])
+def test_the_documented_fault_raises_the_documented_alarm(
+    row: Row, tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    site = load_site(_site_copy(tmp_path, row))
+    asset = next(a.id for a in site.spec.assets if a.device == row.device)
+    raised: list[AlarmEvent] = []
+
+    def on_message(msg: Any) -> None:
+        event = parse_event(msg.payload)
+        if isinstance(event, AlarmEvent) and event.action is AlarmAction.RAISE:
+            raised.append(event)
+
+    async def scenario() -> None:
+        clock = ManualClock(START)
+        settings = Settings(var_dir=tmp_path / "var")
+        spy = MqttConnection(mosquitto.url, f"test-faults-spy-{row.device}-{row.fault}")
+        spy.on_message = on_message
+        spy.subscribe(alarm_topic(site.id, asset))
+        spy.start()
+        await spy.wait_connected()
+        sink = LocalStore(tmp_path / "var" / "telemetry.db")
+        async with (
+            Fleet(site, clock, mosquitto.url) as fleet,
+            Gateway(site, settings, clock, mosquitto.url, sink=sink) as gw,
+        ):
+            poller = next((p for p in gw.pollers if p.device.id == row.device), None)
+            step = poller.device.poll_interval if poller else 0.5
+
+            async def tick() -> None:
+                before = poller.health.polls if poller else 0
+                clock.advance(step)
+                if poller is not None:
+                    # a poller not yet asleep when the clock moved polls on the next tick
+                    with contextlib.suppress(TimeoutError):
+                        await _until(lambda: poller.health.polls > before, "a poll", 1.0)
+                else:
+                    await asyncio.sleep(0.03)  # the controller publishes, the broker delivers
+
+            for _ in range(5):  # a few normal polls first: no alarm is expected from them
+                await tick()
+            early = [e.alarm_type for e in raised]
+            fleet.apply(Step(after=0, device=row.device, fault=row.fault, params=row.params))
+            injected_at = clock.now()
+            while not any(e.alarm_type == row.alarm for e in raised):
+                if clock.now() - injected_at > timedelta(seconds=row.within):
+                    break
+                await tick()
+        spy.stop()
+        seen = [e.alarm_type for e in raised]
+        assert row.alarm not in early, f"{row.alarm} before the fault: {early}"
+        assert row.alarm in seen, f"{row.fault}: no {row.alarm} within {row.within}s; saw {seen}"
+        event = next(e for e in raised if e.alarm_type == row.alarm)
+        assert event.severity.value == row.severity
+
+    asyncio.run(scenario())
