@@ -127,6 +127,8 @@ def _walk(model: type[BaseModel], data: Any, raw: Loc) -> tuple[Loc, Any, Any]:
         if any(_tag(m) == part or getattr(_strip(m), "__name__", None) == part for m in members):
             tp = _step(tp, part)[0]  # the union member pydantic tried: not in the file
             continue
+        if part == "[key]":
+            continue  # a mapping's key pydantic could not read: the key itself is the place
         in_file = (isinstance(here, dict) and part in here) or (
             isinstance(here, list) and isinstance(part, int) and 0 <= part < len(here)
         )
@@ -141,8 +143,6 @@ def _walk(model: type[BaseModel], data: Any, raw: Loc) -> tuple[Loc, Any, Any]:
             written.append(part)  # a missing field: named, though not written
             tp = nxt
             here = None
-            continue
-        if part == "[key]":
             continue
         tp = nxt if nxt is not None else tp
     return tuple(written), tp, here
@@ -291,6 +291,11 @@ def _message(err: ErrorDetails, tp: Any, value: object, field: str | int | None)
         return str(ctx.get("error", err["msg"]))
     if kind in ("union_tag_invalid", "union_tag_not_found") or kind.startswith("unknown_"):
         tags = _tags(tp)
+        if isinstance(given, dict) and given.get("kind") is None:
+            return say(
+                f"缺少必填字段 kind；可选：{'、'.join(tags)}",
+                f"missing required field kind; use one of {', '.join(tags)}",
+            )
         tag = ctx.get("tag", given.get("kind") if isinstance(given, dict) else given)
         return _one_of(tag, tags)
     return str(err["msg"])
