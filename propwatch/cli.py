@@ -16,6 +16,8 @@ import traceback
 from datetime import datetime
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from propwatch.config_file import ConfigError
 from propwatch.messages import say
 from propwatch.settings import Settings
@@ -233,6 +235,24 @@ def _help_site(argv: list[str]) -> Site | None:
         return None
 
 
+def _settings() -> Settings:
+    """The PROPWATCH_* settings; a value pydantic refuses is one line per setting."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "PROPWATCH_" + "_".join(str(p) for p in error["loc"][:1]).upper()
+            given = error.get("input")
+            problems.append(
+                say(
+                    f"环境变量 {name}={given!r} 无效: {error['msg']}",
+                    f"setting {name}={given!r} is invalid: {error['msg']}",
+                )
+            )
+        raise StartFailed("; ".join(problems)) from exc
+
+
 def _fail(message: str, verbose: bool) -> int:
     if verbose:
         traceback.print_exc()
@@ -254,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:  # alembic lists its plugins at INFO on every start; the revision is enough
         logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     try:
-        settings = Settings()
+        settings = _settings()
         if args.command == "check-config":
             from propwatch.check_config import check_config
 

@@ -240,6 +240,12 @@ async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals)
     private_var_dir(settings.var_dir)
     database_url = settings.resolved_database_url()
     async with contextlib.AsyncExitStack() as stack:
+        listener = None
+        if args.command in ("demo", "api"):  # held from the start: a taken port starts nothing
+            listener = bind_listener(
+                "HTTP API (PROPWATCH_API_PORT)", settings.api_host, settings.api_port
+            )
+            stack.callback(listener.close)
         if args.command == "db":
             db = Database.from_settings(settings)
             try:
@@ -303,10 +309,7 @@ async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals)
                 gw = await stack.enter_async_context(Gateway(site, settings, clock, mqtt_url))
             health["gateway"] = gw.health
         if args.command in ("demo", "api"):
-            listener = bind_listener(
-                "HTTP API (PROPWATCH_API_PORT)", settings.api_host, settings.api_port
-            )
-            stack.callback(listener.close)
+            assert listener is not None
             with _reaching(None, database_url):
                 await asyncio.to_thread(db.upgrade)
             ctx = AppContext(

@@ -334,3 +334,9 @@ def test_verbose_adds_the_traceback(tmp_path: Path, taken_port: int) -> None:
     result = _run("--verbose", "api", "--site", str(site), env=env)
     assert result.returncode == 2 and "Traceback" in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("HTTP API (PROPWATCH_API_PORT)")
+
+
+def test_a_setting_of_the_wrong_type_is_named(tmp_path: Path) -> None:
+    env = {"PROPWATCH_VAR_DIR": str(tmp_path / "var"), "PROPWATCH_API_PORT": "eighty"}
+    line = _the_one_line(_run("api", "--site", str(EXAMPLE_SITE), env=env))
+    assert line.startswith("setting PROPWATCH_API_PORT='eighty' is invalid: ")
