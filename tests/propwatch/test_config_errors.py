@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from propwatch import config_file
 from propwatch.check_config import check_config
 from propwatch.config_file import MAX_ALIAS_NODES, MAX_DOCUMENT_BYTES, ConfigError, read_yaml
 from propwatch.site import load_site
@@ -559,9 +560,30 @@ def test_a_file_past_the_size_bound_is_refused_unread(
     assert err.value.problems == [f"{path}: 文件过大（{size:,} 字节，上限 2 MiB）"]
 
 
-def test_the_alias_bound_leaves_room_for_ordinary_aliases(tmp_path: Path) -> None:
+def test_the_alias_bound_grows_with_the_file_so_large_sites_may_merge_defaults(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "site.yaml"
-    items = "".join(f"  - {{<<: *d, id: p{i}}}\n" for i in range(2000))
-    path.write_text(f"x-d: &d {{kind: water_pump, zone: zone-a}}\nassets:\n{items}", "utf-8")
+    defaults = "x-d: &d {kind: lighting_circuit, zone: zone-a, building: '1', location: 地库}\n"
+    items = "".join(f"  - {{<<: *d, id: c{i}}}\n" for i in range(3000))  # 12,000 merged
+    path.write_text(f"{defaults}assets:\n{items}", "utf-8")
     data, _ = read_yaml(path)
-    assert len(data["assets"]) == 2000 and data["assets"][-1]["kind"] == "water_pump"
+    assert len(data["assets"]) == 3000 and data["assets"][-1]["location"] == "地库"
+
+
+LOADER_ROWS = [
+    c
+    for c in ZH
+    if "YAML" in "".join(c.expected)
+    or c.name.startswith(("second rules", "duplicate key", "merge", "a merge", "alias"))
+]
+
+
+@pytest.mark.parametrize("case", LOADER_ROWS, ids=[c.name for c in LOADER_ROWS])
+def test_the_pure_python_parser_gives_the_same_messages_as_libyaml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: Case
+) -> None:
+    """libyaml does the parsing where PyYAML has it; without it the words must not change."""
+    monkeypatch.setenv("PROPWATCH_LANG", "zh")
+    monkeypatch.setattr(config_file, "_MarkedLoader", config_file._PyLoader)
+    assert _problems(tmp_path, case) == case.expected
