@@ -226,6 +226,11 @@ _PATTERNS = {
         "只能用字母、数字和 _ . -，并以字母或数字开头",
         "letters, digits and _ . - only, starting with a letter or digit",
     ),
+    r"^[A-Za-z0-9][A-Za-z0-9_\-]*$": (
+        "只能用字母、数字和 _ -，并以字母或数字开头",
+        "letters, digits and _ - only, starting with a letter or digit",
+    ),
+    r"^https?://": ("应为 http:// 或 https:// 开头的地址", "must be an http:// or https:// URL"),
     r"^[a-z][a-z0-9_]*$": (
         "只能用小写字母、数字和 _，并以字母开头",
         "lower-case letters, digits and _ only, starting with a letter",

@@ -23,6 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from propwatch.messages import say
+
 ID = r"^[A-Za-z0-9][A-Za-z0-9_\-]*$"
 """A custom field's id: no dot, since `custom_fields.<id>` names it in a refusal."""
 MAX_TAGS = 20
@@ -56,11 +58,20 @@ class CustomField(_M):
     @model_validator(mode="after")
     def _choices_for_choice(self) -> CustomField:
         if self.type is FieldType.CHOICE and not self.choices:
-            raise ValueError("a choice field needs choices")
+            raise ValueError(
+                say("choice 字段需要 choices（可选值）", "a choice field needs choices")
+            )
         if self.type is not FieldType.CHOICE and self.choices:
-            raise ValueError(f"choices are only for type choice, not {self.type.value}")
+            raise ValueError(
+                say(
+                    f"choices 只用于 type: choice，不能用于 {self.type.value}",
+                    f"choices are only for type choice, not {self.type.value}",
+                )
+            )
         if len(set(self.choices)) != len(self.choices):
-            raise ValueError("choices must be different from each other")
+            raise ValueError(
+                say("choices 中有重复的值", "choices must be different from each other")
+            )
         return self
 
     def check(self, value: Any) -> Any:
@@ -110,9 +121,14 @@ class WorkOrderFields(_M):
     def _tags(cls, v: list[str]) -> list[str]:
         for tag in v:
             if not tag.strip() or tag != tag.strip() or len(tag) > 32 or _CONTROL.search(tag):
-                raise ValueError(f"tag {tag!r}: 1–32 characters, no surrounding spaces")
+                raise ValueError(
+                    say(
+                        f"标签 {tag!r}：须为 1–32 个字符，首尾不能有空格",
+                        f"tag {tag!r}: 1–32 characters, no surrounding spaces",
+                    )
+                )
         if len(set(v)) != len(v):
-            raise ValueError("a tag is listed twice")
+            raise ValueError(say("有标签写了两次", "a tag is listed twice"))
         return v
 
     @field_validator("custom_fields")
@@ -121,7 +137,9 @@ class WorkOrderFields(_M):
         ids = [f.id for f in v]
         twice = next((i for i in ids if ids.count(i) > 1), None)
         if twice is not None:
-            raise ValueError(f"custom field id {twice!r} is used twice")
+            raise ValueError(
+                say(f"自定义字段 id {twice} 重复", f"custom field id {twice} is used twice")
+            )
         return v
 
     def field(self, field_id: str) -> CustomField | None:

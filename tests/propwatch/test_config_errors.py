@@ -372,6 +372,30 @@ ZH = [
     ),
     Case("alias to itself", "site: &s [*s]\n", ["site.yaml:1: 别名 *s 引用了包含它自己的节点"]),
     Case(
+        "a choice of a union (a category or *) and an unknown priority",
+        BASE + "sla:\n  - {category: elevatr, priority: urgent}\n",
+        [
+            "site.yaml:33: sla[0].category: elevatr 不是可选的值；可选：elevator、water_supply、"
+            "lighting、access_control、fire、general、complaint、*，是否想写 elevator？",
+            "site.yaml:33: sla[0].priority: urgent 不是可选的值；"
+            "可选：emergency、important、general",
+        ],
+    ),
+    Case(
+        "a notification channel without kind",
+        BASE + "notifications:\n  channels:\n    - {id: duty, url: https://tickets.example}\n",
+        [
+            "site.yaml:34: notifications.channels[0]: 缺少必填字段 kind；"
+            "可选：wecom、dingtalk、email、webhook"
+        ],
+    ),
+    Case(
+        "a custom field of type choice without choices",
+        BASE
+        + "work_orders:\n  custom_fields:\n    - {id: channel, name: 报修渠道, type: choice}\n",
+        ["site.yaml:34: work_orders.custom_fields[0]: choice 字段需要 choices（可选值）"],
+    ),
+    Case(
         "profile: misspelt key and unknown data type",
         edit("profile: water_pump", "profile: odd_pump"),
         [
