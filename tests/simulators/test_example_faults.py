@@ -17,9 +17,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from gateway.service import Gateway
 from gateway.sinks.local_store import LocalStore
+from maintenance.db import Database
+from maintenance.service import MaintenanceService
+from maintenance.work_orders.models import WorkOrder
 from propwatch.clock import ManualClock
 from propwatch.durations import parse_seconds
 from propwatch.events import AlarmAction, AlarmEvent, alarm_topic, parse_event
@@ -46,6 +51,7 @@ class Row:
     alarm: str | None
     severity: str
     within: float
+    outcome: str  # the alarm cell as written: `type`, or "— (the night-lighting check)"
 
 
 def _code(cell: str) -> str | None:
@@ -67,14 +73,14 @@ def documented_rows() -> list[Row]:
             params[key] = yaml.safe_load(raw)
         code = _code(fault)
         assert code, f"fault cell {fault!r} is not `code`"
-        rows.append(
-            Row(device, code, params, _code(alarm), severity, parse_seconds(within or "0s"))
-        )
+        seconds = parse_seconds(within or "0s")
+        rows.append(Row(device, code, params, _code(alarm), severity, seconds, alarm))
     return rows
 
 
 ROWS = documented_rows()
 ALARMED = [r for r in ROWS if r.alarm]
+NIGHT_CHECKED = [r for r in ROWS if "night-lighting check" in r.outcome]
 
 
 def test_the_table_has_every_fault_of_every_example_device_once() -> None:
@@ -125,11 +131,68 @@ async def _until(check: Any, what: str, within: float = 10.0) -> None:
         await asyncio.sleep(0.002)
 
 
+async def _inject_and_advance(
+    row: Row,
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    seen: Any,
+    with_maintenance: bool = False,
+) -> tuple[bool, bool]:
+    """Start the example's simulators and gateway (and maintenance service) on one clock,
+    advance a few normal polls, inject the row's fault and advance poll by poll until `seen()`
+    or `within` of simulated time. (seen before the fault, seen after)."""
+    site = load_site(_site_copy(tmp_path, row))
+    clock = ManualClock(START)
+    settings = Settings(var_dir=tmp_path / "var", database_url=f"sqlite:///{tmp_path}/wo.db")
+    sink = LocalStore(tmp_path / "var" / "telemetry.db")
+    async with contextlib.AsyncExitStack() as stack:
+        fleet = await stack.enter_async_context(Fleet(site, clock, mosquitto.url))
+        gw = await stack.enter_async_context(
+            Gateway(site, settings, clock, mosquitto.url, sink=sink)
+        )
+        maint = None
+        if with_maintenance:
+            db = Database(settings.resolved_database_url())
+            maint = await stack.enter_async_context(
+                MaintenanceService(site, settings, clock, mosquitto.url, db)
+            )
+        poller = next((p for p in gw.pollers if p.device.id == row.device), None)
+        step = poller.device.poll_interval if poller else 0.5
+
+        async def tick() -> None:
+            before = poller.health.polls if poller else 0
+            clock.advance(step)
+            if poller is not None:
+                # a poller not yet asleep when the clock moved polls on the next tick
+                with contextlib.suppress(TimeoutError):
+                    await _until(lambda: poller.health.polls > before, "a poll", 1.0)
+            if poller is None or maint is not None:
+                # the controller publishes, the broker delivers, the service stores: real time
+                await asyncio.sleep(0.03)
+            if (
+                maint is not None
+                and int(clock.monotonic()) // 60 > int(clock.monotonic() - step) // 60
+            ):
+                # the service's plan timer counts real seconds: its pass, once a simulated minute
+                await maint.plans.tick()
+
+        for _ in range(5):  # a few normal polls first: nothing is expected from them
+            await tick()
+        early = await asyncio.to_thread(seen)
+        fleet.apply(Step(after=0, device=row.device, fault=row.fault, params=row.params))
+        injected_at = clock.now()
+        while not await asyncio.to_thread(seen):
+            if clock.now() - injected_at > timedelta(seconds=row.within):
+                return early, False
+            await tick()
+        return early, True
+
+
 @pytest.mark.parametrize("row", ALARMED, ids=[f"{r.device}-{r.fault}" for r in ALARMED])
 def test_the_documented_fault_raises_the_documented_alarm(
     row: Row, tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
-    site = load_site(_site_copy(tmp_path, row))
+    site = load_site(EXAMPLE_SITE)
     asset = next(a.id for a in site.spec.assets if a.device == row.device)
     raised: list[AlarmEvent] = []
 
@@ -138,46 +201,51 @@ def test_the_documented_fault_raises_the_documented_alarm(
         if isinstance(event, AlarmEvent) and event.action is AlarmAction.RAISE:
             raised.append(event)
 
-    async def scenario() -> None:
-        clock = ManualClock(START)
-        settings = Settings(var_dir=tmp_path / "var")
+    async def scenario() -> tuple[bool, bool]:
         spy = MqttConnection(mosquitto.url, f"test-faults-spy-{row.device}-{row.fault}")
         spy.on_message = on_message
         spy.subscribe(alarm_topic(site.id, asset))
         spy.start()
         await spy.wait_connected()
-        sink = LocalStore(tmp_path / "var" / "telemetry.db")
-        async with (
-            Fleet(site, clock, mosquitto.url) as fleet,
-            Gateway(site, settings, clock, mosquitto.url, sink=sink) as gw,
-        ):
-            poller = next((p for p in gw.pollers if p.device.id == row.device), None)
-            step = poller.device.poll_interval if poller else 0.5
+        try:
+            return await _inject_and_advance(
+                row, tmp_path, mosquitto, lambda: any(e.alarm_type == row.alarm for e in raised)
+            )
+        finally:
+            spy.stop()
 
-            async def tick() -> None:
-                before = poller.health.polls if poller else 0
-                clock.advance(step)
-                if poller is not None:
-                    # a poller not yet asleep when the clock moved polls on the next tick
-                    with contextlib.suppress(TimeoutError):
-                        await _until(lambda: poller.health.polls > before, "a poll", 1.0)
-                else:
-                    await asyncio.sleep(0.03)  # the controller publishes, the broker delivers
+    early, found = asyncio.run(scenario())
+    seen = [e.alarm_type for e in raised]
+    assert not early, f"{row.alarm} before the fault: {seen}"
+    assert found, f"{row.fault}: no {row.alarm} within {row.within}s; saw {seen}"
+    event = next(e for e in raised if e.alarm_type == row.alarm)
+    assert event.severity.value == row.severity
 
-            for _ in range(5):  # a few normal polls first: no alarm is expected from them
-                await tick()
-            early = [e.alarm_type for e in raised]
-            fleet.apply(Step(after=0, device=row.device, fault=row.fault, params=row.params))
-            injected_at = clock.now()
-            while not any(e.alarm_type == row.alarm for e in raised):
-                if clock.now() - injected_at > timedelta(seconds=row.within):
-                    break
-                await tick()
-        spy.stop()
-        seen = [e.alarm_type for e in raised]
-        assert row.alarm not in early, f"{row.alarm} before the fault: {early}"
-        assert row.alarm in seen, f"{row.fault}: no {row.alarm} within {row.within}s; saw {seen}"
-        event = next(e for e in raised if e.alarm_type == row.alarm)
-        assert event.severity.value == row.severity
 
-    asyncio.run(scenario())
+@pytest.mark.parametrize("row", NIGHT_CHECKED, ids=[f"{r.device}-{r.fault}" for r in NIGHT_CHECKED])
+def test_the_documented_lighting_fault_opens_a_night_lighting_order(
+    row: Row, tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    circuit = row.params.get("circuit", 1)
+    db = Database(f"sqlite:///{tmp_path}/wo.db")
+
+    def dark_circuit_orders() -> list[str]:
+        try:
+            with db.session() as s:
+                orders = s.scalars(
+                    select(WorkOrder).where(WorkOrder.dedup_key.like("lighting-fault:%"))
+                )
+                return [o.title for o in orders]
+        except OperationalError:  # the service has not made its tables yet
+            return []
+
+    early, found = asyncio.run(
+        _inject_and_advance(
+            row, tmp_path, mosquitto, lambda: bool(dark_circuit_orders()), with_maintenance=True
+        )
+    )
+    titles = dark_circuit_orders()
+    db.dispose()
+    assert not early, f"a dark circuit before the fault: {titles}"
+    assert found, f"{row.fault}: no 照明回路不亮 order within {row.within}s"
+    assert titles == [f"照明回路不亮：B区公共照明配电箱 第{circuit}回路"]
