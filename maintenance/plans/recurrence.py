@@ -21,6 +21,7 @@ from maintenance.plans.schedules import (
     cron_for_apscheduler,
     parse_rrule,
     recurrence_problem,
+    rrule_problem,
 )
 from maintenance.sla import is_working_day
 
@@ -40,6 +41,9 @@ class RecurrenceError(ValueError):
 
 @lru_cache(maxsize=4096)
 def _rrule(expr: str, start: datetime) -> rrule:
+    problem = rrule_problem(expr, start)  # never enumerate a rule the check refuses
+    if problem is not None:
+        raise RecurrenceError(problem.zh, problem.en)
     try:
         return parse_rrule(expr, start)
     except ValueError as exc:

@@ -41,6 +41,9 @@ HORIZON = timedelta(days=3660)
 HOURLY_HORIZON = timedelta(days=366)
 """The same for an hourly rule, which dateutil walks hour by hour (a year of it costs ~0.5 s)."""
 
+MAX_INTERVAL = 10000
+"""The largest INTERVAL or COUNT (an hourly rule every 10,000 hours is already over a year)."""
+
 SAMPLE = 2000
 """Occurrences of an RRULE compared for the shortest gap (a rule repeats its pattern well
 within this many)."""
@@ -272,10 +275,10 @@ def _rrule_part_problem(name: str, value: str) -> tuple[str, str] | None:
                 f"FREQ {value!r} is not recognised: one of {', '.join(_FREQS)}",
             )
     elif name in ("INTERVAL", "COUNT"):
-        if not value.isdigit() or int(value) == 0:
+        if not value.isdigit() or not 1 <= int(value) <= MAX_INTERVAL:
             return (
-                f"{name} “{value}” 须为正整数",
-                f"{name} {value!r} must be a whole number above 0",
+                f"{name} “{value}” 须为 1–{MAX_INTERVAL} 的整数",
+                f"{name} {value!r} must be a whole number 1–{MAX_INTERVAL}",
             )
     elif name == "UNTIL":
         if not re.fullmatch(r"\d{8}(?:T\d{6})?", value):
@@ -315,8 +318,12 @@ def _rrule_part_problem(name: str, value: str) -> tuple[str, str] | None:
 def _rrule_syntax_problem(expr: str) -> tuple[str, str] | None:
     seen: set[str] = set()
     for part in expr.split(";"):
+        if not part:
+            return ("多了一个分号（空的部分）", "a stray ';' (an empty part)")
+        if any(c.isspace() for c in part):
+            return (f"“{part}” 中不能有空格", f"{part!r} must not contain spaces")
         name, eq, value = part.partition("=")
-        name, value = name.strip().upper(), value.strip().upper()
+        name, value = name.upper(), value.upper()
         if not eq or not value:
             return (f"“{part}” 须写成 名称=值", f"{part!r} must be NAME=VALUE")
         if name not in _RRULE_PARTS:
@@ -342,7 +349,8 @@ def _rrule_syntax_problem(expr: str) -> tuple[str, str] | None:
         )
     if {"COUNT", "UNTIL"} <= seen:
         return ("COUNT 和 UNTIL 只能给一个", "give COUNT or UNTIL, not both")
-    return _impossible_day(dict(p.upper().split("=", 1) for p in expr.split(";")))
+    parts = (p.partition("=") for p in expr.upper().split(";"))
+    return _impossible_day({k.strip(): v.strip() for k, _, v in parts})
 
 
 def _impossible_day(parts: Mapping[str, str]) -> tuple[str, str] | None:
@@ -385,15 +393,16 @@ def rrule_problem(expr: str, start: datetime = DEFAULT_START) -> ScheduleProblem
         return ScheduleProblem("rrule", f"rrule “{expr}” 无法解析：{exc}", f"rrule {expr!r}: {exc}")
     counted = "COUNT=" in expr.upper() or "UNTIL=" in expr.upper()
     hourly = "FREQ=HOURLY" in expr.upper()
-    horizon, years = (HOURLY_HORIZON, 1) if hourly else (HORIZON, 10)
+    horizon, zh, en = (
+        (HOURLY_HORIZON, "一年", "a year") if hourly else (HORIZON, "十年", "ten years")
+    )
     bounded = rule if counted else rule.replace(until=start + horizon)
     times = list(islice(bounded, SAMPLE))
     if not times:
         return ScheduleProblem(
             "rrule",
-            f"rrule “{expr}” 永远不会到期（自 {start:%Y-%m-%d} 起 {years} 年内没有一次）",
-            f"rrule {expr!r} never falls due (not once in the {years} year(s) from "
-            f"{start:%Y-%m-%d})",
+            f"rrule “{expr}” 永远不会到期（自 {start:%Y-%m-%d} 起{zh}内没有一次）",
+            f"rrule {expr!r} never falls due (not once in {en} from {start:%Y-%m-%d})",
         )
     gaps = [b - a for a, b in pairwise(times)]
     if gaps and min(gaps) < MIN_GAP:
