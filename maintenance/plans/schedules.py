@@ -101,6 +101,11 @@ _CRON_FIELDS = (
 _ITEM = re.compile(r"^(?P<range>\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/(?P<step>[^/]*))?$")
 
 
+def _whole(text: str) -> bool:
+    """ASCII digits only: `str.isdigit` also takes `²` and `٣`, which `int` refuses or reads."""
+    return text.isascii() and text.isdigit()
+
+
 class _CronRefusal(Exception):
     def __init__(self, zh: str, en: str) -> None:
         super().__init__(en)
@@ -109,7 +114,7 @@ class _CronRefusal(Exception):
 
 def _cron_value(f: _CronField, token: str) -> int:
     allowed_zh, allowed_en = f.allowed()
-    if token.isdigit():
+    if _whole(token):
         value = int(token)
         if not f.low <= value <= f.high:
             raise _CronRefusal(
@@ -140,7 +145,7 @@ def _cron_field(f: _CronField, text: str) -> set[int]:
         step = 1
         if m.group("step") is not None:
             raw = m.group("step")
-            if not raw.isdigit() or int(raw) == 0:
+            if not _whole(raw) or int(raw) == 0:
                 raise _CronRefusal(
                     f"{f.zh} “{item}” 的步长须为正整数",
                     f"{f.en} {item!r}: the step must be a whole number above 0",
@@ -275,7 +280,7 @@ def _rrule_part_problem(name: str, value: str) -> tuple[str, str] | None:
                 f"FREQ {value!r} is not recognised: one of {', '.join(_FREQS)}",
             )
     elif name in ("INTERVAL", "COUNT"):
-        if not value.isdigit() or not 1 <= int(value) <= MAX_INTERVAL:
+        if not _whole(value) or not 1 <= int(value) <= MAX_INTERVAL:
             return (
                 f"{name} “{value}” 须为 1–{MAX_INTERVAL} 的整数",
                 f"{name} {value!r} must be a whole number 1–{MAX_INTERVAL}",
@@ -307,7 +312,7 @@ def _rrule_part_problem(name: str, value: str) -> tuple[str, str] | None:
         allowed_en = f"{en} {low}–{high}" + (f" or -{high}–-{low}" if negative else "")
         for item in value.split(","):
             number = item[1:] if negative and item[:1] in "+-" else item
-            if not number.isdigit() or not low <= int(number) <= high:
+            if not _whole(number) or not low <= int(number) <= high:
                 return (
                     f"{name} “{item}” 超出范围：{allowed_zh}",
                     f"{name} {item!r} is out of range: {allowed_en}",
