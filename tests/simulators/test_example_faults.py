@@ -31,8 +31,12 @@ from propwatch.events import AlarmAction, AlarmEvent, alarm_topic, parse_event
 from propwatch.mqtt import MqttConnection
 from propwatch.settings import Settings
 from propwatch.site import load_site
+from simulators.access_controller import AccessController
+from simulators.elevator import Elevator
 from simulators.faults import EFFECTS
 from simulators.fleet import Fleet
+from simulators.lighting import LightingPanel
+from simulators.pump import WaterPump
 from simulators.scenario import Step
 from tests.conftest import EXAMPLE_SITE
 from tests.support.servers import Mosquitto, free_port
@@ -81,6 +85,11 @@ def documented_rows() -> list[Row]:
 ROWS = documented_rows()
 ALARMED = [r for r in ROWS if r.alarm]
 NIGHT_CHECKED = [r for r in ROWS if "night-lighting check" in r.outcome]
+
+
+@pytest.mark.parametrize("model", [AccessController, Elevator, LightingPanel, WaterPump])
+def test_the_fault_catalogue_describes_exactly_the_faults_each_model_takes(model: Any) -> None:
+    assert list(EFFECTS[model.kind]) == list(model.FAULTS)
 
 
 def test_the_table_has_every_fault_of_every_example_device_once() -> None:
