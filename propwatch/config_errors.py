@@ -177,6 +177,8 @@ def _allowed(tp: Any) -> list[str]:
 
 def _one_of(value: object, allowed: list[str]) -> str:
     listed = "、".join(allowed)
+    if isinstance(value, dict | list) or value is None:
+        return say(f"应为以下之一：{listed}", f"expected one of {', '.join(allowed)}") + _got(value)
     return say(
         f"{show(value)} 不是可选的值；可选：{listed}",
         f"{show(value)} is not allowed; use one of {', '.join(allowed)}",
@@ -246,7 +248,8 @@ def _got(value: object) -> str:
 
 def _expects(kind: str, value: object) -> str:
     zh, en = _EXPECTED[kind]
-    return say(f"应为{zh}", f"expected {en}") + _got(value)
+    gap = " " if zh[0].isascii() else ""
+    return say(f"应为{gap}{zh}", f"expected {en}") + _got(value)
 
 
 def _message(err: ErrorDetails, tp: Any, value: object, field: str | int | None) -> str:
@@ -264,6 +267,12 @@ def _message(err: ErrorDetails, tp: Any, value: object, field: str | int | None)
         return say(f"缺少必填字段 {field}", f"missing required field {field}")
     if kind in ("literal_error", "enum"):
         return _one_of(given, _allowed(tp) or _choices(str(ctx.get("expected", ""))))
+    if kind == "string_type" and isinstance(given, int | float) and not isinstance(given, bool):
+        return say(
+            f"应为文本，这里是数字 {show(given)}；编号、电话等请加引号：'{show(given)}'",
+            f"expected text, got the number {show(given)}; quote ids and phone numbers: "
+            f"'{show(given)}'",
+        )
     if kind in _TYPE_EXPECTS:
         return _expects(_TYPE_EXPECTS[kind], given)
     bounds = {
@@ -303,7 +312,10 @@ def _message(err: ErrorDetails, tp: Any, value: object, field: str | int | None)
             )
         tag = ctx.get("tag", given.get("kind") if isinstance(given, dict) else given)
         return _one_of(tag, tags)
-    return str(err["msg"])
+    # a kind of error not worded above: still the user's value, never pydantic's sentence
+    return say(
+        f"{show(given)} 不是有效的值（{kind}）", f"{show(given)} is not valid ({err['msg']})"
+    )
 
 
 def explain(model: type[BaseModel], data: Any, errors: list[ErrorDetails]) -> list[tuple[Loc, str]]:

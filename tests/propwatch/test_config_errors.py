@@ -17,8 +17,15 @@ import pytest
 
 from propwatch import config_file
 from propwatch.check_config import check_config
-from propwatch.config_file import MAX_ALIAS_NODES, MAX_DOCUMENT_BYTES, ConfigError, read_yaml
-from propwatch.site import load_site
+from propwatch.config_file import (
+    MAX_ALIAS_NODES,
+    MAX_DOCUMENT_BYTES,
+    ConfigError,
+    read_yaml,
+    validate_file,
+)
+from propwatch.site import SiteFile, load_site
+from tests.conftest import EXAMPLE_SITE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -396,6 +403,19 @@ ZH = [
         ["site.yaml:34: work_orders.custom_fields[0]: choice 字段需要 choices（可选值）"],
     ),
     Case(
+        "a phone number not quoted",
+        edit("role: technician}", "role: technician, phone: 13800000000}"),
+        [
+            "site.yaml:8: people[0].phone: 应为文本，这里是数字 13800000000；编号、电话等请加引号："
+            "'13800000000'"
+        ],
+    ),
+    Case(
+        "not true or false",
+        BASE + "night_lighting:\n  enabled: maybe\n",
+        ["site.yaml:33: night_lighting.enabled: 应为 true 或 false，这里是 maybe"],
+    ),
+    Case(
         "profile: misspelt key and unknown data type",
         edit("profile: water_pump", "profile: odd_pump"),
         [
@@ -611,3 +631,45 @@ def test_the_pure_python_parser_gives_the_same_messages_as_libyaml(
     monkeypatch.setenv("PROPWATCH_LANG", "zh")
     monkeypatch.setattr(config_file, "_MarkedLoader", config_file._PyLoader)
     assert _problems(tmp_path, case) == case.expected
+
+
+PYDANTIC_WORDS = ("Input should", "Extra inputs", "Field required", "Value error", "valid ")
+
+
+def _leaves(data: object, loc: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    if isinstance(data, dict):
+        return [leaf for k, v in data.items() for leaf in _leaves(v, (*loc, k))]
+    if isinstance(data, list):
+        return [leaf for i, v in enumerate(data) for leaf in _leaves(v, (*loc, i))]
+    return [loc]
+
+
+def _replaced(data: object, loc: tuple[str | int, ...], value: object) -> object:
+    if not loc:
+        return value
+    if isinstance(data, dict):
+        return {k: _replaced(v, loc[1:], value) if k == loc[0] else v for k, v in data.items()}
+    assert isinstance(data, list)
+    return [_replaced(v, loc[1:], value) if i == loc[0] else v for i, v in enumerate(data)]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_no_value_of_the_example_site_broken_any_way_gives_pydantic_words(
+    monkeypatch: pytest.MonkeyPatch, lang: str
+) -> None:
+    """Every value of the example site, in turn, replaced by a list, a mapping, a word and -1:
+    each problem names the file, a line and the place as written, in our own words."""
+    monkeypatch.setenv("PROPWATCH_LANG", lang)
+    data, lines = read_yaml(EXAMPLE_SITE)
+    checked = 0
+    for n, loc in enumerate(_leaves(data)):
+        wrong = [["x"], {"x": 1}, "zz-zz", -1][n % 4]
+        try:
+            validate_file(EXAMPLE_SITE, SiteFile, _replaced(data, loc, wrong), lines)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                checked += 1
+                assert problem.startswith(f"{EXAMPLE_SITE}:"), problem
+                assert not any(w in problem for w in PYDANTIC_WORDS), problem
+                assert ".str-enum[" not in problem and "function-" not in problem, problem
+    assert checked > 100
