@@ -175,7 +175,8 @@ def _allowed(tp: Any) -> list[str]:
     return out
 
 
-def _one_of(value: object, allowed: list[str]) -> str:
+def one_of(value: object, allowed: list[str]) -> str:
+    """`x 不是可选的值；可选：a、b，是否想写 a？`"""
     listed = "、".join(allowed)
     if isinstance(value, dict | list) or value is None:
         return say(f"应为以下之一：{listed}", f"expected one of {', '.join(allowed)}") + _got(value)
@@ -266,7 +267,7 @@ def _message(err: ErrorDetails, tp: Any, value: object, field: str | int | None)
     if kind == "missing":
         return say(f"缺少必填字段 {field}", f"missing required field {field}")
     if kind in ("literal_error", "enum"):
-        return _one_of(given, _allowed(tp) or _choices(str(ctx.get("expected", ""))))
+        return one_of(given, _allowed(tp) or _choices(str(ctx.get("expected", ""))))
     if kind == "string_type" and isinstance(given, int | float) and not isinstance(given, bool):
         return say(
             f"应为文本，这里是数字 {show(given)}；编号、电话等请加引号：'{show(given)}'",
@@ -311,7 +312,7 @@ def _message(err: ErrorDetails, tp: Any, value: object, field: str | int | None)
                 f"missing required field kind; use one of {', '.join(tags)}",
             )
         tag = ctx.get("tag", given.get("kind") if isinstance(given, dict) else given)
-        return _one_of(tag, tags)
+        return one_of(tag, tags)
     # a kind of error not worded above: still the user's value, never pydantic's sentence
     return say(
         f"{show(given)} 不是有效的值（{kind}）", f"{show(given)} is not valid ({err['msg']})"
@@ -355,7 +356,7 @@ def explain(model: type[BaseModel], data: Any, errors: list[ErrorDetails]) -> li
                     for v in _allowed(tp) or _choices(str((e.get("ctx") or {}).get("expected", "")))
                     if v not in allowed
                 ]
-            out.append((loc, _one_of(group[0][0].get("input"), allowed)))
+            out.append((loc, one_of(group[0][0].get("input"), allowed)))
             continue
         for message in dict.fromkeys(_message(e, tp, here, field) for e, tp, here, field in group):
             out.append((loc, message))

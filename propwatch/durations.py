@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, PlainSerializer
 
+from propwatch.config_errors import show
 from propwatch.messages import say
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
@@ -36,8 +37,8 @@ def parse_seconds(value: Any) -> float:
         )
     raise ValueError(
         say(
-            f"应为时长，如 30s、15m、4h，这里是 {value!r}",
-            f"expected a duration such as 30s, 15m, 4h, got {value!r}",
+            f"应为时长，如 30s、15m、4h，这里是 {show(value)}",
+            f"expected a duration such as 30s, 15m, 4h, got {show(value)}",
         )
     )
 
@@ -83,8 +84,9 @@ class TimeLimit:
             return cls(hours, "hours")
         raise ValueError(
             say(
-                f"应为时限，如 1h、30m、24h 或 3wd（工作日），这里是 {value!r}",
-                f"expected a time limit such as 1h, 30m, 24h or 3wd (working days), got {value!r}",
+                f"应为时限，如 1h、30m、24h 或 3wd（工作日），这里是 {show(value)}",
+                f"expected a time limit such as 1h, 30m, 24h or 3wd (working days), "
+                f"got {show(value)}",
             )
         )
 

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
-from propwatch.config_errors import unknown_reference
+from propwatch.config_errors import one_of, unknown_reference
 from propwatch.config_file import ConfigError, Loc, format_loc, line_of, read_yaml, validate_file
 from propwatch.durations import Seconds
 from propwatch.messages import say
@@ -278,6 +278,10 @@ def load_profile(name: str, search: list[Path] | None = None) -> Profile:
 
 def load_profile_file(path: Path) -> Profile:
     data, lines = read_yaml(path)
+    protocol = data.get("protocol") if isinstance(data, dict) else None
+    if protocol not in (None, "modbus", "mqtt"):  # it picks the schema: a typo must say so
+        line = lines.get(("protocol",), "?")
+        raise ConfigError([f"{path}:{line}: protocol: {one_of(protocol, ['modbus', 'mqtt'])}"])
     if isinstance(data, dict) and data.get("protocol") == "mqtt":
         return validate_file(path, MqttProfile, data, lines)
     profile = validate_file(path, ModbusProfile, data, lines, {"located_checks": True})

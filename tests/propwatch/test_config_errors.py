@@ -188,7 +188,7 @@ ZH = [
     Case(
         "not a duration",
         edit("poll_interval: 1s", "poll_interval: soon"),
-        ["site.yaml:24: devices[0].poll_interval: 应为时长，如 30s、15m、4h，这里是 'soon'"],
+        ["site.yaml:24: devices[0].poll_interval: 应为时长，如 30s、15m、4h，这里是 soon"],
     ),
     Case(
         "bad time zone",
@@ -428,6 +428,15 @@ ZH = [
                 "function: discrete_input", "functon: discrete_input", PROFILE
             ).replace("type: float32", "type: real")
         },
+    ),
+    Case(
+        "profile: misspelt protocol",
+        edit("profile: water_pump", "profile: odd_pump"),
+        [
+            "profiles/odd_pump.yaml:3: protocol: mqt 不是可选的值；可选：modbus、mqtt，"
+            "是否想写 mqtt？"
+        ],
+        {"odd_pump.yaml": edit("kind: water_pump\n", "kind: water_pump\nprotocol: mqt\n", PROFILE)},
     ),
     Case(
         "profile: overlapping registers",
