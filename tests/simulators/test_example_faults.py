@@ -85,6 +85,7 @@ def documented_rows() -> list[Row]:
 ROWS = documented_rows()
 ALARMED = [r for r in ROWS if r.alarm]
 NIGHT_CHECKED = [r for r in ROWS if "night-lighting check" in r.outcome]
+DEAD_LETTERED = [r for r in ROWS if "counted as dead letters" in r.outcome]
 
 
 @pytest.mark.parametrize("model", [AccessController, Elevator, LightingPanel, WaterPump])
@@ -148,7 +149,7 @@ async def _inject_and_advance(
     with_maintenance: bool = False,
 ) -> tuple[bool, bool]:
     """Start the example's simulators and gateway (and maintenance service) on one clock,
-    advance a few normal polls, inject the row's fault and advance poll by poll until `seen()`
+    advance a few normal polls, inject the row's fault and advance poll by poll until `seen(gw)`
     or `within` of simulated time. (seen before the fault, seen after)."""
     site = load_site(_site_copy(tmp_path, row))
     clock = ManualClock(START)
@@ -187,10 +188,10 @@ async def _inject_and_advance(
 
         for _ in range(5):  # a few normal polls first: nothing is expected from them
             await tick()
-        early = await asyncio.to_thread(seen)
+        early = await asyncio.to_thread(seen, gw)
         fleet.apply(Step(after=0, device=row.device, fault=row.fault, params=row.params))
         injected_at = clock.now()
-        while not await asyncio.to_thread(seen):
+        while not await asyncio.to_thread(seen, gw):
             if clock.now() - injected_at > timedelta(seconds=row.within):
                 return early, False
             await tick()
@@ -218,7 +219,7 @@ def test_the_documented_fault_raises_the_documented_alarm(
         await spy.wait_connected()
         try:
             return await _inject_and_advance(
-                row, tmp_path, mosquitto, lambda: any(e.alarm_type == row.alarm for e in raised)
+                row, tmp_path, mosquitto, lambda _: any(e.alarm_type == row.alarm for e in raised)
             )
         finally:
             spy.stop()
@@ -250,7 +251,7 @@ def test_the_documented_lighting_fault_opens_a_night_lighting_order(
 
     early, found = asyncio.run(
         _inject_and_advance(
-            row, tmp_path, mosquitto, lambda: bool(dark_circuit_orders()), with_maintenance=True
+            row, tmp_path, mosquitto, lambda _: bool(dark_circuit_orders()), with_maintenance=True
         )
     )
     titles = dark_circuit_orders()
@@ -258,3 +259,19 @@ def test_the_documented_lighting_fault_opens_a_night_lighting_order(
     assert not early, f"a dark circuit before the fault: {titles}"
     assert found, f"{row.fault}: no 照明回路不亮 order within {row.within}s"
     assert titles == [f"照明回路不亮：B区公共照明配电箱 第{circuit}回路"]
+
+
+@pytest.mark.parametrize("row", DEAD_LETTERED, ids=[f"{r.device}-{r.fault}" for r in DEAD_LETTERED])
+def test_the_documented_bad_payloads_are_counted_as_dead_letters(
+    row: Row, tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    early, found = asyncio.run(
+        _inject_and_advance(
+            row,
+            tmp_path,
+            mosquitto,
+            lambda gw: gw.dead_letters.stats().received > 0,
+        )
+    )
+    assert not early, "dead letters before the fault"
+    assert found, f"{row.fault}: no dead letter"
