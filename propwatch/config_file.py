@@ -335,6 +335,20 @@ def _syntax_problem(path: Path, exc: yaml.YAMLError) -> str:
     return f"{where}: " + say(f"YAML 语法错误：{text}", f"invalid YAML: {text}")
 
 
+def _unprintable(path: Path, text: str, exc: yaml.reader.ReaderError) -> str:
+    """A control character YAML does not allow (pasted from a PDF or a terminal), at its place."""
+    # libyaml counts bytes, PyYAML characters: find the character ourselves, by PyYAML's rule
+    found = yaml.reader.Reader.NON_PRINTABLE.search(text)
+    at = found.start() if found else min(max(exc.position, 0), len(text))
+    line = text.count("\n", 0, at) + 1
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    char = f"U+{ord(text[at]):04X}" if found else repr(exc.character)
+    return f"{path}:{line}:{column}: " + say(
+        f"不允许的控制字符 {char}（文件里混入了看不见的字符，请删去）",
+        f"control character {char} is not allowed (an invisible character; delete it)",
+    )
+
+
 def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
     """Parse a YAML file into data and a location-to-line map."""
     try:
@@ -356,7 +370,10 @@ def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
             [f"{path}: " + say(f"无法读取：{exc.strerror}", f"cannot read: {exc.strerror}")]
         ) from exc
     text = _decode(path, raw)
-    loader = _MarkedLoader(text)
+    try:
+        loader = _MarkedLoader(text)
+    except yaml.reader.ReaderError as exc:  # the pure-Python reader checks every character first
+        raise ConfigError([_unprintable(path, text, exc)]) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -365,6 +382,8 @@ def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
             )
         walk = _Walk(path, loader)
         data = walk.value(node, ())
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError([_unprintable(path, text, exc)]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([_syntax_problem(path, exc)]) from None
     except RecursionError:

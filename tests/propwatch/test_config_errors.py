@@ -360,6 +360,11 @@ ZH = [
             "（缩进不对，或值里的冒号需要加引号）"
         ],
     ),
+    Case(
+        "a control character",
+        edit("  name: 和谐花园", "  name: 和谐\x07花园"),
+        ["site.yaml:3:11: 不允许的控制字符 U+0007（文件里混入了看不见的字符，请删去）"],
+    ),
     Case("empty file", "# 还没写\n", ["site.yaml:1: 文件是空的（没有任何内容）"]),
     Case(
         "not UTF-8",
@@ -628,7 +633,9 @@ LOADER_ROWS = [
     c
     for c in ZH
     if "YAML" in "".join(c.expected)
-    or c.name.startswith(("second rules", "duplicate key", "merge", "a merge", "alias"))
+    or c.name.startswith(
+        ("second rules", "duplicate key", "merge", "a merge", "alias", "a control")
+    )
 ]
 
 
