@@ -10,6 +10,7 @@ to are bounded, so a hostile or mistaken file is refused in milliseconds.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -326,7 +327,15 @@ def _syntax_problem(path: Path, exc: yaml.YAMLError) -> str:
     problem = str(getattr(exc, "problem", "") or exc)
     context = str(getattr(exc, "context", "") or "")
     mark = getattr(exc, "problem_mark", None)
-    if context.startswith("while scanning a quoted scalar"):
+    tag = re.match(
+        r"could not determine a constructor for the tag '(?:tag:yaml.org,2002:)?(.*)'", problem
+    )
+    if tag:
+        text = say(
+            f"不支持的标签 !!{tag.group(1)}（站点文件只用普通的 YAML 值）",
+            f"unsupported tag !!{tag.group(1)} (site files hold plain YAML values)",
+        )
+    elif context.startswith("while scanning a quoted scalar"):
         mark = getattr(exc, "context_mark", None) or mark
         text = say("引号未闭合（字符串从这里开始）", "unclosed quote (the string starts here)")
     else:

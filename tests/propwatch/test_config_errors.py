@@ -365,6 +365,14 @@ ZH = [
         edit("  name: 和谐花园", "  name: 和谐\x07花园"),
         ["site.yaml:3:11: 不允许的控制字符 U+0007（文件里混入了看不见的字符，请删去）"],
     ),
+    Case(
+        "a Python tag",
+        edit("  name: 和谐花园", "  name: !!python/name:os.system"),
+        [
+            "site.yaml:3:9: YAML 语法错误：不支持的标签 !!python/name:os.system"
+            "（站点文件只用普通的 YAML 值）"
+        ],
+    ),
     Case("empty file", "# 还没写\n", ["site.yaml:1: 文件是空的（没有任何内容）"]),
     Case(
         "not UTF-8",
