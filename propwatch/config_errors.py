@@ -92,59 +92,62 @@ def _tag(tp: Any) -> str | None:
     return None
 
 
-def _step(tp: Any, part: str | int) -> tuple[Any, bool]:
-    """The type one location part further down, and whether the part is written in the file."""
+def _names_member(tp: Any, part: str | int) -> bool:
+    """Whether `part` is pydantic's name for a member of the union `tp` (a tag or a class)."""
+    return any(
+        _tag(m) == part or getattr(_strip(m), "__name__", None) == part
+        for m in _union_members(_strip(tp))
+    )
+
+
+def _step(tp: Any, part: str | int) -> Any:
+    """The type one location part further down (None when it cannot be told)."""
     tp = _strip(tp)
     members = _union_members(tp)
     if members:
         for m in members:
             if _tag(m) == part or getattr(_strip(m), "__name__", None) == part:
-                return _strip(m), False
-        models = [m for m in map(_strip, members) if isinstance(m, type)]
-        if len(models) == 1 or (len(members) == 2 and type(None) in members):
+                return _strip(m)
+        if len(members) == 2 and type(None) in members:  # X | None
             return _step(next(m for m in members if m is not type(None)), part)
-        return None, False
+        return None
     origin = get_origin(tp)
     if origin in (list, tuple, set, frozenset, Sequence) and isinstance(part, int):
-        return get_args(tp)[0] if get_args(tp) else None, True
+        return get_args(tp)[0] if get_args(tp) else None
     if origin is dict:
         args = get_args(tp)
-        return (args[1] if args else None), True
+        return args[1] if args else None
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         field = tp.model_fields.get(str(part))
-        return (field.annotation if field is not None else None), True
-    return None, False
+        return field.annotation if field is not None else None
+    return None
 
 
 def _walk(model: type[BaseModel], data: Any, raw: Loc) -> tuple[Loc, Any, Any]:
-    """The location as written, the type found there and the value the file holds there."""
+    """The location as written, the type found there and the value the file holds there.
+
+    pydantic's location also names union members it tried (`threshold`, `str-enum[Category]`)
+    and `[key]` for a mapping key; those are not in the file and are left out."""
     tp: Any = model
     here = data
     written: list[str | int] = []
     for i, part in enumerate(raw):
-        last = i == len(raw) - 1
-        members = _union_members(_strip(tp))
-        if any(_tag(m) == part or getattr(_strip(m), "__name__", None) == part for m in members):
-            tp = _step(tp, part)[0]  # the union member pydantic tried: not in the file
+        if _names_member(tp, part):
+            tp = _step(tp, part)
             continue
         if part == "[key]":
-            continue  # a mapping's key pydantic could not read: the key itself is the place
+            continue
         in_file = (isinstance(here, dict) and part in here) or (
             isinstance(here, list) and isinstance(part, int) and 0 <= part < len(here)
         )
         if in_file:
             written.append(part)
             here = here[part]
-            nxt, _ = _step(tp, part)
-            tp = nxt
-            continue
-        nxt, _ = _step(tp, part)
-        if last and isinstance(here, dict) and isinstance(part, str):
+            tp = _step(tp, part)
+        elif i == len(raw) - 1 and isinstance(here, dict) and isinstance(part, str):
             written.append(part)  # a missing field: named, though not written
-            tp = nxt
+            tp = _step(tp, part)
             here = None
-            continue
-        tp = nxt if nxt is not None else tp
     return tuple(written), tp, here
 
 
@@ -333,10 +336,9 @@ def explain(model: type[BaseModel], data: Any, errors: list[ErrorDetails]) -> li
             grouped.setdefault(loc, []).append((err, tp, here, field))
             continue
         loc, tp, here = _walk(model, data, raw)
-        if kind in ("union_tag_invalid", "union_tag_not_found") or kind.startswith("unknown_"):
-            tp = _walk(model, data, raw)[1]
-            if isinstance(here, dict) and "kind" in here:
-                loc = (*loc, "kind")
+        is_tag = kind in ("union_tag_invalid", "union_tag_not_found") or kind.startswith("unknown_")
+        if is_tag and isinstance(here, dict) and "kind" in here:
+            loc = (*loc, "kind")  # our unions are told apart by `kind`: the wrong value's line
         grouped.setdefault(loc, []).append((err, tp, here, loc[-1] if loc else None))
     # a misspelt required field is one mistake: the unknown key's "did you mean" says it all
     meant = {
