@@ -383,6 +383,9 @@ def test_a_warranty_reminder_is_sent_once_a_month_before_the_end(
     assert (before, reminders()) == (0, 1)
 
 
-def test_a_site_file_naming_an_unknown_template_is_refused_with_its_line(tmp_path: Path) -> None:
+def test_a_site_file_naming_an_unknown_template_is_refused_with_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROPWATCH_LANG", "en")  # the message's language follows the locale
     with pytest.raises(ConfigError, match=r"site.yaml:\d+: plans\[0\].template: unknown template"):
         plan_site(tmp_path, [], [{"id": "x", "template": "no-such-template"}])
