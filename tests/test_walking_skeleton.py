@@ -100,8 +100,11 @@ def test_pump_pressure_collapse_becomes_exactly_one_work_order_and_points_land(
 
     asyncio.run(run())
 
-    orders = work_orders()
-    assert len(orders) == 1
+    # exactly one order for the pressure episode (raised, redelivered, raised again); on a
+    # starved machine a late poll may also open a communication-loss order, which is not this one
+    every = work_orders()
+    orders = [o for o in every if o.alarm_type == "low_outlet_pressure"]
+    assert len(orders) == 1, [(o.alarm_type, o.title) for o in every]
     wo = orders[0]
     assert (wo.priority, wo.category, wo.source) == ("emergency", "water_supply", "alarm")
     assert wo.arrive_due is not None and wo.resolve_due is not None
