@@ -6,6 +6,13 @@ letter (from the dead-letter thread; paho's `ack` is thread-safe). A gateway tha
 that leaves the message unacknowledged in its persistent session, and the broker delivers it
 again.
 
+A device that falls silent is offline (通信中断) once it has sent nothing at all — no event, no
+heartbeat, not even a bad payload — for its allowed silence (`offline_after` of the device or
+its profile, three heartbeats by default), measured on the injected clock; its next message
+brings it back. A device never heard from since start gets the same allowance from start. While
+the gateway itself is cut off from the broker, silence is not the device's fault: the watch
+pauses, and every allowance starts again once the connection is back.
+
 Values that parse but cannot be stored (`gateway.readings.split_storable`: a timestamp outside
 the store's range, an integer past int64, a non-finite number) are refused here: the payload is
 kept as a dead letter naming them, and the sample goes on with the other values, if any.
@@ -19,6 +26,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +35,7 @@ import paho.mqtt.client as paho
 from gateway.dead_letters import DeadLetters
 from gateway.readings import Sample, Value, split_storable
 from propwatch.clock import Clock
+from propwatch.messages import say
 from propwatch.mqtt import MqttConnection
 from propwatch.profiles import MqttField, MqttProfile
 from propwatch.site import Device
@@ -107,6 +116,27 @@ def map_payload(profile: MqttProfile, payload: bytes) -> tuple[dict[str, Value],
 
 
 SafeCallback = Callable[[], None]
+OnlineChange = Callable[[str, bool, str], None]
+"""(device id, online, reason): the same callback a Modbus poller calls."""
+
+
+@dataclass
+class Silence:
+    """When an MQTT device was last heard from (monotonic), and what the gateway made of it."""
+
+    allowed: float
+    heard_at: float
+    online: bool | None = None
+    """None until the first message or the first verdict of silence."""
+    messages: int = 0
+
+    def silent_for(self, now: float) -> float:
+        return max(0.0, now - self.heard_at)
+
+
+def allowed_silence(device: Device, profile: MqttProfile) -> float:
+    """The device's own `offline_after`, else its profile's (three heartbeats by default)."""
+    return device.offline_after if device.offline_after is not None else profile.allowed_silence()
 
 
 def _by_topic(
@@ -136,6 +166,7 @@ class MqttIngest:
         on_sample: Callable[[Sample], None],
         when_safe: Callable[[SafeCallback], None] | None = None,
         max_payload_bytes: int = 1 << 20,
+        on_online_change: OnlineChange | None = None,
     ) -> None:
         self.site_id = site_id
         self.clock = clock
@@ -149,6 +180,11 @@ class MqttIngest:
         self.refused = 0
         """Samples with at least one unstorable value (kept as dead letters)."""
         self.by_topic = _by_topic(devices)
+        self.on_online_change = on_online_change
+        self.silence: dict[str, Silence] = {}
+        self._watched_connects = -1
+        """The broker connection the allowances were last started on (`connect_count`)."""
+        self._watch_silence(devices)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
@@ -164,6 +200,7 @@ class MqttIngest:
         message already delivered for a removed topic becomes a dead letter, never a crash.
         Returns (topics added, topics removed)."""
         wanted = _by_topic(devices)
+        self._watch_silence(devices)
         added = [t for t in wanted if t not in self.by_topic]
         removed = [t for t in self.by_topic if t not in wanted]
         self.by_topic = wanted
@@ -172,6 +209,71 @@ class MqttIngest:
         for topic in added:
             self.connection.subscribe(topic, qos=1)
         return len(added), len(removed)
+
+    def _watch_silence(self, devices: list[tuple[Device, str, MqttProfile]]) -> None:
+        """Allowances for these devices: a new one's counts from now, a kept one keeps its
+        last message and verdict (a changed `offline_after` applies at once)."""
+        now = self.clock.monotonic()
+        kept = self.silence
+        self.silence = {}
+        for device, _, profile in devices:
+            allowed = allowed_silence(device, profile)
+            watch = kept.get(device.id) or Silence(allowed, now)
+            watch.allowed = allowed
+            self.silence[device.id] = watch
+
+    def heard(self, device_id: str) -> None:
+        """Anything at all from the device (a bad payload too) shows it is alive."""
+        watch = self.silence.get(device_id)
+        if watch is None:
+            return
+        watch.heard_at = self.clock.monotonic()
+        watch.messages += 1
+        if watch.online is not True:
+            was_offline = watch.online is False
+            watch.online = True
+            if was_offline:
+                log.info("MQTT device %s heard from again", device_id)
+            if self.on_online_change is not None:
+                self.on_online_change(device_id, True, "")
+
+    def check_silence(self) -> list[str]:
+        """Call offline every device silent past its allowance; the ids newly offline.
+
+        Nothing is called offline while the broker connection is down, and a new connection
+        (a reconnect the watch has not seen yet) restarts every allowance: what the broker
+        queued meanwhile arrives now, and a device gets its full allowance to be heard."""
+        if not self.connection.connected.is_set():
+            return []
+        now = self.clock.monotonic()
+        if self.connection.connect_count != self._watched_connects:
+            self._watched_connects = self.connection.connect_count
+            for watch in self.silence.values():
+                watch.heard_at = max(watch.heard_at, now)
+            return []
+        newly = []
+        for device_id, watch in self.silence.items():
+            silent = watch.silent_for(now)
+            if silent <= watch.allowed or watch.online is False:
+                continue
+            watch.online = False
+            newly.append(device_id)
+            reason = say(
+                f"{silent:.0f} 秒未收到任何消息（允许 {watch.allowed:.0f} 秒）",
+                f"nothing received for {silent:.0f} s (allowed {watch.allowed:.0f} s)",
+            )
+            log.warning("MQTT device %s offline: %s", device_id, reason)
+            if self.on_online_change is not None:
+                self.on_online_change(device_id, False, reason)
+        return newly
+
+    async def watch_silence(self) -> None:
+        """Check the allowances on the injected clock, about ten times per shortest allowance
+        (at most once a second), for as long as the gateway runs."""
+        while True:
+            self.check_silence()
+            shortest = min((w.allowed for w in self.silence.values()), default=10.0)
+            await self.clock.sleep(min(1.0, shortest / 10))
 
     def _from_paho_thread(self, msg: paho.MQTTMessage) -> None:
         assert self._loop is not None
@@ -219,6 +321,8 @@ class MqttIngest:
         self, topic: str, payload: bytes, ack: Callable[[], None]
     ) -> Sample | None:
         now = self.clock.now()
+        if (known := self.by_topic.get(topic)) is not None:
+            self.heard(known[0].id)
         if len(payload) > self.max_payload_bytes:
             self.dead_letters.keep(
                 topic,

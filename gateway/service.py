@@ -178,6 +178,7 @@ class Gateway:
             self.dead_letters,
             self.on_sample,
             when_safe=self.writer.when_safe,
+            on_online_change=self.on_online_change,
         )
 
     def _make_poller(
@@ -203,6 +204,10 @@ class Gateway:
             phase=random.Random(device.id).uniform(0, device.poll_interval),
             dead_letters=self.dead_letters,
         )
+
+    def _watch_silence(self, ingest: MqttIngest) -> None:
+        """通信中断 of MQTT devices: the silence watch runs as long as the gateway."""
+        self._tasks.append(asyncio.create_task(ingest.watch_silence(), name="mqtt-silence"))
 
     def _start_poller(self, poller: ModbusDevicePoller) -> None:
         self._poll_tasks[poller.device.id] = asyncio.create_task(
@@ -259,6 +264,7 @@ class Gateway:
             topics_added = len(self.ingest.by_topic)
             if self._tasks:  # already started; otherwise __aenter__ starts it
                 self.ingest.start()
+                self._watch_silence(self.ingest)
         self._forget_unheld_conditions()
         self.publish_all_states()
         self.reloads += 1
@@ -317,6 +323,8 @@ class Gateway:
             ).__aenter__()
         for p in self.pollers:
             self._start_poller(p)
+        if self.ingest is not None:
+            self._watch_silence(self.ingest)
         try:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._on_sighup)
         except (NotImplementedError, RuntimeError, ValueError):
@@ -415,6 +423,12 @@ class Gateway:
 
     def _comm_evidence(self, device_id: str) -> dict[str, Any]:
         poller = next((p for p in self.pollers if p.device.id == device_id), None)
+        watch = self.ingest.silence.get(device_id) if self.ingest is not None else None
+        if poller is None and watch is not None:
+            return {
+                "silent_s": round(watch.silent_for(self.clock.monotonic()), 1),
+                "offline_after_s": watch.allowed,
+            }
         if poller is None:
             return {}
         h = poller.health
@@ -504,5 +518,14 @@ class Gateway:
                     "failures": p.health.failures,
                 }
                 for p in self.pollers
+            },
+            "mqtt_devices": {
+                device_id: {
+                    "online": w.online,
+                    "silent_s": round(w.silent_for(self.clock.monotonic()), 1),
+                    "offline_after_s": w.allowed,
+                    "messages": w.messages,
+                }
+                for device_id, w in (self.ingest.silence.items() if self.ingest else [])
             },
         }

@@ -251,7 +251,18 @@ class MqttProfile(_Strict):
     topic: str = Field(description="subscription pattern, `{device}` replaced by the device id")
     timestamp_path: str | None = None
     max_payload_bytes: int = 65536
+    heartbeat: Seconds = Field(
+        default=30.0, gt=0, description="the longest a healthy unit of the model stays quiet"
+    )
+    offline_after: Seconds | None = Field(
+        default=None, gt=0, description="silence before a unit is offline (three heartbeats)"
+    )
     fields: list[MqttField] = Field(min_length=1)
+
+    def allowed_silence(self) -> float:
+        """通信中断 for a device that only speaks when it has something to say: silent longer
+        than this (three missed heartbeats unless the profile says) and it is offline."""
+        return self.offline_after if self.offline_after is not None else 3 * self.heartbeat
 
 
 Profile = ModbusProfile | MqttProfile

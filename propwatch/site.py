@@ -165,9 +165,21 @@ class Device(_M):
     max_gap: int | None = Field(
         default=None, ge=0, le=124, description="registers a read may skip (profile default)"
     )
+    offline_after: Seconds | None = Field(
+        default=None, gt=0, description="MQTT: silence before the device is offline (profile's)"
+    )
 
     @model_validator(mode="after")
     def _transport(self) -> Device:
+        if self.offline_after is not None and self.protocol != "mqtt":
+            raise ValueError(
+                say(
+                    "offline_after（静默多久算离线）只用于 MQTT 设备；Modbus 设备的离线次数"
+                    "在 communication_loss 规则中设置",
+                    "offline_after (the silence allowed) is for MQTT devices; a Modbus device's "
+                    "failed polls are set in a communication_loss rule",
+                )
+            )
         if self.protocol == "modbus_rtu" and not self.serial_port:
             raise ValueError(
                 say(
