@@ -384,3 +384,26 @@ def test_offline_after_on_a_modbus_device_is_refused_at_its_line(tmp_path: Path)
         "devices; a Modbus device's failed polls are set in a communication_loss rule"
         in (done.stderr.splitlines())
     )
+
+
+def test_a_bad_offline_after_in_a_profile_is_refused_at_its_line(tmp_path: Path) -> None:
+    site = quick_site_copy(tmp_path)
+    builtin = Path(__file__).resolve().parents[2] / "propwatch" / "profiles"
+    text = (builtin / "access_controller.yaml").read_text(encoding="utf-8")
+    text = text.replace("timestamp_path: ts\n", "timestamp_path: ts\noffline_after: 0\n")
+    profile = tmp_path / "profiles" / "access_controller.yaml"
+    profile.parent.mkdir()
+    profile.write_text(text, encoding="utf-8")
+    line = text.splitlines().index("offline_after: 0") + 1
+    done = subprocess.run(
+        [PROPWATCH, "check-config", "--site", str(site)],
+        env={**os.environ, "LANG": "en_US.UTF-8", "LC_ALL": "en_US.UTF-8"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"  {profile}:{line}: offline_after: must be greater than 0, got 0" in (
+        done.stderr.splitlines()
+    ), done.stderr
