@@ -238,9 +238,11 @@ def _get(url: str) -> str:
 
 def _door_only_site(tmp: Path) -> Site:
     """One MQTT access controller: no Modbus device goes offline and raises an alarm (whose
-    priority-lane append would meet the full disk too) while the test fills the disk."""
+    priority-lane append would meet the full disk too) while the test fills the disk. A site id
+    of its own: the broker is shared with other tests, whose `hexie` door messages would be
+    ingested as points of this run."""
     doc = {
-        "site": {"id": "hexie", "name": "和谐花园", "latitude": 30.27, "longitude": 120.15},
+        "site": {"id": "disk-full", "name": "和谐花园", "latitude": 30.27, "longitude": 120.15},
         "zones": [{"id": "zone-b", "name": "B区"}],
         "assets": [
             {"id": "door-north", "name": "北门门禁", "kind": "access_controller"}
