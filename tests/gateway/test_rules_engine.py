@@ -64,4 +64,4 @@ def test_a_communication_loss_rule_sets_the_offline_policy_of_its_assets(tmp_pat
     engine = RuleEngine(load_site(path))
     rule = engine.communication_rule("pump-1")
     assert rule is not None and rule.offline_after == 5 and rule.online_after == 2
-    assert engine.communication_rule("door-north") is None
+    assert engine.communication_rule("lift-1-1") is None
