@@ -124,6 +124,14 @@ async def rig(
                 site, settings, clock, broker.url, sink=LocalStore(tmp_path / "telemetry.db")
             )
             r = Rig(site, clock, fleet, await gateway.__aenter__(), spy, settings)
+            # allowances count from the connection the watch has seen: wait for it and let the
+            # watch see it at the start time, however late the broker answered in real time
+            ingest = gateway.ingest
+            assert ingest is not None
+            await asyncio.to_thread(
+                wait_until, ingest.connection.connected.is_set, 10, "the gateway's connection"
+            )
+            ingest.check_silence()
             try:
                 yield r
             finally:
