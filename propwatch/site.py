@@ -57,6 +57,9 @@ class SiteInfo(_M):
     latitude: float = Field(ge=-90, le=90)
     longitude: float = Field(ge=-180, le=180)
     address: str = ""
+    # 区域/城市公司: the region of the company this property belongs to (`organisation.yaml`
+    # beside the site files names it); None: directly under the company
+    region: str | None = Field(default=None, pattern=ID)
 
     @field_validator("timezone")
     @classmethod
