@@ -82,5 +82,6 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(lighting.router)
     app.include_router(sites.router)
     app.include_router(sites.me_router)
+    app.include_router(sites.files_router)
     pages.install(app)
     return app
