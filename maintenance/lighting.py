@@ -19,6 +19,7 @@ re-issued.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -130,13 +131,19 @@ def _circuit_numbers(site: Site, asset: Asset, values: dict[str, Any]) -> list[i
 
 def circuit_readings(session: Session, site: Site, dusk: datetime) -> list[CircuitReading]:
     """Every public lighting circuit of the site with its latest telemetry."""
-    spec = site.spec
     rows = {
         r.code: r
         for r in session.scalars(
             select(AssetRow).where(AssetRow.site_id == site.id, AssetRow.kind.in_(LIGHTING_KINDS))
         )
     }
+    return readings_of(site, rows, dusk)
+
+
+def readings_of(site: Site, rows: Mapping[str, AssetRow], dusk: datetime) -> list[CircuitReading]:
+    """The circuits of the site's lighting assets from their registry rows (by asset code), so
+    a view of many sites reads every site's rows in one query."""
+    spec = site.spec
     out: list[CircuitReading] = []
     for asset in spec.assets:
         if asset.kind not in LIGHTING_KINDS:

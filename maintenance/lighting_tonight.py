@@ -8,20 +8,24 @@ were recorded, and the open "circuit dark" orders. It only reads; `maintenance.l
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from maintenance.lighting import (
     CURSOR,
+    LIGHTING_KINDS,
     check_time,
-    circuit_readings,
     fault_dedup_key,
+    readings_of,
     sunrise_after,
     sunset_at,
 )
+from maintenance.registry.models import Asset as AssetRow
 from maintenance.work_orders.models import OPEN_STATUSES, STATUS_ZH, Source, Status, WorkOrder
 from propwatch.site import Category, Site
 
@@ -78,8 +82,109 @@ def night_of(site: Site, now: datetime) -> date:
 
 
 def lighting_tonight(session: Session, site: Site, now: datetime) -> LightingTonight:
+    return lighting_tonight_of_sites(session, [site], now)[site.id]
+
+
+def lighting_tonight_of_sites(
+    session: Session, sites: Iterable[Site], now: datetime
+) -> dict[str, LightingTonight]:
+    """Tonight's check of every site, each on its own night and sunset, in three queries
+    whatever the number of sites (the all-sites overview reads hundreds)."""
+    by_id = {site.id: site for site in sites}
+    if not by_id:
+        return {}
+    ids = sorted(by_id)
+    nights = {site_id: night_of(site, now) for site_id, site in by_id.items()}
+    lighting_rows: dict[str, dict[str, AssetRow]] = defaultdict(dict)
+    for row in session.scalars(
+        select(AssetRow).where(AssetRow.site_id.in_(ids), AssetRow.kind.in_(LIGHTING_KINDS))
+    ):
+        lighting_rows[row.site_id][row.code] = row
+    patrols: dict[str, list[PatrolNow]] = defaultdict(list)
+    patrol_rows = session.scalars(
+        select(WorkOrder)
+        .where(
+            WorkOrder.site_id.in_(ids),
+            WorkOrder.source == Source.PLAN.value,
+            or_(
+                *(
+                    WorkOrder.source_key.like(f"lighting:%:{night.isoformat()}")
+                    for night in sorted(set(nights.values()))
+                )
+            ),
+        )
+        .order_by(WorkOrder.site_id, WorkOrder.zone_code)
+    )
+    for wo in patrol_rows:
+        night = nights[wo.site_id]
+        key = wo.source_key
+        if (
+            wo.details.get("plan_id") != CURSOR
+            or not key.startswith(f"lighting:{wo.site_id}:")
+            or not key.endswith(f":{night.isoformat()}")
+        ):
+            continue
+        items = wo.details.get("checklist")
+        items = items if isinstance(items, list) else []
+        patrols[wo.site_id].append(
+            PatrolNow(
+                work_order_id=wo.id,
+                code=wo.code,
+                zone=wo.zone_code,
+                status=wo.status,
+                status_zh=STATUS_ZH[Status(wo.status)],
+                assignee=wo.assignee,
+                checked=sum(1 for i in items if i.get("result")),
+                total=len(items),
+                failed=sum(1 for i in items if i.get("result") == "fail"),
+            )
+        )
+    faults: dict[str, list[FaultNow]] = defaultdict(list)
+    fault_rows = session.scalars(
+        select(WorkOrder)
+        .where(
+            WorkOrder.site_id.in_(ids),
+            WorkOrder.category == Category.LIGHTING.value,
+            WorkOrder.dedup_key.like(fault_dedup_key("%", "%")),
+            WorkOrder.status.in_([s.value for s in OPEN_STATUSES]),
+        )
+        .order_by(WorkOrder.id)
+    )
+    for wo in fault_rows:
+        if not (wo.dedup_key or "").startswith(fault_dedup_key(wo.site_id, "")):
+            continue
+        faults[wo.site_id].append(
+            FaultNow(
+                work_order_id=wo.id,
+                code=wo.code,
+                title=wo.title,
+                status=wo.status,
+                status_zh=STATUS_ZH[Status(wo.status)],
+                assignee=wo.assignee,
+            )
+        )
+    return {
+        site_id: _tonight(
+            site,
+            nights[site_id],
+            now,
+            lighting_rows.get(site_id, {}),
+            patrols.get(site_id, []),
+            faults.get(site_id, []),
+        )
+        for site_id, site in by_id.items()
+    }
+
+
+def _tonight(
+    site: Site,
+    night: date,
+    now: datetime,
+    rows: dict[str, AssetRow],
+    patrols: list[PatrolNow],
+    faults: list[FaultNow],
+) -> LightingTonight:
     spec = site.spec
-    night = night_of(site, now)
     dusk = sunset_at(spec, night)
     fresh_since = dusk if now >= dusk else now - timedelta(hours=1)
     circuits = [
@@ -94,57 +199,7 @@ def lighting_tonight(session: Session, site: Site, now: datetime) -> LightingTon
             suspect=c.is_dark(spec),
             text=c.telemetry_text(spec),
         )
-        for c in circuit_readings(session, site, fresh_since)
-    ]
-    prefix = f"lighting:{site.id}:"
-    patrol_rows = session.scalars(
-        select(WorkOrder)
-        .where(
-            WorkOrder.site_id == site.id,
-            WorkOrder.source == Source.PLAN.value,
-            WorkOrder.source_key.like(f"{prefix}%:{night.isoformat()}"),
-        )
-        .order_by(WorkOrder.zone_code)
-    )
-    patrols = []
-    for wo in patrol_rows:
-        if wo.details.get("plan_id") != CURSOR:
-            continue
-        items = wo.details.get("checklist")
-        items = items if isinstance(items, list) else []
-        patrols.append(
-            PatrolNow(
-                work_order_id=wo.id,
-                code=wo.code,
-                zone=wo.zone_code,
-                status=wo.status,
-                status_zh=STATUS_ZH[Status(wo.status)],
-                assignee=wo.assignee,
-                checked=sum(1 for i in items if i.get("result")),
-                total=len(items),
-                failed=sum(1 for i in items if i.get("result") == "fail"),
-            )
-        )
-    fault_rows = session.scalars(
-        select(WorkOrder)
-        .where(
-            WorkOrder.site_id == site.id,
-            WorkOrder.category == Category.LIGHTING.value,
-            WorkOrder.dedup_key.like(fault_dedup_key(site.id, "%")),
-            WorkOrder.status.in_([s.value for s in OPEN_STATUSES]),
-        )
-        .order_by(WorkOrder.id)
-    )
-    faults = [
-        FaultNow(
-            work_order_id=wo.id,
-            code=wo.code,
-            title=wo.title,
-            status=wo.status,
-            status_zh=STATUS_ZH[Status(wo.status)],
-            assignee=wo.assignee,
-        )
-        for wo in fault_rows
+        for c in readings_of(site, rows, fresh_since)
     ]
     check_at = check_time(spec, night)
     return LightingTonight(
