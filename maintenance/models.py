@@ -14,6 +14,7 @@ from maintenance.notifications import Notification
 from maintenance.notify.models import NotificationAttempt, NotificationCursor, NotificationDelivery
 from maintenance.plans.models import PlanCursor, PlanHealth, PlanRecord
 from maintenance.registry.models import Asset, Building, Person, SiteRecord, Zone
+from maintenance.site_leases import MaintenanceReplica, SiteLease
 from maintenance.work_orders.models import Escalation, WorkOrder, WorkOrderTransition
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "Escalation",
     "ExternalRef",
     "IdempotencyRecord",
+    "MaintenanceReplica",
     "Notification",
     "NotificationAttempt",
     "NotificationCursor",
@@ -35,6 +37,7 @@ __all__ = [
     "PlanHealth",
     "PlanRecord",
     "ProcessedEvent",
+    "SiteLease",
     "SiteRecord",
     "WebhookDelivery",
     "WebhookSubscription",
