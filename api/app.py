@@ -19,6 +19,7 @@ from api.routes import (
     lighting,
     metrics,
     notifications,
+    overview,
     pages,
     plans,
     reports,
@@ -72,6 +73,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(alarms.router)
     app.include_router(assets.router)
     app.include_router(reports.router)
+    app.include_router(overview.router)
     app.include_router(plans.router)
     app.include_router(webhooks.router)
     app.include_router(notifications.router)
