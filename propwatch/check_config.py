@@ -6,6 +6,7 @@ and the built-in ones, so a broken model file is caught before a device ever nam
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from maintenance.plans.schedules import site_schedule_problems
@@ -48,3 +49,43 @@ def _schedule_problems(site_path: Path, found: list[str]) -> list[str]:
 def _where(problem: str) -> str:
     """`file:line: yaml.path` of a `file:line: yaml.path: message` problem."""
     return ": ".join(problem.split(": ", 2)[:2])
+
+
+def summary(site: Site) -> str:
+    """One line of what a good site file holds."""
+    spec = site.spec
+    return (
+        f"{spec.site.name}: {len(spec.assets)} assets, {len(spec.devices)} devices, "
+        f"{len(site.profiles)} profiles, {len(spec.rules)} rules"
+    )
+
+
+def check_sites_dir(folder: Path) -> int:
+    """`check-config --sites DIR`: every site file of the folder, as the services would load
+    them (one site file per site id); 0 when all are good, 2 otherwise."""
+    from propwatch.clock import SystemClock
+    from propwatch.messages import say
+    from propwatch.site_directory import FileState, SiteDirectory
+
+    if not folder.is_dir():
+        print(say(f"{folder}: 不是目录", f"{folder}: not a folder"), file=sys.stderr)
+        return 2
+    directory = SiteDirectory(folder, SystemClock())
+    directory.rescan()
+    states = directory.states()
+    refused = [s for s in states if s.state is FileState.REFUSED]
+    for state in states:
+        site = directory.sites.get(state.site_id or "")
+        if state.state is FileState.LOADED and site is not None:
+            print(f"{state.path}: OK — {summary(site)}")
+        else:
+            print(f"{state.path}: " + say("配置错误:", "configuration error:"), file=sys.stderr)
+            for problem in state.problems:
+                print(f"  {problem}", file=sys.stderr)
+    print(
+        say(
+            f"{folder}: {len(states) - len(refused)} 个小区可加载, {len(refused)} 个文件被拒绝",
+            f"{folder}: {len(states) - len(refused)} sites load, {len(refused)} files refused",
+        )
+    )
+    return 2 if refused else 0

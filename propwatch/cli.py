@@ -66,6 +66,27 @@ def _site_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
     )
 
 
+def _sites_args(p: argparse.ArgumentParser) -> None:
+    """`--site FILE` for one property, or `--sites DIR` for every site file of a folder."""
+    one = p.add_mutually_exclusive_group()
+    one.add_argument(
+        "--site",
+        type=Path,
+        metavar="FILE",
+        help=say("小区的站点文件 (YAML)", "the site file (YAML)"),
+    )
+    one.add_argument(
+        "--sites",
+        type=Path,
+        metavar="DIR",
+        help=say(
+            "站点文件目录: 服务其中每个 *.yaml 小区, 文件增删改无需重启 (或 PROPWATCH_SITES_DIR)",
+            "a folder of site files: serve every *.yaml site in it, added, changed or removed "
+            "without a restart (or PROPWATCH_SITES_DIR)",
+        ),
+    )
+
+
 def _command(
     sub: argparse._SubParsersAction[argparse.ArgumentParser],
     name: str,
@@ -153,7 +174,8 @@ def build_parser(site: Site | None = None) -> argparse.ArgumentParser:
             ),
         ),
     ):
-        _site_arg(_command(sub, name, what))
+        command = _command(sub, name, what)
+        (_sites_args if name in ("maintenance", "api") else _site_arg)(command)
     sim = _command(
         sub,
         "simulate",
@@ -197,7 +219,7 @@ def build_parser(site: Site | None = None) -> argparse.ArgumentParser:
         ),
         formatter_class=FORMATTER,
     )
-    _site_arg(check)
+    _sites_args(check)
     db = _command(
         sub,
         "db",
@@ -253,6 +275,21 @@ def _settings() -> Settings:
         raise StartFailed("; ".join(problems)) from exc
 
 
+def _choose_sites(args: argparse.Namespace, settings: Settings) -> None:
+    """`--site`, else `--sites`, else PROPWATCH_SITES_DIR; one of them is needed."""
+    if args.site is None and args.sites is None:
+        args.sites = settings.sites_dir
+    if args.site is None and args.sites is None:
+        raise StartFailed(
+            say(
+                f"propwatch {args.command} 需要 --site FILE 或 --sites DIR"
+                " (或设置 PROPWATCH_SITES_DIR)",
+                f"propwatch {args.command} needs --site FILE or --sites DIR"
+                " (or PROPWATCH_SITES_DIR)",
+            )
+        )
+
+
 def _fail(message: str, verbose: bool) -> int:
     if verbose:
         traceback.print_exc()
@@ -275,17 +312,17 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     try:
         settings = _settings()
+        if args.command in ("maintenance", "api", "check-config"):
+            _choose_sites(args, settings)
         if args.command == "check-config":
-            from propwatch.check_config import check_config
+            from propwatch.check_config import check_config, check_sites_dir, summary
 
+            if args.sites is not None:
+                return check_sites_dir(args.sites)
             checked, problems = check_config(args.site)
             if problems or checked is None:
                 raise ConfigError(problems)
-            print(
-                f"{args.site}: OK — {checked.spec.site.name}: {len(checked.spec.assets)} assets, "
-                f"{len(checked.spec.devices)} devices, {len(checked.profiles)} profiles, "
-                f"{len(checked.spec.rules)} rules"
-            )
+            print(f"{args.site}: OK — {summary(checked)}")
             return 0
         if args.command == "simulate" and args.sim_action:
             site = site or load_site(args.site)

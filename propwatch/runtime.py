@@ -32,6 +32,7 @@ from propwatch.embedded_broker import EmbeddedBroker
 from propwatch.messages import say
 from propwatch.settings import Settings
 from propwatch.site import Role, Site, load_site
+from propwatch.site_directory import SiteDirectory
 from propwatch.startup import (
     StartFailed,
     bind_listener,
@@ -185,9 +186,11 @@ class _ApiServer(uvicorn.Server):
         yield
 
 
-def _api_server(ctx: AppContext, settings: Settings) -> uvicorn.Server:
+def _api_server(ctx: AppContext, settings: Settings, sites: SiteDirectory) -> uvicorn.Server:
+    app = create_app(ctx)
+    app.state.site_directory = sites  # GET /api/v1/site-files
     config = uvicorn.Config(
-        create_app(ctx),
+        app,
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",
@@ -201,7 +204,7 @@ def _banner(
     base: str,
     token: str,
     generated: bool,
-    site: Site,
+    site: Site | None,
     tokens: TokenRegistry,
     clock: Clock,
 ) -> str:
@@ -209,7 +212,7 @@ def _banner(
     the one given in PROPWATCH_ADMIN_TOKEN is never printed (stdout ends up in journals)."""
     fragment = f"#token={token}" if generated else ""
     lines = [f"  值班室 (duty room): {base}/{fragment}"]
-    if command == "demo":
+    if command == "demo" and site is not None:
         lines.append(_technician_links(site, tokens, base, clock.now()).strip("\n"))
         lines.append(f"  (手机链接 {TECHNICIAN_LINK_LIFETIME.days} 天内有效)")
     elif generated:
@@ -232,13 +235,54 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         stop.restore()
 
 
+def open_sites(args: argparse.Namespace, clock: Clock) -> SiteDirectory:
+    """The site files a central command serves: `--site FILE`, or every file of `--sites DIR`.
+
+    One file that fails stops the start (as it always has); in a folder, a refused file is
+    logged and shown in `/api/v1/site-files` while every good one starts. Blocking (disk)."""
+    if args.site is not None:
+        directory = SiteDirectory.of_file(args.site, clock)
+    else:
+        folder: Path = args.sites
+        if not folder.is_dir():
+            raise StartFailed(
+                say(
+                    f"站点文件目录 {folder} 不存在或不是目录 (--sites / PROPWATCH_SITES_DIR)",
+                    f"the sites folder {folder} does not exist or is not a folder"
+                    " (--sites / PROPWATCH_SITES_DIR)",
+                )
+            )
+        directory = SiteDirectory(folder, clock)
+    directory.rescan()
+    if directory.single_file and not directory.sites:
+        load_site(args.site)  # raises the file's problems, one per line
+    if not directory.sites:
+        log.warning("no site loads from %s yet; add site files, they are picked up", args.sites)
+    return directory
+
+
+def _on_sighup(directory: SiteDirectory) -> Callable[[], None]:
+    """SIGHUP rescans the site files at once (installed for `maintenance` and `api`)."""
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, directory.request_rescan)
+
+    def restore() -> None:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+    return restore
+
+
 async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals) -> int:
-    site = load_site(args.site) if args.site else None
     clock = SystemClock()
+    directory: SiteDirectory | None = None
+    if args.command in ("maintenance", "api"):
+        directory = await asyncio.to_thread(open_sites, args, clock)
+    site = load_site(args.site) if args.site and directory is None else None
     admin_token = given_admin_token(settings) if args.command in ("demo", "api") else None
     check_var_dir(settings.var_dir)
     private_var_dir(settings.var_dir)
     database_url = settings.resolved_database_url()
+    health: dict[str, Callable[[], dict[str, Any]]] = {}
     async with contextlib.AsyncExitStack() as stack:
         listener = None
         if args.command in ("demo", "api"):  # held from the start: a taken port starts nothing
@@ -255,14 +299,20 @@ async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals)
             finally:
                 db.dispose()
             return 0
-        assert site is not None
+        if directory is not None:
+            stack.callback(_on_sighup(directory))
+            watch = asyncio.create_task(directory.watch(settings.sites_rescan), name="site-files")
+            stack.callback(watch.cancel)
+            health["sites"] = directory.health
         mqtt_url = settings.mqtt_url
         if mqtt_url is None and args.command in ("demo",):
             broker = await stack.enter_async_context(EmbeddedBroker())
             mqtt_url = broker.url
             log.info("embedded MQTT broker at %s", mqtt_url)
         needs_mqtt = args.command in ("gateway", "maintenance") or (
-            args.command == "simulate" and any(d.protocol == "mqtt" for d in site.spec.devices)
+            args.command == "simulate"
+            and site is not None
+            and any(d.protocol == "mqtt" for d in site.spec.devices)
         )
         if mqtt_url is None and needs_mqtt:
             raise StartFailed(
@@ -274,6 +324,7 @@ async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals)
                 )
             )
         if args.command in ("demo", "simulate"):
+            assert site is not None
             scenario = _scenario_for(site, args.scenario)
             sim_clock: Clock = clock
             if args.command == "simulate":
@@ -288,17 +339,22 @@ async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals)
                     Fleet(site, sim_clock, mqtt_url, scenario, control_path=control)
                 )
         tokens = TokenRegistry()
-        health: dict[str, Callable[[], dict[str, Any]]] = {}
         db = Database.from_settings(settings)
         if args.command in ("demo", "maintenance"):
             assert mqtt_url is not None
+            served = directory or SiteDirectory.of_file(args.site, clock)
+            if directory is None:
+                await asyncio.to_thread(served.rescan)
             with _reaching(mqtt_url, database_url):
                 maint = await stack.enter_async_context(
-                    MaintenanceService(site, settings, clock, mqtt_url, db)
+                    # until MaintenanceService takes the whole directory: its one site
+                    MaintenanceService(
+                        next(iter(served.sites.values())), settings, clock, mqtt_url, db
+                    )
                 )
             health["maintenance"] = maint.health
         if args.command in ("demo", "gateway"):
-            assert mqtt_url is not None
+            assert mqtt_url is not None and site is not None
             if settings.gateway_metrics_port is not None:
                 check_ports_free(
                     "PROPWATCH_GATEWAY_METRICS_PORT",
@@ -312,9 +368,12 @@ async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals)
             assert listener is not None
             with _reaching(None, database_url):
                 await asyncio.to_thread(db.upgrade)
+            served_api = directory or SiteDirectory.of_file(args.site, clock)
+            if directory is None:
+                await asyncio.to_thread(served_api.rescan)
             ctx = AppContext(
                 db=db,
-                sites={site.id: site},
+                sites=dict(served_api.sites),
                 clock=clock,
                 tokens=tokens,
                 health=health,
@@ -330,7 +389,9 @@ async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals)
             await stack.enter_async_context(
                 WebhookDispatcher(db, clock, targets=ctx.webhook_targets)
             )
-            server = _api_server(ctx, settings)
+            # every rescan that changes a site hands the routes a new snapshot
+            served_api.on_change(lambda sites: setattr(ctx, "sites", sites))
+            server = _api_server(ctx, settings, served_api)
             api_task = asyncio.create_task(server.serve(sockets=[listener]))
             base = f"http://{settings.api_host}:{settings.api_port}"
             banner = _banner(args.command, base, token, admin_token is None, site, tokens, clock)

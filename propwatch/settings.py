@@ -30,6 +30,24 @@ class Settings(BaseSettings):
             "状态目录: SQLite 数据库、外发队列、附件、模拟器控制套接字",
         ),
     )
+    # Sites as data (propwatch/site_directory.py): one central process serves every site file
+    # of a folder; `--sites DIR` on the command line says the same.
+    sites_dir: Path | None = Field(
+        default=None,
+        description="folder of site files (*.yaml) served by one process, as --sites DIR",
+        json_schema_extra=_read_by(
+            "maintenance api", "站点文件目录 (*.yaml), 一个进程服务其中所有小区, 同 --sites DIR"
+        ),
+    )
+    sites_rescan: float = Field(
+        default=30.0,
+        gt=0,
+        le=86400,
+        description="seconds between rescans of the site files (SIGHUP rescans at once)",
+        json_schema_extra=_read_by(
+            "maintenance api", "重新扫描站点文件的间隔秒数 (SIGHUP 立即扫描)"
+        ),
+    )
     mqtt_url: str | None = Field(
         default=None,
         description="MQTT broker, e.g. mqtt://127.0.0.1:1883 (unset: demo embeds one)",

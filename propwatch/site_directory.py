@@ -120,6 +120,10 @@ class SiteDirectory:
     def state_of(self, site_id: str) -> SiteFileState | None:
         return next((s for s in self._states.values() if s.site_id == site_id), None)
 
+    def health(self) -> dict[str, int]:
+        refused = sum(1 for s in self._states.values() if s.state is FileState.REFUSED)
+        return {"sites": len(self.sites), "site_files_refused": refused, "rescans": self.rescans}
+
     def on_change(self, listener: Callable[[Mapping[str, Site]], None]) -> None:
         """Call `listener` with each new snapshot of the sites (from the rescanning thread)."""
         self._listeners.append(listener)
@@ -198,7 +202,9 @@ class SiteDirectory:
                 before.loaded_at if before is not None else None,
             )
             changes.refused.append(path)
-            if before is None or before.problems != tuple(problems):
+            # a single file refused at the first check stops the start, which says why
+            first_of_one = before is None and self.single_file
+            if not first_of_one and (before is None or before.problems != tuple(problems)):
                 log.error(
                     "site file %s refused%s:\n  %s",
                     path,
