@@ -31,11 +31,24 @@ class ApiRole(StrEnum):
 
 @dataclass(frozen=True)
 class Principal:
+    """Who calls. `sites` are the sites it may see ("*": every site); `scopes` what the token
+    was issued for: "*" (the company), "region:<id>" (区域) and site ids, in any mix.
+
+    A region scope covers whatever sites are in that region at the time of the request, so the
+    principal found for a token is resolved against the loaded sites on every request
+    (`api.scopes.resolve`); until then a region scope lets it see none of the region's sites.
+    """
+
     name: str
     role: ApiRole
     sites: frozenset[str]  # "*" means every site
     person: str | None = None  # the technician this token belongs to
     expires_at: datetime | None = None  # None: does not expire
+    scopes: frozenset[str] = frozenset()  # as issued; empty: the same as `sites`
+
+    def __post_init__(self) -> None:
+        if not self.scopes:
+            object.__setattr__(self, "scopes", self.sites)
 
     def expired(self, now: datetime) -> bool:
         return self.expires_at is not None and now >= self.expires_at

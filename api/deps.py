@@ -18,11 +18,13 @@ from api.idempotency import CLAIM_SCOPE, mark_applied
 from api.models import AuditEntry
 from api.problems import ApiProblem
 from api.rate_limit import RateLimiter, retry_after
+from api.scopes import resolve
 from api.webhooks.targets import WebhookTargets
 from maintenance.db import Database
 from maintenance.work_orders import service as work_order_service
 from maintenance.work_orders.models import WorkOrder
 from propwatch.clock import Clock
+from propwatch.organisation import Organisation
 from propwatch.site import Site
 
 
@@ -40,6 +42,8 @@ class AppContext:
     webhook_targets: WebhookTargets = field(default_factory=WebhookTargets)
     # requests per token; None: not limited (tests, unless they test the limit)
     rate_limiter: RateLimiter | None = None
+    # 集团 → 区域: what region scopes of tokens resolve against (`organisation.yaml`)
+    organisation: Organisation = field(default_factory=Organisation.implicit)
     _reads: sessionmaker[Session] | None = field(default=None, repr=False)
 
     def read_engine(self) -> Engine:
@@ -115,7 +119,8 @@ async def get_principal(
                 code="rate_limited",
                 headers={"Retry-After": retry_after(wait)},
             )
-    return principal
+    # region scopes cover the sites in the region now: resolved per request, never remembered
+    return resolve(principal, ctx.organisation, ctx.sites)
 
 
 def _lookup_token(ctx: AppContext, token: str, at: float) -> Principal | None:
@@ -134,9 +139,13 @@ def require(*roles: ApiRole) -> Callable[[Principal], Awaitable[Principal]]:
 
 
 def check_site(caller: Principal, site_id: str) -> None:
-    """A token sees only its sites; another site's data is refused, not hidden."""
+    """A token sees only its sites; another site's data is refused, not hidden. The answer does
+    not name the site: it may be the site of an object the caller named by id, which the caller
+    must not learn."""
     if not caller.may_see(site_id):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"无权访问小区 {site_id} (site not allowed)")
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "无权访问该小区的数据 (site not allowed for this token)"
+        )
 
 
 def visible_work_order(session: Session, caller: Principal, work_order_id: int) -> WorkOrder:

@@ -10,8 +10,9 @@ the code can compute, references the site really has.
 - **Times.** `Moment` is an aware date-time within 1970-01-01 … 2200-01-01 UTC: further out,
   turning it into UTC, adding a time limit or formatting a work-order code overflows
   (`0001-01-01T00:00:00+14:00` is year 0 in UTC).
-- **References.** `site_in_body` refuses a site the token may see but the service does not have;
-  assets, zones and people are checked by `maintenance.work_orders.service.check_references`.
+- **References.** `site_in_body` refuses a site the token may see but the service does not have,
+  `scopes_in_body` a region or site a new token names; assets, zones and people are checked by
+  `maintenance.work_orders.service.check_references`.
   Both answer 422 `unknown_reference` with the field in `errors[].loc`.
 """
 
@@ -24,7 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qsl
 
-from fastapi import Request
+from fastapi import HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator
@@ -35,6 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.deps import check_site
 from api.openapi_paths import path_values
 from api.problems import problem
+from api.scopes import COMPANY, covers, region_of
 from maintenance.errors import UnknownReference
 from propwatch.time_bounds import OUT_OF_RANGE_EN, OUT_OF_RANGE_ZH, within_bounds
 
@@ -229,6 +231,33 @@ def sites_in_body(
             at_fault[f"{field}.{i}"] = (f"小区 {site_id} 不存在", f"unknown site {site_id!r}")
     if at_fault:
         raise UnknownReference(at_fault)
+
+
+def scopes_in_body(
+    ctx: AppContext, caller: Principal, scopes: list[str], field: str = "sites"
+) -> list[str]:
+    """Every scope a token body lists (`*`, `region:<id>`, site ids), and the sites they cover
+    now (`["*"]` for the company). A scope wider than the caller's own is 403 (`api.scopes.covers`);
+    an unknown region or site is 422 `unknown_reference` naming its position (`sites.1`)."""
+    at_fault: dict[str, tuple[str, str]] = {}
+    for i, scope in enumerate(scopes):
+        if not covers(caller, scope):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"不能发放超出本令牌范围的令牌: {scope} (scope wider than this token's)",
+            )
+        region = region_of(scope)
+        if region is not None and not ctx.organisation.knows_region(region, ctx.sites):
+            at_fault[f"{field}.{i}"] = (f"区域 {region} 不存在", f"unknown region {region!r}")
+        elif region is None and scope != COMPANY and scope not in ctx.sites:
+            at_fault[f"{field}.{i}"] = (f"小区 {scope} 不存在", f"unknown site {scope!r}")
+    if at_fault:
+        raise UnknownReference(at_fault)
+    if COMPANY in scopes:
+        return [COMPANY]
+    regions = [r for s in scopes if (r := region_of(s)) is not None]
+    direct = {s for s in scopes if region_of(s) is None}
+    return sorted(direct | ctx.organisation.sites_in(regions, ctx.sites))
 
 
 def person_in_body(ctx: AppContext, sites: list[str], person: str, field: str = "person") -> None:

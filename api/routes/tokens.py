@@ -1,4 +1,10 @@
-"""Access tokens (admin only): issue, rotate, revoke; and the audit log."""
+"""Access tokens (admin only): issue, rotate, revoke; and the audit log.
+
+An admin hands out and manages only tokens within its own scope (`api.scopes.covers`): a
+region's admin issues tokens for that region or its sites, never for the company or another
+region, and does not see or touch the tokens of other sites. The audit log spans every site,
+so only a company-wide admin reads it.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +15,13 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from api.auth import ApiRole, issue_token, rotate_token
+from api.auth import ApiRole, Principal, issue_token, rotate_token
 from api.deps import Admin, Ctx, DbSession, audit
 from api.models import ApiToken, AuditEntry
 from api.problems import PROBLEM_RESPONSES, ApiProblem
 from api.schemas import AuditOut, TokenCreate, TokenOut
-from api.validation import person_in_body, sites_in_body
+from api.scopes import COMPANY, covers_all
+from api.validation import person_in_body, scopes_in_body
 
 router = APIRouter(prefix="/api/v1", tags=["admin"], responses=PROBLEM_RESPONSES)
 
@@ -38,7 +45,7 @@ def list_tokens(session: DbSession, caller: Admin) -> list[TokenOut]:
     rows = session.scalars(
         select(ApiToken).where(ApiToken.revoked_at.is_(None)).order_by(ApiToken.id)
     )
-    return [_out(r) for r in rows]
+    return [_out(r) for r in rows if covers_all(caller, r.sites)]
 
 
 @router.post(
@@ -49,9 +56,9 @@ def create_token(
 ) -> TokenOut:
     if body.role is ApiRole.TECHNICIAN and not body.person:
         raise HTTPException(422, "维修人员令牌需要 person (technician tokens need a person)")
-    sites_in_body(ctx, caller, body.sites)
+    covered = scopes_in_body(ctx, caller, body.sites)
     if body.person is not None:
-        person_in_body(ctx, body.sites, body.person)
+        person_in_body(ctx, covered, body.person)
     now = ctx.clock.now()
     if body.expires_at is not None and not now < body.expires_at < LATEST_EXPIRY:
         raise ApiProblem(
@@ -93,16 +100,20 @@ def create_token(
     return _out(row, token)
 
 
-def _token(session: DbSession, name: str) -> ApiToken:
+def _token(session: DbSession, caller: Principal, name: str) -> ApiToken:
     row = session.scalar(select(ApiToken).where(ApiToken.name == name))
     if row is None:
         raise HTTPException(404, f"令牌 {name} 不存在 (unknown token)")
+    if not covers_all(caller, row.sites):
+        raise ApiProblem(
+            403, "该令牌超出本令牌的范围 (token outside this token's scope)", code="out_of_scope"
+        )
     return row
 
 
 @router.post("/tokens/{name}/rotate", response_model=TokenOut, summary="轮换令牌")
 def rotate(name: str, request: Request, ctx: Ctx, session: DbSession, caller: Admin) -> TokenOut:
-    row = _token(session, name)
+    row = _token(session, caller, name)
     token = rotate_token(session, row)
     ctx.tokens.forget()
     audit(session, ctx, caller, request, subject=f"token:{name}", status_code=200)
@@ -111,7 +122,7 @@ def rotate(name: str, request: Request, ctx: Ctx, session: DbSession, caller: Ad
 
 @router.delete("/tokens/{name}", status_code=status.HTTP_204_NO_CONTENT, summary="吊销令牌")
 def revoke(name: str, request: Request, ctx: Ctx, session: DbSession, caller: Admin) -> None:
-    row = _token(session, name)
+    row = _token(session, caller, name)
     row.revoked_at = row.revoked_at or ctx.clock.now()
     ctx.tokens.forget()
     audit(session, ctx, caller, request, subject=f"token:{name}", status_code=204)
@@ -124,6 +135,12 @@ def get_audit(
     actor: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AuditOut]:
+    if COMPANY not in caller.scopes:
+        raise ApiProblem(
+            403,
+            "审计日志涵盖所有小区, 仅限集团管理员 (the audit log is for company-wide admins)",
+            code="company_only",
+        )
     q = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if actor is not None:
         q = q.where(AuditEntry.actor == actor)

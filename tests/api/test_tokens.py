@@ -1,5 +1,5 @@
 """Tokens: an optional expiry (有效期), the demo's 30-day phone links, weak admin tokens refused at
-start, and a rate limit per token (限流)."""
+start, a rate limit per token (限流), and scopes: the company, regions (区域) and sites."""
 
 from __future__ import annotations
 
@@ -21,11 +21,21 @@ from propwatch.clock import ManualClock
 from propwatch.runtime import StartRefused, _technician_links, given_admin_token
 from propwatch.settings import Settings
 from propwatch.site import Site
+from tests.api import many_sites
 from tests.api.conftest import ADMIN_TOKEN, Tokens, bearer
+from tests.api.many_sites import SITES, add_site
 from tests.conftest import EXAMPLE_SITE, ROOT
 from tests.support.servers import free_port, port_open
 
 ORDERS = "/api/v1/work-orders"
+
+# three sites in two regions, on SQLite and PostgreSQL (see tests/api/many_sites.py)
+sites_db, sites_ctx, sites_client, migrated_template = (
+    many_sites.sites_db,
+    many_sites.sites_ctx,
+    many_sites.sites_client,
+    many_sites.migrated_template,
+)
 
 
 def _issue(client: TestClient, **body: Any) -> Any:
@@ -234,3 +244,175 @@ def test_a_limited_principal_is_the_token_not_the_role() -> None:
     assert limiter.take(a.name, 0.0) is None
     assert limiter.take(a.name, 0.0) == pytest.approx(1.0)
     assert limiter.take(b.name, 0.0) is None
+
+
+# --- 范围: company, region and site scopes over three sites ---------------------------------
+
+
+def _scoped(
+    client: TestClient, name: str, scopes: list[str], by: str = ADMIN_TOKEN, **body: Any
+) -> Any:
+    return client.post(
+        "/api/v1/tokens",
+        json={"name": name, "role": "duty", "sites": scopes, **body},
+        headers=bearer(by),
+    )
+
+
+def _token(
+    client: TestClient, name: str, scopes: list[str], by: str = ADMIN_TOKEN, **body: Any
+) -> str:
+    r = _scoped(client, name, scopes, by, **body)
+    assert r.status_code == 201, r.text
+    token: str = r.json()["token"]
+    return token
+
+
+def _order(client: TestClient, site_id: str, **fields: Any) -> int:
+    r = client.post(
+        ORDERS,
+        json={"site_id": site_id, "title": f"{site_id} 报修", **fields},
+        headers=bearer(ADMIN_TOKEN),
+    )
+    assert r.status_code == 201, r.text
+    made: int = r.json()["id"]
+    return made
+
+
+def _order_sites(client: TestClient, token: str) -> list[str]:
+    r = client.get(ORDERS, headers=bearer(token))
+    assert r.status_code == 200, r.text
+    return sorted({o["site_id"] for o in r.json()["items"]})
+
+
+def test_a_region_token_sees_the_sites_of_its_region_and_no_other(
+    sites_client: TestClient,
+) -> None:
+    for site_id, _, _ in SITES:
+        _order(sites_client, site_id)
+    east = _token(sites_client, "east-duty", ["region:east"])
+
+    assert _order_sites(sites_client, east) == ["jiaxiu", "yiqing"]
+    refused = sites_client.get(ORDERS, params={"site_id": "binghu"}, headers=bearer(east))
+    assert refused.status_code == 403
+    assert "binghu" not in refused.text
+
+
+def test_scopes_mix_a_region_and_a_site(sites_client: TestClient) -> None:
+    for site_id, _, _ in SITES:
+        _order(sites_client, site_id)
+    mixed = _token(sites_client, "north-and-jiaxiu", ["region:north", "jiaxiu"])
+
+    assert _order_sites(sites_client, mixed) == ["binghu", "jiaxiu"]
+
+
+def test_a_region_token_covers_a_site_added_to_its_region_while_running(
+    sites_client: TestClient, sites_ctx: AppContext, tmp_path: Path
+) -> None:
+    east = _token(sites_client, "east-duty", ["region:east"])
+    assert _order_sites(sites_client, east) == []  # remembered by the registry from here on
+
+    add_site(sites_ctx, tmp_path / "sites", "dingxiang", "丁香里", "east")
+    _order(sites_client, "dingxiang")
+    assert _order_sites(sites_client, east) == ["dingxiang"]
+
+    add_site(sites_ctx, tmp_path / "sites", "dingxiang", "丁香里", "north")  # moved away
+    assert _order_sites(sites_client, east) == []
+
+
+def test_a_token_for_an_unknown_region_is_refused_naming_the_field(
+    sites_client: TestClient,
+) -> None:
+    r = _scoped(sites_client, "west", ["jiaxiu", "region:west"])
+
+    assert r.status_code == 422
+    assert r.json()["code"] == "unknown_reference"
+    assert [e["loc"] for e in r.json()["errors"]] == [["body", "sites", "1"]]
+    assert "west" in r.json()["errors"][0]["msg"]
+
+
+def test_a_region_admin_issues_tokens_only_within_its_region(sites_client: TestClient) -> None:
+    east_admin = _token(sites_client, "east-admin", ["region:east"], role="admin")
+
+    assert _scoped(sites_client, "e2", ["region:east"], east_admin).status_code == 201
+    assert _scoped(sites_client, "y1", ["yiqing"], east_admin).status_code == 201
+    for scopes in (["*"], ["region:north"], ["binghu"], ["jiaxiu", "binghu"]):
+        refused = _scoped(sites_client, "wider", scopes, east_admin)
+        assert refused.status_code == 403, scopes
+
+
+def test_a_site_admin_cannot_issue_a_token_for_its_own_region(sites_client: TestClient) -> None:
+    site_admin = _token(sites_client, "jiaxiu-admin", ["jiaxiu"], role="admin")
+
+    assert _scoped(sites_client, "j2", ["jiaxiu"], site_admin).status_code == 201
+    assert _scoped(sites_client, "e", ["region:east"], site_admin).status_code == 403
+
+
+def test_a_region_admin_lists_and_manages_only_tokens_within_its_scope(
+    sites_client: TestClient,
+) -> None:
+    east_admin = _token(sites_client, "east-admin", ["region:east"], role="admin")
+    _token(sites_client, "jiaxiu-duty", ["jiaxiu"])
+    _token(sites_client, "binghu-duty", ["binghu"])
+    _token(sites_client, "company-duty", ["*"])
+
+    listed = sites_client.get("/api/v1/tokens", headers=bearer(east_admin))
+    assert sorted(t["name"] for t in listed.json()) == ["east-admin", "jiaxiu-duty"]
+    assert "binghu" not in listed.text
+    rotate = "/api/v1/tokens/{}/rotate"
+    assert (
+        sites_client.post(rotate.format("jiaxiu-duty"), headers=bearer(east_admin)).status_code
+        == 200
+    )
+    for name in ("binghu-duty", "company-duty"):
+        assert sites_client.post(rotate.format(name), headers=bearer(east_admin)).status_code == 403
+        r = sites_client.delete(f"/api/v1/tokens/{name}", headers=bearer(east_admin))
+        assert r.status_code == 403
+    assert sites_client.get("/api/v1/audit", headers=bearer(east_admin)).status_code == 403
+    assert sites_client.get("/api/v1/audit", headers=bearer(ADMIN_TOKEN)).status_code == 200
+
+
+def test_a_technician_of_two_sites_sees_and_works_their_own_tasks_in_each(
+    sites_client: TestClient,
+) -> None:
+    mine = [_order(sites_client, s, assignee="wang-gong") for s in ("jiaxiu", "binghu")]
+    _order(sites_client, "jiaxiu", assignee="li-shifu")
+    _order(sites_client, "yiqing", assignee="wang-gong")  # the same person id, a site not theirs
+    r = sites_client.post(
+        "/api/v1/tokens",
+        json={
+            "name": "wang-two-sites",
+            "role": "technician",
+            "sites": ["jiaxiu", "binghu"],
+            "person": "wang-gong",
+        },
+        headers=bearer(ADMIN_TOKEN),
+    )
+    assert r.status_code == 201, r.text
+    wang = r.json()["token"]
+
+    listed = sites_client.get(ORDERS, headers=bearer(wang)).json()["items"]
+    assert sorted(o["id"] for o in listed) == sorted(mine)
+    for order_id in mine:
+        accepted = sites_client.post(
+            f"{ORDERS}/{order_id}/transitions", json={"to": "accepted"}, headers=bearer(wang)
+        )
+        assert accepted.status_code == 200, accepted.text
+
+
+def test_a_technician_token_needs_the_person_on_a_roster_of_its_scope(
+    sites_client: TestClient,
+) -> None:
+    r = sites_client.post(
+        "/api/v1/tokens",
+        json={"name": "t", "role": "technician", "sites": ["region:north"], "person": "nobody"},
+        headers=bearer(ADMIN_TOKEN),
+    )
+    assert r.status_code == 422
+    assert [e["loc"] for e in r.json()["errors"]] == [["body", "person"]]
+    ok = sites_client.post(
+        "/api/v1/tokens",
+        json={"name": "t", "role": "technician", "sites": ["region:north"], "person": "li-shifu"},
+        headers=bearer(ADMIN_TOKEN),
+    )
+    assert ok.status_code == 201, ok.text
