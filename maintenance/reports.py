@@ -13,6 +13,11 @@ Definitions, so the figures can be checked by hand:
   It counts against the technician who resolved it and the order's zone.
 - The zone league (区与区之间的良性竞争) ranks zones by score = 100 x resolve on-time rate
   - 50 x rework rate, then by MTTR.
+- The league across sites (项目排名, `league_report`) ranks the sites a duty centre watches, and
+  every zone of those sites, by the same score; each site's month is its own local calendar
+  month, and a site's figures count all its orders, zoned or not. Overdue = orders reported in
+  the month that missed, or are past, a respond, arrive or resolve limit (the limits the on-time
+  rates count; a revisit still owed is the stocktake's business).
 - An asset with `tighten_after` failures or more in the month is proposed for a tighter
   maintenance plan.
 - The alarm system (告警系统绩效: alarm rate per operator, floods, bad actors, chattering and
@@ -22,8 +27,10 @@ Definitions, so the figures can be checked by hand:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import or_, select
@@ -43,6 +50,7 @@ from maintenance.work_orders.service import LIMITS, MET_BY, overdue_limits
 from propwatch.site import PRIORITY_ZH, Category, Priority, SiteFile
 
 REWORK_WINDOW = timedelta(days=30)
+T = TypeVar("T")
 FAILURE_SOURCES = (Source.ALARM, Source.MANUAL, Source.TICKET)
 
 
@@ -151,16 +159,34 @@ class ReworkRate(BaseModel):
     rate: float | None
 
 
-class ZoneStanding(BaseModel):
+class Standing(BaseModel):
+    """One entry of a league (片区排名, 项目排名): the month's orders and how they were kept."""
+
     rank: int
-    zone: str
-    name: str
-    work_orders: int
-    resolved: int
+    work_orders: int  # reported in the month
+    resolved: int  # resolved in the month
     resolve_on_time_rate: float | None
     rework_rate: float | None
     mttr_hours: float | None
+    overdue: int  # reported in the month, and a respond/arrive/resolve limit missed or past
     score: float
+
+
+class ZoneStanding(Standing):
+    zone: str
+    name: str
+
+
+class SiteStanding(Standing):
+    site_id: str
+    name: str
+    region: str | None
+    region_name: str | None
+
+
+class SiteZoneStanding(ZoneStanding):
+    site_id: str
+    site_name: str
 
 
 class PlanAdvice(BaseModel):
@@ -207,37 +233,16 @@ def monthly_report(
     *,
     tighten_after: int = 3,
 ) -> MonthlyReport:
-    start, end = month_bounds(spec, year, month)
-    site = spec.site.id
-    reported = list(
-        session.scalars(
-            select(WorkOrder).where(
-                WorkOrder.site_id == site,
-                WorkOrder.reported_at >= start,
-                WorkOrder.reported_at < end,
-                WorkOrder.status != Status.CANCELLED,
-            )
-        )
-    )
+    [m] = _months(session, [spec], year, month)
+    start, end, site = m.start, m.end, spec.site.id
+    reported, resolved, reworked = m.reported, m.resolved, m.reworked
     failures = [wo for wo in reported if _is_failure(wo)]
     assets = {a.id: a for a in session.scalars(select(Asset).where(Asset.site_id == site))}
     zone_codes = {z.id: z.code for z in session.scalars(select(Zone).where(Zone.site_id == site))}
     zone_of_asset = {a.id: zone_codes.get(a.zone_id, "—") for a in assets.values()}
     per_asset = _asset_failures(assets, zone_of_asset, failures, start, min(end, now))
-    resolved = list(
-        session.scalars(
-            select(WorkOrder).where(
-                WorkOrder.site_id == site,
-                WorkOrder.resolved_at >= start,
-                WorkOrder.resolved_at < end,
-            )
-        )
-    )
-    later = _later_failures(session, site, resolved)
-    reworked = {wo.id for wo in resolved if wo.reopen_count > 0 or _repeated(wo, later)}
     by_tech = _rates(((wo.resolved_by or "—", wo.id) for wo in resolved), reworked)
     by_zone = _rates(((wo.zone_code or "—", wo.id) for wo in resolved), reworked)
-    league = _league(spec, reported, resolved, reworked, now)
     advice = [
         PlanAdvice(
             asset=a.asset,
@@ -257,7 +262,7 @@ def monthly_report(
         on_time=[_on_time(reported, name, now) for name in LIMITS],
         rework_by_technician=by_tech,
         rework_by_zone=by_zone,
-        league=league,
+        league=_league(m, now),
         tighten_plans=advice,
         alarm_system=alarm_system_kpis(session, spec, start, end, now),
     )
@@ -334,7 +339,7 @@ def _on_time(orders: list[WorkOrder], name: str, now: datetime) -> OnTimeRate:
 
 
 def _later_failures(
-    session: Session, site: str, resolved: list[WorkOrder]
+    session: Session, sites: list[str], resolved: list[WorkOrder]
 ) -> dict[int, list[WorkOrder]]:
     asset_ids = {wo.asset_id for wo in resolved if wo.asset_id is not None}
     if not asset_ids:
@@ -342,7 +347,7 @@ def _later_failures(
     earliest = min(wo.resolved_at for wo in resolved if wo.resolved_at is not None)
     rows = session.scalars(
         select(WorkOrder).where(
-            WorkOrder.site_id == site,
+            WorkOrder.site_id.in_(sites),
             WorkOrder.asset_id.in_(asset_ids),
             WorkOrder.reported_at >= earliest,
             WorkOrder.status != Status.CANCELLED,
@@ -389,38 +394,184 @@ def _rates(pairs: Iterable[tuple[str, int]], reworked: set[int]) -> list[ReworkR
     return out
 
 
-def _league(
-    spec: SiteFile,
-    reported: list[WorkOrder],
-    resolved: list[WorkOrder],
-    reworked: set[int],
-    now: datetime,
-) -> list[ZoneStanding]:
-    rows = []
-    for zone in spec.zones:
-        mine = [wo for wo in reported if wo.zone_code == zone.id]
-        done = [wo for wo in resolved if wo.zone_code == zone.id]
-        on_time = _on_time(mine, "resolve", now).rate
-        rework = round(sum(wo.id in reworked for wo in done) / len(done), 4) if done else None
-        repairs = [h for wo in done if (h := _repair_hours(wo)) is not None]
-        mttr = round(sum(repairs) / len(repairs), 2) if repairs else None
-        score = round(100 * (on_time if on_time is not None else 1.0) - 50 * (rework or 0.0), 1)
-        rows.append((zone, len(mine), len(done), on_time, rework, mttr, score))
-    rows.sort(key=lambda r: (-r[6], r[5] if r[5] is not None else float("inf"), r[0].id))
-    return [
-        ZoneStanding(
-            rank=i + 1,
-            zone=zone.id,
-            name=zone.name,
-            work_orders=count,
-            resolved=done,
-            resolve_on_time_rate=on_time,
-            rework_rate=rework,
-            mttr_hours=mttr,
-            score=score,
+@dataclass
+class _Month:
+    """One site's orders of one month of its own calendar, and which of those resolved were
+    reworked (返修)."""
+
+    spec: SiteFile
+    start: datetime
+    end: datetime
+    reported: list[WorkOrder]  # reported in the month, not cancelled
+    resolved: list[WorkOrder]  # resolved in the month
+    reworked: set[int]
+
+
+def _months(session: Session, specs: list[SiteFile], year: int, month: int) -> list[_Month]:
+    """The month of each site, each in its own time zone, in three queries for all of them."""
+    bounds = {spec.site.id: month_bounds(spec, year, month) for spec in specs}
+    ids = sorted(bounds)
+    lo = min(start for start, _ in bounds.values())
+    hi = max(end for _, end in bounds.values())
+    reported: dict[str, list[WorkOrder]] = defaultdict(list)
+    for wo in session.scalars(
+        select(WorkOrder)
+        .where(
+            WorkOrder.site_id.in_(ids),
+            WorkOrder.reported_at >= lo,
+            WorkOrder.reported_at < hi,
+            WorkOrder.status != Status.CANCELLED,
         )
-        for i, (zone, count, done, on_time, rework, mttr, score) in enumerate(rows)
+        .order_by(WorkOrder.id)
+    ):
+        start, end = bounds[wo.site_id]
+        if start <= wo.reported_at < end:
+            reported[wo.site_id].append(wo)
+    resolved: dict[str, list[WorkOrder]] = defaultdict(list)
+    for wo in session.scalars(
+        select(WorkOrder)
+        .where(
+            WorkOrder.site_id.in_(ids),
+            WorkOrder.resolved_at >= lo,
+            WorkOrder.resolved_at < hi,
+        )
+        .order_by(WorkOrder.id)
+    ):
+        start, end = bounds[wo.site_id]
+        if wo.resolved_at is not None and start <= wo.resolved_at < end:
+            resolved[wo.site_id].append(wo)
+    every_resolved = [wo for site in resolved.values() for wo in site]
+    later = _later_failures(session, ids, every_resolved)
+    reworked = {wo.id for wo in every_resolved if wo.reopen_count > 0 or _repeated(wo, later)}
+    return [
+        _Month(
+            spec,
+            *bounds[spec.site.id],
+            reported.get(spec.site.id, []),
+            resolved.get(spec.site.id, []),
+            {wo.id for wo in resolved.get(spec.site.id, []) if wo.id in reworked},
+        )
+        for spec in specs
     ]
+
+
+@dataclass(frozen=True)
+class _Figures:
+    work_orders: int
+    resolved: int
+    resolve_on_time_rate: float | None
+    rework_rate: float | None
+    mttr_hours: float | None
+    overdue: int
+    score: float
+
+
+def _figures(
+    reported: list[WorkOrder], resolved: list[WorkOrder], reworked: set[int], now: datetime
+) -> _Figures:
+    """What a league ranks by: score = 100 x resolve on-time rate - 50 x rework rate (a zone or
+    site with nothing decided yet counts as on time), then MTTR."""
+    on_time = _on_time(reported, "resolve", now).rate
+    rework = (
+        round(sum(wo.id in reworked for wo in resolved) / len(resolved), 4) if resolved else None
+    )
+    repairs = [h for wo in resolved if (h := _repair_hours(wo)) is not None]
+    mttr = round(sum(repairs) / len(repairs), 2) if repairs else None
+    score = round(100 * (on_time if on_time is not None else 1.0) - 50 * (rework or 0.0), 1)
+    overdue = sum(1 for wo in reported if set(overdue_limits(wo, now)) & set(LIMITS))
+    return _Figures(len(reported), len(resolved), on_time, rework, mttr, overdue, score)
+
+
+def _ranked(rows: list[tuple[str, _Figures, T]]) -> list[tuple[int, _Figures, T]]:
+    """Best first: by score, then the shorter MTTR, then the key (stable for ties)."""
+    rows.sort(
+        key=lambda r: (
+            -r[1].score,
+            r[1].mttr_hours if r[1].mttr_hours is not None else float("inf"),
+            r[0],
+        )
+    )
+    return [(i + 1, figures, item) for i, (_, figures, item) in enumerate(rows)]
+
+
+def _zone_figures(m: _Month, zone_id: str, now: datetime) -> _Figures:
+    return _figures(
+        [wo for wo in m.reported if wo.zone_code == zone_id],
+        [wo for wo in m.resolved if wo.zone_code == zone_id],
+        m.reworked,
+        now,
+    )
+
+
+def _league(m: _Month, now: datetime) -> list[ZoneStanding]:
+    """片区排名 of one site (区与区之间的良性竞争)."""
+    rows = [(zone.id, _zone_figures(m, zone.id, now), zone) for zone in m.spec.zones]
+    return [
+        ZoneStanding(rank=rank, zone=zone.id, name=zone.name, **vars(figures))
+        for rank, figures, zone in _ranked(rows)
+    ]
+
+
+class League(BaseModel):
+    """项目排名 and 片区排名 across sites for one month, each site on its own calendar."""
+
+    month: str
+    region: str | None
+    sites: list[SiteStanding]
+    zones: list[SiteZoneStanding]
+
+
+def league_report(
+    session: Session,
+    specs: list[SiteFile],
+    year: int,
+    month: int,
+    now: datetime,
+    *,
+    region: str | None = None,
+    region_names: Mapping[str, str] | None = None,
+) -> League:
+    """The league of sites and the league of every zone of those sites, by the zone league's
+    score (`_figures`); a site is measured over all its orders, zoned or not."""
+    names = region_names or {}
+    months = _months(session, specs, year, month) if specs else []
+    site_rows = []
+    zone_rows = []
+    for m in months:
+        info = m.spec.site
+        site_rows.append((info.id, _figures(m.reported, m.resolved, m.reworked, now), m.spec))
+        for zone in m.spec.zones:
+            zone_rows.append(
+                (f"{info.id}/{zone.id}", _zone_figures(m, zone.id, now), (m.spec, zone))
+            )
+    return League(
+        month=f"{year:04d}-{month:02d}",
+        region=region,
+        sites=[
+            SiteStanding(
+                rank=rank,
+                site_id=spec.site.id,
+                name=spec.site.name,
+                region=spec.site.region,
+                region_name=names.get(spec.site.region, spec.site.region)
+                if spec.site.region
+                else None,
+                **vars(figures),
+            )
+            for rank, figures, spec in _ranked(site_rows)
+        ],
+        zones=[
+            SiteZoneStanding(
+                rank=rank,
+                site_id=spec.site.id,
+                site_name=spec.site.name,
+                zone=zone.id,
+                name=zone.name,
+                **vars(figures),
+            )
+            for rank, figures, (spec, zone) in _ranked(zone_rows)
+        ],
+    )
 
 
 class WarrantyNotice(BaseModel):

@@ -1,4 +1,5 @@
-"""Reports: 日盘点 (daily stocktake), 月报 (monthly SLA, reliability and zone league)."""
+"""Reports: 日盘点 (daily stocktake), 月报 (monthly SLA, reliability and zone league), and the
+league of sites and of their zones across every site the token may see (项目排名)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,37 @@ from fastapi import APIRouter, Query
 
 from api.deps import Ctx, DbSession, Operator, site_of
 from api.problems import PROBLEM_RESPONSES
-from maintenance.reports import MonthlyReport, Stocktake, daily_stocktake, monthly_report
+from api.routes.overview import Region, visible_sites
+from maintenance.reports import (
+    League,
+    MonthlyReport,
+    Stocktake,
+    daily_stocktake,
+    league_report,
+    monthly_report,
+)
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"], responses=PROBLEM_RESPONSES)
+
+MONTH = r"^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])$"
+
+
+@router.get(
+    "/league",
+    response_model=League,
+    summary="项目排名: the month's league of sites and of zones across sites (on-time %, MTTR, "
+    "返修率, overdue)",
+)
+def get_league(
+    ctx: Ctx,
+    session: DbSession,
+    caller: Operator,
+    month: Annotated[str, Query(pattern=MONTH, description="YYYY-MM, each site's local month")],
+    region: Region = None,
+) -> League:
+    specs = [site.spec for site in visible_sites(ctx, caller, region)]
+    year, number = (int(part) for part in month.split("-"))
+    return league_report(session, specs, year, number, ctx.clock.now(), region=region)
 
 
 @router.get("/{site_id}/stocktake", response_model=Stocktake, summary="日盘点: open orders today")
