@@ -164,6 +164,9 @@ class SiteDirectory:
                 log.info("site %s removed (%s is gone)", site_id, gone)
         for path in files:
             sig = _signature(path)
+            if sig is None and self.single_file and path in self._states:
+                self._lost(path, now, changes)
+                continue
             if sig is None or (not recheck_all and self._seen.get(path) == sig):
                 continue
             self._seen[path] = sig
@@ -173,6 +176,29 @@ class SiteDirectory:
             for listener in self._listeners:
                 listener(sites)
         return changes
+
+    def _lost(self, path: Path, now: datetime, changes: SiteChanges) -> None:
+        """`--site FILE` gone (moved, or mid-replace by an editor): its site keeps running."""
+        before = self._states[path]
+        self._seen.pop(path, None)
+        if (
+            before.state is FileState.REFUSED
+            and before.problems
+            and "(missing)" in before.problems[0]
+        ):
+            return
+        problem = f"{path}:1: " + say("文件不存在 (missing)", "the file does not exist (missing)")
+        self._states[path] = SiteFileState(
+            path,
+            FileState.REFUSED,
+            before.site_id,
+            before.site_name,
+            (problem,),
+            now,
+            before.loaded_at,
+        )
+        changes.refused.append(path)
+        log.error("site file %s is missing; site %s keeps running", path, before.site_id)
 
     def _check(
         self, path: Path, now: datetime, sites: dict[str, Site], changes: SiteChanges

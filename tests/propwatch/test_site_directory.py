@@ -1,0 +1,216 @@
+"""Sites as data: a folder of site files, changed while it is served."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from propwatch.clock import ManualClock
+from propwatch.site import Site
+from propwatch.site_directory import FileState, SiteDirectory
+from tests.support.sites import copy_example_site
+
+
+def _three(folder: Path) -> None:
+    copy_example_site(folder, "jia", "甲园", region="east")
+    copy_example_site(folder, "yi", "乙园", region="east")
+    copy_example_site(folder, "bing", "丙园", region="north")
+
+
+def _touch(path: Path, text: str) -> None:
+    """Write and move the mtime on, so a rewrite within one clock tick is still seen."""
+    before = path.stat().st_mtime_ns if path.exists() else 0
+    path.write_text(text, encoding="utf-8")
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, max(st.st_mtime_ns, before + 1_000_000)))
+
+
+def test_every_site_file_of_the_folder_loads_and_other_files_are_left_alone(
+    tmp_path: Path,
+) -> None:
+    _three(tmp_path)
+    (tmp_path / "organisation.yaml").write_text("company: {id: c, name: 集团}\n", "utf-8")
+    (tmp_path / ".yi.yaml.swp.yaml").write_text("not: a site", "utf-8")
+    (tmp_path / "notes.txt").write_text("a note", "utf-8")
+    d = SiteDirectory(tmp_path, ManualClock())
+    changes = d.rescan()
+    assert sorted(changes.added) == ["bing", "jia", "yi"] and not changes.refused
+    assert {s.id: s.spec.site.name for s in d.sites.values()} == {
+        "jia": "甲园",
+        "yi": "乙园",
+        "bing": "丙园",
+    }
+    assert [s.path.name for s in d.states()] == ["bing.yaml", "jia.yaml", "yi.yaml"]
+    assert all(s.state is FileState.LOADED for s in d.states())
+    assert d.sites["bing"].spec.site.region == "north"
+    assert d.health() == {"sites": 3, "site_files_refused": 0, "rescans": 1}
+    # nothing changed on disk: nothing is checked again
+    assert not d.rescan()
+
+
+def test_a_file_added_changed_broken_fixed_and_removed_while_served(tmp_path: Path) -> None:
+    _three(tmp_path)
+    clock = ManualClock()
+    d = SiteDirectory(tmp_path, clock)
+    snapshots: list[Mapping[str, Site]] = []
+    d.on_change(snapshots.append)
+    d.rescan()
+    first = d.sites
+
+    copy_example_site(tmp_path, "ding", "丁园")
+    assert d.rescan().added == ["ding"]
+    assert set(d.sites) == {"jia", "yi", "bing", "ding"}
+    assert set(first) == {"jia", "yi", "bing"}, "a snapshot handed out never changes"
+
+    path = tmp_path / "yi.yaml"
+    good = path.read_text("utf-8")
+    _touch(path, good.replace("name: 乙园", "name: 乙园二期"))
+    assert d.rescan().changed == ["yi"]
+    assert d.sites["yi"].spec.site.name == "乙园二期"
+
+    clock.advance(60)
+    running = d.sites["yi"]
+    _touch(path, good.replace("timezone: Asia/Shanghai", "timezone: Asia/Shangai"))
+    changes = d.rescan()
+    assert changes.refused == [path] and not changes.changed
+    assert d.sites["yi"] is running, "the last good version keeps running"
+    (state,) = [s for s in d.states() if s.path == path]
+    assert state.state is FileState.REFUSED and state.site_id == "yi"
+    assert state.site_name == "乙园二期"
+    assert len(state.problems) == 1
+    assert state.problems[0].startswith(f"{path}:") and "site.timezone" in state.problems[0]
+    assert "Asia/Shanghai" in state.problems[0], "did-you-mean names the zone meant"
+    assert state.loaded_at is not None and state.checked_at is not None
+    assert state.loaded_at < state.checked_at
+    assert d.health()["site_files_refused"] == 1
+    assert set(d.sites) == {"jia", "yi", "bing", "ding"}, "the other sites are untouched"
+
+    _touch(path, good)
+    assert d.rescan().changed == ["yi"]
+    yi = d.state_of("yi")
+    assert yi is not None and yi.state is FileState.LOADED
+    assert d.sites["yi"].spec.site.name == "乙园"
+
+    (tmp_path / "jia.yaml").unlink()
+    assert d.rescan().removed == ["jia"]
+    assert set(d.sites) == {"yi", "bing", "ding"}
+    assert d.state_of("jia") is None
+    assert [set(s) for s in snapshots] == [
+        {"jia", "yi", "bing"},
+        {"jia", "yi", "bing", "ding"},
+        {"jia", "yi", "bing", "ding"},
+        {"jia", "yi", "bing", "ding"},
+        {"yi", "bing", "ding"},
+    ]
+
+
+def test_a_file_never_good_is_refused_without_a_site_and_loads_once_fixed(
+    tmp_path: Path,
+) -> None:
+    _three(tmp_path)
+    bad = tmp_path / "wu.yaml"
+    bad.write_text("site: {id: wu, name: 戊园}\nzones: [\n", encoding="utf-8")
+    d = SiteDirectory(tmp_path, ManualClock())
+    changes = d.rescan()
+    assert changes.refused == [bad] and sorted(changes.added) == ["bing", "jia", "yi"]
+    (state,) = [s for s in d.states() if s.path == bad]
+    assert state.state is FileState.REFUSED and state.site_id is None and state.problems
+    assert all(p.startswith(f"{bad}:") for p in state.problems)
+    bad.unlink()
+    copy_example_site(tmp_path, "wu", "戊园")
+    assert d.rescan().added == ["wu"]
+
+
+def test_two_files_of_one_site_id_the_second_is_refused_and_the_first_keeps_it(
+    tmp_path: Path,
+) -> None:
+    copy_example_site(tmp_path, "jia", "甲园", file_name="a-jia.yaml")
+    d = SiteDirectory(tmp_path, ManualClock())
+    d.rescan()
+    copy_example_site(tmp_path, "jia", "甲园副本", file_name="b-jia.yaml")
+    changes = d.rescan()
+    assert changes.refused == [tmp_path / "b-jia.yaml"] and not changes.changed
+    assert d.sites["jia"].spec.site.name == "甲园"
+    (state,) = [s for s in d.states() if s.path.name == "b-jia.yaml"]
+    assert "a-jia.yaml" in state.problems[0] and "site.id" in state.problems[0]
+
+
+def test_a_file_that_changes_its_site_id_serves_the_new_one_only(tmp_path: Path) -> None:
+    path = copy_example_site(tmp_path, "jia", "甲园")
+    d = SiteDirectory(tmp_path, ManualClock())
+    d.rescan()
+    _touch(path, path.read_text("utf-8").replace("id: jia", "id: jia2", 1))
+    changes = d.rescan()
+    assert changes.removed == ["jia"] and changes.added == ["jia2"]
+    assert set(d.sites) == {"jia2"}
+
+
+def test_a_changed_profile_checks_every_site_again(tmp_path: Path) -> None:
+    _three(tmp_path)
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    builtin = Path(__file__).resolve().parents[2] / "propwatch" / "profiles" / "water_pump.yaml"
+    shutil.copy(builtin, profiles / "water_pump.yaml")
+    d = SiteDirectory(tmp_path, ManualClock())
+    d.rescan()
+    own = profiles / "water_pump.yaml"
+    _touch(own, own.read_text("utf-8") + "\nbroken: [\n")
+    changes = d.rescan()
+    assert sorted(p.name for p in changes.refused) == ["bing.yaml", "jia.yaml", "yi.yaml"]
+    assert set(d.sites) == {"jia", "yi", "bing"}, "each keeps its last good version"
+    _touch(own, builtin.read_text("utf-8"))
+    assert sorted(d.rescan().changed) == ["bing", "jia", "yi"]
+
+
+def test_one_file_as_a_directory_of_one(tmp_path: Path) -> None:
+    path = copy_example_site(tmp_path, "jia", "甲园")
+    copy_example_site(tmp_path, "yi", "乙园")
+    d = SiteDirectory.of_file(path, ManualClock())
+    assert d.rescan().added == ["jia"]
+    assert set(d.sites) == {"jia"}
+    path.unlink()
+    changes = d.rescan()
+    assert changes.refused == [path] and not changes.removed, "a lone file is never dropped"
+    assert set(d.sites) == {"jia"}
+    (state,) = d.states()
+    assert state.state is FileState.REFUSED and "jia.yaml" in state.problems[0]
+    copy_example_site(tmp_path, "jia", "甲园")
+    assert d.rescan().changed == ["jia"]
+
+
+def test_the_watch_rescans_on_its_interval_and_at_once_when_asked(tmp_path: Path) -> None:
+    asyncio.run(_watch_rescans(tmp_path))
+
+
+async def _watch_rescans(tmp_path: Path) -> None:
+    copy_example_site(tmp_path, "jia", "甲园")
+    clock = ManualClock()
+    d = SiteDirectory(tmp_path, clock)
+    await asyncio.to_thread(d.rescan)
+    changed = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    d.on_change(lambda _: (loop.call_soon_threadsafe(changed.set), None)[1])
+    watch = asyncio.create_task(d.watch(interval=30))
+    try:
+        await asyncio.sleep(0.05)  # the watch is asleep on the clock
+        copy_example_site(tmp_path, "yi", "乙园")
+        clock.advance(29)
+        await asyncio.sleep(0.05)
+        assert "yi" not in d.sites, "not before the interval"
+        clock.advance(1)
+        await asyncio.wait_for(changed.wait(), 10)
+        assert "yi" in d.sites
+        changed.clear()
+        copy_example_site(tmp_path, "bing", "丙园")
+        d.request_rescan()  # what SIGHUP does
+        await asyncio.wait_for(changed.wait(), 10)
+        assert "bing" in d.sites
+    finally:
+        watch.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await watch
