@@ -194,7 +194,11 @@ async def _watch_rescans(tmp_path: Path) -> None:
     await asyncio.to_thread(d.rescan)
     changed = asyncio.Event()
     loop = asyncio.get_running_loop()
-    d.on_change(lambda _: (loop.call_soon_threadsafe(changed.set), None)[1])
+
+    def wake(_: Mapping[str, Site]) -> None:
+        loop.call_soon_threadsafe(changed.set)
+
+    d.on_change(wake)
     watch = asyncio.create_task(d.watch(interval=30))
     try:
         await asyncio.sleep(0.05)  # the watch is asleep on the clock
