@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from propwatch.clock import ManualClock
 from propwatch.site import Site
 from propwatch.site_directory import FileState, SiteDirectory
+from tests.support.servers import free_port, port_open, wait_until
 from tests.support.sites import copy_example_site
 
 
@@ -218,3 +225,114 @@ async def _watch_rescans(tmp_path: Path) -> None:
         watch.cancel()
         with pytest.raises(asyncio.CancelledError):
             await watch
+
+
+ADMIN = "pw_sites-test-Xq7vR2mK9tLw4ZpN8sYc3JfH"
+
+
+def _get(port: int, path: str) -> Any:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {ADMIN}"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def _sites_of(port: int) -> dict[str, dict[str, Any]]:
+    return {s["id"]: s for s in _get(port, "/api/v1/sites")}
+
+
+def test_a_running_api_serves_the_folder_as_it_changes(tmp_path: Path) -> None:
+    """`propwatch api --sites DIR` as a real process: a site added, broken, fixed and removed
+    while it runs, picked up on SIGHUP (and by the periodic rescan) without a restart."""
+    folder = tmp_path / "sites"
+    _three(folder)
+    port = free_port()
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PROPWATCH_")}
+    env = {
+        **base,
+        "PROPWATCH_LANG": "en",
+        "PROPWATCH_VAR_DIR": str(tmp_path / "var"),
+        "PROPWATCH_API_PORT": str(port),
+        "PROPWATCH_ADMIN_TOKEN": ADMIN,
+        "PROPWATCH_SITES_DIR": str(folder),
+        "PROPWATCH_SITES_RESCAN": "3600",  # SIGHUP only, unless the periodic part is tested
+    }
+    log = tmp_path / "api.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "propwatch.cli", "api"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+    try:
+        wait_until(lambda: port_open(port) or proc.poll() is not None, 60, "the API")
+        assert proc.poll() is None, log.read_text()
+        assert set(_sites_of(port)) == {"jia", "yi", "bing"}
+        assert _sites_of(port)["bing"]["region"] == "north"
+
+        copy_example_site(folder, "ding", "丁园")
+        proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "ding" in _sites_of(port), 20, "the added site")
+
+        path = folder / "yi.yaml"
+        good = path.read_text("utf-8")
+        _touch(path, good.replace("latitude:", "latitud:", 1))
+        proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: _sites_of(port)["yi"]["state"] == "refused", 20, "the refusal")
+        yi = _sites_of(port)["yi"]
+        assert yi["name"] == "乙园", "the last good version keeps serving"
+        assert yi["problems"] and yi["problems"][0].startswith("yi.yaml:")
+        assert "latitud" in yi["problems"][0] and str(tmp_path) not in json.dumps(yi)
+        files = {f["file"]: f for f in _get(port, "/api/v1/site-files")}
+        assert files["yi.yaml"]["state"] == "refused" and files["jia.yaml"]["state"] == "loaded"
+        health = json.loads(
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10).read()
+        )
+        sites_health = health["components"]["sites"]
+        assert sites_health["sites"] == 4 and sites_health["site_files_refused"] == 1
+
+        _touch(path, good)
+        (folder / "jia.yaml").unlink()
+        proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "jia" not in _sites_of(port), 20, "the removal")
+        sites = _sites_of(port)
+        assert set(sites) == {"yi", "bing", "ding"} and sites["yi"]["state"] == "loaded"
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    text = log.read_text()
+    assert "Traceback" not in text and ADMIN not in text
+
+
+def _check_config(*args: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PROPWATCH_")}
+    return subprocess.run(
+        [sys.executable, "-m", "propwatch.cli", "check-config", *args],
+        env={**base, "PROPWATCH_LANG": "en"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+
+def test_check_config_of_a_folder_names_each_file_and_fails_on_any_refused(
+    tmp_path: Path,
+) -> None:
+    _three(tmp_path)
+    good = _check_config("--sites", str(tmp_path))
+    assert good.returncode == 0, good.stderr
+    assert good.stdout.count(": OK — ") == 3 and "3 sites load, 0 files refused" in good.stdout
+    (tmp_path / "wu.yaml").write_text("site: {id: wu, name: 戊园}\n", encoding="utf-8")
+    copy_example_site(tmp_path, "jia", "甲园副本", file_name="z-jia.yaml")
+    bad = _check_config("--sites", str(tmp_path))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "3 sites load, 2 files refused" in bad.stdout
+    assert f"{tmp_path / 'wu.yaml'}:1: site: missing required field" in bad.stderr
+    assert "already served by jia.yaml" in bad.stderr
+    missing = _check_config("--sites", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "not a folder" in missing.stderr
