@@ -39,4 +39,9 @@ def visible_sites(ctx: AppContext, caller: Principal, region: str | None) -> lis
     "tonight's lighting, per site, the worst first",
 )
 def get_overview(ctx: Ctx, session: DbSession, caller: Operator, region: Region = None) -> Overview:
-    return sites_overview(session, visible_sites(ctx, caller, region), ctx.clock.now())
+    return sites_overview(
+        session,
+        visible_sites(ctx, caller, region),
+        ctx.clock.now(),
+        region_names=ctx.organisation.regions,
+    )

@@ -39,7 +39,15 @@ def get_league(
 ) -> League:
     specs = [site.spec for site in visible_sites(ctx, caller, region)]
     year, number = (int(part) for part in month.split("-"))
-    return league_report(session, specs, year, number, ctx.clock.now(), region=region)
+    return league_report(
+        session,
+        specs,
+        year,
+        number,
+        ctx.clock.now(),
+        region=region,
+        region_names=ctx.organisation.regions,
+    )
 
 
 @router.get("/{site_id}/stocktake", response_model=Stocktake, summary="日盘点: open orders today")
