@@ -54,8 +54,13 @@ def check_ports_free(what: str, host: str, ports: Iterable[int]) -> None:
 
 
 def bind_listener(what: str, host: str, port: int) -> socket.socket:
-    """A listening socket for a server we hand it to, so a taken port fails here, named."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    """A listening socket for a server we hand it to, so a taken port fails here, named.
+
+    Made with IPPROTO_TCP, as asyncio makes its own: asyncio turns Nagle off (TCP_NODELAY) only
+    on connections whose socket says it is TCP, and without that a keep-alive request whose
+    answer goes out in two writes waits ~40 ms for the client's delayed ACK."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
