@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -586,10 +586,11 @@ def test_every_caller_reaches_the_lists_of_each_site_in_its_scope(world: World) 
 
 def test_the_walk_refuses_an_operation_it_does_not_know() -> None:
     """A new route with a parameter the walk cannot fill fails it rather than being skipped."""
+    app = FastAPI()
     world = World(
-        client=None,  # type: ignore[arg-type]  (never called)
-        app=FastAPI(),
-        ctx=None,  # type: ignore[arg-type]
+        client=TestClient(app),  # never called: the walk refuses before any request
+        app=app,
+        ctx=cast(AppContext, None),
         caller="site",
         token="",
         data={sid: SiteData(sid) for sid, _, _ in SITES},
