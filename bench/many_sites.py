@@ -347,9 +347,23 @@ def _modbus(device_id: str, profile: str, port: int, unit: int, poll: str) -> di
     }
 
 
+COMPANY = {"id": "huaxin", "name": "华信物业集团"}
+
+
+def organisation_data() -> dict[str, Any]:
+    """`organisation.yaml`: the company and the regions the generated sites name."""
+    return {
+        "company": COMPANY,
+        "regions": [{"id": rid, "name": f"{city}区域公司"} for rid, city, _, _ in REGIONS],
+    }
+
+
 def write_sites(folder: Path, sites: int, assets: int) -> list[GeneratedSite]:
-    """Write `sites` site files of `assets` assets each into `folder` (created if missing)."""
+    """Write `sites` site files of `assets` assets each into `folder` (created if missing),
+    and the organisation file beside them."""
     folder.mkdir(parents=True, exist_ok=True)
+    org = yaml.dump(organisation_data(), Dumper=yaml.CSafeDumper, allow_unicode=True)
+    (folder / "organisation.yaml").write_text(org, encoding="utf-8")
     out = []
     for i in range(sites):
         data = site_data(i, assets)
