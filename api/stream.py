@@ -3,7 +3,12 @@
 The events are the rows of the `notification` outbox, which the maintenance core writes in the
 same transaction as each change; its `id` only grows, so it is the SSE event id. A client that
 reconnects with `Last-Event-ID` (or `?after=`) gets every row after it, in order, then live ones:
-nothing is lost while it was away.
+nothing is lost while it was away, whichever API replica it reaches.
+
+Live rows come from the process's one outbox feed (`api.outbox_feed`), never from a query per
+client: a stream first reads its backlog from the database up to the feed's position, then
+takes the feed from there. A client too slow to keep up (its queue full) gets a clean end of
+stream and reconnects with its Last-Event-ID, catching up from the database.
 """
 
 from __future__ import annotations
@@ -11,16 +16,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import func, select
 
 from api.auth import ApiRole, Principal
 from api.deps import AppContext, Ctx, Reader
+from api.outbox_feed import Accepts, OutboxFeed
 from api.problems import PROBLEM_RESPONSES
-from maintenance.notifications import Notification, NotificationView, notifications_after
+from maintenance.notifications import NotificationView, notifications_after
 
 router = APIRouter(prefix="/api/v1", tags=["stream"], responses=PROBLEM_RESPONSES)
 
@@ -33,40 +38,92 @@ def _frame(n: NotificationView) -> bytes:
     return f"id: {n.id}\nevent: {n.topic}\ndata: {data}\n\n".encode()
 
 
+def _recipient(caller: Principal) -> str | None:
+    """A technician sees only what is addressed to them; other roles see their sites' rows."""
+    return (caller.person or "") if caller.role is ApiRole.TECHNICIAN else None
+
+
+def _scope(caller: Principal) -> Accepts:
+    sites, person = caller.site_filter(), _recipient(caller)
+    allowed = None if sites is None else frozenset(sites)
+
+    def accepts(n: NotificationView) -> bool:
+        return (allowed is None or n.site_id in allowed) and (
+            person is None or n.recipient == person
+        )
+
+    return accepts
+
+
 def _batch(ctx: AppContext, caller: Principal, after: int) -> list[NotificationView]:
-    """The next rows this caller may see; a technician sees only what is addressed to them."""
-    person = (caller.person or "") if caller.role is ApiRole.TECHNICIAN else None
+    """The next rows after `after` this caller may see, from the database (the backlog)."""
     with ctx.read_session()() as s:
         return notifications_after(
-            s, after, site_ids=caller.site_filter(), recipient=person, limit=BATCH
+            s, after, site_ids=caller.site_filter(), recipient=_recipient(caller), limit=BATCH
         )
 
 
-def _newest_id(ctx: AppContext) -> int:
-    """Where a page that has just loaded its data starts listening: after the newest event."""
-    with ctx.read_session()() as s:
-        return s.scalar(select(func.max(Notification.id))) or 0
+def outbox_feed(request: Request, ctx: AppContext) -> OutboxFeed:
+    """This process's feed, made on first use (one per event loop: tests serve an app twice)."""
+    state = request.app.state
+    loop = asyncio.get_running_loop()
+    feed: OutboxFeed | None = getattr(state, "outbox_feed", None)
+    if feed is None or getattr(state, "outbox_feed_loop", None) is not loop:
+        feed = OutboxFeed(ctx.db, poll_seconds=ctx.stream_poll_seconds)
+        state.outbox_feed, state.outbox_feed_loop = feed, loop
+        ctx.health["stream"] = lambda: _feed_health(feed)
+    return feed
+
+
+def _feed_health(feed: OutboxFeed) -> dict[str, Any]:
+    return {
+        "subscribers": feed.subscribers,
+        "position": feed.position,
+        "listening": feed.listening,
+        **feed.counts,
+    }
 
 
 async def events(
-    ctx: AppContext, caller: Principal, after: int, request: Request
+    ctx: AppContext,
+    caller: Principal,
+    after: int | None,
+    feed: OutboxFeed,
 ) -> AsyncIterator[bytes]:
+    """Backlog from the database up to the feed's position, then the feed; `after=None` starts
+    at the feed's position (only what happens from now on)."""
     yield b"retry: 2000\n\n"
-    idle = 0.0
-    while not await request.is_disconnected():
-        rows = await asyncio.to_thread(_batch, ctx, caller, after)
-        for n in rows:
-            after = n.id
-            yield _frame(n)
-        if rows:
-            idle = 0.0
-            if len(rows) == BATCH:
+    accepts = _scope(caller)
+    while True:  # until the backlog is read without the subscription overflowing meanwhile
+        sub = await feed.subscribe(accepts)
+        try:
+            cursor = sub.start if after is None else after
+            while cursor < sub.start and not sub.overflowed:
+                rows = await asyncio.to_thread(_batch, ctx, caller, cursor)
+                for n in rows:
+                    if n.id > sub.start:
+                        break
+                    cursor = n.id
+                    yield _frame(n)
+                else:
+                    if len(rows) == BATCH:
+                        continue
+                cursor = max(cursor, sub.start)
+            if sub.overflowed:
+                after = cursor
                 continue
-        await asyncio.sleep(ctx.stream_poll_seconds)
-        idle += ctx.stream_poll_seconds
-        if idle >= KEEPALIVE_SECONDS:
-            idle = 0.0
-            yield b": keepalive\n\n"
+            while True:
+                live = await sub.next(KEEPALIVE_SECONDS)
+                if live is None:
+                    if sub.overflowed:
+                        yield b": too slow, resume with Last-Event-ID\n\n"
+                        return
+                    yield b": keepalive\n\n"
+                elif live.id > cursor:
+                    cursor = live.id
+                    yield _frame(live)
+        finally:
+            sub.close()
 
 
 @router.get(
@@ -87,13 +144,13 @@ async def stream(
         bool, Query(description="without `after`/`Last-Event-ID`: only events from now on")
     ] = False,
 ) -> StreamingResponse:
-    start = after if after is not None else 0
+    start: int | None = after if after is not None else 0
     if last_event_id is not None and last_event_id.strip().isdigit():
-        start = max(start, int(last_event_id.strip()))
+        start = max(after or 0, int(last_event_id.strip()))
     elif after is None and tail:
-        start = await asyncio.to_thread(_newest_id, ctx)
+        start = None
     return StreamingResponse(
-        events(ctx, caller, start, request),
+        events(ctx, caller, start, outbox_feed(request, ctx)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

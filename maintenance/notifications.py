@@ -17,6 +17,9 @@ delivers (webhooks, SMS, the duty-room stream) reads them in `id` order. The tab
 | `delivered_at`, `attempts` | for one simple deliverer; webhook fan-out keeps its own cursors |
 
 Because the row commits with the change it reports, a crash can never lose or invent one.
+On PostgreSQL every transaction that adds a row also sends `NOTIFY propwatch_outbox`, which
+the database delivers only when (and if) it commits: each API replica's outbox feed listens and
+reads the new rows at once, whichever replica or service wrote them (`api.outbox_feed`).
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, event, select
+from sqlalchemy.orm import Mapped, Session, UOWTransaction, mapped_column
 
 from maintenance.db import Base, UtcDateTime
 
@@ -47,6 +50,21 @@ class Notification(Base):
     dedup_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+OUTBOX_CHANNEL = "propwatch_outbox"
+"""The PostgreSQL channel told of every commit that added outbox rows (no payload: readers
+read the table from their cursor, so a merged or lost notification loses nothing)."""
+
+
+@event.listens_for(Session, "after_flush")
+def _announce_outbox_rows(session: Session, _flush: UOWTransaction) -> None:
+    # in after_flush `session.new` still lists what this flush inserted; NOTIFY is
+    # transactional (sent at commit, dropped on rollback, duplicates in one transaction merged)
+    if any(isinstance(o, Notification) for o in session.new):
+        conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"NOTIFY {OUTBOX_CHANNEL}")
 
 
 TOPIC_TO_EVENT = {
