@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from api.auth import ApiRole, Principal
 from api.deps import AppContext
 from api.rate_limit import RateLimiter
+from api.scopes import describe, resolve
 from propwatch.clock import ManualClock
 from propwatch.runtime import StartRefused, _technician_links, given_admin_token
 from propwatch.settings import Settings
@@ -416,3 +417,29 @@ def test_a_technician_token_needs_the_person_on_a_roster_of_its_scope(
         headers=bearer(ADMIN_TOKEN),
     )
     assert ok.status_code == 201, ok.text
+
+
+def test_the_scope_is_described_with_names_for_the_pages(sites_ctx: AppContext) -> None:
+    def described(*scopes: str) -> Any:
+        raw = Principal("p", ApiRole.DUTY, frozenset(scopes))
+        caller = resolve(raw, sites_ctx.organisation, sites_ctx.sites)
+        return describe(caller, sites_ctx.organisation, sites_ctx.sites).model_dump()
+
+    region = described("region:east", "binghu")
+    assert (region["kind"], region["company"]) == ("regions", "绿苑物业集团")
+    assert region["regions"] == [{"id": "east", "name": "华东区域"}]
+    assert [(s["id"], s["name"], s["region"]) for s in region["sites"]] == [
+        ("binghu", "丙湖湾", "north"),
+        ("jiaxiu", "甲秀苑", "east"),
+        ("yiqing", "乙清园", "east"),
+    ]
+    company = described("*")
+    assert company["kind"] == "company"
+    assert [r["name"] for r in company["regions"]] == ["华东区域", "华北区域"]
+    assert len(company["sites"]) == 3
+    site = described("yiqing")
+    assert (site["kind"], site["regions"], [s["id"] for s in site["sites"]]) == (
+        "sites",
+        [],
+        ["yiqing"],
+    )
