@@ -1,4 +1,5 @@
-"""The duty-room (值班室) and technician (我的任务) pages: static files that call the JSON API.
+"""The duty-room (值班室), all-sites overview (全部项目总览) and technician (我的任务) pages:
+static files that call the JSON API.
 
 Everything they load comes from this server (`/static/...`); the Content-Security-Policy
 forbids any other origin, so a page can never pull a script or font from a CDN.
@@ -37,6 +38,12 @@ def _page(name: str) -> FileResponse:
 def duty_room() -> FileResponse:
     """值班室: alarms, open orders with their SLA countdown, assets, lighting, stocktake."""
     return _page("duty.html")
+
+
+@router.get("/overview")
+def all_sites_overview() -> FileResponse:
+    """全部项目总览: every site of the token by region, the worst first, and the month's league."""
+    return _page("overview.html")
 
 
 @router.get("/tasks")

@@ -138,50 +138,66 @@ export function listen(onEvent, onState) {
 
 // --- time ---------------------------------------------------------------------------------
 
-const timeFmt = new Intl.DateTimeFormat("zh-CN", {
-  timeZone: TZ,
-  month: "2-digit",
-  day: "2-digit",
-  hour: "2-digit",
-  minute: "2-digit",
-  hour12: false,
-});
-const clockFmt = new Intl.DateTimeFormat("zh-CN", {
-  timeZone: TZ,
-  hour: "2-digit",
-  minute: "2-digit",
-  second: "2-digit",
-  hour12: false,
-});
+// Times are shown in the site's own zone (a company's properties may lie in several), set once
+// the page knows its site (`useZone`); Asia/Shanghai until then.
+let zone = TZ;
+const formats = new Map();
 
-export function fmtTime(iso) {
-  return iso ? timeFmt.format(new Date(iso)) : "—";
+function format(kind, tz = zone) {
+  const key = `${kind}|${tz}`;
+  if (!formats.has(key)) {
+    const options = {
+      time: { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false },
+      clock: { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false },
+      hm: { hour: "2-digit", minute: "2-digit", hour12: false },
+    }[kind];
+    if (kind === "zoned") {
+      formats.set(
+        key,
+        new Intl.DateTimeFormat("en-US", {
+          timeZone: tz,
+          hourCycle: "h23",
+          year: "numeric",
+          month: "2-digit",
+          day: "2-digit",
+          hour: "2-digit",
+          minute: "2-digit",
+          second: "2-digit",
+        }),
+      );
+    } else {
+      formats.set(key, new Intl.DateTimeFormat("zh-CN", { timeZone: tz, ...options }));
+    }
+  }
+  return formats.get(key);
 }
 
-const zonedFmt = new Intl.DateTimeFormat("en-US", {
-  timeZone: TZ,
-  hourCycle: "h23",
-  year: "numeric",
-  month: "2-digit",
-  day: "2-digit",
-  hour: "2-digit",
-  minute: "2-digit",
-  second: "2-digit",
-});
+export function useZone(tz) {
+  if (tz) zone = tz;
+}
 
-// A `datetime-local` value ("2026-11-23T20:15") read as a wall-clock time in TZ, whatever the
-// browser's own zone, as an ISO 8601 instant for the API.
+export function fmtTime(iso) {
+  return iso ? format("time").format(new Date(iso)) : "—";
+}
+
+// "18:05" in the zone `tz` (a site's), for a page that shows several sites.
+export function fmtHourIn(iso, tz) {
+  return iso ? format("hm", tz || zone).format(new Date(iso)) : "—";
+}
+
+// A `datetime-local` value ("2026-11-23T20:15") read as a wall-clock time in the site's zone,
+// whatever the browser's own zone, as an ISO 8601 instant for the API.
 export function zonedToIso(local) {
   const asUtc = new Date(`${local.length === 16 ? `${local}:00` : local}Z`);
   const parts = Object.fromEntries(
-    zonedFmt.formatToParts(asUtc).map((p) => [p.type, p.value]),
+    format("zoned").formatToParts(asUtc).map((p) => [p.type, p.value]),
   );
   const seen = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second);
   return new Date(asUtc.getTime() - (seen - asUtc.getTime())).toISOString();
 }
 
 export function fmtClock(date) {
-  return clockFmt.format(date);
+  return format("clock").format(date);
 }
 
 function pad(n) {

@@ -20,6 +20,7 @@ import {
   takeToken,
   tickCountdowns,
   toast,
+  useZone,
   zonedToIso,
 } from "/static/common.js";
 
@@ -700,6 +701,30 @@ async function loadStocktake() {
   );
 }
 
+// --- 切换项目 ----------------------------------------------------------------------------
+// The site is in the address (`?site=`), so a link or a reload opens the same one; picking
+// another loads the duty room of that site, panels and event stream included.
+
+function siteUrl(siteId) {
+  const q = new URLSearchParams(location.search);
+  q.set("site", siteId);
+  return `${location.pathname}?${q}`;
+}
+
+function showSwitcher(sites, wanted) {
+  if (wanted !== state.site.id) history.replaceState(null, "", siteUrl(state.site.id));
+  const select = $("#site-switch");
+  select.replaceChildren(
+    ...[...sites]
+      .sort((a, b) => a.name.localeCompare(b.name, "zh-CN"))
+      .map((s) => el("option", { value: s.id, selected: s.id === state.site.id }, s.name)),
+  );
+  select.value = state.site.id;
+  select.addEventListener("change", () => location.assign(siteUrl(select.value)));
+  $("#site-switch-wrap").hidden = false;
+  $("#overview-link").hidden = false;
+}
+
 // --- wiring -------------------------------------------------------------------------------
 
 function guarded(load) {
@@ -723,7 +748,9 @@ function refreshSoon(parts) {
 
 // alarm.raised / alarm.cleared (and any other alarm.* topic) refresh the board and the history;
 // a work-order event may be an alarm's order changing priority, so the board follows those too.
-function onEvent(type) {
+// A token of several sites hears every site's events; another site's change leaves this one be.
+function onEvent(type, data) {
+  if (data && data.site_id && data.site_id !== state.site.id) return;
   if (type.startsWith("alarm.")) refreshSoon([loadAlarms, loadAssets, refreshHistory]);
   else refreshSoon([loadOrders, loadAlarms, loadStocktake, loadLighting]);
 }
@@ -743,7 +770,9 @@ async function main() {
     state.site = sites.find((s) => s.id === wanted) || sites[0];
     state.people = Object.fromEntries(state.site.people.map((p) => [p.id, p.name]));
     state.zones = Object.fromEntries(state.site.zones.map((z) => [z.id, z.name]));
+    useZone(state.site.timezone);
     $("#site-name").textContent = state.site.name;
+    if (sites.length > 1) showSwitcher(sites, wanted);
     $("#who").textContent = me.person_name || me.name;
   } catch (err) {
     if (err.status !== 401) toast(`加载失败：${err.message}`, "error");
