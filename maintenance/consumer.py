@@ -13,6 +13,14 @@ no window), a message is left unacknowledged, and so is every later one of that 
 that order is kept, until the consumer has worked through what it holds and renews the
 connection: the broker then delivers the rest again. paho's network thread never waits on the
 consumer, so keepalives go on while the database is slow.
+
+One consumer serves every site of the replica: it subscribes to every site's topics
+(`propwatch/+/alarms/#`, or one site's with `scope`) and applies each event against its own
+site's file. An event for a site the service does not serve (its file not added yet, or removed),
+or whose payload names another site than its topic (a gateway may only speak for its own site),
+is kept as a rejected dead letter with the reason, counted, and acknowledged: it never stalls the
+others. Events are applied one at a time in arrival order, so the order per asset is the
+broker's (per topic).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import asyncio
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -32,7 +41,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from maintenance.alarms.reconcile import apply_asset_state
 from maintenance.alarms.service import LATE_AFTER, apply_alarm_event
 from maintenance.db import Database
-from maintenance.dead_letters import DeadLetterKind, keep_dead_letter, rejection_reason
+from maintenance.dead_letters import DeadLetterKind, keep_dead_letter
 from propwatch.clock import Clock
 from propwatch.events import TOPIC_ROOT, AlarmEvent, AssetStateEvent, parse_event
 from propwatch.mqtt import MqttConnection
@@ -65,8 +74,14 @@ def database_away(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
+def topic_site(topic: str) -> str:
+    """The site a topic speaks for: `propwatch/<site>/alarms/...`."""
+    parts = topic.split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == TOPIC_ROOT else ""
+
+
 class EventConsumer:
-    """Subscribes to alarms and asset state of its site (persistent session, QoS 1).
+    """Subscribes to alarms and asset state of every site served (persistent session, QoS 1).
 
     With `shared_group`, replicas subscribe through `$share/<group>/...`: the broker gives each
     event to one replica of the group, and the idempotent writes settle any redelivery.
@@ -74,16 +89,18 @@ class EventConsumer:
 
     def __init__(
         self,
-        site: Site,
+        sites: Callable[[], Mapping[str, Site]],
         db: Database,
         connection: MqttConnection,
         clock: Clock,
         *,
+        scope: str | None = None,
         shared_group: str | None = None,
         late_after: timedelta = LATE_AFTER,
         capacity: int = CAPACITY,
     ) -> None:
-        self.site = site
+        self.sites = sites  # the sites served now: a snapshot, replaced when sites change
+        self.scope = scope  # the one site subscribed to, or None for every site
         self.late_after = late_after
         self.shared_group = shared_group
         self.db = db
@@ -97,6 +114,7 @@ class EventConsumer:
         self.failed = 0
         self.db_retries = 0
         self.dead_letters = 0  # rejected or failed messages kept in the database
+        self.unknown_site = 0  # events of a site not served (among `rejected`)
         self.acknowledged = 0
         self.left_for_redelivery = 0  # done, but their connection had ended: the broker resends
         self.refused = 0  # not taken, the consumer being full; the broker holds them
@@ -127,7 +145,7 @@ class EventConsumer:
         self.connection.subscribe(self.topic_filter("state"), qos=1)
 
     def topic_filter(self, stream: str) -> str:
-        topic = f"{TOPIC_ROOT}/{self.site.id}/{stream}/#"
+        topic = f"{TOPIC_ROOT}/{self.scope or '+'}/{stream}/#"
         return f"$share/{self.shared_group}/{topic}" if self.shared_group else topic
 
     def _from_paho_thread(self, msg: paho.MQTTMessage) -> None:
@@ -253,23 +271,22 @@ class EventConsumer:
 
     def handle(self, topic: str, payload: bytes) -> None:
         """Apply one message; a rejected one is kept as a dead letter before this returns."""
-        rejected = self.rejected
         try:
-            self._apply(topic, payload)
+            refused = self._apply(topic, payload)
         except IntegrityError:
             # Another replica committed the same alarm episode or event first; applying again
             # now takes the duplicate / repeated-raise path against its committed rows.
-            self._apply(topic, payload)
-        if self.rejected > rejected:
-            reason = rejection_reason(payload, self.site.id)
-            self._keep(topic, payload, DeadLetterKind.REJECTED, reason)
+            refused = self._apply(topic, payload)
+        if refused is not None:
+            self.rejected += 1
+            self._keep(topic, payload, DeadLetterKind.REJECTED, refused)
 
     def _keep(self, topic: str, payload: bytes, kind: DeadLetterKind, reason: str) -> None:
         try:
             with self.db.session() as s:
                 kept = keep_dead_letter(
                     s,
-                    site_id=self.site.id,
+                    site_id=topic_site(topic)[:64],
                     topic=topic,
                     payload=payload,
                     kind=kind,
@@ -280,22 +297,31 @@ class EventConsumer:
             kept = False  # a replica kept the same message first
         self.dead_letters += kept
 
-    def _apply(self, topic: str, payload: bytes) -> None:
+    def _apply(self, topic: str, payload: bytes) -> str | None:
+        """Apply one message to its site; the reason when it is refused instead."""
         try:
             event = parse_event(payload)
         except ValidationError as exc:
-            self.rejected += 1
             log.warning("rejected event on %s: %s", topic, exc.errors()[0]["msg"])
-            return
-        if event.site_id != self.site.id:
-            self.rejected += 1
-            return
+            return "; ".join(
+                f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
+            )
+        spoken_for = topic_site(topic)
+        if event.site_id != spoken_for:
+            log.warning("rejected event on %s: it names site %s", topic, event.site_id)
+            return f"site_id {event.site_id!r} is not the site of its topic {spoken_for!r}"
+        site = self.sites().get(event.site_id)
+        if site is None:
+            self.unknown_site += 1
+            log.warning("rejected event on %s: site %s is not served here", topic, event.site_id)
+            return f"site {event.site_id!r} is not among the sites this service serves"
         now = self.clock.now()
         with self.db.session() as s:
             if isinstance(event, AlarmEvent):
-                if apply_alarm_event(s, self.site.spec, event, now, late_after=self.late_after):
+                if apply_alarm_event(s, site.spec, event, now, late_after=self.late_after):
                     self.applied += 1
                 else:
                     self.duplicates += 1
             elif isinstance(event, AssetStateEvent):
-                apply_asset_state(s, self.site.spec, event, now, late_after=self.late_after)
+                apply_asset_state(s, site.spec, event, now, late_after=self.late_after)
+        return None

@@ -12,12 +12,10 @@ import hashlib
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import ValidationError
 from sqlalchemy import Index, LargeBinary, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from maintenance.db import Base, UtcDateTime
-from propwatch.events import parse_event
 
 MAX_PAYLOAD = 1 << 20
 """Bytes of a payload kept; larger ones are kept cut, with their length in the reason."""
@@ -80,19 +78,6 @@ def keep_dead_letter(
     )
     session.flush()
     return True
-
-
-def rejection_reason(payload: bytes, site_id: str) -> str:
-    """Why a payload is not an event of `site_id`, in the words of the schema."""
-    try:
-        event = parse_event(payload)
-    except ValidationError as exc:
-        return "; ".join(
-            f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
-        )
-    if event.site_id != site_id:
-        return f"site_id {event.site_id!r} is not this service's site {site_id!r}"
-    return "rejected by the consumer"
 
 
 def recent_dead_letters(session: Session, site_id: str, limit: int = 100) -> list[DeadLetter]:

@@ -12,8 +12,9 @@ primary key refuses to the second of two replicas: atomic on SQLite (one writer 
 PostgreSQL (the UPDATE re-checks its WHERE on the row it locked). The holder renews it to `ttl`
 ahead; a dead replica's leases lapse after `ttl` and a live replica's next balance takes them.
 
-Replicas see each other through heartbeats (`maintenance_replica`, same `ttl`). Each takes its
-fair share of the sites (sorted replica ids; the first `n mod r` replicas take one more) and
+Replicas see each other through heartbeats (`maintenance_replica`, same `ttl`) in their pool (the
+replicas serving the same sites: a folder's, or one site file's). Each takes its fair share of
+the sites (sorted replica ids; the first `n mod r` replicas take one more) and
 releases any extra, so a replica that joins gets work at its next balance after the others'.
 Which sites a replica prefers is rendezvous hashing of (replica, site): the same replica ids get
 the same sites back after a restart, and a departure moves only the departed replica's sites.
@@ -57,6 +58,8 @@ class MaintenanceReplica(Base):
     __tablename__ = "maintenance_replica"
 
     replica_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # the replicas that share the same sites: "sites" for a folder, "site:<id>" for one file
+    pool: Mapped[str] = mapped_column(String(100))
     started_at: Mapped[datetime] = mapped_column(UtcDateTime)
     until: Mapped[datetime] = mapped_column(UtcDateTime)
 
@@ -119,21 +122,25 @@ def release(db: Database, site_ids: Collection[str], holder: str, now: datetime)
         )
 
 
-def heartbeat(db: Database, replica_id: str, now: datetime, ttl: timedelta) -> list[str]:
-    """Say this replica is alive until `now + ttl`; returns the live replicas, sorted."""
+def heartbeat(db: Database, replica_id: str, pool: str, now: datetime, ttl: timedelta) -> list[str]:
+    """Say this replica is alive until `now + ttl`; returns the pool's live replicas, sorted."""
     until = now + ttl
     with db.session() as s:
         done = s.execute(
             update(MaintenanceReplica)
             .where(MaintenanceReplica.replica_id == replica_id)
-            .values(until=until)
+            .values(until=until, pool=pool)
             .execution_options(synchronize_session=False)
         )
         fresh = done.rowcount == 0  # type: ignore[attr-defined]
     if fresh:
         try:
             with db.session() as s:
-                s.add(MaintenanceReplica(replica_id=replica_id, started_at=now, until=until))
+                s.add(
+                    MaintenanceReplica(
+                        replica_id=replica_id, pool=pool, started_at=now, until=until
+                    )
+                )
         except IntegrityError:
             pass  # the same id started twice at once; the row is there either way
     with db.session() as s:
@@ -142,7 +149,7 @@ def heartbeat(db: Database, replica_id: str, now: datetime, ttl: timedelta) -> l
         return list(
             s.scalars(
                 select(MaintenanceReplica.replica_id)
-                .where(MaintenanceReplica.until > now)
+                .where(MaintenanceReplica.pool == pool, MaintenanceReplica.until > now)
                 .order_by(MaintenanceReplica.replica_id)
             )
         )
@@ -188,8 +195,10 @@ class Balance:
 class SiteLeases:
     """The leases of one replica: balanced against the live replicas, renewed, released."""
 
-    def __init__(self, db: Database, clock: Clock, replica_id: str, ttl: float) -> None:
-        self.db, self.clock, self.replica_id = db, clock, replica_id
+    def __init__(
+        self, db: Database, clock: Clock, replica_id: str, ttl: float, pool: str = "sites"
+    ) -> None:
+        self.db, self.clock, self.replica_id, self.pool = db, clock, replica_id, pool
         self.ttl = timedelta(seconds=ttl)
         self.held: frozenset[str] = frozenset()
         self.balances = 0
@@ -203,7 +212,7 @@ class SiteLeases:
         now = self.clock.now()
         me = self.replica_id
         wanted = set(site_ids)
-        replicas = heartbeat(self.db, me, now, self.ttl)
+        replicas = heartbeat(self.db, me, self.pool, now, self.ttl)
         share = fair_share(len(wanted), replicas, me)
         with self.db.session() as s:
             leases = holders(s, wanted)

@@ -28,6 +28,7 @@ from propwatch.site import load_site
 from simulators.fleet import Fleet
 from simulators.scenario import Step
 from tests.conftest import EXAMPLE_SITE
+from tests.maintenance.helpers import directory_of
 from tests.support.servers import Mosquitto, VictoriaMetrics, free_port, wait_until
 
 T = TypeVar("T")
@@ -79,7 +80,9 @@ def test_pump_pressure_collapse_becomes_exactly_one_work_order_and_points_land(
         await spy.wait_connected()
         async with (
             Fleet(site, clock, mosquitto.url) as fleet,
-            MaintenanceService(site, settings, clock, mosquitto.url, db) as maint,
+            MaintenanceService(
+                directory_of(site, clock), settings, clock, mosquitto.url, db
+            ) as maint,
             Gateway(site, settings, clock, mosquitto.url, sink=sink) as gw,
         ):
             gw.writer.offer = _recording(gw.writer.offer, accepted)  # type: ignore[method-assign]

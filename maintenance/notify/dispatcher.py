@@ -51,6 +51,21 @@ class NotifyStats:
     errors: int = 0
 
 
+def start_cursor(db: Database, site_id: str, now: datetime) -> None:
+    """Create the site's cursor at the newest outbox row, once. Every replica does it for every
+    site before it consumes events, whether or not it dispatches that site's notifications, so
+    no notification is made before its site's cursor exists."""
+    with db.session() as s:
+        if s.get(NotificationCursor, site_id) is not None:
+            return
+    try:
+        with db.session() as s:
+            newest = s.scalar(select(func.max(Notification.id))) or 0
+            s.add(NotificationCursor(site_id=site_id, last_id=newest, updated_at=now))
+    except IntegrityError:
+        pass  # another replica made it first
+
+
 class NotificationDispatcher:
     """Routes and sends the site's notifications while entered (`run_once` for one pass)."""
 
@@ -96,19 +111,7 @@ class NotificationDispatcher:
 
     def start_cursor(self) -> None:
         """Create the site's cursor at the newest outbox row, once."""
-        with self.db.session() as s:
-            if s.get(NotificationCursor, self.site.id) is not None:
-                return
-        try:
-            with self.db.session() as s:
-                newest = s.scalar(select(func.max(Notification.id))) or 0
-                s.add(
-                    NotificationCursor(
-                        site_id=self.site.id, last_id=newest, updated_at=self.clock.now()
-                    )
-                )
-        except IntegrityError:
-            pass  # another replica made it first
+        start_cursor(self.db, self.site.id, self.clock.now())
 
     def plan(self) -> int:
         """Route outbox rows past the cursor to deliveries; returns how many were made."""

@@ -11,8 +11,10 @@ from sqlalchemy.orm import Session
 from maintenance.db import Database
 from maintenance.work_orders.models import Source, WorkOrder
 from maintenance.work_orders.service import NewWorkOrder, create_work_order
+from propwatch.clock import Clock
 from propwatch.events import AlarmAction, AlarmEvent, Severity
 from propwatch.site import Category, Priority, Site
+from propwatch.site_directory import SiteDirectory
 
 _ids = count(1)
 
@@ -84,3 +86,11 @@ def order(
 def all_orders(db: Database) -> list[WorkOrder]:
     with db.session() as s:
         return list(s.scalars(select(WorkOrder).order_by(WorkOrder.id)))
+
+
+def directory_of(site: Site, clock: Clock) -> SiteDirectory:
+    """A one-file site directory serving `site` as given (a test may have changed it in memory),
+    for a `MaintenanceService` of one site."""
+    directory = SiteDirectory.of_file(site.path, clock)
+    directory.sites = {site.id: site}
+    return directory

@@ -40,6 +40,7 @@ from propwatch.mqtt import MqttConnection
 from propwatch.settings import Settings
 from propwatch.site import Site, load_site
 from tests.conftest import EXAMPLE_SITE
+from tests.maintenance.helpers import directory_of
 from tests.support.postgres import Postgres
 from tests.support.servers import Mosquitto
 
@@ -137,7 +138,7 @@ class Harness:
         """A maintenance service on the site's one persistent session, subscribed."""
         settings = Settings(database_url=self.db.url, maintenance_queue_capacity=capacity)
         async with MaintenanceService(
-            self.site, settings, self.clock, self.mosquitto.url, self.db
+            directory_of(self.site, self.clock), settings, self.clock, self.mosquitto.url, self.db
         ) as m:
             # Asset-state probes until one is acknowledged: subscribed, and whatever the broker
             # had to deliver again on this session (it comes first) is through.
@@ -214,11 +215,11 @@ def test_rejected_and_failing_events_are_kept_once_then_acknowledged(
         async with h.service() as first:
             apply = first.consumer._apply
 
-            def buggy(topic: str, payload: bytes) -> None:
+            def buggy(topic: str, payload: bytes) -> str | None:
                 """Our own code failing on one event: the case a dead letter is for."""
                 if b"trips-a-bug" in payload:
                     raise RuntimeError("a bug in applying this event")
-                apply(topic, payload)
+                return apply(topic, payload)
 
             first.consumer._apply = buggy  # type: ignore[method-assign]
             done = first.consumer.acknowledged

@@ -14,7 +14,7 @@ from maintenance.registry.models import Asset, Building, SiteRecord
 from maintenance.registry.service import duty_at, sync_registry
 from propwatch.clock import ManualClock
 from propwatch.site import DutyShift, Site
-from tests.maintenance.helpers import order
+from tests.maintenance.helpers import directory_of, order
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -112,7 +112,9 @@ def test_two_replicas_loading_a_new_site_at_once_both_start(
 
     settings = Settings(var_dir=tmp_path)
     replicas = [
-        MaintenanceService(example_site, settings, clock, "mqtt://127.0.0.1:1", db)
+        MaintenanceService(
+            directory_of(example_site, clock), settings, clock, "mqtt://127.0.0.1:1", db
+        )
         for _ in range(2)
     ]
     start = threading.Barrier(2)
@@ -121,7 +123,7 @@ def test_two_replicas_loading_a_new_site_at_once_both_start(
     def load(svc: MaintenanceService) -> None:
         start.wait(5)
         try:
-            svc.load_registry()
+            svc.load_registry(example_site)
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 

@@ -18,7 +18,7 @@ from propwatch.events import alarm_topic
 from propwatch.mqtt import MqttConnection
 from propwatch.settings import Settings
 from propwatch.site import Site
-from tests.maintenance.helpers import raised
+from tests.maintenance.helpers import directory_of, raised
 from tests.support.servers import Mosquitto
 
 
@@ -64,8 +64,10 @@ def test_the_service_escalates_an_unanswered_emergency_once_on_its_own_clock(
         pub = MqttConnection(mosquitto.url, "test-service-pub")
         pub.start()
         await pub.wait_connected()
-        async with MaintenanceService(example_site, settings, clock, mosquitto.url, db) as svc:
-            svc.sla_interval = TICK
+        sites = directory_of(example_site, clock)
+        async with MaintenanceService(
+            sites, settings, clock, mosquitto.url, db, pass_interval=TICK
+        ) as svc:
             event = raised(clock.now(), episode=f"svc-{tmp_path.name}")
             pub.publish(alarm_topic(example_site.id, "pump-1"), event.model_dump_json(), qos=1)
             await _eventually(lambda: len(orders()) == 1, "the work order")

@@ -31,6 +31,7 @@ from propwatch.mqtt import MqttConnection
 from propwatch.settings import Settings
 from propwatch.site import Site, load_site
 from tests.conftest import EXAMPLE_SITE
+from tests.maintenance.helpers import directory_of
 from tests.support.servers import Mosquitto
 
 
@@ -81,7 +82,7 @@ def _run_replicas(
         settings = Settings(
             database_url=db.url, instance_id=f"{group}-{name}", mqtt_shared_group=group
         )
-        return MaintenanceService(site, settings, clock, mosquitto.url, db)
+        return MaintenanceService(directory_of(site, clock), settings, clock, mosquitto.url, db)
 
     seen: dict[int, int] = {}
     alarms: dict[int, int] = {}

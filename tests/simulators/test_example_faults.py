@@ -39,6 +39,7 @@ from simulators.lighting import LightingPanel
 from simulators.pump import WaterPump
 from simulators.scenario import Step
 from tests.conftest import EXAMPLE_SITE
+from tests.maintenance.helpers import directory_of
 from tests.support.servers import Mosquitto, free_port
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "simulators.md"
@@ -164,7 +165,7 @@ async def _inject_and_advance(
         if with_maintenance:
             db = Database(settings.resolved_database_url())
             maint = await stack.enter_async_context(
-                MaintenanceService(site, settings, clock, mosquitto.url, db)
+                MaintenanceService(directory_of(site, clock), settings, clock, mosquitto.url, db)
             )
         poller = next((p for p in gw.pollers if p.device.id == row.device), None)
         step = poller.device.poll_interval if poller else 0.5
@@ -183,8 +184,8 @@ async def _inject_and_advance(
                 maint is not None
                 and int(clock.monotonic()) // 60 > int(clock.monotonic() - step) // 60
             ):
-                # the service's plan timer counts real seconds: its pass, once a simulated minute
-                await maint.plans.tick()
+                # every site's pass once a simulated minute, whatever the passes' own timer did
+                await maint.run_passes()
 
         for _ in range(5):  # a few normal polls first: nothing is expected from them
             await tick()

@@ -33,6 +33,7 @@ def upgrade() -> None:
     op.create_table(
         "maintenance_replica",
         sa.Column("replica_id", sa.String(200), nullable=False),
+        sa.Column("pool", sa.String(100), nullable=False),
         sa.Column("started_at", UtcDateTime(), nullable=False),
         sa.Column("until", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("replica_id", name=op.f("pk_maintenance_replica")),

@@ -16,7 +16,7 @@ from propwatch.events import alarm_topic
 from propwatch.mqtt import MqttConnection
 from propwatch.settings import Settings
 from propwatch.site import Site
-from tests.maintenance.helpers import raised
+from tests.maintenance.helpers import directory_of, raised
 from tests.maintenance.notify.conftest import with_notifications
 from tests.maintenance.notify.robots import (
     DINGTALK_PATH,
@@ -96,8 +96,10 @@ def test_alarm_and_breach_reach_their_groups_from_the_running_service(
             pub.start()
             await pub.wait_connected()
             db = Database(settings.resolved_database_url())
-            async with MaintenanceService(site, settings, clock, mosquitto.url, db) as svc:
-                svc.sla_interval = 5
+            sites = directory_of(site, clock)
+            async with MaintenanceService(
+                sites, settings, clock, mosquitto.url, db, pass_interval=5
+            ) as svc:
                 event = raised(clock.now(), episode=f"notify-{tmp_path.name}")
                 pub.publish(alarm_topic(site.id, "pump-1"), event.model_dump_json(), qos=1)
                 await _ticking(clock, lambda: bool(ding.accepted()), "the DingTalk message")
