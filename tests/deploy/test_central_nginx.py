@@ -79,7 +79,9 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     up = upstream.server_address[1]
     https, plain, influx = free_port(), free_port(), free_port()
     conf = (box / "nginx" / "nginx.conf").read_text()
-    for name in ("api:8000", "grafana:3000", "influxdb:8086"):
+    # both API replicas on one test upstream (nginx refuses a server named twice only by name)
+    conf = re.sub(r"server api-\d+:8000", f"server 127.0.0.1:{up}", conf)
+    for name in ("grafana:3000", "influxdb:8086"):
         conf = conf.replace(f"server {name};", f"server 127.0.0.1:{up};")
     conf = conf.replace("/etc/nginx/certs/", f"{box}/secrets/certs/")
     conf = re.sub(r"^\s*listen \[::\].*$", "", conf, flags=re.M)

@@ -97,11 +97,17 @@ def test_propwatch_environment_names_are_settings(path: Path) -> None:
 def test_propwatch_commands_are_real_cli_invocations_of_the_mounted_site(path: Path) -> None:
     for name, service in _propwatch_services(path).items():
         args = build_parser().parse_args(service["command"])
-        assert args.site is not None, f"{name}: no --site"
         mounts = {
             target: source
             for source, target, *_ in (_defaulted(v).split(":") for v in service["volumes"])
         }
+        if path.parent.name == "central":  # every site of the mounted folder, by setting
+            folder = _env(service).get("PROPWATCH_SITES_DIR")
+            assert folder, f"{name}: no PROPWATCH_SITES_DIR"
+            assert getattr(args, "sites", None) in (None, Path(folder)), name
+            assert (path.parent / mounts[folder]).is_dir(), f"{name}: {folder} not mounted"
+            continue
+        assert args.site is not None, f"{name}: no --site"
         source = mounts[str(args.site.parent)]
         site_file = (path.parent / source / args.site.name).resolve()
         assert load_site(site_file).id, f"{name}: {site_file} does not load"
@@ -157,9 +163,10 @@ def test_api_port_matches_the_settings_the_dockerfile_and_the_published_port() -
     assert f"{port}:{port}" in api["ports"]
     exposed = [i.args for i in dockerfile() if i.keyword == "EXPOSE"]
     assert exposed == [port]
-    central_api = _services(CENTRAL / "compose.yaml")["api"]
     nginx = (CENTRAL / "nginx" / "nginx.conf").read_text()
-    assert f"server api:{_env(central_api)['PROPWATCH_API_PORT']};" in nginx
+    for name in ("api-1", "api-2"):
+        central_api = _services(CENTRAL / "compose.yaml")[name]
+        assert f"server {name}:{_env(central_api)['PROPWATCH_API_PORT']} " in nginx
 
 
 @pytest.mark.parametrize("path", COMPOSE_FILES, ids=ids)
@@ -167,6 +174,22 @@ def test_dependencies_name_existing_services(path: Path) -> None:
     services = _services(path)
     for name, service in services.items():
         assert set(service.get("depends_on", {})) <= set(services), name
+
+
+def test_central_runs_two_api_replicas_for_all_sites_behind_nginx() -> None:
+    services = _propwatch_services(CENTRAL / "compose.yaml")
+    apis = {n: s for n, s in services.items() if s["command"][0] == "api"}
+    assert len(apis) >= 2
+    assert len({_env(s)["PROPWATCH_INSTANCE_ID"] for s in apis.values()}) == len(apis)
+    nginx = (CENTRAL / "nginx" / "nginx.conf").read_text()
+    upstream = re.search(r"upstream propwatch_api \{(.*?)\}", nginx, re.S)
+    assert upstream is not None
+    servers = set(re.findall(r"server (\S+):8000", upstream.group(1)))
+    assert servers == set(apis)
+    # no server block, upstream or service per site: one set for every site file in sites/
+    assert "hexie" not in nginx and not any(
+        "hexie" in n for n in _services(CENTRAL / "compose.yaml")
+    )
 
 
 def test_central_runs_maintenance_replicas_in_one_shared_group() -> None:
