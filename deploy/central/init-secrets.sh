@@ -3,12 +3,34 @@
 # user file, and .env with random passwords and tokens. Running it again keeps what exists.
 #
 #   ./init-secrets.sh PUBLIC_HOST [MQTT_HOST ...]   e.g. propwatch.example.cn mqtt.example.cn
+#   ./init-secrets.sh add-gateway SITE_ID           a new property's gateway broker user
 #
 # For a public certificate (e.g. from your CA or ACME), replace secrets/certs/server.{crt,key}
 # afterwards; keep ca.crt as the CA that signed the EMQX certificate the gateways trust.
 set -euo pipefail
 cd "$(dirname "$0")"
 umask 077
+
+if [ "${1:-}" = "add-gateway" ]; then
+  site="${2:?usage: ./init-secrets.sh add-gateway SITE_ID}"
+  [[ "$site" =~ ^[a-z0-9][a-z0-9-]*$ ]] || { echo "site id: lower-case letters, digits, -" >&2; exit 2; }
+  [ -f secrets/emqx-users.csv ] || { echo "run ./init-secrets.sh PUBLIC_HOST first" >&2; exit 2; }
+  user="gateway-$site"
+  if ! grep -q "^$user," secrets/emqx-users.csv; then
+    password="$(openssl rand -hex 24)"
+    echo "$user,$password,false" >>secrets/emqx-users.csv
+    echo "created broker user $user; give the site's gateway PROPWATCH_MQTT_USERNAME=$user"
+    echo "PROPWATCH_MQTT_PASSWORD=$password (shown once; kept in secrets/emqx-users.csv)"
+  fi
+  if ! grep -q "{username, \"$user\"}" emqx/acl.conf; then
+    rules="{allow, {username, \"$user\"}, publish, [\"propwatch/$site/#\"]}.\n"
+    rules+="{allow, {username, \"$user\"}, subscribe, [\"devices/#\"]}.\n\n"
+    awk -v r="$rules" '/^\{deny, all\}\.$/ { printf "%s", r } { print }' emqx/acl.conf >emqx/acl.conf.new
+    mv emqx/acl.conf.new emqx/acl.conf
+    echo "allowed $user to publish propwatch/$site/# in emqx/acl.conf"
+  fi
+  exit 0
+fi
 
 public="${1:-localhost}"
 shift || true

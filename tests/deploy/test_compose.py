@@ -279,3 +279,27 @@ def test_grafana_mounts_what_its_provisioning_and_home_dashboard_name(path: Path
     datasource = yaml.safe_load((provisioning / "datasources" / "influxdb.yaml").read_text())
     env_refs = set(ANY_VAR.findall(yaml.safe_dump(datasource)))
     assert env_refs and env_refs <= set(_env(grafana)), "the datasource needs variables"
+
+
+def test_adding_a_site_gateway_is_one_command_that_adds_its_user_and_acl_once(
+    tmp_path: Path,
+) -> None:
+    require_binary("openssl")
+    box = tmp_path / "central"
+    shutil.copytree(CENTRAL, box)
+    subprocess.run([str(box / "init-secrets.sh")], check=True, capture_output=True)
+    for _ in range(2):
+        subprocess.run(
+            [str(box / "init-secrets.sh"), "add-gateway", "lvyuan-7"],
+            check=True,
+            capture_output=True,
+        )
+    users = (box / "secrets" / "emqx-users.csv").read_text().splitlines()
+    assert [u.split(",")[0] for u in users].count("gateway-lvyuan-7") == 1
+    acl = (box / "emqx" / "acl.conf").read_text()
+    assert (
+        acl.count('{allow, {username, "gateway-lvyuan-7"}, publish, ["propwatch/lvyuan-7/#"]}.')
+        == 1
+    )
+    assert acl.rstrip().endswith("{deny, all}.")
+    assert (box / "compose.yaml").read_text() == (CENTRAL / "compose.yaml").read_text()
