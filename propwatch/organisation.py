@@ -23,8 +23,9 @@ from propwatch.config_errors import unknown_reference
 from propwatch.config_file import ConfigError, line_of, read_yaml, validate_file
 from propwatch.messages import say
 from propwatch.site import ID, Site
-from propwatch.site_directory import ORGANISATION_FILE
 
+ORGANISATION_FILE = "organisation.yaml"
+"""The company's regions, beside the site files in the sites folder; not a site file."""
 IMPLICIT_COMPANY_ID = "company"
 IMPLICIT_COMPANY_NAME = "全部项目"
 """The name pages show for the company when there is no organisation file."""

@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -261,6 +261,12 @@ def open_sites(args: argparse.Namespace, clock: Clock) -> SiteDirectory:
     return directory
 
 
+def _follow(ctx: AppContext, directory: SiteDirectory, sites: Mapping[str, Site]) -> None:
+    """A rescan changed the sites or the organisation: the routes see the new snapshot."""
+    ctx.organisation = directory.organisation
+    ctx.sites = dict(sites)
+
+
 def _on_sighup(directory: SiteDirectory) -> Callable[[], None]:
     """SIGHUP rescans the site files at once (installed for `maintenance` and `api`)."""
     loop = asyncio.get_running_loop()
@@ -347,10 +353,7 @@ async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals)
                 await asyncio.to_thread(served.rescan)
             with _reaching(mqtt_url, database_url):
                 maint = await stack.enter_async_context(
-                    # until MaintenanceService takes the whole directory: its one site
-                    MaintenanceService(
-                        next(iter(served.sites.values())), settings, clock, mqtt_url, db
-                    )
+                    MaintenanceService(served, settings, clock, mqtt_url, db)
                 )
             health["maintenance"] = maint.health
         if args.command in ("demo", "gateway"):
@@ -374,6 +377,7 @@ async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals)
             ctx = AppContext(
                 db=db,
                 sites=dict(served_api.sites),
+                organisation=served_api.organisation,
                 clock=clock,
                 tokens=tokens,
                 health=health,
@@ -390,7 +394,7 @@ async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals)
                 WebhookDispatcher(db, clock, targets=ctx.webhook_targets)
             )
             # every rescan that changes a site hands the routes a new snapshot
-            served_api.on_change(lambda sites: setattr(ctx, "sites", sites))
+            served_api.on_change(lambda sites: _follow(ctx, served_api, sites))
             server = _api_server(ctx, settings, served_api)
             api_task = asyncio.create_task(server.serve(sockets=[listener]))
             base = f"http://{settings.api_host}:{settings.api_port}"

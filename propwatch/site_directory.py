@@ -26,16 +26,20 @@ from pathlib import Path
 
 from propwatch.check_config import check_config, profile_files
 from propwatch.clock import Clock
+from propwatch.config_file import ConfigError
 from propwatch.messages import say
+from propwatch.organisation import (
+    ORGANISATION_FILE,
+    Organisation,
+    load_organisation,
+    region_problems,
+)
 from propwatch.site import Site
 
 log = logging.getLogger(__name__)
 
 RESCAN_SECONDS = 30.0
 """Seconds between rescans of the folder; SIGHUP rescans at once."""
-
-ORGANISATION_FILE = "organisation.yaml"
-"""The company's regions, beside the site files; not a site file itself."""
 
 
 class FileState(StrEnum):
@@ -88,6 +92,9 @@ class SiteDirectory:
         self.clock = clock
         self.single_file = single_file
         self.sites: Mapping[str, Site] = {}
+        # 集团 and 区域 (`organisation.yaml` beside the site files); its last good version
+        self.organisation = Organisation.implicit()
+        self._organisation_seen: Signature | None = None
         self._states: dict[Path, SiteFileState] = {}
         self._seen: dict[Path, Signature] = {}
         self._profiles_seen: dict[Path, Signature] = {}
@@ -150,10 +157,12 @@ class SiteDirectory:
         profiles = self._profiles_signature(files)
         recheck_all = profiles != self._profiles_seen
         self._profiles_seen = profiles
+        organisation_changed = self._read_organisation(now)
+        recheck_all = recheck_all or organisation_changed
         sites = dict(self.sites)
         by_file = {p: s.site_id for p, s in self._states.items() if s.site_id is not None}
         changes = SiteChanges()
-        for gone in [p for p in self._states if p not in files]:
+        for gone in [p for p in self._states if p not in files and p.name != ORGANISATION_FILE]:
             site_id = by_file.get(gone)
             del self._states[gone]
             self._seen.pop(gone, None)
@@ -171,11 +180,47 @@ class SiteDirectory:
                 continue
             self._seen[path] = sig
             self._check(path, now, sites, changes)
-        if changes.added or changes.changed or changes.removed:
+        if changes.added or changes.changed or changes.removed or organisation_changed:
             self.sites = sites
             for listener in self._listeners:
                 listener(sites)
         return changes
+
+    def _read_organisation(self, now: datetime) -> bool:
+        """Load `organisation.yaml` when it changed; True when the organisation in force did.
+        A broken file is refused (shown in `states()`) and the last good one stays."""
+        if self.single_file:
+            return False
+        path = self.path / ORGANISATION_FILE
+        sig = _signature(path)
+        if sig == self._organisation_seen:
+            return False
+        self._organisation_seen = sig
+        if sig is None:
+            self._states.pop(path, None)
+            changed = self.organisation.declared
+            self.organisation = Organisation.implicit()
+            return changed
+        try:
+            organisation = load_organisation(path)
+        except ConfigError as exc:
+            before = self._states.get(path)
+            self._states[path] = SiteFileState(
+                path,
+                FileState.REFUSED,
+                None,
+                None,
+                tuple(exc.problems),
+                now,
+                before.loaded_at if before is not None else None,
+            )
+            log.error("%s refused; the last good one stays:\n  %s", path, "\n  ".join(exc.problems))
+            return False
+        self._states[path] = SiteFileState(
+            path, FileState.LOADED, None, organisation.company_name, (), now, now
+        )
+        self.organisation = organisation
+        return True
 
     def _lost(self, path: Path, now: datetime, changes: SiteChanges) -> None:
         """`--site FILE` gone (moved, or mid-replace by an editor): its site keeps running."""
@@ -205,6 +250,8 @@ class SiteDirectory:
     ) -> None:
         before = self._states.get(path)
         site, problems = check_config(path)
+        if site is not None and not problems:
+            problems = region_problems(self.organisation, {site.id: site})
         if site is not None and not problems:
             owner = sites.get(site.id)
             if owner is not None and owner.path != path:

@@ -41,7 +41,11 @@ def test_every_site_file_of_the_folder_loads_and_other_files_are_left_alone(
     tmp_path: Path,
 ) -> None:
     _three(tmp_path)
-    (tmp_path / "organisation.yaml").write_text("company: {id: c, name: 集团}\n", "utf-8")
+    (tmp_path / "organisation.yaml").write_text(
+        "company: {id: c, name: 集团}\n"
+        "regions: [{id: east, name: 华东}, {id: north, name: 华北}]\n",
+        "utf-8",
+    )
     (tmp_path / ".yi.yaml.swp.yaml").write_text("not: a site", "utf-8")
     (tmp_path / "notes.txt").write_text("a note", "utf-8")
     d = SiteDirectory(tmp_path, ManualClock())
@@ -52,7 +56,12 @@ def test_every_site_file_of_the_folder_loads_and_other_files_are_left_alone(
         "yi": "乙园",
         "bing": "丙园",
     }
-    assert [s.path.name for s in d.states()] == ["bing.yaml", "jia.yaml", "yi.yaml"]
+    assert [s.path.name for s in d.states()] == [
+        "bing.yaml",
+        "jia.yaml",
+        "organisation.yaml",
+        "yi.yaml",
+    ]
     assert all(s.state is FileState.LOADED for s in d.states())
     assert d.sites["bing"].spec.site.region == "north"
     assert d.health() == {"sites": 3, "site_files_refused": 0, "rescans": 1}
@@ -336,3 +345,39 @@ def test_check_config_of_a_folder_names_each_file_and_fails_on_any_refused(
     assert "already served by jia.yaml" in bad.stderr
     missing = _check_config("--sites", str(tmp_path / "nope"))
     assert missing.returncode == 2 and "not a folder" in missing.stderr
+
+
+ORGANISATION = """\
+company: {id: hexie-group, name: 和谐物业集团}
+regions:
+  - {id: east, name: 华东区域}
+"""
+
+
+def test_the_organisation_file_names_the_regions_the_sites_may_name(tmp_path: Path) -> None:
+    _three(tmp_path)  # jia and yi in east, bing in north
+    org = tmp_path / "organisation.yaml"
+    org.write_text(ORGANISATION, encoding="utf-8")
+    d = SiteDirectory(tmp_path, ManualClock())
+    changes = d.rescan()
+    assert sorted(changes.added) == ["jia", "yi"] and changes.refused == [tmp_path / "bing.yaml"]
+    (bing,) = [s for s in d.states() if s.path.name == "bing.yaml"]
+    assert "site.region" in bing.problems[0] and "north" in bing.problems[0]
+    assert d.organisation.company_name == "和谐物业集团"
+    assert d.organisation.region_name("east") == "华东区域"
+
+    _touch(org, ORGANISATION + "  - {id: north, name: 华北区域}\n")
+    changes = d.rescan()
+    assert changes.added == ["bing"], "a region declared later lets its site in"
+    assert d.organisation.region_name("north") == "华北区域"
+
+    _touch(org, "company: {id: hexie-group}\n")
+    assert not d.rescan().removed
+    assert d.organisation.region_name("north") == "华北区域", "the last good organisation stays"
+    (state,) = [s for s in d.states() if s.path == org]
+    assert state.state is FileState.REFUSED
+    assert state.problems[0].startswith(f"{org}:1: company:") and "name" in state.problems[0]
+
+    org.unlink()
+    d.rescan()
+    assert not d.organisation.declared and set(d.sites) == {"jia", "yi", "bing"}
