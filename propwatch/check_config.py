@@ -74,18 +74,22 @@ def check_sites_dir(folder: Path) -> int:
     directory.rescan()
     states = directory.states()
     refused = [s for s in states if s.state is FileState.REFUSED]
+    sites = sum(1 for s in states if s.site_id is not None and s.state is FileState.LOADED)
     for state in states:
         site = directory.sites.get(state.site_id or "")
         if state.state is FileState.LOADED and site is not None:
             print(f"{state.path}: OK — {summary(site)}")
+        elif state.state is FileState.LOADED:  # organisation.yaml
+            regions = len(directory.organisation.regions)
+            print(f"{state.path}: OK — {state.site_name}: {regions} regions")
         else:
             print(f"{state.path}: " + say("配置错误:", "configuration error:"), file=sys.stderr)
             for problem in state.problems:
                 print(f"  {problem}", file=sys.stderr)
     print(
         say(
-            f"{folder}: {len(states) - len(refused)} 个小区可加载, {len(refused)} 个文件被拒绝",
-            f"{folder}: {len(states) - len(refused)} sites load, {len(refused)} files refused",
+            f"{folder}: {sites} 个小区可加载, {len(refused)} 个文件被拒绝",
+            f"{folder}: {sites} sites load, {len(refused)} files refused",
         )
     )
     return 2 if refused else 0

@@ -24,7 +24,7 @@ def healthz(ctx: Ctx, response: Response) -> dict[str, Any]:
     except Exception as exc:  # reported, not swallowed: the endpoint answers 503 with the reason
         components["database"] = {"ok": False, "error": str(exc)}
         ok = False
-    for name, probe in ctx.health.items():
+    for name, probe in list(ctx.health.items()):  # a component may join while we read
         state = probe()
         state.setdefault("ok", state.get("mqtt_connected", True))
         ok = ok and bool(state["ok"])

@@ -11,8 +11,10 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from api.deps import Admin, Caller, Ctx, Reader
+from api.deps import Admin, AppContext, Caller, Ctx, Reader
 from api.problems import PROBLEM_RESPONSES
+from api.scopes import ScopeOut, describe
+from propwatch.site import Site
 from propwatch.site_directory import SiteDirectory, SiteFileState
 
 router = APIRouter(prefix="/api/v1/sites", tags=["sites"], responses=PROBLEM_RESPONSES)
@@ -35,6 +37,7 @@ class SiteOut(BaseModel):
     name: str
     timezone: str
     region: str | None
+    region_name: str | None
     zones: list[ZoneOut]
     people: list[PersonOut]  # names only: phone numbers stay in the site file
     # the site file: "refused" when its newest version has problems and the last good one runs
@@ -81,6 +84,7 @@ def get_sites(ctx: Ctx, caller: Reader, request: Request) -> list[SiteOut]:
                 name=site.spec.site.name,
                 timezone=site.spec.site.timezone,
                 region=site.spec.site.region,
+                region_name=region_name(ctx, site),
                 zones=[
                     ZoneOut(id=z.id, name=z.name, buildings=z.buildings) for z in site.spec.zones
                 ],
@@ -139,6 +143,12 @@ class MeOut(BaseModel):
     person: str | None
     person_name: str | None
     sites: list[str]
+    scope: ScopeOut  # company, regions or sites, with their names
+
+
+def region_name(ctx: AppContext, site: Site) -> str | None:
+    region = site.spec.site.region
+    return ctx.organisation.region_name(region) if region is not None else None
 
 
 me_router = APIRouter(prefix="/api/v1", tags=["sites"], responses=PROBLEM_RESPONSES)
@@ -146,11 +156,17 @@ me_router = APIRouter(prefix="/api/v1", tags=["sites"], responses=PROBLEM_RESPON
 
 @me_router.get("/me", response_model=MeOut, summary="当前令牌: who this token is (for the pages)")
 def get_me(ctx: Ctx, caller: Caller) -> MeOut:
-    names = {p.id: p.name for site in ctx.sites.values() for p in site.spec.people}
+    names = {
+        p.id: p.name
+        for site_id, site in ctx.sites.items()
+        if caller.may_see(site_id)
+        for p in site.spec.people
+    }
     return MeOut(
         name=caller.name,
         role=caller.role.value,
         person=caller.person,
         person_name=names.get(caller.person or ""),
         sites=sorted(caller.sites),
+        scope=describe(caller, ctx.organisation, ctx.sites),
     )

@@ -82,6 +82,9 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/reports/{site_id}/lighting"): OPS,
     ("GET", "/api/v1/sites"): R,
     ("GET", "/api/v1/me"): R,
+    ("GET", "/api/v1/site-files"): set(),
+    ("GET", "/api/v1/overview"): OPS,
+    ("GET", "/api/v1/reports/league"): OPS,
 }
 ROLES = ("duty", "technician", "integration")
 

@@ -20,6 +20,12 @@ def test_me_names_the_technician_behind_the_token(client: TestClient, tokens: To
         "person": "wang-gong",
         "person_name": "王工",
         "sites": ["hexie"],
+        "scope": {
+            "kind": "sites",
+            "company": "全部项目",
+            "regions": [],
+            "sites": [{"id": "hexie", "name": "和谐花园", "region": None}],
+        },
     }
 
 
