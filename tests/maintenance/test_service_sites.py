@@ -89,7 +89,8 @@ def test_a_folder_of_sites_is_served_by_one_service_that_follows_the_folder(
             await _eventually(lambda: len(dead(west)) == 1 and len(dead(north)) == 1, "dead")
             assert "not among the sites this service serves" in dead(west)[0]
             assert "is not the site of its topic" in dead(north)[0]
-            assert svc.health()["events_unknown_site"] == 1
+            # at least west's: on the worker's shared broker, other tests' sites are not served
+            assert svc.health()["events_unknown_site"] >= 1
 
             copy_example_site(folder, west, "西苑")
             await asyncio.to_thread(directory.rescan)

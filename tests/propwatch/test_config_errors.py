@@ -131,7 +131,7 @@ ZH = [
         edit("  timezone: Asia/Shanghai\n", "  timezone: Asia/Shanghai\n  colour: red\n"),
         [
             "site.yaml:5: site.colour: 未知字段 colour；可写的字段："
-            "id、name、timezone、latitude、longitude、address"
+            "id、name、timezone、latitude、longitude、address、region"
         ],
     ),
     Case(

@@ -76,7 +76,7 @@ def test_unknown_key_is_refused(tmp_path: Path) -> None:
         load_site(path)
     assert (
         f"{path}:{_line_of(path, 'colour')}: site.colour: 未知字段 colour；可写的字段："
-        "id、name、timezone、latitude、longitude、address"
+        "id、name、timezone、latitude、longitude、address、region"
     ) in err.value.problems
 
 
