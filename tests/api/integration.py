@@ -46,9 +46,9 @@ def migrated_template(postgres: Postgres) -> str:
     return url.rsplit("/", 1)[1]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """The migrated schema, on a SQLite file and on a PostgreSQL database."""
+def migrated_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """The migrated schema on the fixture's backend: a SQLite file, or a PostgreSQL database
+    copied from `migrated_template`."""
     if request.param == "sqlite":
         d = Database(f"sqlite:///{tmp_path}/api.db")
         d.upgrade()
@@ -61,6 +61,12 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     yield d
     d.dispose()
     pg.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """The migrated schema, on a SQLite file and on a PostgreSQL database."""
+    yield from migrated_database(request, tmp_path)
 
 
 @pytest.fixture

@@ -22,8 +22,7 @@ from propwatch.clock import ManualClock
 from propwatch.organisation import Organisation, load_organisation
 from propwatch.site import Site, load_site
 from tests.api.conftest import ADMIN_TOKEN, MONDAY_10H
-from tests.api.integration import migrated_template
-from tests.support.postgres import Postgres
+from tests.api.integration import migrated_database, migrated_template
 from tests.support.sites import copy_example_site
 
 ORGANISATION = """\
@@ -85,18 +84,7 @@ __all__ = ["migrated_template"]  # sites_db's template: import it beside the fix
 @pytest.fixture(params=["sqlite", "postgresql"])
 def sites_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """The migrated schema on a SQLite file and on a PostgreSQL database (a template copy)."""
-    if request.param == "sqlite":
-        d = Database(f"sqlite:///{tmp_path}/api.db")
-        d.upgrade()
-        yield d
-        d.dispose()
-        return
-    pg: Postgres = request.getfixturevalue("postgres")
-    url = pg.create_database(template=request.getfixturevalue("migrated_template"))
-    d = Database(url)
-    yield d
-    d.dispose()
-    pg.drop_database(url)
+    yield from migrated_database(request, tmp_path)
 
 
 @pytest.fixture

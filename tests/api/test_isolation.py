@@ -43,10 +43,10 @@ from propwatch.clock import ManualClock
 from propwatch.events import Severity
 from tests.api import many_sites
 from tests.api.conftest import ADMIN_TOKEN, MONDAY_10H, bearer
+from tests.api.integration import migrated_database
 from tests.api.live import serve
 from tests.api.many_sites import SITES, many_sites_ctx
 from tests.api.pages import raise_alarm
-from tests.support.postgres import Postgres
 
 migrated_template = many_sites.migrated_template
 
@@ -109,18 +109,7 @@ class World:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        d = Database(f"sqlite:///{tmp_path}/api.db")
-        d.upgrade()
-        yield d
-        d.dispose()
-        return
-    pg: Postgres = request.getfixturevalue("postgres")
-    url = pg.create_database(template=request.getfixturevalue("migrated_template"))
-    d = Database(url)
-    yield d
-    d.dispose()
-    pg.drop_database(url)
+    yield from migrated_database(request, tmp_path)
 
 
 def _world(database: Database, tmp_path: Path, caller: str) -> Iterator[World]:
