@@ -205,6 +205,7 @@ def test_an_order_the_maintenance_side_opens_for_an_alarm_reaches_replica_1(
     reader = Reader(central.apis[0]).start()
     publisher = MqttConnection(central.mqtt_url, f"test-replicas-{central.site_id}")
     publisher.start()
+    assert publisher.connected.wait(10), "the test's publisher did not connect to the broker"
     try:
         raised = AlarmEvent(
             site_id=central.site_id,
