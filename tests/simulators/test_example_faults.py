@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import re
 import time
 from dataclasses import dataclass
@@ -120,8 +121,13 @@ def test_each_documented_alarm_is_a_rule_of_the_example_with_that_severity_and_a
 
 def _site_copy(tmp_path: Path, row: Row) -> Path:
     """The example on free ports; the device under test polled often enough for `within`
-    to be a few thousand polls at most (the rules are the example's, untouched)."""
+    to be a few thousand polls at most (the rules are the example's, untouched). Each test's
+    copy has its own site id: the broker is shared, and the retained snapshots an earlier test
+    left (a dark circuit, later in simulated time than this test's own) must not reach it."""
     doc = yaml.safe_load(EXAMPLE_SITE.read_text(encoding="utf-8"))
+    doc["site"]["id"] = (
+        f"{doc['site']['id']}-{hashlib.sha1(str(tmp_path).encode()).hexdigest()[:8]}"
+    )
     ports: dict[int, int] = {}
     for d in doc["devices"]:
         if "port" in d:
@@ -203,7 +209,7 @@ async def _inject_and_advance(
 def test_the_documented_fault_raises_the_documented_alarm(
     row: Row, tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
-    site = load_site(EXAMPLE_SITE)
+    site = load_site(_site_copy(tmp_path, row))
     asset = next(a.id for a in site.spec.assets if a.device == row.device)
     raised: list[AlarmEvent] = []
 
