@@ -1,5 +1,6 @@
-"""The work-order list: filters, every sort paged by cursor, its JSON against the schema, and
-how long a token found in the database is remembered."""
+"""The work-order list, on SQLite and PostgreSQL: filters, every sort paged by cursor, tokens of
+one, a few and many sites, its JSON against the schema, and how long a token found in the
+database is remembered."""
 
 from __future__ import annotations
 
@@ -9,17 +10,21 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import insert, select, update
+from sqlalchemy import event, insert, select, update
 
 from api.auth import ApiRole, issue_token
 from api.deps import AppContext
 from api.models import ApiToken, ExternalRef
 from api.schemas import WorkOrderPage
+from api.work_order_list import MERGE_SITES_UP_TO
 from maintenance.registry.models import Asset
 from maintenance.work_orders.models import WorkOrder
 from propwatch.clock import ManualClock
 from propwatch.site import Site
 from tests.api.conftest import MONDAY_10H, Tokens, bearer
+from tests.api.integration import db, example_site, migrated_template
+
+__all__ = ["db", "example_site", "migrated_template"]  # both backends for every test here
 
 PRIORITY_RANK = {"emergency": 0, "important": 1, "general": 2}
 
@@ -185,6 +190,48 @@ def test_a_token_of_several_sites_pages_through_them_merged_in_order(
     for token in (both, tokens.admin):  # the admin's token sees every site
         listed = _pages(client, token, sort=sort, limit=6)
         assert [w["id"] for w in listed] == _expected(orders + elsewhere, sort)
+
+
+@pytest.mark.parametrize("sort", ["-reported_at", "reported_at", "resolve_due", "priority"])
+def test_a_token_of_many_sites_pages_through_them_in_order_in_one_query_a_page(
+    client: TestClient,
+    ctx: AppContext,
+    example_site: Site,
+    orders: list[dict[str, Any]],
+    sort: str,
+) -> None:
+    """Past a few sites (a region) the list walks the every-site index once a page and keeps
+    the token's sites, instead of asking each site in turn."""
+    region = [f"r{n}-site" for n in range(MERGE_SITES_UP_TO + 2)]
+    inside = [o for n, sid in enumerate(region) for o in _insert(ctx, sid, 6 + n, seed=20 + n)]
+    outside = _insert(ctx, "outside-site", 30, seed=40)
+    with ctx.db.session() as s:
+        token = issue_token(
+            s,
+            name="region",
+            role=ApiRole.DUTY,
+            sites=[example_site.id, *region],
+            person=None,
+            now=MONDAY_10H,
+        )
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        if str(args[2]).lstrip().upper().startswith("SELECT") and "work_order" in str(args[2]):
+            statements.append(str(args[2]))
+
+    listed = _pages(client, token, sort=sort, limit=9)
+    assert [w["id"] for w in listed] == _expected(orders + inside, sort)
+    assert not {w["id"] for w in listed} & {o["id"] for o in outside}
+    pages = -(-len(listed) // 9)
+    event.listen(ctx.read_engine(), "before_cursor_execute", count)
+    try:
+        _pages(client, token, sort=sort, limit=9)
+    finally:
+        event.remove(ctx.read_engine(), "before_cursor_execute", count)
+    lists = [q for q in statements if "ORDER BY" in q.upper()]
+    per_priority = 3 if sort == "priority" else 1  # the priority sort asks each priority
+    assert len(lists) <= (pages + 1) * per_priority, lists
 
 
 def test_page_json_is_exactly_the_schemas_serialisation(
