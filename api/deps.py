@@ -46,6 +46,11 @@ class AppContext:
     organisation: Organisation = field(default_factory=Organisation.implicit)
     _reads: sessionmaker[Session] | None = field(default=None, repr=False)
 
+    def region_of_site(self, site_id: str) -> str | None:
+        """The region a served site names now (None: none, or not served)."""
+        site = self.sites.get(site_id)
+        return site.spec.site.region if site is not None else None
+
     def read_engine(self) -> Engine:
         """The engine for GETs (`Database.reader`): on SQLite it takes no write lock."""
         return self.db.reader
@@ -138,14 +143,15 @@ def require(*roles: ApiRole) -> Callable[[Principal], Awaitable[Principal]]:
     return check
 
 
+SITE_NOT_ALLOWED = "无权访问该小区的数据 (site not allowed for this token)"
+
+
 def check_site(caller: Principal, site_id: str) -> None:
     """A token sees only its sites; another site's data is refused, not hidden. The answer does
     not name the site: it may be the site of an object the caller named by id, which the caller
     must not learn."""
     if not caller.may_see(site_id):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, "无权访问该小区的数据 (site not allowed for this token)"
-        )
+        raise HTTPException(status.HTTP_403_FORBIDDEN, SITE_NOT_ALLOWED)
 
 
 def visible_work_order(session: Session, caller: Principal, work_order_id: int) -> WorkOrder:

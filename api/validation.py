@@ -219,32 +219,26 @@ def site_in_body(ctx: AppContext, caller: Principal, site_id: str, field: str = 
     return site
 
 
-def sites_in_body(
-    ctx: AppContext, caller: Principal, sites: list[str], field: str = "sites"
-) -> None:
-    """Every site a body lists, as `site_in_body` judges one; `*` (every site) only for a token
-    that sees every site. Unknown ones are named by position (`sites.1`)."""
-    at_fault: dict[str, tuple[str, str]] = {}
-    for i, site_id in enumerate(sites):
-        check_site(caller, site_id)
-        if site_id != "*" and site_id not in ctx.sites:
-            at_fault[f"{field}.{i}"] = (f"小区 {site_id} 不存在", f"unknown site {site_id!r}")
-    if at_fault:
-        raise UnknownReference(at_fault)
+TOKEN_WIDER = "不能发放超出本令牌范围的令牌"
+SUBSCRIPTION_WIDER = "不能订阅超出本令牌范围的小区或区域"
 
 
 def scopes_in_body(
-    ctx: AppContext, caller: Principal, scopes: list[str], field: str = "sites"
+    ctx: AppContext,
+    caller: Principal,
+    scopes: list[str],
+    field: str = "sites",
+    wider: str = TOKEN_WIDER,
 ) -> list[str]:
-    """Every scope a token body lists (`*`, `region:<id>`, site ids), and the sites they cover
-    now (`["*"]` for the company). A scope wider than the caller's own is 403 (`api.scopes.covers`);
-    an unknown region or site is 422 `unknown_reference` naming its position (`sites.1`)."""
+    """Every scope a body lists (`*`, `region:<id>`, site ids: a token's or a subscription's),
+    and the sites they cover now (`["*"]` for the company). A scope wider than the caller's own
+    is 403 with `wider` (`api.scopes.covers`); an unknown region or site is 422
+    `unknown_reference` naming its position (`sites.1`)."""
     at_fault: dict[str, tuple[str, str]] = {}
     for i, scope in enumerate(scopes):
         if not covers(caller, scope):
             raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                f"不能发放超出本令牌范围的令牌: {scope} (scope wider than this token's)",
+                status.HTTP_403_FORBIDDEN, f"{wider}: {scope} (scope wider than this token's)"
             )
         region = region_of(scope)
         if region is not None and not ctx.organisation.knows_region(region, ctx.sites):

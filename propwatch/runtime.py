@@ -391,7 +391,9 @@ async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals)
             )
             token = _admin_token(admin_token, tokens)
             await stack.enter_async_context(
-                WebhookDispatcher(db, clock, targets=ctx.webhook_targets)
+                WebhookDispatcher(
+                    db, clock, targets=ctx.webhook_targets, region_of=ctx.region_of_site
+                )
             )
             # every rescan that changes a site hands the routes a new snapshot
             served_api.on_change(lambda sites: _follow(ctx, served_api, sites))

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Body, HTTPException, Query, Request, status
 from sqlalchemy import select
 
 from api.auth import Principal
-from api.deps import Ctx, DbSession, Operator, RowId, audit, check_site
+from api.deps import SITE_NOT_ALLOWED, Ctx, DbSession, Operator, RowId, audit
 from api.models import WebhookDelivery, WebhookSubscription
 from api.problems import PROBLEM_RESPONSES, ApiProblem
 from api.schemas import DeliveryOut, SecretRotation, WebhookCreate, WebhookOut
-from api.validation import sites_in_body
+from api.scopes import covers_all
+from api.validation import SUBSCRIPTION_WIDER, scopes_in_body
 from api.webhooks.delivery import EVENT_TYPES, new_secret, redeliver
 from api.webhooks.targets import TargetRefused
 from maintenance.notifications import Notification
@@ -38,8 +39,8 @@ def _own(session: DbSession, caller: Principal, subscription_id: RowId) -> Webho
     sub = session.get(WebhookSubscription, subscription_id)
     if sub is None:
         raise HTTPException(404, f"订阅 {subscription_id} 不存在 (unknown subscription)")
-    for site in sub.sites:
-        check_site(caller, site)
+    if not covers_all(caller, sub.sites):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, SITE_NOT_ALLOWED)
     return sub
 
 
@@ -50,7 +51,8 @@ def create_subscription(
     unknown = sorted(set(body.event_types) - set(EVENT_TYPES))
     if unknown:
         raise HTTPException(422, f"未知事件类型 (unknown event types): {', '.join(unknown)}")
-    sites_in_body(ctx, caller, body.sites)
+    # sites, `region:<id>` (the region's sites at each event) or `*`, as a token's scopes
+    scopes_in_body(ctx, caller, body.sites, wider=SUBSCRIPTION_WIDER)
     try:
         ctx.webhook_targets.check(body.url)  # a sync route: DNS blocks a worker thread only
     except TargetRefused as refused:
@@ -87,7 +89,7 @@ def create_subscription(
 @router.get("", response_model=list[WebhookOut], summary="订阅列表")
 def list_subscriptions(session: DbSession, caller: Operator) -> list[WebhookOut]:
     subs = session.scalars(select(WebhookSubscription).order_by(WebhookSubscription.id))
-    return [_out(s) for s in subs if all(caller.may_see(site) for site in s.sites)]
+    return [_out(s) for s in subs if covers_all(caller, s.sites)]
 
 
 @router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT, summary="停用订阅")

@@ -1,7 +1,8 @@
 """投递: the outbox fanned out to subscriptions, posted with retries and exponential backoff.
 
 Each subscription keeps a cursor into the `notification` outbox; every row past it whose event
-type the subscription wants becomes one `webhook_delivery` (unique per subscription and event, so
+type the subscription wants, of a site its scopes cover (a site, `region:<id>`: the region's
+sites when the event is fanned out, `*`: every site), becomes one `webhook_delivery` (unique per subscription and event, so
 a second dispatcher cannot double it). A failed post is retried after 10 s, 20 s, 40 s … up to
 an hour apart, `MAX_ATTEMPTS` times, then marked failed; any delivery can be sent again on request.
 
@@ -18,6 +19,7 @@ import contextlib
 import logging
 import secrets
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -27,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.models import WebhookDelivery, WebhookSubscription
+from api.scopes import REGION_PREFIX
 from api.webhooks.signing import signatures
 from api.webhooks.targets import TargetRefused, WebhookTargets
 from maintenance.db import Database
@@ -65,7 +68,23 @@ def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
-def fan_out(session: Session, now: datetime) -> int:
+RegionOf = Callable[[str], str | None]
+"""A site id's region now (None: no region, or a site no longer served)."""
+
+
+def _no_region(_: str) -> str | None:
+    return None
+
+
+def wanted(scopes: list[str], site_id: str, region_of: RegionOf) -> bool:
+    """Whether a subscription's scopes cover an event of `site_id`."""
+    if "*" in scopes or site_id in scopes:
+        return True
+    region = region_of(site_id)
+    return region is not None and f"{REGION_PREFIX}{region}" in scopes
+
+
+def fan_out(session: Session, now: datetime, region_of: RegionOf = _no_region) -> int:
     """Turn outbox rows past each subscription's cursor into deliveries; returns how many."""
     made = 0
     for sub in session.scalars(
@@ -84,7 +103,7 @@ def fan_out(session: Session, now: datetime) -> int:
         )
         for n in rows:
             kind = event_type(n.topic)
-            if kind in sub.event_types and ("*" in sub.sites or n.site_id in sub.sites):
+            if kind in sub.event_types and wanted(sub.sites, n.site_id, region_of):
                 session.add(
                     WebhookDelivery(
                         subscription_id=sub.id,
@@ -159,8 +178,10 @@ class WebhookDispatcher:
         interval: float = 1.0,
         targets: WebhookTargets | None = None,
         timeout: float = TIMEOUT_SECONDS,
+        region_of: RegionOf = _no_region,
     ) -> None:
         self.db, self.clock, self.interval = db, clock, interval
+        self.region_of = region_of
         self.targets = targets or WebhookTargets()
         # no redirects: a 3xx to an internal address would step around the target check
         self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
@@ -204,7 +225,7 @@ class WebhookDispatcher:
 
     def _claim_due(self, now: datetime) -> list[Due]:
         with self.db.session() as s:
-            fan_out(s, now)
+            fan_out(s, now, self.region_of)
             s.flush()
             rows = s.execute(
                 select(WebhookDelivery, WebhookSubscription)
