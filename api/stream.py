@@ -23,8 +23,9 @@ from fastapi.responses import StreamingResponse
 
 from api.auth import ApiRole, Principal
 from api.deps import AppContext, Ctx, Reader
-from api.outbox_feed import Accepts, OutboxFeed
+from api.outbox_feed import OutboxFeed
 from api.problems import PROBLEM_RESPONSES
+from api.scopes import COMPANY, regions_of, resolve
 from maintenance.notifications import NotificationView, notifications_after
 
 router = APIRouter(prefix="/api/v1", tags=["stream"], responses=PROBLEM_RESPONSES)
@@ -43,24 +44,52 @@ def _recipient(caller: Principal) -> str | None:
     return (caller.person or "") if caller.role is ApiRole.TECHNICIAN else None
 
 
-def _scope(caller: Principal) -> Accepts:
-    sites, person = caller.site_filter(), _recipient(caller)
-    allowed = None if sites is None else frozenset(sites)
+class StreamScope:
+    """What an open stream's caller may see. A region token's sites are resolved again whenever
+    the served sites or the organisation change (a rescan hands the API a new snapshot), so a
+    property added to the region shows on a stream already open, and one moved out of it stops
+    showing, as on the caller's next request."""
 
-    def accepts(n: NotificationView) -> bool:
+    def __init__(self, ctx: AppContext, caller: Principal) -> None:
+        self.ctx, self.caller = ctx, caller
+        self.person = _recipient(caller)
+        self._follows = bool(regions_of(caller.scopes)) and COMPANY not in caller.scopes
+        self._seen: tuple[object, object] = (ctx.sites, ctx.organisation)
+        self._allowed = self._sites_of(caller)
+
+    @staticmethod
+    def _sites_of(principal: Principal) -> frozenset[str] | None:
+        sites = principal.site_filter()
+        return None if sites is None else frozenset(sites)
+
+    def allowed(self) -> frozenset[str] | None:
+        """The sites now (None: every site)."""
+        if self._follows:
+            now = (self.ctx.sites, self.ctx.organisation)
+            if now[0] is not self._seen[0] or now[1] is not self._seen[1]:
+                self._seen = now
+                current = resolve(self.caller, self.ctx.organisation, self.ctx.sites)
+                self._allowed = self._sites_of(current)
+        return self._allowed
+
+    def accepts(self, n: NotificationView) -> bool:
+        allowed = self.allowed()
         return (allowed is None or n.site_id in allowed) and (
-            person is None or n.recipient == person
+            self.person is None or n.recipient == self.person
         )
 
-    return accepts
-
-
-def _batch(ctx: AppContext, caller: Principal, after: int) -> list[NotificationView]:
-    """The next rows after `after` this caller may see, from the database (the backlog)."""
-    with ctx.read_session()() as s:
-        return notifications_after(
-            s, after, site_ids=caller.site_filter(), recipient=_recipient(caller), limit=BATCH
-        )
+    def batch(self, after: int) -> list[NotificationView]:
+        """The next rows after `after` the caller may see, from the database (the backlog).
+        Blocking."""
+        allowed = self.allowed()
+        with self.ctx.read_session()() as s:
+            return notifications_after(
+                s,
+                after,
+                site_ids=None if allowed is None else sorted(allowed),
+                recipient=self.person,
+                limit=BATCH,
+            )
 
 
 def outbox_feed(request: Request, ctx: AppContext) -> OutboxFeed:
@@ -93,13 +122,13 @@ async def events(
     """Backlog from the database up to the feed's position, then the feed; `after=None` starts
     at the feed's position (only what happens from now on)."""
     yield b"retry: 2000\n\n"
-    accepts = _scope(caller)
+    scope = StreamScope(ctx, caller)
     while True:  # until the backlog is read without the subscription overflowing meanwhile
-        sub = await feed.subscribe(accepts)
+        sub = await feed.subscribe(scope.accepts)
         try:
             cursor = sub.start if after is None else after
             while cursor < sub.start and not sub.overflowed:
-                rows = await asyncio.to_thread(_batch, ctx, caller, cursor)
+                rows = await asyncio.to_thread(scope.batch, cursor)
                 for n in rows:
                     if n.id > sub.start:
                         break
