@@ -3,11 +3,17 @@ registry sync, one event consumer, and the periodic passes (保养计划, 夜间
 
 Every replica consumes the events of every site over ONE MQTT connection (a shared
 subscription splits them between replicas). The periodic passes of a site run on the replica
-that holds the site's lease (`maintenance.site_leases`): replicas split the sites, a dead
-replica's sites are taken over within one pass interval, and today's unique keys still make an
-overlap harmless. Sites added, changed or removed while running (`SiteDirectory.on_change`)
-take effect at once: the registry is synced before the consumer applies a new site's events,
-and a removed site's passes stop.
+that holds the site's lease (`maintenance.site_leases`): replicas split the sites, and today's
+unique keys still make an overlap harmless. The lease loop balances three times per pass
+interval and, between balances, checks every `membership_check_period` (2 s at the default 60 s
+interval) whether the pool's replicas changed, balancing at once when they did: a replica that
+joins has its share within about two checks, and a dead replica's sites are taken over about
+one check after its heartbeat lapses (two thirds of an interval), within one pass interval. A
+replica below its share balances at each check until it has it (for at most one lease ttl). A
+site let go has its work stopped before its lease is released, and a pass never runs while its
+site's lease is being balanced, so no site is run by two replicas at once. Sites added, changed
+or removed while running (`SiteDirectory.on_change`) take effect at once: the registry is synced
+before the consumer applies a new site's events, and a removed site's passes stop.
 
 Passes of the sites this replica holds, each site every `pass_interval` seconds of the clock:
 the plan pass (plans, warranty reminders, night lighting: `PlanScheduler.run_pass`) and the
@@ -59,8 +65,21 @@ NOTIFY_COUNTERS = (
 
 LEASES_PER_PASS = 3
 """Lease balances per pass interval. A lease lasts two of them, so a dead replica's lease
-lapses at most two thirds of an interval after its last renewal and a live replica's next
-balance, at most a third later, takes it over: within one interval."""
+lapses at most two thirds of an interval after its last renewal and a live replica takes it over
+at its next membership check (the heartbeat lapses with it), or at the latest at its next
+balance, a third later: within one interval."""
+
+MEMBERSHIP_CHECKS_PER_PASS = 30
+"""Membership checks per pass interval (every 2 s at the default 60 s): one small SELECT of the
+pool's heartbeats each, so two replicas add one query a second whatever the number of sites."""
+
+MIN_MEMBERSHIP_CHECK = 1.0
+"""Clock seconds: the shortest period between membership checks, whatever the pass interval."""
+
+
+def membership_check_period(pass_interval: float) -> float:
+    """Seconds between a replica's membership checks (and its retries while below its share)."""
+    return max(MIN_MEMBERSHIP_CHECK, pass_interval / MEMBERSHIP_CHECKS_PER_PASS)
 
 
 def generated_replica_id() -> str:
@@ -146,6 +165,7 @@ class MaintenanceService:
         self.work: dict[str, SiteWork] = {}
         self.counts = PassCounts()
         self.lease_errors = 0
+        self.lease_checks = 0  # turns of the lease loop: a membership check, or a balance
         self.pass_errors = 0
         # notification counters of the dispatchers of sites no longer held
         self._notified: dict[str, int] = dict.fromkeys(NOTIFY_COUNTERS, 0)
@@ -154,6 +174,8 @@ class MaintenanceService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._rebalance = asyncio.Event()
         self._passes_due = asyncio.Event()
+        # held by a balance and by each site's pass: a pass never overlaps its site's release
+        self._turn = asyncio.Lock()
         sites.on_change(self._sites_changed)
 
     async def __aenter__(self) -> MaintenanceService:
@@ -243,12 +265,17 @@ class MaintenanceService:
     # --- leases -------------------------------------------------------------------------------
 
     async def _balance(self) -> None:
-        """Sync changed sites, balance the leases, and start or stop the held sites' work."""
+        """Sync changed sites, balance the leases, and start or stop the held sites' work. The
+        work of a site let go stops before its lease is released (`SiteLeases.survey`, then
+        `settle`), and no pass runs meanwhile."""
         await asyncio.to_thread(self._sync_pending)
-        balance = await asyncio.to_thread(self.leases.balance, list(self.sites))
-        for site_id in balance.lost:
-            log.info("site %s is no longer run by replica %s", site_id, self.replica_id)
-            await self._drop(site_id)
+        async with self._turn:
+            survey = await asyncio.to_thread(self.leases.survey, list(self.sites))
+            for site_id in survey.before - survey.kept:
+                if site_id in self.work:
+                    log.info("site %s is no longer run by replica %s", site_id, self.replica_id)
+                    await self._drop(site_id)
+            balance = await asyncio.to_thread(self.leases.settle, survey)
         for site_id in list(self.work):
             work = self.work[site_id]
             if site_id in balance.held and self.sites.get(site_id) is not work.site:
@@ -275,23 +302,38 @@ class MaintenanceService:
                 self._notified[name] = self._notified.get(name, 0) + value
 
     async def _lease_loop(self) -> None:
+        """Every check period: balance when the sites changed, a balance is due, this replica
+        is below its share, or the pool's replicas changed; otherwise nothing."""
         every = self.pass_interval / LEASES_PER_PASS
+        check = membership_check_period(self.pass_interval)
+        last = self.clock.monotonic()
         while True:
-            sleeper = asyncio.ensure_future(self.clock.sleep(every))
+            sleeper = asyncio.ensure_future(self.clock.sleep(min(check, every)))
             woken = asyncio.ensure_future(self._rebalance.wait())
             try:
                 await asyncio.wait({sleeper, woken}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 sleeper.cancel()
                 woken.cancel()
-            self._rebalance.clear()
             try:
-                await self._balance()
-            except Exception:  # counted; the next balance tries again
+                # a balance due within half a check is done now rather than a check late
+                due = self.clock.monotonic() - last >= every - min(check, every) / 2
+                if self._rebalance.is_set() or due or self.leases.wants_more():
+                    balance = True
+                else:
+                    balance = await asyncio.to_thread(self.leases.members_changed)
+                    if balance:
+                        log.info("the replicas of pool %s changed: balancing", self.leases.pool)
+                if balance:
+                    self._rebalance.clear()
+                    last = self.clock.monotonic()
+                    await self._balance()
+            except Exception:  # counted; the next check tries again
                 # The database may be restarting: the leases lapse if it stays away, and
                 # whichever replica reaches it first takes the sites.
                 self.lease_errors += 1
                 log.exception("site lease balance failed")
+            self.lease_checks += 1
 
     # --- passes -------------------------------------------------------------------------------
 
@@ -320,12 +362,13 @@ class MaintenanceService:
     async def _run_due(self, every: bool = False) -> None:
         """Run the pass of each held site that is due (or of every held site)."""
         for site_id in sorted(self.work):
-            work = self.work.get(site_id)
-            if work is None or site_id not in self.leases.held:
-                continue  # dropped while an earlier site ran
-            if every or work.due <= self.clock.monotonic():
-                work.due = self.clock.monotonic() + self.pass_interval
-                await asyncio.to_thread(self.run_site_pass, work)
+            async with self._turn:
+                work = self.work.get(site_id)
+                if work is None or site_id not in self.leases.held:
+                    continue  # dropped while an earlier site ran
+                if every or work.due <= self.clock.monotonic():
+                    work.due = self.clock.monotonic() + self.pass_interval
+                    await asyncio.to_thread(self.run_site_pass, work)
 
     async def run_passes(self) -> None:
         """A balance and one pass of every site held, now (catch up after moving a clock)."""

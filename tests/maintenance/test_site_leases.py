@@ -146,3 +146,94 @@ def test_a_removed_site_is_released_and_a_restarted_replica_gets_its_sites_back(
     assert _holder(db, gone) == "replica-a"  # released, not handed over: until is now
     again = SiteLeases(db, clock, "replica-a", TTL.total_seconds())
     assert again.balance(sites).held == mine  # same id after a restart: the same sites
+
+
+CHECK = 2.0  # seconds of the clock between two membership checks
+
+
+def _check(leases: SiteLeases, sites: list[str]) -> bool:
+    """One turn of a replica's lease loop between full balances: balance if it is below its
+    share or the pool changed. Whether it balanced."""
+    if leases.wants_more() or leases.members_changed():
+        leases.balance(sites)
+        return True
+    return False
+
+
+def _disjoint(db: Database, clock: ManualClock, *replicas: SiteLeases) -> None:
+    """No site held by two replicas, and each one's sites leased to it in the database."""
+    held = [r.held for r in replicas]
+    assert sum(len(h) for h in held) == len(frozenset().union(*held))
+    with db.session() as s:
+        live = {
+            lease.site_id: lease.holder
+            for lease in s.scalars(select(SiteLease).where(SiteLease.until > clock.now()))
+        }
+    for r in replicas:
+        assert all(live.get(sid) == r.replica_id for sid in r.held)
+
+
+def test_a_joining_replica_gets_its_share_within_two_membership_checks(
+    db: Database, clock: ManualClock
+) -> None:
+    sites = [f"site-{n:03}" for n in range(20)]
+    a = SiteLeases(db, clock, "replica-a", TTL.total_seconds())
+    b = SiteLeases(db, clock, "replica-b", TTL.total_seconds())
+    assert a.balance(sites).held == set(sites)
+    clock.advance(CHECK)
+    assert not _check(a, sites)  # alone and at its share: a check, no balance
+    assert a.balances == 1
+
+    joined = clock.monotonic()
+    assert b.balance(sites).held == set()  # every site is a's until a sees b
+    assert b.wants_more()
+    _disjoint(db, clock, a, b)
+    while len(b.held) < 10:
+        clock.advance(CHECK)
+        # b first: its retry comes before a has released anything, the slower order
+        for replica in (b, a):
+            _check(replica, sites)
+            _disjoint(db, clock, a, b)
+        assert clock.monotonic() - joined <= 2 * CHECK, "b short of its share"
+    assert len(a.held) == 10 and a.held | b.held == set(sites)
+    assert not b.wants_more()
+    balances = (a.balances, b.balances)
+    clock.advance(CHECK)
+    assert not _check(a, sites) and not _check(b, sites)
+    assert (a.balances, b.balances) == balances  # settled: checks only
+
+
+def test_a_replica_whose_sites_are_kept_from_it_stops_retrying_after_one_ttl(
+    db: Database, clock: ManualClock
+) -> None:
+    sites = ["north", "south"]
+    # a replica of another pool (another view of the sites) keeps renewing them
+    other = SiteLeases(db, clock, "replica-x", TTL.total_seconds(), pool="elsewhere")
+    other.balance(sites)
+    b = SiteLeases(db, clock, "replica-b", TTL.total_seconds())
+    assert b.balance(sites).held == set()
+    retries = 0
+    for _ in range(30):  # 60 s of checks (its own heartbeat, renewed at 40 s, still live)
+        clock.advance(CHECK)
+        other.balance(sites)
+        retries += _check(b, sites)
+    assert b.held == set()
+    assert retries == TTL.total_seconds() / CHECK  # one ttl of retries, then none
+
+
+def test_a_dead_replicas_sites_are_taken_over_at_the_first_check_after_its_heartbeat_lapses(
+    db: Database, clock: ManualClock
+) -> None:
+    sites = ["north", "south", "east", "west"]
+    a = SiteLeases(db, clock, "replica-a", TTL.total_seconds())
+    b = SiteLeases(db, clock, "replica-b", TTL.total_seconds())
+    for _ in range(2):
+        a.balance(sites)
+        b.balance(sites)
+    assert len(b.held) == 2
+    died = clock.now()  # a renewed its leases and heartbeat last now
+    while b.held != set(sites):
+        clock.advance(CHECK)
+        _check(b, sites)
+        assert clock.now() - died <= TTL + timedelta(seconds=CHECK)
+    assert clock.now() - died == TTL  # its heartbeat and leases lapse together
