@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from maintenance.plans.schedules import site_schedule_problems
-from propwatch.config_file import ConfigError, read_yaml
+from propwatch.config_file import ConfigError, Loc, read_yaml
 from propwatch.profiles import BUILTIN_DIR, load_profile_file
-from propwatch.site import Site, inspect_site
+from propwatch.site import Site, inspect_parsed
 
 
 def profile_files(site_path: Path) -> list[Path]:
@@ -26,10 +27,11 @@ def profile_files(site_path: Path) -> list[Path]:
 def check_config(site_path: Path) -> tuple[Site | None, list[str]]:
     """The loaded site (None when its schema fails) and every problem found, deduplicated."""
     try:
-        site, problems = inspect_site(site_path)
+        data, lines = read_yaml(site_path)
     except ConfigError as exc:  # unreadable file or invalid YAML: nothing more to learn
         return None, exc.problems
-    problems += _schedule_problems(site_path, problems)
+    site, problems = inspect_parsed(site_path, data, lines)
+    problems += _schedule_problems(site_path, data, lines, problems)
     for path in profile_files(site_path):
         try:
             load_profile_file(path)
@@ -38,10 +40,11 @@ def check_config(site_path: Path) -> tuple[Site | None, list[str]]:
     return site, list(dict.fromkeys(problems))
 
 
-def _schedule_problems(site_path: Path, found: list[str]) -> list[str]:
+def _schedule_problems(
+    site_path: Path, data: Any, lines: dict[Loc, int], found: list[str]
+) -> list[str]:
     """Every plan schedule and the night-lighting offset, by the check the scheduler runs
     (`maintenance.plans.schedules`); a location the schema already faulted is not repeated."""
-    data, lines = read_yaml(site_path)
     faulted = {_where(p) for p in found}
     return [p for p in site_schedule_problems(site_path, data, lines) if _where(p) not in faulted]
 

@@ -13,9 +13,17 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from propwatch.config_errors import one_of, unknown_reference
-from propwatch.config_file import ConfigError, Loc, format_loc, line_of, read_yaml, validate_file
+from propwatch.config_file import (
+    MAX_DOCUMENT_BYTES,
+    ConfigError,
+    Loc,
+    format_loc,
+    line_of,
+    read_yaml,
+    validate_file,
+)
 from propwatch.durations import Seconds
-from propwatch.messages import say
+from propwatch.messages import lang, say
 
 BUILTIN_DIR = Path(__file__).parent / "profiles"
 
@@ -287,7 +295,50 @@ def load_profile(name: str, search: list[Path] | None = None) -> Profile:
     )
 
 
+class _ProfileCache:
+    """Checked profiles by path, kept while the file's bytes stay the same.
+
+    Every site file of a folder names the same few models: a folder of 200 sites would parse
+    and validate the four built-ins 1,600 times. A profile is frozen and its check depends on
+    nothing but its bytes, its path and the language problems are worded in, so an entry keeps
+    those with the profile or the problems; an edited file has other bytes and is read again
+    (the bytes are compared, not the mtime: an edit within one clock tick is still seen).
+    """
+
+    def __init__(self) -> None:
+        # by the path as given: problems name the file the way the caller did
+        self._entries: dict[Path, tuple[bytes, str, Profile | tuple[str, ...]]] = {}
+
+    def load(self, path: Path) -> Profile:
+        try:
+            if path.stat().st_size > MAX_DOCUMENT_BYTES:  # refused unread, by read_yaml
+                return _load_profile_file(path)
+            raw = path.read_bytes()
+        except OSError:
+            return _load_profile_file(path)  # read_yaml words why it cannot be read
+        language = lang()
+        entry = self._entries.get(path)
+        if entry is None or entry[0] != raw or entry[1] != language:
+            try:
+                found: Profile | tuple[str, ...] = _load_profile_file(path)
+            except ConfigError as exc:
+                found = tuple(exc.problems)  # the problems, not the exception and its frames
+            # two threads missing at once both parse; either entry is right
+            entry = self._entries[path] = (raw, language, found)
+        if isinstance(entry[2], tuple):
+            raise ConfigError(list(entry[2]))
+        return entry[2]
+
+
+PROFILES = _ProfileCache()
+
+
 def load_profile_file(path: Path) -> Profile:
+    """The checked profile of one file (cached while its bytes do not change)."""
+    return PROFILES.load(path)
+
+
+def _load_profile_file(path: Path) -> Profile:
     data, lines = read_yaml(path)
     protocol = data.get("protocol") if isinstance(data, dict) else None
     if protocol not in (None, "modbus", "mqtt"):  # it picks the schema: a typo must say so

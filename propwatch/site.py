@@ -23,7 +23,14 @@ from pydantic import (
 )
 
 from propwatch.config_errors import did_you_mean, nearest, unknown_reference
-from propwatch.config_file import ConfigError, format_loc, line_of, read_yaml, validate_file
+from propwatch.config_file import (
+    ConfigError,
+    Loc,
+    format_loc,
+    line_of,
+    read_yaml,
+    validate_file,
+)
 from propwatch.durations import Limit, Seconds, TimeLimit
 from propwatch.events import Severity
 from propwatch.messages import say
@@ -896,6 +903,11 @@ def _profile_path(name: str, search: list[Path]) -> Path | None:
 def inspect_site(path: Path) -> tuple[Site | None, list[str]]:
     """Every problem of a site file and of every profile it names, not just the first one."""
     data, lines = read_yaml(path)
+    return inspect_parsed(path, data, lines)
+
+
+def inspect_parsed(path: Path, data: Any, lines: dict[Loc, int]) -> tuple[Site | None, list[str]]:
+    """`inspect_site` of a file already parsed (`check_config` reads each file once)."""
     problems: list[str] = []
     try:
         spec: SiteFile | None = validate_file(path, SiteFile, data, lines)

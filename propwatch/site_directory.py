@@ -16,9 +16,11 @@ With `--site FILE` the same watch runs over that one file.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -84,6 +86,24 @@ def _signature(path: Path) -> Signature | None:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while files are checked.
+
+    Checking 200 site files allocates millions of short-lived objects (YAML nodes, data,
+    models), and the allocations alone set off a dozen full collections, each walking every
+    live object of the process: a third of the CPU of a cold scan, more on a rescan with every
+    site already loaded. What a check leaves behind holds no reference cycle and is freed as
+    it goes; the collector runs again as soon as the scan ends."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class SiteDirectory:
     """The site files of a folder (or one file), their loaded sites and their states."""
 
@@ -147,7 +167,7 @@ class SiteDirectory:
 
     def rescan(self) -> SiteChanges:
         """Check what changed on disk and load it; blocking (disk, parsing): run in a thread."""
-        with self._lock:
+        with self._lock, _collector_paused():
             return self._rescan()
 
     def _rescan(self) -> SiteChanges:

@@ -26,6 +26,7 @@ from propwatch.config_file import (
 )
 from propwatch.site import SiteFile, load_site
 from tests.conftest import EXAMPLE_SITE
+from tests.support.sites import copy_example_site
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -655,6 +656,27 @@ def test_the_pure_python_parser_gives_the_same_messages_as_libyaml(
     monkeypatch.setenv("PROPWATCH_LANG", "zh")
     monkeypatch.setattr(config_file, "_MarkedLoader", config_file._PyLoader)
     assert _problems(tmp_path, case) == case.expected
+
+
+@pytest.mark.parametrize("case", ZH, ids=[c.name for c in ZH])
+def test_our_composer_gives_the_same_messages_as_libyaml_composing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: Case
+) -> None:
+    """A file without anchors is composed by libyaml; with our composer (the one files with
+    aliases take) every message and line is the same."""
+    monkeypatch.setenv("PROPWATCH_LANG", "zh")
+    monkeypatch.setattr(config_file, "_Composed", None)
+    assert _problems(tmp_path, case) == case.expected
+
+
+def test_a_site_file_reads_the_same_composed_either_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = copy_example_site(tmp_path, "jia", "甲园", region="east")
+    fast = [read_yaml(p) for p in (EXAMPLE_SITE, copy)]
+    monkeypatch.setattr(config_file, "_Composed", None)
+    assert [read_yaml(p) for p in (EXAMPLE_SITE, copy)] == fast
+    assert fast[0][0]["site"]["id"] == "hexie" and fast[0][1][("site", "id")] > 1
 
 
 PYDANTIC_WORDS = ("Input should", "Extra inputs", "Field required", "Value error", "valid ")

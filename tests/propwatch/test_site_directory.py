@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import shutil
@@ -10,13 +11,16 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from propwatch.clock import ManualClock
+from propwatch.config_file import ConfigError, parses
+from propwatch.profiles import ModbusProfile, load_profile_file
 from propwatch.site import Site
 from propwatch.site_directory import FileState, SiteDirectory
 from tests.support.servers import free_port, port_open, wait_until
@@ -181,6 +185,97 @@ def test_a_changed_profile_checks_every_site_again(tmp_path: Path) -> None:
     assert set(d.sites) == {"jia", "yi", "bing"}, "each keeps its last good version"
     _touch(own, builtin.read_text("utf-8"))
     assert sorted(d.rescan().changed) == ["bing", "jia", "yi"]
+
+
+BUILTIN_PUMP = Path(__file__).resolve().parents[2] / "propwatch" / "profiles" / "water_pump.yaml"
+
+
+def _parsed_during(run: Callable[[], object]) -> Counter[Path]:
+    """The files `run` parsed, each with how many times."""
+    before = Counter(parses)
+    run()
+    return parses - before
+
+
+def test_a_scan_parses_each_file_once_and_an_unchanged_rescan_parses_nothing(
+    tmp_path: Path,
+) -> None:
+    _three(tmp_path)
+    (tmp_path / "profiles").mkdir()
+    own = tmp_path / "profiles" / "water_pump.yaml"
+    shutil.copy(BUILTIN_PUMP, own)
+    sites = [tmp_path / f"{s}.yaml" for s in ("bing", "jia", "yi")]
+    d = SiteDirectory(tmp_path, ManualClock())
+    parsed = _parsed_during(d.rescan)
+    assert set(d.sites) == {"jia", "yi", "bing"}
+    assert [parsed[p] for p in sites] == [1, 1, 1], "checked and loaded from one parse"
+    assert parsed[own] == 1, "the profile the three sites name is parsed once for all three"
+    assert max(parsed.values()) == 1  # built-ins: once, or not at all if already checked
+    assert not _parsed_during(d.rescan), "nothing changed: nothing is parsed"
+
+    # the profile written again as it was: every site is checked again, the profile is not
+    _touch(own, own.read_text("utf-8"))
+    changes: list[str] = []
+    parsed = _parsed_during(lambda: changes.extend(d.rescan().changed))
+    assert sorted(changes) == ["bing", "jia", "yi"]
+    assert [parsed[p] for p in sites] == [1, 1, 1] and parsed[own] == 0
+
+    # the profile changed: parsed again, once, and what it now says is what the sites get
+    _touch(own, own.read_text("utf-8").replace("出水压力", "出口压力"))
+    parsed = _parsed_during(d.rescan)
+    assert parsed[own] == 1
+    profile = d.sites["jia"].profiles["water_pump"]
+    assert isinstance(profile, ModbusProfile)
+    assert profile.point("outlet_pressure").description == "出口压力"
+
+
+def test_a_profile_edited_within_one_clock_tick_is_read_again(tmp_path: Path) -> None:
+    """The cache compares the file's bytes, not its mtime and size."""
+    path = tmp_path / "water_pump.yaml"
+    text = BUILTIN_PUMP.read_text("utf-8")
+    path.write_text(text, "utf-8")
+    stat = path.stat()
+    assert load_profile_file(path).kind == "water_pump"
+    path.write_text(text.replace("kind: water_pump", "kind: water_pumq"), "utf-8")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size
+    assert load_profile_file(path).kind == "water_pumq"
+
+
+def test_a_broken_profile_gives_its_problems_each_time_in_the_language_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "water_pump.yaml"
+    path.write_text(BUILTIN_PUMP.read_text("utf-8") + "protocol: modbsu\n", "utf-8")
+
+    def problems() -> list[str]:
+        with pytest.raises(ConfigError) as exc:
+            load_profile_file(path)
+        return exc.value.problems
+
+    monkeypatch.setenv("PROPWATCH_LANG", "zh")
+    zh = problems()
+    assert "modbsu 不是可选的值" in zh[0] and zh[0].startswith(f"{path}:")
+    assert problems() == zh and not _parsed_during(problems), "refused from the cache"
+    monkeypatch.setenv("PROPWATCH_LANG", "en")
+    en = problems()
+    assert "modbsu is not allowed" in en[0]
+
+
+def test_the_garbage_collector_is_back_as_it_was_after_a_scan(tmp_path: Path) -> None:
+    """A scan pauses the cyclic collector (a third of its CPU); it must never leave it off."""
+    _three(tmp_path)
+    d = SiteDirectory(tmp_path, ManualClock())
+    assert gc.isenabled()
+    d.rescan()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        _touch(tmp_path / "jia.yaml", (tmp_path / "jia.yaml").read_text("utf-8") + "\n")
+        assert d.rescan().changed == ["jia"]
+        assert not gc.isenabled(), "one who turned it off keeps it off"
+    finally:
+        gc.enable()
 
 
 def test_one_file_as_a_directory_of_one(tmp_path: Path) -> None:
