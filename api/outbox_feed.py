@@ -94,7 +94,8 @@ class Subscription:
         if not self.queue and not self.overflowed:
             self._ready.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ready.wait(), seconds)
+                async with asyncio.timeout(seconds):  # not wait_for: see `_sleep`
+                    await self._ready.wait()
         if self.overflowed or not self.queue:
             return None
         return self.queue.popleft()
@@ -224,8 +225,11 @@ class OutboxFeed:
             wait = LISTENING_POLL_SECONDS
         else:
             wait = self.poll_seconds
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+        # arrives as the event is set (a NOTIFY as the feed is closed), and the feed ran on
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), wait)
+            async with asyncio.timeout(wait):
+                await self._wake.wait()
         self._wake.clear()
 
     def _fan_out(self, rows: list[NotificationView]) -> None:
