@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import delete, text
 
 from api.auth import ApiRole, issue_token
+from api.models import ApiToken
 from maintenance.db import Database
 from maintenance.registry.service import sync_registry
 from maintenance.work_orders.models import Status
@@ -269,10 +270,12 @@ def _copy_orders(
 
 
 def tokens(url: str, sites: Sequence[str], region: str) -> dict[str, str]:
-    """Fresh duty tokens: the company's (every site), a region's and one site's."""
+    """Fresh duty tokens: the company's (every site), a region's and one site's (those of an
+    earlier run on a kept database are deleted first)."""
     db = Database(url)
     try:
         with db.session() as s:
+            s.execute(delete(ApiToken).where(ApiToken.name.like("bench-%")))
             made = {
                 "company": issue_token(
                     s, name="bench-company", role=ApiRole.DUTY, sites=["*"], person=None, now=NOW
