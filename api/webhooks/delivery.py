@@ -2,9 +2,10 @@
 
 Each subscription keeps a cursor into the `notification` outbox; every row past it whose event
 type the subscription wants, of a site its scopes cover (a site, `region:<id>`: the region's
-sites when the event is fanned out, `*`: every site), becomes one `webhook_delivery` (unique per subscription and event, so
-a second dispatcher cannot double it). A failed post is retried after 10 s, 20 s, 40 s … up to
-an hour apart, `MAX_ATTEMPTS` times, then marked failed; any delivery can be sent again on request.
+sites when the event is fanned out, `*`: every site), becomes one `webhook_delivery` (unique
+per subscription and event, so a second dispatcher cannot double it). A failed post is retried
+after 10 s, 20 s, 40 s … up to an hour apart, `MAX_ATTEMPTS` times, then marked failed; any
+delivery can be sent again on request.
 
 Before each post the target is checked again (`targets`) and the post goes to the address that
 was checked. The log keeps the status and a short reason of our own wording ("HTTP 500",
