@@ -1,6 +1,7 @@
 """通知投递: the outbox routed to channels, sent with retries, every try logged.
 
-A planner reads the site's outbox past its cursor (`notification_cursor`) and writes one
+A planner reads the site's outbox past its cursor (`notification_cursor`), never past an id
+another transaction may still commit (`maintenance.outbox_horizon`), and writes one
 `notification_delivery` per row and channel that a route names (unique, so two replicas cannot
 double a message). Each channel has its own worker: it claims its due deliveries with a lease,
 sends up to `concurrency` at once, each within the channel's `timeout`, and records the try in
@@ -32,6 +33,7 @@ from maintenance.notify.models import NotificationAttempt, NotificationCursor, N
 from maintenance.notify.routing import resolve, subject_of
 from maintenance.notify.senders import ChannelSetup, SendFailed, build_senders
 from maintenance.notify.smtp import recipients
+from maintenance.outbox_horizon import OutboxHorizon
 from maintenance.retry import settle
 from propwatch.clock import Clock
 from propwatch.notification_channels import EmailChannel
@@ -84,6 +86,8 @@ class NotificationDispatcher:
         self._wake = {cid: asyncio.Event() for cid in self.channels}
         self._woken: set[str] = set()  # channels with new deliveries, filled by `plan`
         self._tasks: list[asyncio.Task[None]] = []
+        # PostgreSQL commits out of id order; SQLite's single writer commits in order
+        self.horizon = OutboxHorizon() if db.url.startswith("postgresql") else None
 
     async def __aenter__(self) -> NotificationDispatcher:
         for cid, reason in self.off.items():
@@ -122,14 +126,24 @@ class NotificationDispatcher:
             if cursor is None:
                 cursor = NotificationCursor(site_id=self.site.id, last_id=0, updated_at=now)
                 s.add(cursor)
-            rows = list(
-                s.scalars(
-                    select(Notification)
-                    .where(Notification.id > cursor.last_id, Notification.site_id == self.site.id)
-                    .order_by(Notification.id)
-                    .limit(PLAN_BATCH)
-                )
+            mine = Notification.site_id == self.site.id
+            top = s.scalar(
+                select(func.max(Notification.id)).where(Notification.id > cursor.last_id, mine)
             )
+            rows = []
+            if top is not None:
+                # never past an id another transaction may still commit (`outbox_horizon`)
+                final = (
+                    top if self.horizon is None else self.horizon.advance(s, cursor.last_id, top)
+                )
+                rows = list(
+                    s.scalars(
+                        select(Notification)
+                        .where(Notification.id > cursor.last_id, Notification.id <= final, mine)
+                        .order_by(Notification.id)
+                        .limit(PLAN_BATCH)
+                    )
+                )
             for n in rows:
                 made += self._route(s, n, now)
             if rows:

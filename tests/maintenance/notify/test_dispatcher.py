@@ -6,7 +6,11 @@ import asyncio
 import json
 import time
 
+import pytest
+from sqlalchemy.orm import Session
+
 from maintenance.db import Database
+from maintenance.notifications import notify
 from maintenance.notify.dispatcher import NotificationDispatcher
 from maintenance.retry import MAX_ATTEMPTS, backoff
 from propwatch.clock import ManualClock
@@ -198,3 +202,47 @@ def test_two_dispatchers_send_each_message_once(
         sent = asyncio.run(both())
     assert sum(sent) == 3
     assert len(r.received) == 3
+
+
+def _notify(s: Session, site: Site, clock: ManualClock, message: str) -> None:
+    notify(
+        s,
+        site_id=site.id,
+        topic="work_order.created",
+        message=message,
+        at=clock.now(),
+        recipient="wang-gong",
+    )
+
+
+# PostgreSQL only, not a skip on SQLite: SQLite has one writer at a time, so its rows commit in
+# id order and there is nothing out of order to show
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("outcome", ["commit", "rollback"])
+def test_a_row_committed_after_a_later_one_is_still_sent(
+    db: Database, site: Site, clock: ManualClock, outcome: str
+) -> None:
+    """Writer A draws id n and stays open while B commits n+1 (two replicas, or the API and a
+    replica): the planner holds n+1 until A ends, then sends n (if A committed) and n+1, so
+    nothing is skipped by a cursor that moved past n."""
+    with serve_robot(Robot(wecom_check(KEY)), WECOM_PATH) as r:
+        d = dispatcher(_site(site, [_wecom("wecom-a", r.url)]), db, clock, {"key": KEY})
+        assert one_pass(d) == 0
+        with db.sessions() as a:
+            a.begin()
+            _notify(a, site, clock, "甲：先取号后提交")
+            a.flush()  # the id is drawn now
+            with db.session() as b:
+                _notify(b, site, clock, "乙：后取号先提交")
+            assert one_pass(d) == 0, "a later row went out while an earlier one could still come"
+            a.commit() if outcome == "commit" else a.rollback()
+        sent = 0
+        for _ in range(100):  # the hole settles at the first pass after A ended
+            sent += one_pass(d)
+            if sent >= (2 if outcome == "commit" else 1):
+                break
+            time.sleep(0.02)
+        assert one_pass(d) == 0
+    texts = [json.dumps(req.json(), ensure_ascii=False) for req in r.received]
+    expected = ["甲", "乙"] if outcome == "commit" else ["乙"]
+    assert [next(w for w in ("甲", "乙") if w in t) for t in texts] == expected, texts
