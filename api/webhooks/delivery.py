@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.models import WebhookDelivery, WebhookSubscription
@@ -35,6 +35,7 @@ from api.webhooks.signing import signatures
 from api.webhooks.targets import TargetRefused, WebhookTargets
 from maintenance.db import Database
 from maintenance.notifications import Notification, event_body, event_type
+from maintenance.outbox_horizon import OutboxHorizon
 from maintenance.retry import MAX_ATTEMPTS as MAX_ATTEMPTS  # re-exported: the documented limit
 from maintenance.retry import backoff as backoff
 from maintenance.retry import requeue, settle
@@ -85,8 +86,14 @@ def wanted(scopes: list[str], site_id: str, region_of: RegionOf) -> bool:
     return region is not None and f"{REGION_PREFIX}{region}" in scopes
 
 
-def fan_out(session: Session, now: datetime, region_of: RegionOf = _no_region) -> int:
-    """Turn outbox rows past each subscription's cursor into deliveries; returns how many."""
+def fan_out(
+    session: Session,
+    now: datetime,
+    region_of: RegionOf = _no_region,
+    horizon: OutboxHorizon | None = None,
+) -> int:
+    """Turn outbox rows past each subscription's cursor into deliveries; returns how many. With
+    a `horizon` (PostgreSQL) no cursor moves past an id another transaction may still commit."""
     made = 0
     for sub in session.scalars(
         select(WebhookSubscription)
@@ -94,10 +101,14 @@ def fan_out(session: Session, now: datetime, region_of: RegionOf = _no_region) -
         .order_by(WebhookSubscription.id)
         .with_for_update()  # one dispatcher advances a cursor at a time
     ):
+        top = session.scalar(select(func.max(Notification.id)).where(Notification.id > sub.cursor))
+        if top is None:
+            continue
+        final = top if horizon is None else horizon.advance(session, sub.cursor, top)
         rows = list(
             session.scalars(
                 select(Notification)
-                .where(Notification.id > sub.cursor)
+                .where(Notification.id > sub.cursor, Notification.id <= final)
                 .order_by(Notification.id)
                 .limit(FAN_OUT_BATCH)
             )
@@ -183,6 +194,8 @@ class WebhookDispatcher:
     ) -> None:
         self.db, self.clock, self.interval = db, clock, interval
         self.region_of = region_of
+        # PostgreSQL commits out of id order; SQLite's single writer commits in order
+        self.horizon = OutboxHorizon() if db.url.startswith("postgresql") else None
         self.targets = targets or WebhookTargets()
         # no redirects: a 3xx to an internal address would step around the target check
         self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
@@ -226,7 +239,7 @@ class WebhookDispatcher:
 
     def _claim_due(self, now: datetime) -> list[Due]:
         with self.db.session() as s:
-            fan_out(s, now, self.region_of)
+            fan_out(s, now, self.region_of, self.horizon)
             s.flush()
             rows = s.execute(
                 select(WebhookDelivery, WebhookSubscription)
