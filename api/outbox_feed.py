@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from maintenance.db import Database
@@ -38,6 +38,7 @@ from maintenance.notifications import (
     NotificationView,
     notifications_after,
 )
+from maintenance.outbox_horizon import in_progress, running_xids
 
 log = logging.getLogger(__name__)
 
@@ -276,11 +277,11 @@ class OutboxFeed:
             newest = s.scalar(select(func.max(Notification.id))) or 0
             if not self.postgres:
                 return newest
-            xids = _running_xids(s)
+            xids = running_xids(s)
             deadline = time.monotonic() + MAX_HOLD_SECONDS
             while xids and time.monotonic() < deadline:
                 s.rollback()  # a fresh snapshot per look
-                xids = [x for x in xids if _in_progress(s, [x])]
+                xids = [x for x in xids if in_progress(s, [x])]
                 if xids:
                     time.sleep(HOLE_RECHECK_SECONDS)
             return newest
@@ -292,7 +293,7 @@ class OutboxFeed:
             if hole is not None and self.postgres:
                 # before reading the rows: a transaction that ends after this look is seen
                 # by the read below
-                hole.finished = not _in_progress(s, hole.xids)
+                hole.finished = not in_progress(s, hole.xids)
             rows = notifications_after(s, self.position, limit=BATCH)
             self.counts["reads"] += 1
             out: list[NotificationView] = []
@@ -310,7 +311,7 @@ class OutboxFeed:
         """Whether the missing ids from `start` may be passed over now."""
         hole, now = self._hole, time.monotonic()
         if hole is None or hole.start != start:
-            self._hole = _Hole(start, now, _running_xids(s))
+            self._hole = _Hole(start, now, running_xids(s))
             self.counts["holes_waited"] += 1
             return False
         if hole.finished and now - hole.seen >= MIN_HOLE_AGE_SECONDS:
@@ -320,22 +321,3 @@ class OutboxFeed:
             log.warning("outbox id %d missing for %.0f s; streams move on", start, now - hole.seen)
             return True
         return False
-
-
-def _running_xids(s: Session) -> list[str]:
-    """The write transactions running now (a snapshot taken after the read that saw a hole)."""
-    return [str(x) for x in s.scalars(text("SELECT pg_snapshot_xip(pg_current_snapshot())::text"))]
-
-
-def _in_progress(s: Session, xids: list[str]) -> bool:
-    if not xids:
-        return False
-    return bool(
-        s.scalar(
-            text(
-                "SELECT count(*) FROM unnest(CAST(:xids AS text[])) AS x"
-                " WHERE pg_xact_status(CAST(x AS xid8)) = 'in progress'"
-            ),
-            {"xids": xids},
-        )
-    )

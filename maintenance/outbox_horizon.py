@@ -69,9 +69,9 @@ class OutboxHorizon:
             look = self._look
             if look is None or look.top <= start:
                 time.sleep(MIN_HOLE_AGE_SECONDS)  # blocking: planners run in a thread
-                look = self._look = _Look(top, _running_xids(s), time.monotonic())
+                look = self._look = _Look(top, running_xids(s), time.monotonic())
                 self.holes_waited += 1
-            if _in_progress(s, look.xids):
+            if in_progress(s, look.xids):
                 if time.monotonic() - look.seen <= MAX_HOLD_SECONDS:
                     break
                 self.holes_given_up += 1
@@ -85,11 +85,13 @@ class OutboxHorizon:
         return min(top, self.final_through)
 
 
-def _running_xids(s: Session) -> list[str]:
+def running_xids(s: Session) -> list[str]:
+    """The write transactions running now, by id (PostgreSQL)."""
     return [str(x) for x in s.scalars(text("SELECT pg_snapshot_xip(pg_current_snapshot())::text"))]
 
 
-def _in_progress(s: Session, xids: list[str]) -> bool:
+def in_progress(s: Session, xids: list[str]) -> bool:
+    """Whether any of `xids` is still running (PostgreSQL)."""
     if not xids:
         return False
     return bool(
