@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import re
 import time
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from maintenance.service import MaintenanceService
 from maintenance.work_orders.models import WorkOrder
 from propwatch.clock import ManualClock
 from propwatch.durations import parse_seconds
-from propwatch.events import AlarmAction, AlarmEvent, alarm_topic, parse_event
+from propwatch.events import AlarmAction, AlarmEvent, alarm_topic, parse_event, state_topic
 from propwatch.mqtt import MqttConnection
 from propwatch.settings import Settings
 from propwatch.site import load_site
@@ -121,13 +120,8 @@ def test_each_documented_alarm_is_a_rule_of_the_example_with_that_severity_and_a
 
 def _site_copy(tmp_path: Path, row: Row) -> Path:
     """The example on free ports; the device under test polled often enough for `within`
-    to be a few thousand polls at most (the rules are the example's, untouched). Each test's
-    copy has its own site id: the broker is shared, and the retained snapshots an earlier test
-    left (a dark circuit, later in simulated time than this test's own) must not reach it."""
+    to be a few thousand polls at most (the rules are the example's, untouched)."""
     doc = yaml.safe_load(EXAMPLE_SITE.read_text(encoding="utf-8"))
-    doc["site"]["id"] = (
-        f"{doc['site']['id']}-{hashlib.sha1(str(tmp_path).encode()).hexdigest()[:8]}"
-    )
     ports: dict[int, int] = {}
     for d in doc["devices"]:
         if "port" in d:
@@ -159,6 +153,34 @@ async def _inject_and_advance(
     advance a few normal polls, inject the row's fault and advance poll by poll until `seen(gw)`
     or `within` of simulated time. (seen before the fault, seen after)."""
     site = load_site(_site_copy(tmp_path, row))
+    try:
+        return await _run(site, row, tmp_path, mosquitto, seen, with_maintenance)
+    finally:
+        await _clear_retained(site, mosquitto)
+
+
+async def _clear_retained(site: Any, mosquitto: Mosquitto) -> None:
+    """The broker is shared: the retained snapshots this test's gateway left (a dark circuit,
+    later in simulated time than the next test's own) must not reach the next test."""
+    cleaner = MqttConnection(mosquitto.url, f"test-faults-clear-{site.id}")
+    cleaner.start()
+    await cleaner.wait_connected()
+    try:
+        for asset in site.spec.assets:
+            info = cleaner.publish(state_topic(site.id, asset.id), b"", qos=1, retain=True)
+            await asyncio.to_thread(info.wait_for_publish, 5)
+    finally:
+        cleaner.stop()
+
+
+async def _run(
+    site: Any,
+    row: Row,
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    seen: Any,
+    with_maintenance: bool,
+) -> tuple[bool, bool]:
     clock = ManualClock(START)
     settings = Settings(var_dir=tmp_path / "var", database_url=f"sqlite:///{tmp_path}/wo.db")
     sink = LocalStore(tmp_path / "var" / "telemetry.db")
