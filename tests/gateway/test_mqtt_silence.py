@@ -44,6 +44,9 @@ ALLOWED = 90.0  # the access controller's profile: three heartbeats of 30 s
 START = datetime(2026, 3, 2, 19, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
+PROBE = "test/silence-probe/"
+
+
 @dataclass
 class Spy:
     """The door's alarms and retained snapshots as the maintenance side receives them."""
@@ -52,8 +55,12 @@ class Spy:
     cleared: list[AlarmEvent] = field(default_factory=list)
     state: AssetStateEvent | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    probed: threading.Event = field(default_factory=threading.Event)
 
     def on_message(self, msg: Any) -> None:
+        if msg.topic.startswith(PROBE):
+            self.probed.set()
+            return
         event = parse_event(bytes(msg.payload))
         with self.lock:
             if isinstance(event, AlarmEvent) and event.alarm_type == "communication_loss":
@@ -116,9 +123,17 @@ async def rig(
     conn.on_message = spy.on_message
     conn.subscribe(alarm_topic(site.id, DOOR))
     conn.subscribe(state_topic(site.id, DOOR))
+    probe = f"{PROBE}{tmp_path.name}"
+    conn.subscribe(probe)  # the broker takes subscriptions in order: the last one answers
     conn.start()
     try:
         await conn.wait_connected()
+        # not a raise published before the spy's subscriptions hold (alarms are not retained)
+        for _ in range(40):
+            conn.publish(probe, b"probe", qos=1)
+            if await asyncio.to_thread(spy.probed.wait, 0.5):
+                break
+        assert spy.probed.is_set(), "the spy's subscriptions never took hold"
         async with Fleet(site, clock, broker.url) as fleet:
             gateway = Gateway(
                 site, settings, clock, broker.url, sink=LocalStore(tmp_path / "telemetry.db")
