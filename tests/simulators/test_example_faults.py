@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import re
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -182,7 +183,13 @@ async def _run(
     with_maintenance: bool,
 ) -> tuple[bool, bool]:
     clock = ManualClock(START)
-    settings = Settings(var_dir=tmp_path / "var", database_url=f"sqlite:///{tmp_path}/wo.db")
+    # a persistent MQTT session of its own: the previous test's service left one holding what
+    # its gateway published as it stopped (a dark circuit, later in simulated time)
+    settings = Settings(
+        var_dir=tmp_path / "var",
+        database_url=f"sqlite:///{tmp_path}/wo.db",
+        instance_id=f"faults-{uuid.uuid4().hex[:8]}",
+    )
     sink = LocalStore(tmp_path / "var" / "telemetry.db")
     async with contextlib.AsyncExitStack() as stack:
         fleet = await stack.enter_async_context(Fleet(site, clock, mosquitto.url))
