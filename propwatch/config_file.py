@@ -428,13 +428,7 @@ def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
     except yaml.reader.ReaderError as exc:  # the pure-Python reader checks every character first
         raise ConfigError([_unprintable(path, text, exc)]) from None
     try:
-        node = loader.get_single_node()
-        if node is None:
-            raise ConfigError(
-                [f"{path}:1: " + say("文件是空的（没有任何内容）", "the file is empty")]
-            )
-        walk = _Walk(path, loader)
-        data = walk.value(node, ())
+        walk, data = _walked(path, loader)
     except yaml.reader.ReaderError as exc:
         raise ConfigError([_unprintable(path, text, exc)]) from None
     except yaml.YAMLError as exc:
@@ -450,17 +444,20 @@ def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
     return _finished(walk, data)
 
 
+def _walked(path: Path, loader: Any) -> tuple[_Walk, Any]:
+    """The file's one document, walked into data with each value's line (either composer)."""
+    node = loader.get_single_node()
+    if node is None:
+        raise ConfigError([f"{path}:1: " + say("文件是空的（没有任何内容）", "the file is empty")])
+    walk = _Walk(path, loader)
+    return walk, walk.value(node, ())
+
+
 def _composed(path: Path, loader: Any) -> tuple[Any, dict[Loc, int]]:
     """`read_yaml` of a file without anchors, composed by libyaml; a YAML error is left to the
     caller, which words it by reading the file again the usual way."""
     try:
-        node = loader.get_single_node()
-        if node is None:
-            raise ConfigError(
-                [f"{path}:1: " + say("文件是空的（没有任何内容）", "the file is empty")]
-            )
-        walk = _Walk(path, loader)
-        data = walk.value(node, ())
+        walk, data = _walked(path, loader)
     except _Refused as exc:
         raise ConfigError([str(exc)]) from None
     finally:
