@@ -76,6 +76,8 @@ class ModbusPoint(_Strict):
     """One value in a register map."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    # 测点名称 shown to people (出水压力); unset: the point's name
+    label: str = Field(default="", max_length=40)
     function: Function
     address: int = Field(ge=0, le=65535)
     type: DataType = DataType.UINT16
@@ -241,6 +243,7 @@ class MqttField(_Strict):
     """One value in a JSON payload, found by a dotted path such as `door.state`."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str = Field(default="", max_length=40)
     path: str
     type: Literal["bool", "int", "float", "string"] = "float"
     unit: str = ""
@@ -274,6 +277,22 @@ class MqttProfile(_Strict):
 
 
 Profile = ModbusProfile | MqttProfile
+
+
+class PointFace(BaseModel):
+    """How people see one point: its zh-CN name (测点名称) and its unit."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    label: str
+    unit: str
+
+
+def point_faces(profile: Profile) -> dict[str, PointFace]:
+    """Every point of a profile by name, labelled; a point without a `label` shows its name."""
+    points = profile.points if isinstance(profile, ModbusProfile) else profile.fields
+    return {p.name: PointFace(name=p.name, label=p.label or p.name, unit=p.unit) for p in points}
 
 
 def load_profile(name: str, search: list[Path] | None = None) -> Profile:

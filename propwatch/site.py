@@ -35,7 +35,7 @@ from propwatch.durations import Limit, Seconds, TimeLimit
 from propwatch.events import Severity
 from propwatch.messages import say
 from propwatch.notification_channels import Notifications, notification_problems
-from propwatch.profiles import Profile, load_profile
+from propwatch.profiles import PointFace, Profile, load_profile, point_faces
 from propwatch.time_bounds import OUT_OF_RANGE_EN, OUT_OF_RANGE_ZH, within_bounds
 from propwatch.work_order_fields import WorkOrderFields
 
@@ -852,6 +852,15 @@ class Site:
     def profile_of(self, device_id: str) -> Profile:
         device = next(d for d in self.spec.devices if d.id == device_id)
         return self.profiles[device.profile]
+
+    def point_faces(self, asset_id: str) -> dict[str, PointFace]:
+        """The labelled points of an asset's device (none for an asset without a device)."""
+        asset = next((a for a in self.spec.assets if a.id == asset_id), None)
+        if asset is None or asset.device is None:
+            return {}
+        device = next((d for d in self.spec.devices if d.id == asset.device), None)
+        profile = self.profiles.get(device.profile) if device is not None else None
+        return point_faces(profile) if profile is not None else {}
 
 
 def load_site(path: Path | str) -> Site:

@@ -13,6 +13,7 @@ from gateway.rules.rate import RateOfChangeAlarm
 from gateway.rules.stuck import StuckValueAlarm
 from gateway.rules.threshold import ThresholdAlarm
 from propwatch.events import ActiveCondition, AlarmEvent
+from propwatch.profiles import PointFace
 from propwatch.site import (
     AnomalyRule,
     CommunicationLossRule,
@@ -61,6 +62,7 @@ class RuleEngine:
         self.site_id = site.id
         self.by_asset: dict[str, list[AssetAlarm]] = defaultdict(list)
         self.communication: dict[str, CommunicationLossRule] = {}
+        self.faces: dict[str, dict[str, PointFace]] = {}
         self.rebuild(site)
 
     def rebuild(self, site: Site) -> tuple[int, int]:
@@ -75,6 +77,7 @@ class RuleEngine:
         self.site_id = site.id
         self.by_asset = defaultdict(list)
         self.communication = {}
+        self.faces = {a.id: site.point_faces(a.id) for a in site.spec.assets}
         kept = new = 0
         for rule in site.spec.rules:
             for asset in site.spec.assets:
@@ -94,8 +97,14 @@ class RuleEngine:
 
     def evaluate(self, sample: Sample) -> list[AlarmEvent]:
         events: list[AlarmEvent] = []
+        faces = self.faces.get(sample.asset_id, {})
         for alarm in self.by_asset.get(sample.asset_id, ()):
-            events.extend(alarm.evaluate(sample))
+            for event in alarm.evaluate(sample):
+                # the point's zh-CN name travels with the value, so the order reads 出水压力
+                face = faces.get(str(event.evidence.get("metric")))
+                if face is not None:
+                    event.evidence.setdefault("label", face.label)
+                events.append(event)
         return events
 
     def active(self, asset_id: str) -> list[str]:

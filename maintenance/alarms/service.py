@@ -457,11 +457,19 @@ def _is_chattering(session: Session, spec: SiteFile, alarm: Alarm) -> bool:
 def _describe(event: AlarmEvent) -> str:
     ev = event.evidence
     if "value" in ev and "limit" in ev:
-        cmp = "低于" if ev.get("direction") == "below" else "高于"
-        return (
-            f"{ev.get('metric')} = {ev['value']:.3f} {ev.get('unit', '')}，{cmp}限值 {ev['limit']}"
-        )
+        # 出水压力 0.047 MPa（低于下限 0.15）: the point's label, else its name (older gateways)
+        name = ev.get("label") or ev.get("metric")
+        bound = "低于下限" if ev.get("direction") == "below" else "高于上限"
+        unit = f" {ev['unit']}" if ev.get("unit") else ""
+        return f"{name} {_reading(ev['value'])}{unit}（{bound} {_reading(ev['limit'])}）"
     return event.message
+
+
+def _reading(v: object) -> str:
+    """A value as people write it: 0.047, 0.15, 12 (three decimals at most, no trailing 0)."""
+    if isinstance(v, float):
+        return f"{v:.3f}".rstrip("0").rstrip(".")
+    return str(v)
 
 
 class AlarmView(BaseModel):

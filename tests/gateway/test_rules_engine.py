@@ -65,3 +65,9 @@ def test_a_communication_loss_rule_sets_the_offline_policy_of_its_assets(tmp_pat
     rule = engine.communication_rule("pump-1")
     assert rule is not None and rule.offline_after == 5 and rule.online_after == 2
     assert engine.communication_rule("lift-1-1") is None
+
+
+def test_a_threshold_alarm_carries_the_zh_cn_label_of_its_point(tmp_path: Path) -> None:
+    engine = RuleEngine(_site(tmp_path, "a.yaml"))
+    [event] = engine.evaluate(sample(0, outlet_pressure=0.047))
+    assert (event.evidence["metric"], event.evidence["label"]) == ("outlet_pressure", "出水压力")

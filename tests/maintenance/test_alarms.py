@@ -272,3 +272,23 @@ def test_a_clear_before_its_raise_is_told_when_the_raise_arrives(
     _apply(db, site, clock, raised(clock.now() - timedelta(minutes=1)))
     assert len(_told(db, "alarm.raised")) == 1
     assert len(_told(db, "alarm.cleared")) == 1
+
+
+def test_the_order_of_a_threshold_alarm_names_the_point_and_its_limit_in_zh_cn(
+    db: Database, site: Site, clock: ManualClock
+) -> None:
+    event = raised(clock.now())
+    event.evidence.update(label="出水压力", value=0.047, unit="MPa", limit=0.15)
+    _apply(db, site, clock, event)
+    [wo] = all_orders(db)
+    assert wo.description == "出水压力 0.047 MPa（低于下限 0.15）"
+
+
+def test_an_alarm_from_a_gateway_without_labels_names_the_point_by_its_name(
+    db: Database, site: Site, clock: ManualClock
+) -> None:
+    event = raised(clock.now())
+    event.evidence.update(direction="above", value=95.25, unit="degC", limit=85)
+    _apply(db, site, clock, event)
+    [wo] = all_orders(db)
+    assert wo.description == "outlet_pressure 95.25 degC（高于上限 85）"
