@@ -15,6 +15,7 @@ from api.routes import (
     assets,
     attachments,
     checklists,
+    docs,
     health,
     lighting,
     metrics,
@@ -45,6 +46,9 @@ def create_app(ctx: AppContext) -> FastAPI:
         ),
         # every JSON or form body, at any depth, before any route reads it (`api.validation`)
         dependencies=[Depends(refuse_unstorable_body)],
+        # served by `api.routes.docs` from the package, not from a CDN
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.ctx = ctx
     problems.install(app)
@@ -85,5 +89,6 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(sites.router)
     app.include_router(sites.me_router)
     app.include_router(sites.files_router)
+    app.include_router(docs.router)
     pages.install(app)
     return app

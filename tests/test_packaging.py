@@ -216,3 +216,15 @@ def _answers(url: str) -> bool:
             return bool(answer.status == 200)
     except OSError:
         return False
+
+
+@pytest.mark.packaging
+def test_the_wheel_ships_the_vendored_browser_libraries_with_their_licences(wheel: Path) -> None:
+    vendor = ROOT / "api" / "static" / "vendor"
+    wanted = {
+        f"api/static/vendor/{p.relative_to(vendor)}" for p in vendor.rglob("*") if p.is_file()
+    }
+    with zipfile.ZipFile(wheel) as z:
+        shipped = set(z.namelist())
+    assert {"api/static/vendor/swagger-ui/LICENSE", "api/static/vendor/redoc/LICENSE"} <= wanted
+    assert wanted - shipped == set()
