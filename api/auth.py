@@ -149,6 +149,11 @@ class TokenRegistry:
     def add(self, token: str, principal: Principal) -> None:
         self._by_hash[hash_token(token)] = principal
 
+    def named(self, name: str) -> Principal | None:
+        """A token known at start by the name its steps are recorded under (the pages show who
+        acted, and `admin` is no such database token)."""
+        return next((p for p in self._by_hash.values() if p.name == name), None)
+
     def known(self, token: str, at: float) -> Principal | None:
         """The principal without a database query: a token known at start, or one found in the
         database less than `remember_seconds` before `at` (a monotonic time)."""

@@ -69,9 +69,35 @@ class NotificationDeliveryPage(BaseModel):
     )
 
 
+class LinkedAlarm(BaseModel):
+    """The alarm that opened the order (its latest episode), for the detail's link."""
+
+    id: int
+    message: str
+    severity: str
+    raised_at: datetime
+    cleared_at: datetime | None
+
+
+class LinkedPlan(BaseModel):
+    """The 保养计划 an occurrence order came from."""
+
+    id: str
+    name: str
+    due_at: datetime | None
+
+
 class WorkOrderDetail(WorkOrderView):
     external_id: str | None = None
     etag: str
+    assignee_name: str | None = Field(None, description="the assignee's name from the site file")
+    actor_names: dict[str, str] = Field(
+        default_factory=dict,
+        description="a name to show for each actor of `transitions`: a person's name, a token's "
+        "person or role (值班员, 管理员), or the part of the system (系统, 保养计划, 网关)",
+    )
+    alarm: LinkedAlarm | None = None
+    plan: LinkedPlan | None = None
 
 
 class WorkOrderCreate(BaseModel):
@@ -176,6 +202,9 @@ class ChecklistIn(BaseModel):
     passed: bool | None = Field(None, strict=True)
     value: float | None = Field(None, allow_inf_nan=False, strict=True)
     note: str = Field("", max_length=2000)
+    not_applicable: bool = Field(
+        False, strict=True, description="不适用: the item does not apply; the reason in `note`"
+    )
 
 
 class AlarmHistoryPage(BaseModel):

@@ -116,3 +116,20 @@ class BulkResult(BaseModel):
     external_id: str | None = None
     key: str | None = None
     problem: Problem | None = Field(None, description="why the row was refused")
+
+
+class AssigneeCandidate(BaseModel):
+    person: str
+    name: str
+    open_orders: int = Field(description="orders of the site open on this person now")
+    zone_technician: bool = Field(description="a technician of the order's zone (片区)")
+    on_duty: bool = Field(description="the duty technician of the shift now (值班)")
+    current: bool = Field(description="the order's assignee now")
+
+
+class AssigneeSuggestions(BaseModel):
+    """改派建议: whom to give the order to, least loaded first."""
+
+    zone: str | None
+    suggested: str | None = Field(description="the first candidate who is not the assignee")
+    candidates: list[AssigneeCandidate]

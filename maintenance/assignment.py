@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from propwatch.site import SiteFile
@@ -46,3 +48,49 @@ def choose_assignee(spec: SiteFile, zone_code: str | None, at: datetime) -> str 
 def zone_supervisor(spec: SiteFile, zone_code: str | None) -> str | None:
     zone = next((z for z in spec.zones if z.id == zone_code), None)
     return zone.supervisor if zone else None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A technician who could take an order, and why: their open orders and their duty."""
+
+    person: str
+    open_orders: int
+    zone_technician: bool
+    on_duty: bool
+
+
+def reassign_candidates(
+    spec: SiteFile,
+    zone_code: str | None,
+    at: datetime,
+    loads: Mapping[str, int],
+    current: str | None = None,
+) -> list[Candidate]:
+    """改派: the zone's technicians and the technician on duty at `at`, least loaded first.
+
+    Ties go to the one on duty, then to the zone's own order of technicians; the current
+    assignee comes last, since an order is reassigned to someone else."""
+    _, day_tech, night_tech = duty_pair(spec, at)
+    on_duty = night_tech if is_night(spec, at) else day_tech
+    zone = next((z for z in spec.zones if z.id == zone_code), None)
+    zone_techs = list(zone.technicians) if zone is not None else []
+    if zone is None:  # an order of no zone: every zone's technicians may take it
+        zone_techs = [t for z in spec.zones for t in z.technicians]
+    people = list(dict.fromkeys([*zone_techs, *([on_duty] if on_duty else [])]))
+    known = {p.id for p in spec.people}
+    found = [
+        Candidate(
+            person=p,
+            open_orders=loads.get(p, 0),
+            zone_technician=p in zone_techs,
+            on_duty=p == on_duty,
+        )
+        for p in people
+        if p in known
+    ]
+    rank = {p: i for i, p in enumerate(people)}
+    return sorted(
+        found,
+        key=lambda c: (c.person == current, c.open_orders, not c.on_duty, rank[c.person]),
+    )

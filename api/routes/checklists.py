@@ -24,7 +24,7 @@ class ChecklistItemOut(BaseModel):
     unit: str | None = None
     low: float | None = None
     high: float | None = None
-    result: str | None = None  # "pass", "fail" or not yet recorded
+    result: str | None = None  # "pass", "fail", "n/a" (不适用) or not yet recorded
     value: float | None = None
     recorded_by: str | None = None
     recorded_at: str | None = None

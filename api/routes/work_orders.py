@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from sqlalchemy import func, select
@@ -34,25 +35,44 @@ from api.deps import (
     site_of,
     visible_work_order,
 )
-from api.models import ExternalRef
+from api.models import ApiToken, ExternalRef
 from api.problems import PROBLEM, PROBLEM_RESPONSES, ApiProblem, Problem
 from api.schemas import (
     AssignIn,
     ChecklistIn,
     CommentIn,
+    LinkedAlarm,
+    LinkedPlan,
     TransitionIn,
     WorkOrderCreate,
     WorkOrderDetail,
     WorkOrderPage,
 )
-from api.validation import Moment, site_in_body
+from api.validation import site_in_body
+from api.work_order_filters import list_filter
 from api.work_order_list import ListFilter, SortKey, decode_cursor, list_page
-from api.work_order_schemas import BulkResult, BulkRow, CommentOut, CommentPage, WorkOrderPatch
-from maintenance.plans.service import CheckRecord, record_check
-from maintenance.work_orders import comments, search, service
+from api.work_order_schemas import (
+    AssigneeCandidate,
+    AssigneeSuggestions,
+    BulkResult,
+    BulkRow,
+    CommentOut,
+    CommentPage,
+    WorkOrderPatch,
+)
+from maintenance.alarms.models import Alarm
+from maintenance.alarms.states import RECONCILIATION
+from maintenance.assignment import reassign_candidates
+from maintenance.plans.service import PLAN_ACTOR, CheckRecord, record_check
+from maintenance.work_orders import comments, service
 from maintenance.work_orders.changes import EDITABLE, FieldChange, change_work_order
-from maintenance.work_orders.models import Source, Status, Step, WorkOrder, WorkOrderTransition
-from propwatch.site import Category, Priority
+from maintenance.work_orders.models import (
+    OPEN_STATUSES,
+    Source,
+    Step,
+    WorkOrder,
+    WorkOrderTransition,
+)
 
 router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"], responses=PROBLEM_RESPONSES)
 
@@ -64,91 +84,16 @@ router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"], responses
 )
 async def get_work_orders(
     ctx: Ctx,
-    caller: Reader,
-    site_id: Annotated[str | None, Query(max_length=64)] = None,
-    status: Annotated[list[Status] | None, Query(description="one or more statuses")] = None,
-    priority: Annotated[Priority | None, Query()] = None,
-    category: Annotated[Category | None, Query()] = None,
-    source: Annotated[Source | None, Query()] = None,
-    assignee: Annotated[str | None, Query(max_length=64)] = None,
-    zone: Annotated[str | None, Query(max_length=64)] = None,
-    asset: Annotated[str | None, Query(max_length=64)] = None,
-    external_id: Annotated[str | None, Query(max_length=100)] = None,
-    q: Annotated[
-        str | None,
-        Query(
-            max_length=200,
-            description="words found (case-insensitively, each as a substring) in the title, "
-            "description, code or external_id; every word must be found",
-        ),
-    ] = None,
-    tag: Annotated[
-        list[Annotated[str, Query(max_length=32)]] | None,
-        Query(description="orders carrying every one of these tags (repeatable)"),
-    ] = None,
-    updated_since: Annotated[
-        Moment | None, Query(description="changed at or after this time (inclusive)")
-    ] = None,
-    reported_from: Annotated[
-        Moment | None, Query(description="reported at or after this time (inclusive)")
-    ] = None,
-    reported_to: Annotated[
-        Moment | None, Query(description="reported before this time (exclusive)")
-    ] = None,
+    wanted: Annotated[ListFilter, Depends(list_filter)],
     sort: Annotated[SortKey, Query(description="order of the list")] = SortKey.NEWEST,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
     # async, with the query and the JSON in one trip to the thread pool: a synchronous route
     # and its synchronous dependencies would take a trip each (see `api.work_order_list`)
-    if site_id is not None:
-        check_site(caller, site_id)
-    sites = caller.site_filter()
-    wanted = ListFilter(
-        site_id=site_id,
-        sites=tuple(sites) if sites is not None and site_id is None else None,
-        person=(caller.person or "") if caller.role is ApiRole.TECHNICIAN else None,
-        statuses=tuple(dict.fromkeys(s.value for s in status or ())),
-        priority=priority.value if priority is not None else None,
-        category=category.value if category is not None else None,
-        source=source.value if source is not None else None,
-        assignee=assignee,
-        zone=zone,
-        asset=asset,
-        external_id=external_id,
-        q=tuple(search.terms(q or "")),
-        tags=tuple(dict.fromkeys(_declared_tags(ctx, caller, site_id, tag or []))),
-        updated_since=updated_since,
-        reported_from=reported_from,
-        reported_to=reported_to,
-    )
     after = decode_cursor(cursor, sort) if cursor else None
     body = await run_in_threadpool(list_page, ctx.read_engine(), wanted, sort, after, limit)
     return Response(body, media_type="application/json")
-
-
-def _declared_tags(
-    ctx: AppContext, caller: Principal, site_id: str | None, tags: list[str]
-) -> list[str]:
-    """The tags of a filter, each declared by a site the list covers; a typo is a 422."""
-    if not tags:
-        return tags
-    sites = [site_id] if site_id is not None else [s for s in ctx.sites if caller.may_see(s)]
-    declared = {t for s in sites if s in ctx.sites for t in ctx.sites[s].spec.work_orders.tags}
-    unknown = [(i, t) for i, t in enumerate(tags) if t not in declared]
-    if unknown:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "unknown_tag",
-                    "loc": ("query", "tag", i),
-                    "msg": f"标签「{t}」未在小区中声明 (unknown tag {t!r})",
-                    "input": t,
-                }
-                for i, t in unknown
-            ]
-        )
-    return tags
 
 
 def _external_ids(session: Session, ids: list[int]) -> dict[int, str]:
@@ -169,6 +114,69 @@ def etag_of(session: Session, wo: WorkOrder) -> str:
     return '"' + hashlib.sha256(raw.encode()).hexdigest()[:20] + '"'
 
 
+SYSTEM_ACTOR_ZH = {
+    service.SYSTEM: "系统",
+    PLAN_ACTOR: "保养计划",
+    "gateway": "网关",
+    RECONCILIATION: "状态核对",
+}
+"""Who did a step when it was not a person."""
+
+TOKEN_ROLE_ZH = {
+    ApiRole.DUTY.value: "值班员",
+    ApiRole.ADMIN.value: "管理员",
+    ApiRole.INTEGRATION.value: "工单系统",
+    ApiRole.TECHNICIAN.value: "维修人员",
+}
+
+
+def _actor_names(
+    session: Session, ctx: AppContext, people: dict[str, str], actors: set[str]
+) -> dict[str, str]:
+    """What the pages show for each actor of the history: a person's name; for a token, its
+    person's name or its role in words; for the system, the part of it that acted."""
+    names = {a: people[a] for a in actors if a in people}
+    names |= {a: SYSTEM_ACTOR_ZH[a] for a in actors - names.keys() if a in SYSTEM_ACTOR_ZH}
+    for actor in actors - names.keys():
+        known = ctx.tokens.named(actor)
+        if known is not None:
+            names[actor] = people.get(known.person or "") or TOKEN_ROLE_ZH[known.role.value]
+    rest = actors - names.keys()
+    if rest:
+        for name, role, person in session.execute(
+            select(ApiToken.name, ApiToken.role, ApiToken.person).where(ApiToken.name.in_(rest))
+        ):
+            names[name] = people.get(person or "") or TOKEN_ROLE_ZH.get(role, name)
+    return names
+
+
+def _links(session: Session, wo: WorkOrder) -> tuple[LinkedAlarm | None, LinkedPlan | None]:
+    alarm = session.scalars(
+        select(Alarm).where(Alarm.work_order_id == wo.id).order_by(Alarm.raised_at.desc()).limit(1)
+    ).first()
+    linked_alarm = (
+        LinkedAlarm(
+            id=alarm.id,
+            message=alarm.message or alarm.alarm_type,
+            severity=alarm.severity,
+            raised_at=alarm.raised_at,
+            cleared_at=alarm.cleared_at,
+        )
+        if alarm is not None
+        else None
+    )
+    plan_id = wo.details.get("plan_id") if isinstance(wo.details, dict) else None
+    linked_plan = None
+    if isinstance(plan_id, str):
+        due = wo.details.get("due_at")
+        linked_plan = LinkedPlan(
+            id=plan_id,
+            name=str(wo.details.get("plan_name") or plan_id),
+            due_at=datetime.fromisoformat(due) if isinstance(due, str) else None,
+        )
+    return linked_alarm, linked_plan
+
+
 def _detail(session: Session, ctx: Ctx, wo: WorkOrder, response: Response) -> WorkOrderDetail:
     session.flush()
     session.refresh(wo)
@@ -176,7 +184,18 @@ def _detail(session: Session, ctx: Ctx, wo: WorkOrder, response: Response) -> Wo
     response.headers["ETag"] = etag
     view = service.work_order_view(session, wo, ctx.clock.now())
     ext = _external_ids(session, [wo.id]).get(wo.id)
-    return WorkOrderDetail(**view.model_dump(), external_id=ext, etag=etag)
+    site = ctx.sites.get(wo.site_id)
+    people = {p.id: p.name for p in site.spec.people} if site is not None else {}
+    alarm, plan = _links(session, wo)
+    return WorkOrderDetail(
+        **view.model_dump(),
+        external_id=ext,
+        etag=etag,
+        assignee_name=people.get(wo.assignee or ""),
+        actor_names=_actor_names(session, ctx, people, {t.actor for t in view.transitions}),
+        alarm=alarm,
+        plan=plan,
+    )
 
 
 def _precondition(session: Session, wo: WorkOrder, if_match: str | None) -> None:
@@ -468,7 +487,7 @@ def post_assign(
         site.spec,
         wo.id,
         body.assignee,
-        actor=caller.name,
+        actor=caller.person or caller.name,
         now=ctx.clock.now(),
         note=body.note,
     )
@@ -482,6 +501,50 @@ def post_assign(
         detail=body.model_dump(mode="json"),
     )
     return _detail(session, ctx, wo, response)
+
+
+@router.get(
+    "/{work_order_id}/assignee-suggestions",
+    response_model=AssigneeSuggestions,
+    summary="改派建议: the zone's technicians and the one on duty, least open orders first",
+)
+def get_assignee_suggestions(
+    work_order_id: RowId, ctx: Ctx, session: DbSession, caller: Operator
+) -> AssigneeSuggestions:
+    wo = visible_work_order(session, caller, work_order_id)
+    site = site_of(ctx, caller, wo.site_id)
+    loads = {
+        person: count
+        for person, count in session.execute(
+            select(WorkOrder.assignee, func.count())
+            .where(
+                WorkOrder.site_id == wo.site_id,
+                WorkOrder.status.in_([s.value for s in OPEN_STATUSES]),
+                WorkOrder.assignee.is_not(None),
+            )
+            .group_by(WorkOrder.assignee)
+        ).tuples()
+        if person is not None
+    }
+    found = reassign_candidates(
+        site.spec, wo.zone_code, ctx.clock.now(), loads, current=wo.assignee
+    )
+    names = {p.id: p.name for p in site.spec.people}
+    candidates = [
+        AssigneeCandidate(
+            person=c.person,
+            name=names.get(c.person, c.person),
+            open_orders=c.open_orders,
+            zone_technician=c.zone_technician,
+            on_duty=c.on_duty,
+            current=c.person == wo.assignee,
+        )
+        for c in found
+    ]
+    best = next((c for c in candidates if not c.current), None)
+    return AssigneeSuggestions(
+        zone=wo.zone_code, suggested=best.person if best else None, candidates=candidates
+    )
 
 
 PRECONDITION_REQUIRED: dict[int | str, dict[str, Any]] = {
@@ -706,6 +769,7 @@ def post_checklist(
         passed=body.passed,
         value=body.value,
         note=body.note,
+        not_applicable=body.not_applicable,
     )
     audit(
         session,

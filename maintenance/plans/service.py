@@ -654,7 +654,7 @@ class CheckRecord(BaseModel):
 
     work_order_id: int
     item_id: str
-    result: str  # "pass" or "fail"
+    result: str  # "pass", "fail" or "n/a" (不适用)
     value: float | None
     unit: str | None
     recorded_by: str
@@ -673,10 +673,12 @@ def record_check(
     passed: bool | None = None,
     value: float | None = None,
     note: str = "",
+    not_applicable: bool = False,
 ) -> CheckRecord:
     """检查记录: record one checklist item (pass / fail, or a measurement judged by its limits)
     and who recorded it. A failure opens one follow-up corrective order linked to the
-    occurrence; recording the same failure again finds that order instead of a second."""
+    occurrence; recording the same failure again finds that order instead of a second.
+    不适用 (an item that does not apply to this asset this time) needs the reason in `note`."""
     spec = site.spec
     wo = session.get(WorkOrder, work_order_id, with_for_update=True)
     if wo is None or wo.site_id != site.id:
@@ -694,7 +696,14 @@ def record_check(
     if index is None:
         raise ChecklistError(f"检查项 {item_id} 不存在", f"no checklist item {item_id!r}")
     item = dict(checklist[index])
-    if item.get("measurement"):
+    if not_applicable:
+        if passed is not None or value is not None:
+            raise ChecklistError(
+                "不适用的检查项不能同时填写结果", "not_applicable takes no passed and no value"
+            )
+        if not note.strip():
+            raise ChecklistError("标记不适用需要说明原因", "not_applicable needs a note")
+    elif item.get("measurement"):
         if value is None or not math.isfinite(value):
             raise ChecklistError("测量项需要填写测量值", "a measurement item needs a value")
         low, high = item.get("low"), item.get("high")
@@ -705,7 +714,7 @@ def record_check(
     elif passed is None:
         raise ChecklistError("请填写合格或不合格", "a check item needs passed true or false")
     follow_up: WorkOrder | None = None
-    if not passed:
+    if not passed and not not_applicable:
         asset = session.get(AssetRow, wo.asset_id) if wo.asset_id else None
         measured = f"，实测 {value:g}{item.get('unit') or ''}" if value is not None else ""
         follow_up, _ = create_work_order(
@@ -736,7 +745,7 @@ def record_check(
             actor=by,
         )
     item.update(
-        result="pass" if passed else "fail",
+        result="n/a" if not_applicable else "pass" if passed else "fail",
         value=value,
         recorded_by=by,
         recorded_at=now.isoformat(),

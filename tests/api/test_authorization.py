@@ -32,6 +32,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/work-orders/{work_order_id}"): R,
     ("POST", "/api/v1/work-orders/{work_order_id}/transitions"): R,
     ("POST", "/api/v1/work-orders/{work_order_id}/assign"): OPS,
+    ("GET", "/api/v1/work-orders/{work_order_id}/assignee-suggestions"): OPS,
     ("POST", "/api/v1/work-orders/{work_order_id}/comments"): R,
     ("GET", "/api/v1/work-orders/{work_order_id}/comments"): R,
     ("GET", "/api/v1/work-orders/{work_order_id}/comments/{comment_id}"): R,
