@@ -20,6 +20,7 @@ from api.problems import ApiProblem
 from api.rate_limit import RateLimiter, retry_after
 from api.scopes import resolve
 from api.webhooks.targets import WebhookTargets
+from gateway.sinks.reads import TelemetryReader
 from maintenance.db import Database
 from maintenance.work_orders import service as work_order_service
 from maintenance.work_orders.models import WorkOrder
@@ -44,6 +45,8 @@ class AppContext:
     rate_limiter: RateLimiter | None = None
     # 集团 → 区域: what region scopes of tokens resolve against (`organisation.yaml`)
     organisation: Organisation = field(default_factory=Organisation.implicit)
+    # where trends are read (gateway.sinks.reads.make_reader); None: the API has no store
+    telemetry: TelemetryReader | None = None
     _reads: sessionmaker[Session] | None = field(default=None, repr=False)
 
     def region_of_site(self, site_id: str) -> str | None:

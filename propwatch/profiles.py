@@ -287,12 +287,18 @@ class PointFace(BaseModel):
     name: str
     label: str
     unit: str
+    numeric: bool  # a number or a bool (0/1): it has a trend; text has none
 
 
 def point_faces(profile: Profile) -> dict[str, PointFace]:
     """Every point of a profile by name, labelled; a point without a `label` shows its name."""
     points = profile.points if isinstance(profile, ModbusProfile) else profile.fields
-    return {p.name: PointFace(name=p.name, label=p.label or p.name, unit=p.unit) for p in points}
+    return {
+        p.name: PointFace(
+            name=p.name, label=p.label or p.name, unit=p.unit, numeric=str(p.type) != "string"
+        )
+        for p in points
+    }
 
 
 def load_profile(name: str, search: list[Path] | None = None) -> Profile:

@@ -25,6 +25,7 @@ from api.rate_limit import RateLimiter
 from api.webhooks.delivery import WebhookDispatcher
 from api.webhooks.targets import WebhookTargets
 from gateway.service import Gateway
+from gateway.sinks.reads import make_reader
 from maintenance.db import Database
 from maintenance.service import MaintenanceService
 from propwatch.clock import Clock, ScaledClock, SystemClock
@@ -374,6 +375,8 @@ async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals)
             served_api = directory or SiteDirectory.of_file(args.site, clock)
             if directory is None:
                 await asyncio.to_thread(served_api.rescan)
+            trends = make_reader(settings)
+            stack.callback(trends.close)
             ctx = AppContext(
                 db=db,
                 sites=dict(served_api.sites),
@@ -388,6 +391,7 @@ async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals)
                     if settings.api_rate_limit > 0
                     else None
                 ),
+                telemetry=trends,
             )
             token = _admin_token(admin_token, tokens)
             await stack.enter_async_context(

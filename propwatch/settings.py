@@ -74,22 +74,42 @@ class Settings(BaseSettings):
     influx_url: str | None = Field(
         default=None,
         description="InfluxDB 2.x URL; unset: telemetry goes to the local store",
-        json_schema_extra=_read_by("demo gateway", "InfluxDB 2.x 地址; 未设时遥测存本地"),
+        json_schema_extra=_read_by("demo gateway api", "InfluxDB 2.x 地址; 未设时遥测存本地"),
     )
     influx_token: SecretStr = Field(
         default=SecretStr(""),
         description="InfluxDB token",
-        json_schema_extra=_read_by("demo gateway", "InfluxDB 令牌"),
+        json_schema_extra=_read_by("demo gateway api", "InfluxDB 令牌"),
     )
     influx_org: str = Field(
         default="propwatch",
         description="InfluxDB organisation",
-        json_schema_extra=_read_by("demo gateway", "InfluxDB 组织"),
+        json_schema_extra=_read_by("demo gateway api", "InfluxDB 组织"),
     )
     influx_bucket: str = Field(
         default="propwatch",
         description="InfluxDB bucket",
-        json_schema_extra=_read_by("demo gateway", "InfluxDB 存储桶"),
+        json_schema_extra=_read_by("demo gateway api", "InfluxDB 存储桶"),
+    )
+    # The trend's read side (gateway/sinks/reads.py): auto reads InfluxDB when influx_url is set,
+    # else the local store; victoria-metrics takes InfluxDB writes but answers no Flux.
+    telemetry_reader: Literal["auto", "influxdb", "victoriametrics", "local"] = Field(
+        default="auto",
+        description="telemetry store the API reads trends from: auto, influxdb, "
+        "victoriametrics or local (auto: influxdb when PROPWATCH_INFLUX_URL is set, else local)",
+        json_schema_extra=_read_by(
+            "demo api",
+            "趋势读取的遥测存储: auto、influxdb、victoriametrics 或 local "
+            "(auto: 设了 PROPWATCH_INFLUX_URL 即 influxdb, 否则本地)",
+        ),
+    )
+    telemetry_read_url: str | None = Field(
+        default=None,
+        description="URL trends are read from when not PROPWATCH_INFLUX_URL "
+        "(e.g. vmselect: http://vmselect:8481/select/0/prometheus)",
+        json_schema_extra=_read_by(
+            "demo api", "读取趋势的地址, 不同于 PROPWATCH_INFLUX_URL 时设置 (如 vmselect)"
+        ),
     )
     database_url: str | None = Field(
         default=None,

@@ -853,13 +853,17 @@ class Site:
         device = next(d for d in self.spec.devices if d.id == device_id)
         return self.profiles[device.profile]
 
-    def point_faces(self, asset_id: str) -> dict[str, PointFace]:
-        """The labelled points of an asset's device (none for an asset without a device)."""
+    def profile_of_asset(self, asset_id: str) -> Profile | None:
+        """The profile of the device an asset is read through (None: no device)."""
         asset = next((a for a in self.spec.assets if a.id == asset_id), None)
         if asset is None or asset.device is None:
-            return {}
+            return None
         device = next((d for d in self.spec.devices if d.id == asset.device), None)
-        profile = self.profiles.get(device.profile) if device is not None else None
+        return self.profiles.get(device.profile) if device is not None else None
+
+    def point_faces(self, asset_id: str) -> dict[str, PointFace]:
+        """The labelled points of an asset's device (none for an asset without a device)."""
+        profile = self.profile_of_asset(asset_id)
         return point_faces(profile) if profile is not None else {}
 
 

@@ -7,9 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy import select
 
-from api.deps import Ctx, DbSession, Duty, Reader, audit, check_site
+from api.deps import Ctx, DbSession, Duty, Reader, audit, check_site, site_of
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import AssetOut, OutOfServiceIn
+from api.telemetry import plan_read, read_trend
+from api.telemetry_schemas import TelemetryOut
+from api.validation import Moment
 from maintenance.registry.models import Asset, Zone
 from maintenance.registry.service import set_out_of_service
 
@@ -68,6 +71,41 @@ def get_asset(site_id: str, code: str, session: DbSession, caller: Reader) -> As
     if row is None:
         raise HTTPException(404, f"设备 {code} 不存在 (unknown asset)")
     return _out(row[0], row[1])
+
+
+@router.get(
+    "/{site_id}/{code}/telemetry",
+    response_model=TelemetryOut,
+    summary="趋势: an asset's points over a time range, as window means from the telemetry store",
+)
+def get_telemetry(
+    site_id: str,
+    code: str,
+    session: DbSession,
+    ctx: Ctx,
+    caller: Reader,
+    # optional here so that a token of another site hears 403 before any 422
+    points: Annotated[
+        str | None,
+        Query(max_length=1000, description="point names, comma-separated (1 to 8); required"),
+    ] = None,
+    start: Annotated[
+        Moment | None, Query(alias="from", description="range start; unset: 24 h before `to`")
+    ] = None,
+    stop: Annotated[Moment | None, Query(alias="to", description="range end; unset: now")] = None,
+    step: Annotated[
+        str | None,
+        Query(
+            max_length=16,
+            description="window: seconds or 30s, 5m, 1h; unset: the smallest of 1 s … 12 h "
+            "keeping a series within 1,000 points",
+        ),
+    ] = None,
+) -> TelemetryOut:
+    site = site_of(ctx, caller, site_id)
+    asset = get_asset(site_id, code, session, caller)
+    query = plan_read(site, code, points, start, stop, step, ctx.clock.now())
+    return read_trend(ctx.telemetry, site, asset.name, query)
 
 
 @router.post(

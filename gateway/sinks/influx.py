@@ -1,4 +1,5 @@
-"""InfluxDB 2.x sink: pre-built line protocol through influxdb-client's synchronous write API.
+"""InfluxDB 2.x sink: pre-built line protocol through influxdb-client's synchronous write API;
+and its read side, window means through the query API (Flux).
 
 Batching is ours (the writer hands over whole batches) and influxdb-client's own retries are off,
 so a failed batch comes back to the writer for the outbox instead of being dropped after the
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip as gzip_format
+from datetime import datetime, timedelta
 from typing import Any
 
 from influxdb_client.client.influxdb_client import InfluxDBClient
@@ -20,6 +22,7 @@ from urllib3.exceptions import HTTPError
 
 from gateway.readings import Sample, to_lines
 from gateway.sinks import SinkRejected, SinkUnavailable
+from gateway.sinks.reads import Series, SeriesQuery, StoreUnreachable
 
 # The batch itself is wrong: sending it again cannot help. Anything else (401/403 from a rotated
 # token, 404 for a bucket not yet created, 429, 5xx, timeouts) is worth keeping and retrying.
@@ -91,3 +94,57 @@ def _compress_fast(client: InfluxDBClient) -> None:
         return original(path, body)
 
     conf.update_request_body = update_request_body  # type: ignore[method-assign]
+
+
+# Bound parameters (`params.*`), never text pasted into the query. One table per field: the
+# readings of every device the asset had, sorted, then one mean per window, stamped at its start.
+WINDOW_MEANS = """
+from(bucket: params.bucket)
+  |> range(start: params.start, stop: params.stop)
+  |> filter(fn: (r) => r._measurement == params.kind and r.site == params.site
+      and r.asset == params.asset and contains(value: r._field, set: params.points))
+  |> toFloat()
+  |> group(columns: ["_field"])
+  |> sort(columns: ["_time"])
+  |> aggregateWindow(every: params.every, fn: mean, createEmpty: false, timeSrc: "_start")
+"""
+
+
+class InfluxReader:
+    """Window means computed by InfluxDB 2.x (`aggregateWindow`): one query, every point."""
+
+    name = "influxdb"
+
+    def __init__(self, url: str, token: str, org: str, bucket: str, timeout_ms: int = 10_000):
+        self.bucket = bucket
+        self.org = org
+        self.client = InfluxDBClient(url=url, token=token, org=org, timeout=timeout_ms, retries=0)
+        self.query_api = self.client.query_api()
+
+    def read(self, query: SeriesQuery) -> list[Series]:
+        params: dict[str, object] = {
+            "bucket": self.bucket,
+            "start": query.start,
+            "stop": query.stop,
+            "kind": query.kind,
+            "site": query.site,
+            "asset": query.asset,
+            "points": list(query.points),
+            "every": timedelta(seconds=query.step),
+        }
+        try:
+            tables = self.query_api.query(WINDOW_MEANS, org=self.org, params=params)
+        except ApiException as exc:
+            raise StoreUnreachable(f"InfluxDB query failed: {exc.status} {exc.reason}") from exc
+        except (HTTPError, OSError) as exc:
+            raise StoreUnreachable(f"InfluxDB query failed: {exc}") from exc
+        by_point: dict[str, list[tuple[datetime, float]]] = {p: [] for p in query.points}
+        for table in tables:
+            for record in table.records:
+                row = record.values
+                if row.get("_field") in by_point and row.get("_value") is not None:
+                    by_point[row["_field"]].append((row["_time"], float(row["_value"])))
+        return [Series(p, by_point[p]) for p in query.points]
+
+    def close(self) -> None:
+        self.client.close()  # type: ignore[no-untyped-call]

@@ -16,6 +16,7 @@ from pathlib import Path
 from gateway.durable import describe, transaction
 from gateway.readings import Sample
 from gateway.sinks import SinkUnavailable
+from gateway.sinks.reads import Series, SeriesQuery, StoreUnreachable, at_ns, to_ns
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reading (
@@ -117,3 +118,42 @@ class LocalStore:
     async def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+class LocalStoreReader:
+    """Window means from the local store's file, for the API (which may run in another process
+    than the gateway that writes it): a read-only connection per read, in the caller's thread.
+    A file not written yet has no readings, not an error."""
+
+    name = "local"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self, query: SeriesQuery) -> list[Series]:
+        if not self.path.exists():
+            return [Series(p, []) for p in query.points]
+        step_ns = query.step * 1_000_000_000
+        start_ns, stop_ns = to_ns(query.start), to_ns(query.stop)
+        marks = ",".join("?" * len(query.points))
+        sql = (
+            "SELECT metric, (ts_ns - ?) / ? AS w, AVG(num) FROM reading "
+            f"WHERE asset = ? AND metric IN ({marks}) AND ts_ns >= ? AND ts_ns < ? "
+            "AND site = ? AND num IS NOT NULL GROUP BY metric, w ORDER BY metric, w"
+        )
+        args = (start_ns, step_ns, query.asset, *query.points, start_ns, stop_ns, query.site)
+        try:
+            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
+            try:
+                rows = db.execute(sql, args).fetchall()
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            raise StoreUnreachable(f"local store read failed: {describe(exc)}") from exc
+        by_point: dict[str, list[tuple[datetime, float]]] = {p: [] for p in query.points}
+        for metric, window, mean in rows:
+            by_point[metric].append((at_ns(start_ns + window * step_ns), float(mean)))
+        return [Series(p, by_point[p]) for p in query.points]
+
+    def close(self) -> None:
+        pass
