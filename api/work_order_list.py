@@ -382,12 +382,13 @@ MERGE_SITES_UP_TO = 6
 def _rows(
     conn: Connection, params: dict[str, Any], sort: SortKey, after: bool, n: int
 ) -> list[ListRow]:
-    """Up to `n` rows in the sort's order. A token of a few sites asks each site and merges, so
+    """Up to `n` rows in the sort's order. A token of a few sites (one included: a site's own
+    indexes serve its filters, the every-site ones only the sort) asks each site and merges, so
     every query walks its site's index in order instead of sorting all the sites' orders; past
     `MERGE_SITES_UP_TO` sites one query walks the every-site index and keeps the token's sites
     (a region of 40 sites: one query reading a few hundred entries, not 40 queries a page)."""
     sites = params.get("sites")
-    if sites is not None and 1 < len(sites) <= MERGE_SITES_UP_TO:
+    if sites is not None and len(sites) <= MERGE_SITES_UP_TO:
         rows: list[ListRow] = []
         for site in sites:
             one = {k: v for k, v in params.items() if k != "sites"}
