@@ -15,6 +15,7 @@ from gateway.dead_letters import DeadLetters
 from gateway.event_publisher import EventPublisher
 from gateway.metrics import MetricsServer, gateway_exposition
 from gateway.modbus.connection import ModbusConnection, link_key
+from gateway.modbus.link import LinkPoller
 from gateway.modbus.poller import ModbusDevicePoller
 from gateway.mqtt_ingest import MqttIngest
 from gateway.outbox import Outbox
@@ -41,6 +42,10 @@ from propwatch.settings import Settings
 from propwatch.site import Device, Site, load_site
 
 log = logging.getLogger(__name__)
+
+STOP_POLLING_WITHIN = 3.0
+"""Seconds a stop or reload waits for link pollers to end; one still running after that is
+logged and left behind (its connection closed), so neither ever hangs on a device."""
 
 
 def make_sink(settings: Settings) -> TelemetrySink:
@@ -105,6 +110,8 @@ class Gateway:
         self.metrics_server: MetricsServer | None = None
         self.pollers: list[ModbusDevicePoller] = []
         self.connections: dict[tuple[str, int], ModbusConnection] = {}
+        self.links: dict[tuple[str, int], LinkPoller] = {}
+        self.links_left_running = 0
         self.ingest: MqttIngest | None = None
         self.alarms_published = 0
         self.state_interval = state_interval
@@ -117,7 +124,6 @@ class Gateway:
         self.conditions_restored = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._poll_tasks: dict[str, asyncio.Task[None]] = {}
         self.reloads = 0
         self.reload_failures = 0
         self._build()
@@ -189,8 +195,9 @@ class Gateway:
         conn = self.connections.get(key)
         if conn is None:
             conn = self.connections[key] = ModbusConnection.for_device(device)
+            self.links[key] = LinkPoller(conn, self.clock)
         comm = self.rules.communication_rule(asset_id)
-        return ModbusDevicePoller(
+        poller = ModbusDevicePoller(
             self.site.id,
             asset_id,
             device,
@@ -204,15 +211,25 @@ class Gateway:
             phase=random.Random(device.id).uniform(0, device.poll_interval),
             dead_letters=self.dead_letters,
         )
+        self.links[key].add(poller)
+        return poller
 
     def _watch_silence(self, ingest: MqttIngest) -> None:
         """通信中断 of MQTT devices: the silence watch runs as long as the gateway."""
         self._tasks.append(asyncio.create_task(ingest.watch_silence(), name="mqtt-silence"))
 
-    def _start_poller(self, poller: ModbusDevicePoller) -> None:
-        self._poll_tasks[poller.device.id] = asyncio.create_task(
-            poller.run(), name=f"poll-{poller.device.id}"
-        )
+    async def _stop_links(self, keys: list[tuple[str, int]]) -> None:
+        """Stop these links' pollers, waiting `STOP_POLLING_WITHIN` at most: a task that
+        does not end by then is counted and logged, and its connection closed under it."""
+        tasks = {k: t for k in keys if k in self.links and (t := self.links[k].stop()) is not None}
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks.values(), timeout=STOP_POLLING_WITHIN)
+        for key, task in tasks.items():
+            if task in pending:
+                self.links_left_running += 1
+                log.error("link %s:%s did not stop within %.0f s", *key, STOP_POLLING_WITHIN)
+                self.connections[key].close()
 
     async def reload(self, site: Site) -> dict[str, int]:
         """Apply a changed site file while running: pollers of added, removed or changed
@@ -228,7 +245,7 @@ class Gateway:
             profile = site.profiles[device.profile]
             if isinstance(profile, ModbusProfile) and device.protocol != "mqtt":
                 wanted[device.id] = (device, profile, self._asset_of(device.id))
-        stopped = started = 0
+        going: list[ModbusDevicePoller] = []
         for device_id, poller in current.items():
             spec = wanted.get(device_id)
             same = spec is not None and (poller.device, poller.profile, poller.asset_id) == spec
@@ -237,24 +254,26 @@ class Gateway:
                 poller.offline_after = comm.offline_after if comm else 3
                 poller.online_after = comm.online_after if comm else 2
                 continue
-            task = self._poll_tasks.pop(device_id, None)
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+            going.append(poller)
+        running = {p.device.id for p in self.pollers} - {p.device.id for p in going}
+        coming = [spec for device_id, spec in wanted.items() if device_id not in running]
+        # The links that gain or lose a unit stop and start again with their new units; the
+        # other links, and the schedules of the units that stay, carry on untouched.
+        touched = {link_key(p.device) for p in going} | {link_key(d) for d, _, _ in coming}
+        await self._stop_links(sorted(touched & self.links.keys()))
+        for poller in going:
+            key = link_key(poller.device)
+            self.links[key].remove(poller.device.id)
             self.pollers.remove(poller)
-            stopped += 1
-        running = {p.device.id for p in self.pollers}
-        for device_id, (device, profile, asset_id) in wanted.items():
-            if device_id in running:
-                continue
-            poller = self._make_poller(device, profile, asset_id)
-            self.pollers.append(poller)
-            if self._tasks:  # already started
-                self._start_poller(poller)
-            started += 1
-        in_use = {link_key(p.device) for p in self.pollers}
-        for key in [k for k in self.connections if k not in in_use]:
+        for device, profile, asset_id in coming:
+            self.pollers.append(self._make_poller(device, profile, asset_id))
+        for key in [k for k, link in self.links.items() if not link.pollers]:
+            del self.links[key]
             self.connections.pop(key).close()
+        if self._tasks:  # already started
+            for key in sorted(touched & self.links.keys()):
+                self.links[key].start()
+        stopped, started = len(going), len(coming)
         topics_added = topics_removed = 0
         mqtt_devices = self._mqtt_devices()
         if self.ingest is not None:
@@ -321,8 +340,8 @@ class Gateway:
                 lambda: gateway_exposition(self),
                 self.health,
             ).__aenter__()
-        for p in self.pollers:
-            self._start_poller(p)
+        for link in self.links.values():
+            link.start()
         if self.ingest is not None:
             self._watch_silence(self.ingest)
         try:
@@ -341,9 +360,7 @@ class Gateway:
     async def __aexit__(self, *exc: object) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
-        for t in self._poll_tasks.values():
-            t.cancel()
-        await asyncio.gather(*self._poll_tasks.values(), return_exceptions=True)
+        await self._stop_links(list(self.links))
         for t in reversed(self._tasks):
             t.cancel()
             await asyncio.gather(t, return_exceptions=True)

@@ -1,14 +1,18 @@
 """One connection per host:port (or serial line), shared by every unit id behind it.
 
-pymodbus runs one request at a time per client. Units take turns on our own FIFO lock, one
-whole poll per turn (`turn`), so each request gets its own device's timeout and a silent unit
-costs its siblings at most one timeout per attempt; the poller's backoff keeps those attempts
-rare. A late answer to a timed-out request would be mistaken for the next one, so the link is
-reset after a timeout instead of trusting what arrives next.
+One task per link polls its units in turn (`gateway.modbus.link`), so requests on a link never
+overlap; `turn` is held for one whole poll all the same, so that a second caller (a test, a
+command later) waits its turn instead of interleaving with a poll. Each request gets its own
+device's timeout, and a silent unit costs its siblings at most one timeout per attempt; the
+poller's backoff keeps those attempts rare. A late answer to a timed-out request could be
+mistaken for the next one (RTU frames carry no transaction id), and a TCP peer that stopped
+answering is often a half-open socket, so the link is reset after a timeout.
 
-pymodbus waits with `asyncio.wait_for`, which on Python 3.11 returns the result and drops a
-cancellation that arrives in the same turn as the reply (or the connection): a stopping gateway
-would then poll on for ever. Every await into pymodbus is followed by `_keep_cancellation`.
+Modbus TCP goes through our own framing (`gateway.modbus.tcp`): every await there is on a
+future we own, so a cancelled poll stops at once. Modbus RTU goes through pymodbus, which waits
+with `asyncio.wait_for`; on Python 3.11 that returns the result and drops a cancellation that
+arrives in the same turn as the reply (or the connection), so every await into pymodbus is
+followed by `_keep_cancellation`, and the link poller also stops on its own flag.
 """
 
 from __future__ import annotations
@@ -17,16 +21,22 @@ import asyncio
 import logging
 
 from pymodbus import FramerType
-from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.exceptions import ModbusException, ModbusIOException
 from pymodbus.pdu import ModbusPDU
 
+from gateway.modbus.tcp import LinkLost, ModbusTcpProtocol, bits_of, registers_of
 from propwatch.profiles import Function
 from propwatch.site import Device
 
 log = logging.getLogger(__name__)
 
-ModbusClient = AsyncModbusTcpClient | AsyncModbusSerialClient
+FUNCTION_CODES = {
+    Function.COIL: 1,
+    Function.DISCRETE_INPUT: 2,
+    Function.HOLDING: 3,
+    Function.INPUT: 4,
+}
 
 
 class ModbusError(Exception):
@@ -53,13 +63,26 @@ def _keep_cancellation() -> None:
 
 
 class ModbusConnection:
-    """Owns one pymodbus client, connects lazily and serialises requests fairly."""
+    """Owns one link (a Modbus TCP socket, or a pymodbus serial client), connects lazily."""
 
-    def __init__(self, client: ModbusClient, name: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        host: str = "",
+        port: int = 0,
+        timeout: float = 1.0,
+        client: AsyncModbusSerialClient | None = None,
+    ) -> None:
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-        self.client = client
         self.name = name
-        self.users = 0
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        """How long a TCP connect may take."""
+        self.client = client
+        """The pymodbus client of a serial line; None for Modbus TCP."""
+        self._tcp: ModbusTcpProtocol | None = None
         self.turn = asyncio.Lock()
         """Held by one device for one whole poll; waiters are served in arrival order."""
         self.requests = 0
@@ -67,10 +90,7 @@ class ModbusConnection:
 
     @classmethod
     def tcp(cls, host: str, port: int, timeout: float = 1.0) -> ModbusConnection:
-        client = AsyncModbusTcpClient(
-            host, port=port, timeout=timeout, retries=0, reconnect_delay=0, reconnect_delay_max=0
-        )
-        return cls(client, f"{host}:{port}")
+        return cls(f"{host}:{port}", host=host, port=port, timeout=timeout)
 
     @classmethod
     def serial(
@@ -95,7 +115,7 @@ class ModbusConnection:
             reconnect_delay=0,
             reconnect_delay_max=0,
         )
-        return cls(client, port)
+        return cls(port, client=client, timeout=timeout)
 
     @classmethod
     def for_device(cls, device: Device) -> ModbusConnection:
@@ -111,23 +131,71 @@ class ModbusConnection:
             )
         return cls.tcp(device.host, device.port, device.timeout)
 
-    async def _ensure_connected(self) -> None:
-        if self.client.connected:
-            return
-        connected = await self.client.connect()
-        _keep_cancellation()
-        if not connected:
-            raise ModbusError("connect", f"cannot connect to {self.name}")
-
     async def read(
         self, function: Function, address: int, count: int, unit_id: int, reply_within: float
     ) -> list[int] | list[bool]:
         """One read; the caller holds `turn`."""
-        await self._ensure_connected()
-        self.client.ctx.comm_params.timeout_connect = reply_within
         self.requests += 1
+        if self.client is not None:
+            return await self._read_serial(
+                self.client, function, address, count, unit_id, reply_within
+            )
+        link = self._tcp
+        if link is None or link.transport is None:
+            link = await self._connect()
         try:
-            response = await self._request(function, address, count, unit_id)
+            frame = await link.request(
+                unit_id, FUNCTION_CODES[function], address, count, reply_within
+            )
+        except TimeoutError as exc:
+            self._reset()
+            raise ModbusError("timeout", f"{self.name} unit {unit_id}: {exc}") from exc
+        except LinkLost as exc:
+            self._reset()
+            raise ModbusError("connection", f"{type(exc).__name__}: {exc}") from exc
+        if frame[1] & 0x80:
+            code = frame[2] if len(frame) > 2 else "?"
+            raise ModbusError("exception", f"Modbus exception {code} from unit {unit_id}")
+        if frame[0] != unit_id or frame[1] != FUNCTION_CODES[function]:
+            raise ModbusError(
+                "exception", f"answer from unit {frame[0]} fc {frame[1]} to unit {unit_id}"
+            )
+        if function in (Function.COIL, Function.DISCRETE_INPUT):
+            values: list[int] | list[bool] | None = bits_of(frame, count)
+        else:
+            values = registers_of(frame, count)
+        if values is None:
+            raise ModbusError("exception", f"short answer from unit {unit_id}")
+        return values
+
+    async def _connect(self) -> ModbusTcpProtocol:
+        loop = asyncio.get_running_loop()
+        link = ModbusTcpProtocol()
+        try:
+            async with asyncio.timeout(self.timeout):
+                await loop.create_connection(lambda: link, self.host, self.port)
+        except (TimeoutError, OSError) as exc:
+            raise ModbusError("connect", f"cannot connect to {self.name}: {exc}") from exc
+        self._tcp = link
+        return link
+
+    async def _read_serial(
+        self,
+        client: AsyncModbusSerialClient,
+        function: Function,
+        address: int,
+        count: int,
+        unit_id: int,
+        reply_within: float,
+    ) -> list[int] | list[bool]:
+        if not client.connected:
+            connected = await client.connect()
+            _keep_cancellation()
+            if not connected:
+                raise ModbusError("connect", f"cannot connect to {self.name}")
+        client.ctx.comm_params.timeout_connect = reply_within
+        try:
+            response = await _request(client, function, address, count, unit_id)
             _keep_cancellation()
         except (TimeoutError, ModbusIOException) as exc:
             self._reset()
@@ -149,22 +217,26 @@ class ModbusConnection:
             raise ModbusError("exception", f"short answer from unit {unit_id}")
         return list(response.registers)
 
-    async def _request(
-        self, function: Function, address: int, count: int, unit_id: int
-    ) -> ModbusPDU:
-        c = self.client
-        if function is Function.COIL:
-            return await c.read_coils(address, count=count, device_id=unit_id)
-        if function is Function.DISCRETE_INPUT:
-            return await c.read_discrete_inputs(address, count=count, device_id=unit_id)
-        if function is Function.HOLDING:
-            return await c.read_holding_registers(address, count=count, device_id=unit_id)
-        return await c.read_input_registers(address, count=count, device_id=unit_id)
-
     def _reset(self) -> None:
         """Drop the link so a stray late answer cannot be read as the next unit's reply."""
         self.resets += 1
-        self.client.close()
+        self.close()
 
     def close(self) -> None:
-        self.client.close()
+        if self.client is not None:
+            self.client.close()
+        if self._tcp is not None:
+            self._tcp.close()
+            self._tcp = None
+
+
+async def _request(
+    c: AsyncModbusSerialClient, function: Function, address: int, count: int, unit_id: int
+) -> ModbusPDU:
+    if function is Function.COIL:
+        return await c.read_coils(address, count=count, device_id=unit_id)
+    if function is Function.DISCRETE_INPUT:
+        return await c.read_discrete_inputs(address, count=count, device_id=unit_id)
+    if function is Function.HOLDING:
+        return await c.read_holding_registers(address, count=count, device_id=unit_id)
+    return await c.read_input_registers(address, count=count, device_id=unit_id)

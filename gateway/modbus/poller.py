@@ -1,5 +1,7 @@
 """Poll one Modbus device on its own schedule, never delaying the others.
 
+The device's link poller (`gateway.modbus.link`) calls `step` whenever the device is due.
+
 Points are grouped by poll class (`fast`, `normal`, `slow`, … from the profile); each class is
 read every `poll_interval × multiplier` in the fewest coalesced reads. A failed poll is retried
 with exponential backoff and jitter; the device goes offline after `offline_after` failed polls
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from gateway.dead_letters import DeadLetters
 from gateway.modbus.coalesce import ReadBlock, coalesce_reads
 from gateway.modbus.connection import ModbusConnection, ModbusError
+from gateway.modbus.link import LinkPoller
 from gateway.readings import Sample, Value, split_storable
 from propwatch.clock import Clock
 from propwatch.profiles import ModbusProfile
@@ -117,6 +120,9 @@ class ModbusDevicePoller:
         self.health = DeviceHealth()
         self.due_at = 0.0
         """When the poll in progress was due (monotonic): a reading's age is measured from it."""
+        self.tick = 0
+        self.next_at = 0.0
+        """When the next poll is due (monotonic), kept across a restart of the link's task."""
         self._rng = random.Random(device.id)
 
     async def poll_once(self, classes: list[PollClass] | None = None) -> Sample:
@@ -159,34 +165,40 @@ class ModbusDevicePoller:
     def _due(self, tick: int) -> list[PollClass]:
         return [c for c in self.classes if c.last_tick is None or tick - c.last_tick >= c.every]
 
+    def start(self) -> None:
+        """Schedule the first poll `phase` seconds from now, at tick 0."""
+        self.tick = 0
+        self.next_at = self.clock.monotonic() + self.phase
+
+    async def step(self) -> None:
+        """Poll the classes due at this tick (the caller waited until `next_at`), hand the
+        sample on and move `next_at`: one tick on, skipping ticks missed while behind rather
+        than bursting, or a backoff from now after a failure (the same tick is retried)."""
+        due = self._due(self.tick)
+        self.due_at = self.next_at
+        self.health.last_lag_s = max(0.0, self.clock.monotonic() - self.next_at)
+        try:
+            sample = await self.poll_once(due)
+        except ModbusError as exc:
+            self._failed(exc)
+            self.next_at = self.clock.monotonic() + self.backoff()
+            return
+        self._succeeded()
+        for c in due:
+            c.last_tick = self.tick
+        if (storable := self._storable(sample)) is not None:
+            self.on_sample(storable)
+        self.tick += 1
+        self.next_at += self.tick_seconds
+        now = self.clock.monotonic()
+        if self.next_at <= now:  # fell behind: skip missed ticks rather than burst
+            missed = math.ceil((now - self.next_at) / self.tick_seconds)
+            self.tick += missed
+            self.next_at += missed * self.tick_seconds
+
     async def run(self) -> None:
-        tick = 0
-        next_at = self.clock.monotonic() + self.phase
-        await self.clock.sleep(self.phase)
-        while True:
-            due = self._due(tick)
-            self.due_at = next_at
-            self.health.last_lag_s = max(0.0, self.clock.monotonic() - next_at)
-            try:
-                sample = await self.poll_once(due)
-            except ModbusError as exc:
-                self._failed(exc)
-                await self.clock.sleep(self.backoff())
-                next_at = self.clock.monotonic()  # retry the same tick now
-                continue
-            self._succeeded()
-            for c in due:
-                c.last_tick = tick
-            if (storable := self._storable(sample)) is not None:
-                self.on_sample(storable)
-            tick += 1
-            next_at += self.tick_seconds
-            now = self.clock.monotonic()
-            if next_at <= now:  # fell behind: skip missed ticks rather than burst
-                missed = math.ceil((now - next_at) / self.tick_seconds)
-                tick += missed
-                next_at += missed * self.tick_seconds
-            await self.clock.sleep(next_at - now)
+        """Poll this device alone on its connection until cancelled (see `LinkPoller`)."""
+        await LinkPoller(self.connection, self.clock, [self]).run()
 
     def _storable(self, sample: Sample) -> Sample | None:
         """The sample without the values the store cannot keep; those become a dead letter."""

@@ -33,7 +33,7 @@ def _poller(
     return ModbusDevicePoller(
         "hexie",
         f"pump-{unit_id}",
-        pump_device(conn.client.comm_params.port, unit_id, **device),
+        pump_device(conn.port, unit_id, **device),
         pump_profile(),
         conn,
         clock,
