@@ -81,7 +81,6 @@ def get_asset(site_id: str, code: str, session: DbSession, caller: Reader) -> As
 def get_telemetry(
     site_id: str,
     code: str,
-    session: DbSession,
     ctx: Ctx,
     caller: Reader,
     # optional here so that a token of another site hears 403 before any 422
@@ -103,7 +102,9 @@ def get_telemetry(
     ] = None,
 ) -> TelemetryOut:
     site = site_of(ctx, caller, site_id)
-    asset = get_asset(site_id, code, session, caller)
+    asset = next((a for a in site.spec.assets if a.id == code), None)
+    if asset is None:  # the site file's assets are the ones the gateway writes readings of
+        raise HTTPException(404, f"设备 {code} 不存在 (unknown asset)")
     query = plan_read(site, code, points, start, stop, step, ctx.clock.now())
     return read_trend(ctx.telemetry, site, asset.name, query)
 

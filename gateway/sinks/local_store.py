@@ -135,25 +135,36 @@ class LocalStoreReader:
             return [Series(p, []) for p in query.points]
         step_ns = query.step * 1_000_000_000
         start_ns, stop_ns = to_ns(query.start), to_ns(query.stop)
-        marks = ",".join("?" * len(query.points))
-        sql = (
-            "SELECT metric, (ts_ns - ?) / ? AS w, AVG(num) FROM reading "
-            f"WHERE asset = ? AND metric IN ({marks}) AND ts_ns >= ? AND ts_ns < ? "
-            "AND site = ? AND num IS NOT NULL GROUP BY metric, w ORDER BY metric, w"
-        )
-        args = (start_ns, step_ns, query.asset, *query.points, start_ns, stop_ns, query.site)
         try:
             db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
             try:
-                rows = db.execute(sql, args).fetchall()
+                return [
+                    Series(point, self._means(db, query, point, start_ns, stop_ns, step_ns))
+                    for point in query.points
+                ]
             finally:
                 db.close()
         except sqlite3.Error as exc:
             raise StoreUnreachable(f"local store read failed: {describe(exc)}") from exc
-        by_point: dict[str, list[tuple[datetime, float]]] = {p: [] for p in query.points}
-        for metric, window, mean in rows:
-            by_point[metric].append((at_ns(start_ns + window * step_ns), float(mean)))
-        return [Series(p, by_point[p]) for p in query.points]
+
+    @staticmethod
+    def _means(
+        db: sqlite3.Connection,
+        query: SeriesQuery,
+        point: str,
+        start_ns: int,
+        stop_ns: int,
+        step_ns: int,
+    ) -> list[tuple[datetime, float]]:
+        # One index range per window: a GROUP BY over the windows sorts every reading in a
+        # temporary B-tree first (48 ms for a day of 1 s readings here, against 15 ms).
+        rows = db.execute(
+            "WITH RECURSIVE w(t) AS (SELECT ? UNION ALL SELECT t + ? FROM w WHERE t + ? < ?) "
+            "SELECT t, (SELECT AVG(num) FROM reading WHERE asset = ? AND metric = ? "
+            "AND ts_ns >= t AND ts_ns < t + ? AND site = ? AND num IS NOT NULL) FROM w",
+            (start_ns, step_ns, step_ns, stop_ns, query.asset, point, step_ns, query.site),
+        ).fetchall()
+        return [(at_ns(t), float(mean)) for t, mean in rows if mean is not None]
 
     def close(self) -> None:
         pass
