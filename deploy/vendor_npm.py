@@ -54,6 +54,8 @@ PACKAGES = (
             "redoc.standalone.js": (('"https://cdn.redoc.ly/redoc/logo-mini.svg"', '"data:,"'),),
         },
     ),
+    # the device view's trend chart (设备详情): 50 KB, canvas, no dependencies
+    Vendored("uplot", "uplot@1.6.32", ("dist/uPlot.iife.min.js", "dist/uPlot.min.css")),
 )
 
 

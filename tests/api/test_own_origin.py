@@ -140,13 +140,10 @@ def test_a_static_file_loads_nothing_from_another_host(path: Path) -> None:
 
 def test_the_vendored_libraries_ship_with_their_licences() -> None:
     vendor = STATIC / "vendor"
-    for name in ("swagger-ui", "redoc"):
+    packages = {"swagger-ui": "swagger-ui-dist@", "redoc": "redoc@", "uplot": "uplot@"}
+    for name, package in packages.items():
         assert (vendor / name / "LICENSE").stat().st_size > 500
-        assert (
-            (vendor / name / "VERSION")
-            .read_text(encoding="utf-8")
-            .startswith({"swagger-ui": "swagger-ui-dist@", "redoc": "redoc@"}[name])
-        )
+        assert (vendor / name / "VERSION").read_text(encoding="utf-8").startswith(package)
 
 
 @pytest.fixture(scope="module")
