@@ -16,6 +16,7 @@ from api.routes import (
     attachments,
     checklists,
     docs,
+    exports,
     health,
     lighting,
     metrics,
@@ -73,6 +74,8 @@ def create_app(ctx: AppContext) -> FastAPI:
     ctx.health["api"] = api_health
     app.include_router(health.router)
     app.include_router(metrics.router)
+    # before work_orders: /work-orders/export is not the order /work-orders/{id}
+    app.include_router(exports.router)
     app.include_router(work_orders.router)
     app.include_router(alarms.router)
     app.include_router(assets.router)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -434,10 +435,10 @@ def _found(conn: Connection, probes: tuple[TextClause, ...], q: str) -> list[int
     return list(ids)
 
 
-def list_page(
+def _page_rows(
     engine: Engine, f: ListFilter, sort: SortKey, after: Position | None, limit: int
-) -> bytes:
-    """One page as `WorkOrderPage` JSON (blocking: run it off the event loop)."""
+) -> tuple[list[ListRow], bool]:
+    """Up to `limit` rows after `after`, and whether more follow (blocking)."""
     params = f.params(engine.dialect.name)
     with engine.connect() as conn:
         if "q_fts" in params:  # SQLite
@@ -470,11 +471,39 @@ def list_page(
                 rows += _rows(conn, values, sort, continues, limit + 1 - len(rows))
                 if len(rows) > limit:
                     break
-    more = len(rows) > limit
-    rows = rows[:limit]
+    return rows[:limit], len(rows) > limit
+
+
+def list_page(
+    engine: Engine, f: ListFilter, sort: SortKey, after: Position | None, limit: int
+) -> bytes:
+    """One page as `WorkOrderPage` JSON (blocking: run it off the event loop)."""
+    rows, more = _page_rows(engine, f, sort, after, limit)
     return to_json(
         {
             "items": [_item(r) for r in rows],
             "next_cursor": _cursor_for(rows[-1], sort) if more and rows else None,
         }
     )
+
+
+EXPORT_PAGE = 1000
+"""Rows a query of `every_item` reads: big enough to cost few queries, small enough to stream."""
+
+
+def every_item(
+    engine: Engine, f: ListFilter, sort: SortKey, page: int = EXPORT_PAGE
+) -> Iterator[list[dict[str, Any]]]:
+    """Every order of the list, a page of `WorkOrderOut` dicts at a time, in the list's order,
+    walking its pages as a client following `next_cursor` would (an export). Blocking; no
+    connection is held between pages, so it can be iterated from any thread."""
+    after: Position | None = None
+    while True:
+        rows, more = _page_rows(engine, f, sort, after, page)
+        if rows:
+            yield [_item(r) for r in rows]
+        if not more or not rows:
+            return
+        last = rows[-1]
+        value = last[_PRIORITY] if sort is SortKey.PRIORITY else last[_ORDER[sort][0]]
+        after = Position(value, last[_ID])

@@ -72,6 +72,14 @@ class Source(StrEnum):
     TICKET = "ticket"
 
 
+SOURCE_ZH = {
+    Source.ALARM: "告警",
+    Source.PLAN: "保养计划",
+    Source.MANUAL: "人工登记",
+    Source.TICKET: "工单系统",
+}
+
+
 TAGS_TYPE = JSON().with_variant(JSONB(), "postgresql")
 """A list of strings; JSONB on PostgreSQL so a tag filter is one containment test (`@>`)."""
 

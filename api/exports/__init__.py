@@ -1,0 +1,1 @@
+"""Exports of lists and reports as CSV and XLSX files (`api.exports.spreadsheet`)."""
