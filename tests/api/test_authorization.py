@@ -61,6 +61,9 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/assets/{site_id}/{code}/in-service"): {"duty"},
     ("GET", "/api/v1/reports/{site_id}/stocktake"): OPS,
     ("GET", "/api/v1/reports/{site_id}/monthly"): OPS,
+    ("GET", "/api/v1/work-orders/export"): R,
+    ("GET", "/api/v1/reports/{site_id}/stocktake/export"): OPS,
+    ("GET", "/api/v1/reports/{site_id}/monthly/export"): OPS,
     ("POST", "/api/v1/webhooks"): OPS,
     ("GET", "/api/v1/webhooks"): OPS,
     ("DELETE", "/api/v1/webhooks/{subscription_id}"): OPS,
@@ -120,7 +123,7 @@ def _url(path: str, site: Site) -> str:
         plan_id="no-such-plan",
         filename="0123456789abcdef0123456789abcdef.jpg",
     )
-    if filled.endswith("/monthly"):
+    if filled.endswith(("/monthly", "/monthly/export")):
         filled += "?year=2026&month=11"
     return filled
 
