@@ -63,3 +63,29 @@ def test_the_pool_keeps_every_connection_instead_of_reopening_overflow_ones(
             assert sum(pool.map(read, range(60))) == 60
     assert len(opened) <= 6
     engine.dispose()
+
+
+def test_a_writer_waiting_for_another_connections_lock_gets_it_once_released(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "site.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    other = sqlite3.connect(path, isolation_level=None)  # another process's writer, in effect
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO t VALUES (1)")
+
+    def write() -> int:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (2)"))
+            return int(conn.execute(text("SELECT count(*) FROM t")).scalar_one())
+
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(write)
+        # our writer polls the lock: it cannot begin while the other holds it
+        assert not waiting.done()
+        other.execute("COMMIT")
+        assert waiting.result(timeout=10) == 2  # it saw the other's row: it began after
+    other.close()
+    engine.dispose()
