@@ -171,6 +171,25 @@ def gateway_exposition(gw: Gateway) -> str:
     received = gw.ingest.received if gw.ingest else 0
     e.counter(p + "mqtt_messages_total", "MQTT device messages received.", received)
     e.gauge(
+        p + "mqtt_unacknowledged",
+        "MQTT messages received and held unacknowledged until what they carried is safe.",
+        gw.ingest.unacknowledged if gw.ingest else 0,
+    )
+    e.counter(
+        p + "mqtt_window_full_total",
+        "Times the receive window filled and the batch was written at once.",
+        gw.ingest.hurried if gw.ingest else 0,
+    )
+    e.add(
+        p + "mqtt_unknown_values_total",
+        "counter",
+        "Values not in their field's map (bad quality; the message's other fields kept).",
+        [
+            ({"device": device, "field": name}, n)
+            for (device, name), n in sorted((gw.ingest.unknown_values if gw.ingest else {}).items())
+        ],
+    )
+    e.gauge(
         p + "mqtt_connected", "1 while connected to the broker.", int(gw.mqtt.connected.is_set())
     )
     e.counter(p + "mqtt_connects_total", "Successful broker connections.", gw.mqtt.connect_count)

@@ -21,10 +21,12 @@ kept as a dead letter naming them, and the sample goes on with the other values,
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
 import threading
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,7 +40,7 @@ from propwatch.clock import Clock
 from propwatch.messages import say
 from propwatch.mqtt import MqttConnection
 from propwatch.profiles import MqttField, MqttProfile
-from propwatch.site import Device
+from propwatch.site import Device, mqtt_topic
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +49,18 @@ class PayloadError(ValueError):
     """A payload that cannot be mapped; the reason goes to the dead-letter store."""
 
 
-def _at_path(doc: Any, path: str) -> Any:
-    for part in path.split("."):
-        if not isinstance(doc, dict) or part not in doc:
+class UnknownValue(PayloadError):
+    """A value the field's `map` does not list (a vendor's new state): that field is bad
+    quality, the message's other fields are kept."""
+
+
+def _at_path(doc: Any, parts: tuple[str, ...]) -> Any:
+    for part in parts:
+        if type(doc) is not dict:
             return None
-        doc = doc[part]
+        doc = doc.get(part)
+        if doc is None:
+            return None
     return doc
 
 
@@ -59,7 +68,7 @@ def _convert(f: MqttField, raw: Any) -> Value:
     if f.map is not None:
         key = str(raw).lower() if isinstance(raw, bool) else str(raw)
         if key not in f.map:
-            raise PayloadError(f"{f.path}: value {_clip(raw)} not in the profile's map")
+            raise UnknownValue(f"{f.path}: value {_clip(raw)} not in the profile's map")
         return f.map[key]
     if f.type == "bool":
         if not isinstance(raw, bool | int):
@@ -85,37 +94,75 @@ def _clip(raw: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def map_payload(profile: MqttProfile, payload: bytes) -> tuple[dict[str, Value], datetime | None]:
-    """Values by profile field name, and the device's own timestamp when it sends one."""
-    if len(payload) > profile.max_payload_bytes:
-        raise PayloadError(f"payload of {len(payload)} bytes exceeds {profile.max_payload_bytes}")
-    try:
-        doc = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PayloadError(f"not JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise PayloadError("JSON nested too deeply") from exc
-    if not isinstance(doc, dict):
-        raise PayloadError("payload is not a JSON object")
-    values: dict[str, Value] = {}
-    for f in profile.fields:
-        raw = _at_path(doc, f.path)
-        if raw is not None:
-            values[f.name] = _convert(f, raw)
-    if not values:
-        raise PayloadError("no profile field present in payload")
-    ts = None
-    if profile.timestamp_path and (raw_ts := _at_path(doc, profile.timestamp_path)) is not None:
+@dataclass(frozen=True, slots=True)
+class MappedPayload:
+    """What a payload gave: values by field name, the device's own timestamp if it sent one,
+    and the fields whose value the profile's map does not know (bad quality), with why."""
+
+    values: dict[str, Value]
+    at: datetime | None
+    unknown: dict[str, str]
+
+
+class PayloadMap:
+    """A profile's fields with their paths split once, not on every message."""
+
+    def __init__(self, profile: MqttProfile) -> None:
+        self.profile = profile
+        self.fields = [(f, tuple(f.path.split("."))) for f in profile.fields]
+        self.timestamp = tuple(profile.timestamp_path.split(".")) if profile.timestamp_path else ()
+        self.units = {f.name: f.unit for f in profile.fields if f.unit}
+
+    def map(self, payload: bytes) -> MappedPayload:
+        profile = self.profile
+        if len(payload) > profile.max_payload_bytes:
+            raise PayloadError(
+                f"payload of {len(payload)} bytes exceeds {profile.max_payload_bytes}"
+            )
         try:
-            ts = datetime.fromisoformat(str(raw_ts))
-        except ValueError as exc:
-            raise PayloadError(f"{profile.timestamp_path}: bad timestamp {_clip(raw_ts)}") from exc
-        if ts.tzinfo is None:
-            raise PayloadError(f"{profile.timestamp_path}: timestamp without a time zone")
-    return values, ts
+            # JSON between systems is UTF-8 (RFC 8259); decoding first spares json's guess.
+            doc = json.loads(payload.decode())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise PayloadError(f"not JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise PayloadError("JSON nested too deeply") from exc
+        if type(doc) is not dict:
+            raise PayloadError("payload is not a JSON object")
+        values: dict[str, Value] = {}
+        unknown: dict[str, str] = {}
+        for f, parts in self.fields:
+            raw = _at_path(doc, parts)
+            if raw is not None:
+                try:
+                    values[f.name] = _convert(f, raw)
+                except UnknownValue as exc:
+                    unknown[f.name] = str(exc)
+        if not values:
+            if unknown:
+                raise PayloadError("no known value: " + "; ".join(unknown.values()))
+            raise PayloadError("no profile field present in payload")
+        ts = None
+        if self.timestamp and (raw_ts := _at_path(doc, self.timestamp)) is not None:
+            path = profile.timestamp_path
+            try:
+                ts = datetime.fromisoformat(str(raw_ts))
+            except ValueError as exc:
+                raise PayloadError(f"{path}: bad timestamp {_clip(raw_ts)}") from exc
+            if ts.tzinfo is None:
+                raise PayloadError(f"{path}: timestamp without a time zone")
+        return MappedPayload(values, ts, unknown)
+
+
+def map_payload(profile: MqttProfile, payload: bytes) -> MappedPayload:
+    """Map one payload by its profile (`PayloadMap` keeps the split paths between calls)."""
+    return PayloadMap(profile).map(payload)
 
 
 SafeCallback = Callable[[], None]
+UNKNOWN_LOGGED_MAX = 1000
+"""Distinct unknown values logged at most in a life (each once); all are counted."""
+_Arrival = tuple[str, bytes | bytearray, int, int, int]
+"""(topic, payload, packet id, QoS, connection number) as paho's thread hands it over."""
 OnlineChange = Callable[[str, bool, str], None]
 """(device id, online, reason): the same callback a Modbus poller calls."""
 
@@ -139,11 +186,18 @@ def allowed_silence(device: Device, profile: MqttProfile) -> float:
     return device.offline_after if device.offline_after is not None else profile.allowed_silence()
 
 
-def _by_topic(
-    devices: list[tuple[Device, str, MqttProfile]],
-) -> dict[str, tuple[Device, str, MqttProfile]]:
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One subscribed topic: the device that publishes on it and how its payloads map."""
+
+    device: Device
+    asset_id: str
+    payload_map: PayloadMap
+
+
+def _by_topic(devices: list[tuple[Device, str, MqttProfile]]) -> dict[str, Route]:
     return {
-        profile.topic.replace("{device}", device.id): (device, asset_id, profile)
+        mqtt_topic(device, profile): Route(device, asset_id, PayloadMap(profile))
         for device, asset_id, profile in devices
     }
 
@@ -167,6 +221,9 @@ class MqttIngest:
         when_safe: Callable[[SafeCallback], None] | None = None,
         max_payload_bytes: int = 1 << 20,
         on_online_change: OnlineChange | None = None,
+        hurry: Callable[[], None] | None = None,
+        receive_window: int = 20,
+        on_bad_quality: Callable[[str, list[str]], None] | None = None,
     ) -> None:
         self.site_id = site_id
         self.clock = clock
@@ -186,6 +243,21 @@ class MqttIngest:
         """The broker connection the allowances were last started on (`connect_count`)."""
         self._watch_silence(devices)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.hurry = hurry
+        self.on_bad_quality = on_bad_quality
+        """(asset id, field names): values the profile's map does not know, in a message whose
+        other fields were kept."""
+        self.unknown_values: Counter[tuple[str, str]] = Counter()
+        """Values not in their field's map, by (device id, field name)."""
+        self._unknown_logged: set[tuple[str, str]] = set()
+        self.receive_window = receive_window
+        self.hurried = 0
+        """Times the window filled and the writer was asked to cut its batch at once."""
+        self._held_acks = 0
+        """QoS 1 messages received and not yet settled (acknowledged or let go)."""
+        self._acks_lock = threading.Lock()
+        self._inbox: deque[_Arrival] = deque()
+        self._drain_scheduled = False
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -275,13 +347,46 @@ class MqttIngest:
             shortest = min((w.allowed for w in self.silence.values()), default=10.0)
             await self.clock.sleep(min(1.0, shortest / 10))
 
+    @property
+    def unacknowledged(self) -> int:
+        """QoS 1 messages received and held unacknowledged until what they carried is safe."""
+        return self._held_acks
+
     def _from_paho_thread(self, msg: paho.MQTTMessage) -> None:
         assert self._loop is not None
         # the connection it came on: an ack after a reconnect would hit another message's id
-        connection = self.connection.connection_number
-        self._loop.call_soon_threadsafe(
-            self.handle, msg.topic, bytes(msg.payload), msg.mid, msg.qos, connection
+        self._inbox.append(
+            (msg.topic, msg.payload, msg.mid, msg.qos, self.connection.connection_number)
         )
+        # One wake-up of the loop for every run of messages, not one per message.
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            self._loop.call_soon_threadsafe(self._drain_inbox)
+
+    def _drain_inbox(self) -> None:
+        self._drain_scheduled = False  # before the first pop: a later arrival schedules again
+        inbox = self._inbox
+        acks: list[tuple[int, int, int | None]] = []
+        while inbox:
+            topic, payload, mid, qos, connection = inbox.popleft()
+            self._handle(topic, bytes(payload), mid, qos, connection, acks)
+        if acks:
+            if self.when_safe is None:
+                self._ack_all(acks)
+            else:
+                self.when_safe(functools.partial(self._ack_all, acks))
+        if self.hurry is not None and self._held_acks >= max(1, self.receive_window // 2):
+            # The broker sends no more until some are acknowledged: settle them now, not at the
+            # batch deadline, or its queue overflows and it drops messages (docs/performance.md).
+            self.hurried += 1
+            self.hurry()
+
+    def _ack_all(self, acks: list[tuple[int, int, int | None]]) -> None:
+        if self.connection.manual_ack:
+            for mid, qos, connection in acks:
+                self.connection.ack(mid, qos, connection)
+        with self._acks_lock:
+            self._held_acks -= len(acks)
 
     def handle(
         self,
@@ -292,11 +397,32 @@ class MqttIngest:
         connection: int | None = None,
     ) -> None:
         """Map one message; whatever happens, it ends acknowledged and nothing is raised."""
+        acks: list[tuple[int, int, int | None]] = []
+        self._handle(topic, payload, mid, qos, connection, acks)
+        if acks:
+            if self.when_safe is None:
+                self._ack_all(acks)
+            else:
+                self.when_safe(functools.partial(self._ack_all, acks))
+
+    def _handle(
+        self,
+        topic: str,
+        payload: bytes,
+        mid: int,
+        qos: int,
+        connection: int | None,
+        acks: list[tuple[int, int, int | None]],
+    ) -> None:
+        """Map one message; a mapped one's ack joins `acks` (acknowledged once the samples are
+        safe), any other is acknowledged once its dead letter is committed."""
         self.received += 1
+        if qos > 0:
+            with self._acks_lock:
+                self._held_acks += 1
 
         def ack() -> None:
-            if qos > 0 and self.connection.manual_ack:
-                self.connection.ack(mid, qos, connection)
+            self._ack_all([(mid, qos, connection)] if qos > 0 else [])
 
         sample = self._sample_or_dead_letter(topic, payload, ack)
         if sample is None:
@@ -309,20 +435,25 @@ class MqttIngest:
                 return
             ack = _after_both(ack)  # the sample made safe and the dead letter committed
             self.dead_letters.refuse(topic, payload, self.clock.now(), refusal, then=ack)
-            sample = storable
+            self.mapped += 1
+            self.on_sample(storable)
+            if self.when_safe is None:
+                ack()
+            else:
+                self.when_safe(ack)
+            return
         self.mapped += 1
         self.on_sample(sample)
-        if self.when_safe is None:
-            ack()
-        else:
-            self.when_safe(ack)
+        if qos > 0:
+            acks.append((mid, qos, connection))
 
     def _sample_or_dead_letter(
         self, topic: str, payload: bytes, ack: Callable[[], None]
     ) -> Sample | None:
         now = self.clock.now()
-        if (known := self.by_topic.get(topic)) is not None:
-            self.heard(known[0].id)
+        route = self.by_topic.get(topic)
+        if route is not None:
+            self.heard(route.device.id)
         if len(payload) > self.max_payload_bytes:
             self.dead_letters.keep(
                 topic,
@@ -333,13 +464,11 @@ class MqttIngest:
                 then=ack,
             )
             return None
-        entry = self.by_topic.get(topic)
-        if entry is None:
+        if route is None:
             self.dead_letters.keep(topic, payload, now, "no device for topic", then=ack)
             return None
-        device, asset_id, profile = entry
         try:
-            values, ts = map_payload(profile, payload)
+            mapped = route.payload_map.map(payload)
         except PayloadError as exc:
             self.dead_letters.keep(topic, payload, now, str(exc), then=ack)
             return None
@@ -348,8 +477,39 @@ class MqttIngest:
             reason = f"unmappable: {type(exc).__name__}: {exc}"
             self.dead_letters.keep(topic, payload, now, reason, then=ack)
             return None
-        units = {f.name: f.unit for f in profile.fields if f.unit}
-        return Sample(self.site_id, asset_id, device.id, profile.kind, ts or now, values, units)
+        device_id = route.device.id
+        if mapped.unknown:
+            self._bad_quality(route, mapped.unknown)
+        pm = route.payload_map
+        return Sample(
+            self.site_id,
+            route.asset_id,
+            device_id,
+            pm.profile.kind,
+            mapped.at or now,
+            mapped.values,
+            pm.units,
+        )
+
+    def _bad_quality(self, route: Route, unknown: dict[str, str]) -> None:
+        """A value the profile's map does not know: that field is bad quality (not stored, shown
+        as unknown), counted by device and field; each new value is logged once."""
+        device_id = route.device.id
+        for name, why in unknown.items():
+            self.unknown_values[device_id, name] += 1
+            if len(self._unknown_logged) < UNKNOWN_LOGGED_MAX and (
+                (key := (device_id, why)) not in self._unknown_logged
+            ):
+                self._unknown_logged.add(key)
+                log.warning(
+                    "MQTT device %s: %s; field %s marked bad quality, the other fields kept "
+                    "(add the value to the profile's map)",
+                    device_id,
+                    why,
+                    name,
+                )
+        if self.on_bad_quality is not None:
+            self.on_bad_quality(route.asset_id, list(unknown))
 
 
 def _after_both(callback: Callable[[], None]) -> Callable[[], None]:

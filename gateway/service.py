@@ -185,6 +185,9 @@ class Gateway:
             self.on_sample,
             when_safe=self.writer.when_safe,
             on_online_change=self.on_online_change,
+            hurry=self.writer.hurry,
+            receive_window=self.settings.gateway_mqtt_receive_window,
+            on_bad_quality=self.on_bad_quality,
         )
 
     def _make_poller(
@@ -396,6 +399,11 @@ class Gateway:
         # state never lags behind the alarms; otherwise it refreshes every `state_interval`.
         if events or now - self._last_state[sample.asset_id] >= self.state_interval:
             self.publish_state(sample.asset_id, sample.device_id)
+
+    def on_bad_quality(self, asset_id: str, metrics: list[str]) -> None:
+        """Values a device sent that its profile cannot read: the asset's state shows them as
+        unknown (None) until a good value comes, rather than the last good one."""
+        self._latest[asset_id].update(dict.fromkeys(metrics))
 
     def on_online_change(self, device_id: str, online: bool, reason: str) -> None:
         asset_id = self._asset_of(device_id)

@@ -103,6 +103,7 @@ class TelemetryWriter:
         self.stats = WriterStats()
         self._queue: deque[Sample | SafeCallback] = deque()
         self._queued = 0
+        self._hurry = False
         self._wake = asyncio.Event()
         self._drain_wake = asyncio.Event()
         self._mode_lock = asyncio.Lock()
@@ -159,6 +160,17 @@ class TelemetryWriter:
         """
         self._queue.append(callback)
         self._wake.set()
+
+    def hurry(self) -> None:
+        """Cut the next batch now instead of at `flush_interval`: someone waits on its safety.
+
+        MQTT ingestion calls this when its receive window is full of messages held
+        unacknowledged: the broker sends nothing more until some are acknowledged, and past
+        its queue limit it drops what it cannot hold.
+        """
+        if not self._hurry:
+            self._hurry = True
+            self._wake.set()
 
     def problems(self) -> list[dict[str, str]]:
         """What an operator must act on, in Chinese for the duty room and in English."""
@@ -232,7 +244,7 @@ class TelemetryWriter:
             self._wake.clear()
             await self._wake.wait()
         deadline = self.clock.monotonic() + self.flush_interval
-        while self._queued < self.batch_size:
+        while self._queued < self.batch_size and not self._hurry:
             remaining = deadline - self.clock.monotonic()
             if remaining <= 0:
                 return
@@ -248,6 +260,7 @@ class TelemetryWriter:
     def _cut(self) -> tuple[list[Sample], list[SafeCallback]]:
         samples: list[Sample] = []
         callbacks: list[SafeCallback] = []
+        self._hurry = False
         q = self._queue
         while q and len(samples) < self.batch_size:
             item = q.popleft()

@@ -198,6 +198,17 @@ class Settings(BaseSettings):
     gateway_batch_size: int = Field(
         default=5000,
         description="samples per write batch",
+    # MQTT flow control: QoS 1 messages the gateway may hold unacknowledged (half of it and the
+    # batch is written at once, not at its deadline). At most the broker's in-flight window
+    # (Mosquitto max_inflight_messages, 20 by default; EMQX max_inflight, 32): a broker drops
+    # what it holds for a session past its queue limit.
+    gateway_mqtt_receive_window: int = Field(
+        default=20,
+        ge=1,
+        le=65535,
+        description="MQTT messages held unacknowledged before the batch is cut at once",
+        json_schema_extra=_read_by("demo gateway", "未确认的 MQTT 消息达到此数即刻写入"),
+    )
         json_schema_extra=_read_by("demo gateway", "每批写入的条数"),
     )
     gateway_flush_interval: float = Field(

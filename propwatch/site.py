@@ -35,7 +35,7 @@ from propwatch.durations import Limit, Seconds, TimeLimit
 from propwatch.events import Severity
 from propwatch.messages import say
 from propwatch.notification_channels import Notifications, notification_problems
-from propwatch.profiles import PointFace, Profile, load_profile, point_faces
+from propwatch.profiles import MqttProfile, PointFace, Profile, load_profile, point_faces
 from propwatch.time_bounds import OUT_OF_RANGE_EN, OUT_OF_RANGE_ZH, within_bounds
 from propwatch.work_order_fields import WorkOrderFields
 
@@ -178,9 +178,28 @@ class Device(_M):
     offline_after: Seconds | None = Field(
         default=None, gt=0, description="MQTT: silence before the device is offline (profile's)"
     )
+    topic: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1024,
+        description="MQTT: the device's own topic, e.g. with a vendor id (profile's with {device})",
+    )
 
     @model_validator(mode="after")
     def _transport(self) -> Device:
+        if self.topic is not None:
+            if self.protocol != "mqtt":
+                raise ValueError(
+                    say("topic（主题）只用于 MQTT 设备", "topic is for MQTT devices only")
+                )
+            if any(c in self.topic for c in "+#\x00"):
+                raise ValueError(
+                    say(
+                        f"topic {self.topic!r} 不能含通配符 + 或 #：每台设备订阅它自己的主题",
+                        f"topic {self.topic!r} may not hold the wildcards + or #: each device "
+                        "is subscribed on a topic of its own",
+                    )
+                )
         if self.offline_after is not None and self.protocol != "mqtt":
             raise ValueError(
                 say(
@@ -967,6 +986,40 @@ def inspect_parsed(path: Path, data: Any, lines: dict[Loc, int]) -> tuple[Site |
         return None, problems
     problems += [
         f"{path}:{line_of(lines, loc)}: {format_loc(loc)}: {msg}"
-        for loc, msg in rule_metric_problems(spec, profiles)
+        for loc, msg in rule_metric_problems(spec, profiles) + topic_problems(spec, profiles)
     ]
     return Site(path, spec, profiles), problems
+
+
+def mqtt_topic(device: Device, profile: MqttProfile) -> str:
+    """The topic an MQTT device publishes on: its own `topic` in the site file (a vendor's id
+    such as `NG-01` in it), else its profile's with `{device}` replaced by the device id."""
+    return device.topic or profile.topic.replace("{device}", device.id)
+
+
+def topic_problems(
+    spec: SiteFile, profiles: dict[str, Profile]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Two MQTT devices on one topic: the gateway could not tell whose a message is."""
+    seen: dict[str, int] = {}
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    for i, device in enumerate(spec.devices):
+        profile = profiles.get(device.profile)
+        if device.protocol != "mqtt" or not isinstance(profile, MqttProfile):
+            continue
+        topic = mqtt_topic(device, profile)
+        if topic in seen:
+            first = spec.devices[seen[topic]].id
+            loc: tuple[str | int, ...] = ("devices", i, "topic" if device.topic else "id")
+            out.append(
+                (
+                    loc,
+                    say(
+                        f"MQTT 主题 {topic} 已属于设备 {first}，两台设备不能共用一个主题",
+                        f"MQTT topic {topic} is already device {first}'s; two devices cannot "
+                        "share a topic",
+                    ),
+                )
+            )
+        seen.setdefault(topic, i)
+    return out

@@ -91,7 +91,24 @@ class Mosquitto:
         wait_until(lambda: port_open(self.port), 10, "mosquitto to listen")
 
 
-def start_mosquitto(tmp: Path, extra_conf: str = "") -> Mosquitto:
+@dataclass(frozen=True)
+class BrokerLimits:
+    """Mosquitto's per-client bounds: QoS 1 messages in flight (sent, not yet acknowledged),
+    and queued beyond those; 0 is unlimited. Past the queue, Mosquitto drops, connected
+    subscriber or not, and says nothing to anyone but its own log."""
+
+    max_inflight_messages: int
+    max_queued_messages: int
+
+
+UNLIMITED = BrokerLimits(0, 0)
+STOCK_LIMITS = BrokerLimits(20, 1000)
+"""Mosquitto 2.0's defaults, what a broker nobody configured for us has."""
+SHIPPED_LIMITS = BrokerLimits(100, 1_000_000)
+"""deploy/site/mosquitto/mosquitto.conf."""
+
+
+def start_mosquitto(tmp: Path, extra_conf: str = "", limits: BrokerLimits = UNLIMITED) -> Mosquitto:
     binary = require_binary("mosquitto", "/usr/sbin")
     port = free_port()
     conf = tmp / "mosquitto.conf"
@@ -100,9 +117,10 @@ def start_mosquitto(tmp: Path, extra_conf: str = "") -> Mosquitto:
     conf.write_text(
         f"listener {port} 127.0.0.1\n"
         "allow_anonymous true\n"
-        # The default of 1000 silently drops QoS 1 messages for a subscriber that falls behind.
-        "max_queued_messages 0\n"
-        "max_inflight_messages 0\n"
+        # Unlimited unless a test asks for limits: the default of 1000 silently drops QoS 1
+        # messages for a subscriber that falls behind.
+        f"max_queued_messages {limits.max_queued_messages}\n"
+        f"max_inflight_messages {limits.max_inflight_messages}\n"
         "persistence true\n"
         f"persistence_location {persistence}/\n"
         # Save the in-memory store every second (the default is 30 min): a crashed broker
