@@ -23,13 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gateway.dead_letters import DeadLetters
+from gateway.modbus.block_decode import BlockDecoder, block_decoder
 from gateway.modbus.coalesce import ReadBlock, coalesce_reads
 from gateway.modbus.connection import ModbusConnection, ModbusError
 from gateway.modbus.link import LinkPoller
 from gateway.readings import Sample, Value, split_storable
 from propwatch.clock import Clock
 from propwatch.profiles import ModbusProfile
-from propwatch.registers import decode
 from propwatch.site import Device
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,10 @@ class PollClass:
     every: int
     blocks: list[ReadBlock]
     last_tick: int | None = None
+    decoders: list[BlockDecoder] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.decoders = [block_decoder(b) for b in self.blocks]
 
 
 def plan_poll_classes(device: Device, profile: ModbusProfile) -> tuple[float, list[PollClass]]:
@@ -128,21 +132,14 @@ class ModbusDevicePoller:
     async def poll_once(self, classes: list[PollClass] | None = None) -> Sample:
         """Read the given poll classes (all by default) into one sample."""
         values: dict[str, Value] = {}
-        blocks = [b for c in (self.classes if classes is None else classes) for b in c.blocks]
+        read, unit_id, timeout = self.connection.read, self.device.unit_id, self.device.timeout
         async with self.connection.turn:
             started = self.clock.monotonic()
-            for block in blocks:
-                self.health.requests += 1
-                words = await self.connection.read(
-                    block.function,
-                    block.address,
-                    block.count,
-                    self.device.unit_id,
-                    self.device.timeout,
-                )
-                for p in block.points:
-                    off = p.address - block.address
-                    values[p.name] = decode(p, words[off : off + p.width])
+            for c in self.classes if classes is None else classes:
+                for block, decode_block in zip(c.blocks, c.decoders, strict=True):
+                    self.health.requests += 1
+                    words = await read(block.function, block.address, block.count, unit_id, timeout)
+                    decode_block(words, values)
         self.health.last_latency_s = self.clock.monotonic() - started
         return Sample(
             self.site_id,
