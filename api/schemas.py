@@ -98,6 +98,11 @@ class WorkOrderDetail(WorkOrderView):
     )
     alarm: LinkedAlarm | None = None
     plan: LinkedPlan | None = None
+    photo_required: bool = Field(
+        False,
+        description="照片留证: the site wants a photo before 完成 (its category or plan is in the "
+        "site file's work_orders.photo_required)",
+    )
 
 
 class WorkOrderCreate(BaseModel):

@@ -110,11 +110,48 @@ class CustomField(_M):
         return value
 
 
+PHOTO_CATEGORIES = (
+    "elevator",
+    "water_supply",
+    "lighting",
+    "access_control",
+    "fire",
+    "general",
+    "complaint",
+)
+"""The work-order categories (`propwatch.site.Category`, which imports this module)."""
+
+
+class PhotoRequired(_M):
+    """照片留证: the orders whose 完成 on the technician page needs a photo of the work."""
+
+    categories: list[str] = Field(
+        default_factory=list, description="orders of these categories (fire, elevator, …)"
+    )
+    plans: list[str] = Field(
+        default_factory=list, description="occurrences of these plans (their ids)"
+    )
+
+    @field_validator("categories")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if name not in PHOTO_CATEGORIES:
+                raise ValueError(
+                    say(
+                        f"类别 {name!r} 不存在，可选：{'、'.join(PHOTO_CATEGORIES)}",
+                        f"no category {name!r}; one of {', '.join(PHOTO_CATEGORIES)}",
+                    )
+                )
+        return v
+
+
 class WorkOrderFields(_M):
     """What a work order of this site may be tagged with and carry beyond the built-in fields."""
 
     tags: list[str] = Field(default_factory=list, description="the tags an order may carry")
     custom_fields: list[CustomField] = Field(default_factory=list)
+    photo_required: PhotoRequired = PhotoRequired()
 
     @field_validator("tags")
     @classmethod

@@ -66,6 +66,7 @@ from maintenance.assignment import reassign_candidates
 from maintenance.plans.service import PLAN_ACTOR, CheckRecord, record_check
 from maintenance.work_orders import comments, service
 from maintenance.work_orders.changes import EDITABLE, FieldChange, change_work_order
+from maintenance.work_orders.fields import needs_photo
 from maintenance.work_orders.models import (
     OPEN_STATUSES,
     Source,
@@ -195,6 +196,8 @@ def _detail(session: Session, ctx: Ctx, wo: WorkOrder, response: Response) -> Wo
         actor_names=_actor_names(session, ctx, people, {t.actor for t in view.transitions}),
         alarm=alarm,
         plan=plan,
+        photo_required=site is not None
+        and needs_photo(site.spec.work_orders, wo.category, wo.details or {}),
     )
 
 
@@ -523,7 +526,7 @@ def get_assignee_suggestions(
                 WorkOrder.assignee.is_not(None),
             )
             .group_by(WorkOrder.assignee)
-        ).tuples()
+        )
         if person is not None
     }
     found = reassign_candidates(

@@ -58,3 +58,10 @@ def merged_custom_fields(
                 }
             ) from exc
     return out
+
+
+def needs_photo(declared: WorkOrderFields, category: str, details: Mapping[str, Any]) -> bool:
+    """照片留证: whether the site wants a photo before an order of this category (or an
+    occurrence of this plan) is completed on the technician page."""
+    rule = declared.photo_required
+    return category in rule.categories or details.get("plan_id") in rule.plans

@@ -417,6 +417,14 @@ ZH = [
         ["site.yaml:34: work_orders.custom_fields[0]: choice 字段需要 choices（可选值）"],
     ),
     Case(
+        "a photo rule naming a category that does not exist",
+        BASE + "work_orders:\n  photo_required: {categories: [fires]}\n",
+        [
+            "site.yaml:33: work_orders.photo_required.categories: 类别 'fires' 不存在，可选："
+            "elevator、water_supply、lighting、access_control、fire、general、complaint"
+        ],
+    ),
+    Case(
         "a phone number not quoted",
         edit("role: technician}", "role: technician, phone: 13800000000}"),
         [
