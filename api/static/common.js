@@ -1,7 +1,10 @@
 // propwatch pages: token handling, the JSON API, the event stream, and zh-CN formatting.
 // Plain modern JavaScript, no framework and nothing loaded from another origin.
 
-const TOKEN_KEY = "propwatch.token";
+// Each page keeps its own token (`propwatch.token.duty`, `propwatch.token.tasks`): opening a
+// technician's 我的任务 link must not change who the duty room runs as.
+const LEGACY_KEY = "propwatch.token";
+let tokenKey = "propwatch.token.duty";
 export const TZ = "Asia/Shanghai";
 
 export function $(selector, root = document) {
@@ -24,19 +27,31 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-// The token comes from `#token=...` once (the demo prints such a link), then lives in localStorage;
-// the fragment is never sent to the server and is removed from the address bar at once.
-export function takeToken() {
+// The token comes from `#token=...` once (the demo prints such a link), then lives in localStorage
+// under this page's key; the fragment is never sent to the server and is removed from the address
+// bar at once. A token stored by an older version under the shared key is taken over once.
+export function takeToken(page = "duty") {
+  tokenKey = `propwatch.token.${page}`;
   const match = location.hash.match(/token=([^&]+)/);
   if (match) {
-    localStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+    localStorage.setItem(tokenKey, decodeURIComponent(match[1]));
     history.replaceState(null, "", location.pathname + location.search);
+  } else if (!localStorage.getItem(tokenKey) && localStorage.getItem(LEGACY_KEY)) {
+    localStorage.setItem(tokenKey, localStorage.getItem(LEGACY_KEY));
   }
-  return localStorage.getItem(TOKEN_KEY);
+  localStorage.removeItem(LEGACY_KEY);
+  return localStorage.getItem(tokenKey);
+}
+
+// A token of the wrong role for this page (a technician's on the duty room) is put aside and
+// the page asks for one that fits, saying why.
+export function refuseToken(message) {
+  localStorage.removeItem(tokenKey);
+  showLogin(message);
 }
 
 export function logout() {
-  localStorage.removeItem(TOKEN_KEY);
+  localStorage.removeItem(tokenKey);
   location.reload();
 }
 
@@ -48,7 +63,7 @@ export class ApiError extends Error {
 }
 
 export async function api(path, { method = "GET", json, form, headers = {} } = {}) {
-  const token = localStorage.getItem(TOKEN_KEY) || "";
+  const token = localStorage.getItem(tokenKey) || "";
   const init = { method, headers: { Authorization: `Bearer ${token}`, ...headers } };
   if (json !== undefined) {
     init.headers["Content-Type"] = "application/json";
@@ -58,7 +73,7 @@ export async function api(path, { method = "GET", json, form, headers = {} } = {
   }
   const response = await fetch(path, init);
   if (response.status === 401) {
-    localStorage.removeItem(TOKEN_KEY);
+    localStorage.removeItem(tokenKey);
     showLogin("访问令牌无效或已过期，请重新输入");
     throw new ApiError(401, "未登录");
   }
@@ -87,7 +102,7 @@ export function listen(onEvent, onState) {
   let lastId = null;
   let delay = 1000;
   async function connect() {
-    const token = localStorage.getItem(TOKEN_KEY) || "";
+    const token = localStorage.getItem(tokenKey) || "";
     const headers = { Authorization: `Bearer ${token}`, Accept: "text/event-stream" };
     if (lastId !== null) headers["Last-Event-ID"] = lastId;
     const url = lastId === null ? "/api/v1/stream?tail=true" : "/api/v1/stream";
@@ -176,8 +191,20 @@ export function useZone(tz) {
   if (tz) zone = tz;
 }
 
+// "12月1日 14:05" in the site's zone.
 export function fmtTime(iso) {
-  return iso ? format("time").format(new Date(iso)) : "—";
+  if (!iso) return "—";
+  const p = Object.fromEntries(
+    format("zoned").formatToParts(new Date(iso)).map((part) => [part.type, part.value]),
+  );
+  return `${+p.month}月${+p.day}日 ${p.hour}:${p.minute}`;
+}
+
+// "12月1日" of a calendar date ("2026-12-01"), as the reports give a night or a day.
+export function fmtDay(isoDate) {
+  if (!isoDate) return "—";
+  const [, month, day] = isoDate.slice(0, 10).split("-");
+  return `${+month}月${+day}日`;
 }
 
 // "18:05" in the zone `tz` (a site's), for a page that shows several sites.
@@ -212,8 +239,9 @@ export function fmtSpan(ms) {
   return days ? `${days}天 ${clock}` : clock;
 }
 
-// The SLA limit a work order is working against now: respond until accepted, arrive until on
-// site, resolve until done. On hold the clock is stopped (null).
+// The SLA limit a work order is working against now: the earliest of the limits not yet met
+// (respond until accepted, arrive until on site, resolve until done; a completion limit may
+// fall before an arrival limit). On hold the clock is stopped (null).
 const STAGE = {
   registered: ["respond_due", "arrive_due", "resolve_due"],
   dispatched: ["respond_due", "arrive_due", "resolve_due"],
@@ -224,10 +252,13 @@ const STAGE = {
 export const LIMIT_ZH = { respond_due: "响应", arrive_due: "到场", resolve_due: "完成" };
 
 export function nextDue(order) {
+  let best = null;
   for (const key of STAGE[order.status] || []) {
-    if (order[key]) return { key, at: new Date(order[key]) };
+    if (!order[key]) continue;
+    const at = new Date(order[key]);
+    if (!best || at < best.at) best = { key, at };
   }
-  return null;
+  return best;
 }
 
 // Fills every [data-due] element with a countdown, and marks overdue and nearly due ones.
@@ -239,6 +270,48 @@ export function tickCountdowns(root = document, now = Date.now()) {
     const row = node.closest("[data-row]") || node;
     row.classList.toggle("overdue", left < 0);
     row.classList.toggle("soon", left >= 0 && left < 30 * 60 * 1000);
+  }
+}
+
+// --- forms that survive live updates -----------------------------------------------------
+
+// After `fresh` replaced `stale` (a card or a panel re-rendered from the stream), what had been
+// typed or picked in the fields marked data-keep (a field, or a box of fields) is carried over
+// to their twins in `fresh`, the focus and caret included: a half-typed reason or a chosen photo
+// is not wiped by an update. The twins keep their own handlers, so they act on the new copy.
+// `focused` is the element that had the focus before `stale` left the page.
+const FIELDS = "input, textarea, select";
+
+export function keepFields(stale, fresh, focused = document.activeElement) {
+  if (!stale || !fresh) return;
+  for (const old of stale.querySelectorAll("[data-keep]")) {
+    const twin = fresh.querySelector(`[data-keep="${CSS.escape(old.dataset.keep)}"]`);
+    if (!twin) continue;
+    const olds = old.matches(FIELDS) ? [old] : [...old.querySelectorAll(FIELDS)];
+    const news = twin.matches(FIELDS) ? [twin] : [...twin.querySelectorAll(FIELDS)];
+    olds.forEach((field, i) => {
+      const copy = news[i];
+      if (!copy) return;
+      if (field.type === "file") {
+        if (field.files && field.files.length) {
+          copy.files = field.files;
+          copy.dispatchEvent(new Event("change"));
+        }
+      } else if (field.value && field.value !== copy.value) {
+        copy.value = field.value;
+        copy.dataset.kept = field.value; // a list still filling its options picks it when done
+      }
+      if (field === focused) {
+        copy.focus();
+        if (typeof field.selectionStart === "number" && copy.setSelectionRange) {
+          try {
+            copy.setSelectionRange(field.selectionStart, field.selectionEnd);
+          } catch {
+            /* a field without a caret (number, select) */
+          }
+        }
+      }
+    });
   }
 }
 
@@ -274,7 +347,7 @@ export function showLogin(message = "") {
       class: "login",
       onsubmit: (e) => {
         e.preventDefault();
-        localStorage.setItem(TOKEN_KEY, input.value.trim());
+        localStorage.setItem(tokenKey, input.value.trim());
         location.reload();
       },
     },

@@ -9,22 +9,28 @@ import {
   api,
   el,
   fmtClock,
+  fmtDay,
   fmtTime,
   ISA_STATE_ZH,
   LIMIT_ZH,
   listen,
   logout,
   nextDue,
+  refuseToken,
   SEVERITY_ZH,
   showLogin,
+  STATUS_ZH,
   takeToken,
   tickCountdowns,
   toast,
   useZone,
   zonedToIso,
 } from "/static/common.js";
+import { drawerOrderId, openDrawer, reloadDrawer } from "/static/order_drawer.js";
 
 const OPEN = ["registered", "dispatched", "accepted", "on_site", "on_hold", "reopened"];
+const ORDER_STATUSES = [...OPEN, "resolved", "verified", "closed", "revisited", "cancelled"];
+const TOKEN_ROLE_ZH = { duty: "值班员", admin: "管理员", integration: "工单系统" };
 const SEVERITY_RANK = { critical: 0, major: 1, minor: 2, warning: 3 };
 const SHELVE_HOURS = [1, 4, 12, 24];
 
@@ -38,6 +44,8 @@ const state = {
   alarms: [],
   alarmTypes: new Map(), // alarm_type -> a message of that type, as its name in the filter
   orderPriority: {}, // open work order id -> priority, to know an alarm's emergency order
+  open: [], // every open work order of the site
+  darkAssets: new Set(), // lighting assets with a circuit dark tonight
 };
 
 function person(id) {
@@ -107,7 +115,15 @@ async function loadAlarms() {
     list.replaceChildren(el("p", { class: "ok-note" }, "当前没有告警"));
     return;
   }
+  // a half-typed shelve or out-of-service reason survives the re-render (an incoming alarm)
+  const forms = [...list.querySelectorAll(".shelve-form")].map((form) => [form.closest("[data-alarm]")?.dataset.alarm, form]);
+  const focused = document.activeElement;
   list.replaceChildren(el("table", { class: "table alarms" }, el("tbody", {}, alarms.map(alarmRow))));
+  for (const [id, form] of forms) {
+    const cell = list.querySelector(`[data-alarm="${id}"] td.actions`);
+    if (cell) cell.replaceChildren(form);
+  }
+  if (focused && list.contains(focused)) focused.focus();
 }
 
 function alarmRow(a) {
@@ -120,6 +136,11 @@ function alarmRow(a) {
     actions.append(el("button", { onclick: () => unshelve(a) }, "取消搁置"));
   } else if (s === "unacknowledged" || s === "acknowledged") {
     actions.append(el("button", { onclick: (e) => openShelve(e, a) }, "搁置"));
+  }
+  if (a.work_order_id) {
+    actions.append(
+      el("button", { class: "order-link", "aria-label": `查看${assetName(a)}的工单`, onclick: () => showOrder(a.work_order_id) }, "工单"),
+    );
   }
   if (s === "out_of_service") {
     actions.append(el("button", { onclick: () => returnToService(a) }, "恢复启用"));
@@ -493,35 +514,159 @@ function wireAlarmPanel() {
 }
 
 // --- work orders --------------------------------------------------------------------------
+// The open orders (every one, for the chips, the chime and the alarm links) and the list as
+// filtered: status, priority, zone, building, assignee, category, source, the date reported and
+// the words of `q`, all kept in the address so that a reload or a link opens the same list.
 
-async function loadOrders() {
+const FILTERS = ["q", "status", "priority", "zone", "building", "assignee", "category", "source", "from", "to"];
+const ORDER_PAGE = 100;
+const orderList = { cursor: null, seq: 0 };
+
+function filterValues() {
+  const q = new URLSearchParams(location.search);
+  return Object.fromEntries(FILTERS.map((name) => [name, q.get(name) || ""]));
+}
+
+function filtered(values = filterValues()) {
+  return FILTERS.some((name) => values[name]);
+}
+
+function writeFilters(values) {
+  const q = new URLSearchParams(location.search);
+  for (const name of FILTERS) {
+    if (values[name]) q.set(name, values[name]);
+    else q.delete(name);
+  }
+  const search = q.toString();
+  history.replaceState(null, "", `${location.pathname}${search ? `?${search}` : ""}`);
+}
+
+function fillOrderFilters() {
+  const form = $("#order-filters");
+  const keep = filterValues();
+  const status = form.elements.status;
+  status.replaceChildren(
+    el("option", { value: "" }, "未完成"),
+    el("option", { value: "all" }, "全部状态"),
+    ...Object.entries(STATUS_ZH)
+      .filter(([value]) => ORDER_STATUSES.includes(value))
+      .map(([value, text]) => el("option", { value }, text)),
+  );
+  form.elements.zone.replaceChildren(
+    el("option", { value: "" }, "全部片区"),
+    ...Object.entries(state.zones).map(([id, name]) => el("option", { value: id }, name)),
+  );
+  const buildings = [...new Set(state.site.zones.flatMap((z) => z.buildings || []))];
+  form.elements.building.replaceChildren(
+    el("option", { value: "" }, "全部楼栋"),
+    ...buildings.map((b) => el("option", { value: b }, b)),
+  );
+  form.elements.assignee.replaceChildren(
+    el("option", { value: "" }, "全部人员"),
+    ...state.site.people
+      .filter((p) => p.role === "technician")
+      .map((p) => el("option", { value: p.id }, p.name)),
+  );
+  for (const name of FILTERS) form.elements[name].value = keep[name];
+}
+
+function orderQuery(values) {
+  // a building is picked from the page (the list API has no such filter yet): a bigger page
+  const size = values.building ? 500 : ORDER_PAGE;
+  const q = new URLSearchParams({ site_id: state.site.id, limit: String(size) });
+  if (!values.status) for (const s of OPEN) q.append("status", s);
+  else if (values.status !== "all") q.set("status", values.status);
+  for (const name of ["q", "priority", "zone", "assignee", "category", "source"]) {
+    if (values[name]) q.set(name, values[name]);
+  }
+  if (values.from) q.set("reported_from", zonedToIso(`${values.from}T00:00`));
+  if (values.to) q.set("reported_to", zonedToIso(`${nextDay(values.to)}T00:00`));
+  return q;
+}
+
+// 楼栋: an order's building is its asset's, or the start of its location (报修 without an asset).
+function inBuilding(order, building) {
+  const asset = state.assets.find((a) => a.id === order.asset);
+  if (asset) return asset.building === building;
+  return (order.location || "").startsWith(building);
+}
+
+function nextDay(day) {
+  const d = new Date(`${day}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + 1);
+  return d.toISOString().slice(0, 10);
+}
+
+// Every open order of the site: the asset chips, the chime (an alarm's emergency order) and the
+// alarm board's links to orders follow them, whatever the list below is filtered to.
+async function loadOpenOrders() {
   const statuses = OPEN.map((s) => `status=${s}`).join("&");
   const page = await api(
     `/api/v1/work-orders?site_id=${encodeURIComponent(state.site.id)}&${statuses}&limit=500`,
   );
-  const orders = page.items.map((o) => ({ ...o, due: nextDue(o) }));
-  state.orderPriority = Object.fromEntries(orders.map((o) => [o.id, o.priority]));
+  const before = state.open.map((o) => `${o.id}:${o.asset}`).join();
+  state.open = page.items.map((o) => ({ ...o, due: nextDue(o) }));
+  if (state.open.map((o) => `${o.id}:${o.asset}`).join() !== before) refreshSoon([loadAssets]);
+  state.orderPriority = Object.fromEntries(state.open.map((o) => [o.id, o.priority]));
   annunciate();
-  orders.sort((a, b) => (a.due?.at ?? Infinity) - (b.due?.at ?? Infinity) || a.id - b.id);
-  $("#order-count").textContent = `${orders.length} 张${page.next_cursor ? "+" : ""}`;
-  const list = $("#order-list");
-  if (!orders.length) {
-    list.replaceChildren(el("p", { class: "ok-note" }, "没有未完成的工单"));
-    return;
+  return page;
+}
+
+async function loadOrders(more = false) {
+  const mine = ++orderList.seq;
+  const values = filterValues();
+  await loadAssetNames();
+  const open = await loadOpenOrders();
+  let items;
+  let next = null;
+  if (filtered(values) || more) {
+    const q = orderQuery(values);
+    if (more && orderList.cursor) q.set("cursor", orderList.cursor);
+    const page = await api(`/api/v1/work-orders?${q}`);
+    items = page.items.map((o) => ({ ...o, due: nextDue(o) }));
+    next = page.next_cursor;
+  } else {
+    items = state.open;
+    next = open.next_cursor;
   }
-  list.replaceChildren(
-    el(
-      "table",
-      { class: "table orders" },
+  if (mine !== orderList.seq) return;
+  if (values.building) items = items.filter((o) => inBuilding(o, values.building));
+  if (!values.status) {
+    items.sort((a, b) => (a.due?.at ?? Infinity) - (b.due?.at ?? Infinity) || a.id - b.id);
+  }
+  $("#orders-title").textContent = values.status
+    ? values.status === "all"
+      ? "工单"
+      : `${STATUS_ZH[values.status] || values.status}工单`
+    : "未完成工单";
+  $("#orders-hint").textContent = filtered(values) ? "已筛选，点击查看详情" : "按时限排序，点击查看详情";
+  const list = $("#order-list");
+  const tbody = list.querySelector("tbody");
+  if (more && tbody) {
+    tbody.append(...items.map(orderRow));
+  } else if (!items.length) {
+    list.replaceChildren(
+      el("p", { class: filtered(values) ? "muted" : "ok-note" }, filtered(values) ? "没有符合条件的工单" : "没有未完成的工单"),
+    );
+  } else {
+    list.replaceChildren(
       el(
-        "thead",
-        {},
-        el("tr", {}, ["工单", "事项", "优先级", "状态", "负责人", "时限"].map((t) => el("th", {}, t))),
+        "table",
+        { class: "table orders" },
+        el(
+          "thead",
+          {},
+          el("tr", {}, ["工单", "事项", "优先级", "状态", "负责人", "时限"].map((t) => el("th", {}, t))),
+        ),
+        el("tbody", {}, items.map(orderRow)),
       ),
-      el("tbody", {}, orders.map(orderRow)),
-    ),
-  );
-  tickCountdowns($("#order-list"));
+    );
+  }
+  const shown = list.querySelectorAll("[data-order]").length;
+  $("#order-count").textContent = `${shown} 张${next ? "+" : ""}`;
+  orderList.cursor = next;
+  $("#order-more").hidden = !(next && (filtered(values) || more));
+  tickCountdowns(list);
 }
 
 function orderRow(o) {
@@ -530,33 +675,80 @@ function orderRow(o) {
         class: "countdown",
         dataset: { due: o.due.at.toISOString(), label: `${LIMIT_ZH[o.due.key]}` },
       })
-    : el("span", { class: "muted" }, o.status === "on_hold" ? "挂起（计时暂停）" : "—");
+    : el(
+        "span",
+        { class: "muted" },
+        o.status === "on_hold" ? "挂起（计时暂停）" : OPEN.includes(o.status) ? "—" : fmtTime(o.reported_at),
+      );
+  const open = () => showOrder(o.id);
   return el(
     "tr",
-    { dataset: { row: "", order: o.id }, class: `prio-${o.priority}` },
-    el("td", { class: "code" }, o.code || `#${o.id}`),
+    { dataset: { row: "", order: o.id }, class: `prio-${o.priority} clickable`, onclick: open },
+    el(
+      "td",
+      { class: "code" },
+      el("button", { type: "button", class: "link order-open", "aria-label": `查看工单 ${o.code || o.id} ${o.title}` }, o.code || `#${o.id}`),
+    ),
     el(
       "td",
       { class: "what" },
       o.title,
       o.asset_name ? el("span", { class: "muted" }, ` · ${o.asset_name}`) : null,
     ),
-    el("td", {}, el("span", { class: `badge prio-${o.priority}` }, o.priority_zh)),
+    el("td", { class: "prio" }, el("span", { class: `badge prio-${o.priority}` }, o.priority_zh)),
     el("td", { class: "status" }, o.status_zh),
-    el("td", {}, person(o.assignee)),
+    el("td", { class: "who" }, person(o.assignee)),
     el("td", { class: "due" }, due),
   );
 }
 
+function showOrder(id) {
+  openDrawer(id, {
+    people: state.people,
+    zones: state.zones,
+    technicians: Object.fromEntries(
+      state.site.people.filter((p) => p.role === "technician").map((p) => [p.id, p.name]),
+    ),
+    me: state.me,
+    onChanged: () => refreshSoon([loadOrders, loadAlarms, loadAssets, loadStocktake]),
+  });
+}
+
+function wireOrderPanel() {
+  fillOrderFilters();
+  const form = $("#order-filters");
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const values = Object.fromEntries(FILTERS.map((name) => [name, form.elements[name].value.trim()]));
+    writeFilters(values);
+    orderList.cursor = null;
+    guarded(() => loadOrders());
+  });
+  form.addEventListener("reset", () => {
+    writeFilters({});
+    orderList.cursor = null;
+    setTimeout(() => guarded(() => loadOrders()));
+  });
+  $("#order-more").addEventListener("click", () => guarded(() => loadOrders(true)));
+}
+
 // --- assets -------------------------------------------------------------------------------
 
-function assetHealth(a) {
+// The chip agrees with the alarms, tonight's lighting check and the open orders: a circuit dark
+// with its order open is not 正常.
+function assetHealth(a, orders) {
   const s = a.state || {};
   if (a.out_of_service) return ["offline", "停用"];
   if (!a.state_at) return ["unknown", "无数据"];
   if (s.online === false) return ["offline", "离线"];
   if ((s.active_alarms || []).length) return ["alarm", "告警"];
+  if (state.darkAssets.has(a.id)) return ["alarm", "疑似不亮"];
+  if (orders.length) return ["work", "维修中"];
   return ["ok", "正常"];
+}
+
+function ordersOf(assetId) {
+  return state.open.filter((o) => o.asset === assetId);
 }
 
 async function loadAssets() {
@@ -580,13 +772,24 @@ async function loadAssets() {
           "span",
           { class: "chips" },
           list.map((a) => {
-            const [cls, text] = assetHealth(a);
-            return el(
-              "span",
-              { class: `chip ${cls}`, title: `${a.location || ""} · ${text}`, dataset: { asset: a.id } },
-              a.name,
-              el("small", {}, text),
-            );
+            const orders = ordersOf(a.id).sort((x, y) => (x.due?.at ?? Infinity) - (y.due?.at ?? Infinity));
+            const [cls, text] = assetHealth(a, orders);
+            const title = `${a.location || ""} · ${text}${orders.length ? ` · ${orders.length} 张未完成工单` : ""}`;
+            const content = [a.name, el("small", {}, text), orders.length ? el("span", { class: "chip-count" }, `${orders.length}单`) : null];
+            return orders.length
+              ? el(
+                  "button",
+                  {
+                    type: "button",
+                    class: `chip ${cls}`,
+                    title,
+                    "aria-label": `${a.name} ${text}，查看工单 ${orders[0].code || orders[0].id}`,
+                    dataset: { asset: a.id, order: orders[0].id },
+                    onclick: () => showOrder(orders[0].id),
+                  },
+                  content,
+                )
+              : el("span", { class: `chip ${cls}`, title, dataset: { asset: a.id } }, content);
           }),
         ),
       ),
@@ -614,7 +817,7 @@ async function loadLighting() {
   const head = el(
     "p",
     { class: "lighting-head" },
-    `${t.night.slice(5).replace("-", "月")}日 · 日落 ${fmtTime(t.sunset).slice(-5)} · 巡查 ${fmtTime(t.check_at).slice(-5)} · 日出 ${fmtTime(t.sunrise).slice(-5)}`,
+    `${fmtDay(t.night)} · 日落 ${fmtTime(t.sunset).slice(-5)} · 巡查 ${fmtTime(t.check_at).slice(-5)} · 日出 ${fmtTime(t.sunrise).slice(-5)}`,
     el("span", { class: `tag ${t.started ? "on" : ""}` }, t.started ? "已开始" : "未到时间"),
   );
   const patrols = t.patrols.length
@@ -633,7 +836,12 @@ async function loadLighting() {
       )
     : el("p", { class: "muted" }, t.started ? "今晚尚无巡查工单" : "巡查工单将在巡查时间生成");
   const suspects = t.circuits.filter((c) => c.suspect);
-  const dark = suspects.length
+  const dark = new Set(suspects.map((c) => c.key.split("#")[0]));
+  if ([...dark].join() !== [...state.darkAssets].join()) {
+    state.darkAssets = dark;
+    refreshSoon([loadAssets]); // the chips follow the circuits
+  }
+  const darkList = suspects.length
     ? el("ul", { class: "suspects" }, suspects.map((c) => el("li", { class: "bad" }, `${c.name}：${c.text}`)))
     : null;
   const circuits = el(
@@ -656,10 +864,21 @@ async function loadLighting() {
     ? el(
         "ul",
         { class: "faults" },
-        t.faults.map((f) => el("li", { class: "bad" }, `${f.code || ""} ${f.title} · ${f.status_zh}`)),
+        t.faults.map((f) =>
+          el(
+            "li",
+            { class: "bad" },
+            el(
+              "button",
+              { type: "button", class: "link", dataset: { order: f.work_order_id }, onclick: () => showOrder(f.work_order_id) },
+              `${f.code || ""} ${f.title}`,
+            ),
+            ` · ${f.status_zh} · ${person(f.assignee)}`,
+          ),
+        ),
       )
     : null;
-  body.replaceChildren(...[head, patrols, faults, dark, circuits].filter(Boolean));
+  body.replaceChildren(...[head, patrols, faults, darkList, circuits].filter(Boolean));
 }
 
 // --- stocktake ----------------------------------------------------------------------------
@@ -686,8 +905,12 @@ async function loadStocktake() {
         s.items.slice(0, 50).map((i) =>
           el(
             "tr",
-            { class: i.overdue.length ? "overdue" : "" },
-            el("td", { class: "code" }, i.code || `#${i.id}`),
+            { class: `clickable ${i.overdue.length ? "overdue" : ""}`, dataset: { order: i.id }, onclick: () => showOrder(i.id) },
+            el(
+              "td",
+              { class: "code" },
+              el("button", { type: "button", class: "link order-open", "aria-label": `查看工单 ${i.code || i.id} ${i.title}` }, i.code || `#${i.id}`),
+            ),
             el("td", { class: "what" }, i.title, i.on_hold ? el("span", { class: "tag" }, `挂起：${i.hold_reason || ""}`) : null),
             el("td", {}, i.status_zh),
             el("td", {}, person(i.responsible)),
@@ -752,11 +975,15 @@ function refreshSoon(parts) {
 function onEvent(type, data) {
   if (data && data.site_id && data.site_id !== state.site.id) return;
   if (type.startsWith("alarm.")) refreshSoon([loadAlarms, loadAssets, refreshHistory]);
-  else refreshSoon([loadOrders, loadAlarms, loadStocktake, loadLighting]);
+  else refreshSoon([loadOrders, loadAlarms, loadAssets, loadStocktake, loadLighting]);
+  // the open drawer follows its order; what is being typed into it stays
+  if (drawerOrderId() !== null && (!data || data.id === undefined || data.id === drawerOrderId())) {
+    refreshSoon([reloadDrawer]);
+  }
 }
 
 async function main() {
-  if (!takeToken()) {
+  if (!takeToken("duty")) {
     showLogin();
     return;
   }
@@ -764,6 +991,10 @@ async function main() {
   wireAlarmPanel();
   try {
     const [me, sites] = await Promise.all([api("/api/v1/me"), api("/api/v1/sites")]);
+    if (me.role === "technician") {
+      refuseToken(`这是维修人员${me.person_name ? ` ${me.person_name} ` : ""}的令牌，请在「我的任务」页面使用；值班室需要值班员的令牌`);
+      return;
+    }
     state.me = me;
     if (!sites.length) throw new Error("此令牌没有可查看的小区");
     const wanted = new URLSearchParams(location.search).get("site");
@@ -773,7 +1004,9 @@ async function main() {
     useZone(state.site.timezone);
     $("#site-name").textContent = state.site.name;
     if (sites.length > 1) showSwitcher(sites, wanted);
-    $("#who").textContent = me.person_name || me.name;
+    $("#who").textContent = me.person_name || TOKEN_ROLE_ZH[me.role] || me.name;
+    $("#who").title = `令牌：${me.name}`;
+    wireOrderPanel();
   } catch (err) {
     if (err.status !== 401) toast(`加载失败：${err.message}`, "error");
     return;
@@ -794,6 +1027,7 @@ async function main() {
   setInterval(() => {
     $("#clock").textContent = fmtClock(new Date());
     tickCountdowns($("#order-list"));
+    if ($("#drawer")) tickCountdowns($("#drawer"));
   }, 1000);
   $("#clock").textContent = fmtClock(new Date());
   // asset telemetry is not on the stream: refresh it, and the lighting circuits, each minute

@@ -1,20 +1,23 @@
 // 我的任务: a technician's open work orders in due order, on a phone. Each card opens to the
-// steps (接单 / 到场 / 挂起 / 恢复 / 完成), the checklist, a note and photos.
+// steps (接单 / 到场 / 挂起 / 恢复 / 完成), the checklist, a note and photos. 完成 goes through a
+// gate: every checklist item recorded or marked 不适用, a photo where the order needs one, and a
+// confirmation. What is being typed survives the live updates that re-render the cards.
 import {
   $,
   api,
   el,
   fmtTime,
+  keepFields,
   LIMIT_ZH,
   listen,
   logout,
   nextDue,
   showLogin,
-  STATUS_ZH,
   takeToken,
   tickCountdowns,
   toast,
 } from "/static/common.js";
+import { stepSentence, thumb } from "/static/order_drawer.js";
 
 const OPEN = ["registered", "dispatched", "accepted", "on_site", "on_hold", "reopened"];
 const STEPS = {
@@ -25,7 +28,8 @@ const STEPS = {
 };
 const HOLDABLE = ["registered", "dispatched", "accepted", "on_site", "reopened"];
 
-const state = { open: new Set(), people: {}, assignee: null };
+const state = { open: new Set(), people: {}, assignee: null, seq: 0 };
+const CHECK_ZH = { pass: "合格", fail: "不合格", "n/a": "不适用" };
 
 async function loadTasks() {
   const statuses = OPEN.map((s) => `status=${s}`).join("&");
@@ -37,12 +41,16 @@ async function loadTasks() {
   $("#summary").textContent = tasks.length
     ? `${tasks.length} 项待办${late ? `，${late} 项已超时` : ""}`
     : "暂无待办任务";
-  $("#task-list").replaceChildren(...tasks.map(card));
+  const mine = ++state.seq;
+  const before = new Map([...document.querySelectorAll("#task-list [data-task]")].map((li) => [li.dataset.task, li]));
+  const cards = tasks.map(card);
+  // an open card is filled before it replaces the old one, so nothing typed is lost meanwhile
+  await Promise.all(cards.filter((li) => state.open.has(+li.dataset.task)).map((li) => fill(li, +li.dataset.task)));
+  if (mine !== state.seq) return;
+  const focused = document.activeElement;
+  $("#task-list").replaceChildren(...cards);
+  for (const li of cards) keepFields(before.get(li.dataset.task), li, focused);
   tickCountdowns($("#task-list"));
-  for (const id of state.open) {
-    const li = $(`[data-task="${id}"]`);
-    if (li) await expand(li, id);
-  }
 }
 
 function card(t) {
@@ -89,6 +97,10 @@ async function toggle(li, id) {
 }
 
 async function expand(li, id) {
+  await fill(li, id);
+}
+
+async function fill(li, id) {
   const body = li.querySelector(".task-body");
   li.querySelector(".task-head").setAttribute("aria-expanded", "true");
   body.hidden = false;
@@ -110,10 +122,12 @@ async function expand(li, id) {
         "p",
         { class: "muted small" },
         `报修 ${fmtTime(order.reported_at)}`,
+        order.respond_due && !order.accepted_at ? ` · 响应时限 ${fmtTime(order.respond_due)}` : "",
+        order.arrive_due && !order.arrived_at ? ` · 到场时限 ${fmtTime(order.arrive_due)}` : "",
         order.resolve_due ? ` · 完成时限 ${fmtTime(order.resolve_due)}` : "",
         order.hold_reason ? ` · 挂起原因：${order.hold_reason}` : "",
       ),
-      steps(order),
+      steps(order, checklist),
       checklist.length ? checklistBox(order, checklist) : null,
       noteBox(order),
       photoBox(order),
@@ -122,6 +136,8 @@ async function expand(li, id) {
   );
 }
 
+const DONE_ZH = { accepted: "已接单", on_site: "已到场", resolved: "已完成", on_hold: "已挂起" };
+
 async function move(order, to, note = "") {
   try {
     await api(`/api/v1/work-orders/${order.id}/transitions`, {
@@ -129,17 +145,18 @@ async function move(order, to, note = "") {
       json: { to, note },
       headers: order.etag ? { "If-Match": order.etag } : {},
     });
-    toast("已更新");
+    toast(`${DONE_ZH[to] || "已恢复"}：${order.title}`);
   } catch (err) {
     toast(err.status === 412 ? "工单已被他人修改，已刷新" : `操作失败：${err.message}`, "error");
   }
   await loadTasks();
 }
 
-function steps(order) {
+function steps(order, checklist) {
   const box = el("div", { class: "steps" });
   for (const [to, label, cls] of STEPS[order.status] || []) {
-    box.append(el("button", { class: cls, dataset: { to }, onclick: () => move(order, to) }, label));
+    const onclick = to === "resolved" ? () => openGate(box, order, checklist) : () => move(order, to);
+    box.append(el("button", { class: cls, dataset: { to }, onclick }, label));
   }
   if (order.status === "on_hold") {
     const held = [...order.transitions].reverse().find((t) => t.to_status === "on_hold");
@@ -154,7 +171,13 @@ function steps(order) {
     }
   }
   if (HOLDABLE.includes(order.status)) {
-    const reason = el("input", { class: "reason", placeholder: "挂起原因，如：等待配件", maxlength: 2000 });
+    const reason = el("input", {
+      class: "reason",
+      placeholder: "挂起原因，如：等待配件",
+      "aria-label": "挂起原因",
+      maxlength: 300,
+      dataset: { keep: "hold" },
+    });
     box.append(
       el(
         "div",
@@ -181,6 +204,52 @@ function steps(order) {
   return box;
 }
 
+// 完成 is refused until the checklist is complete (each item recorded, or 不适用 with a reason)
+// and a photo is on an order that needs one; then it asks once more.
+function photosOf(order) {
+  return order.transitions.flatMap((t) => t.attachments).filter((ref) => !ref.endsWith(".pdf"));
+}
+
+function openGate(box, order, checklist) {
+  box.querySelector(".gate")?.remove();
+  const missing = checklist.filter((i) => !i.result);
+  const needsPhoto = order.photo_required && !photosOf(order).length;
+  const lines = [];
+  if (checklist.length) {
+    lines.push(
+      missing.length
+        ? el("li", { class: "missing" }, `检查表还有 ${missing.length} 项未检查：${missing.map((i) => i.text).join("、")}（不检查的项请标记「不适用」并写明原因）`)
+        : el("li", { class: "ok" }, `检查表 ${checklist.length} 项已全部记录`),
+    );
+  }
+  if (order.photo_required) {
+    lines.push(
+      needsPhoto
+        ? el("li", { class: "missing" }, "此类工单完成前需上传现场照片")
+        : el("li", { class: "ok" }, `已上传照片 ${photosOf(order).length} 张`),
+    );
+  }
+  const ready = !missing.length && !needsPhoto;
+  const gate = el(
+    "div",
+    { class: "gate", role: "alertdialog", "aria-label": "确认完成", dataset: { ready: String(ready) } },
+    el("strong", {}, ready ? "确认维修已完成？" : "还不能完成"),
+    lines.length ? el("ul", {}, lines) : null,
+    el(
+      "div",
+      { class: "steps" },
+      el(
+        "button",
+        { class: "primary", disabled: !ready, dataset: { confirm: "resolved" }, onclick: () => move(order, "resolved") },
+        "确认完成",
+      ),
+      el("button", { onclick: () => gate.remove() }, "返回"),
+    ),
+  );
+  box.after(gate);
+  (ready ? gate.querySelector("[data-confirm]") : gate.querySelector("button:last-child")).focus();
+}
+
 function checklistBox(order, items) {
   const done = items.filter((i) => i.result).length;
   return el(
@@ -191,13 +260,19 @@ function checklistBox(order, items) {
       "ul",
       {},
       items.map((item) => {
-        const record = async (passed, value) => {
+        const record = async (passed, value, extra = {}) => {
           try {
             const r = await api(`/api/v1/work-orders/${order.id}/checklist`, {
               method: "POST",
-              json: { item_id: item.id, passed, value },
+              json: { item_id: item.id, passed, value, ...extra },
             });
-            toast(r.result === "pass" ? `合格：${item.text}` : `不合格，已生成整改工单：${item.text}`);
+            toast(
+              r.result === "pass"
+                ? `合格：${item.text}`
+                : r.result === "n/a"
+                  ? `不适用：${item.text}`
+                  : `不合格，已生成整改工单：${item.text}`,
+            );
           } catch (err) {
             toast(`记录失败：${err.message}`, "error");
           }
@@ -206,8 +281,8 @@ function checklistBox(order, items) {
         const result = item.result
           ? el(
               "span",
-              { class: `tag ${item.result === "pass" ? "on" : "bad"}` },
-              item.result === "pass" ? "合格" : "不合格",
+              { class: `tag ${item.result === "pass" ? "on" : item.result === "fail" ? "bad" : ""}` },
+              CHECK_ZH[item.result] || item.result,
               item.value !== null && item.value !== undefined ? ` ${item.value}${item.unit || ""}` : "",
             )
           : null;
@@ -216,7 +291,14 @@ function checklistBox(order, items) {
           const range = [item.low, item.high].some((v) => v !== null)
             ? `${item.low ?? ""}–${item.high ?? ""}${item.unit || ""}`
             : item.unit || "";
-          const input = el("input", { type: "number", step: "any", inputmode: "decimal", placeholder: range });
+          const input = el("input", {
+            type: "number",
+            step: "any",
+            inputmode: "decimal",
+            placeholder: range,
+            "aria-label": `${item.text} 测量值`,
+            dataset: { keep: `measure-${item.id}` },
+          });
           controls = el(
             "span",
             { class: "measure" },
@@ -244,14 +326,56 @@ function checklistBox(order, items) {
             el("button", { class: "fail", onclick: () => record(false, null) }, "不合格"),
           );
         }
-        return el("li", { dataset: { item: item.id } }, el("span", { class: "item-text" }, item.text), result, controls);
+        // 不适用: the item does not apply this time; the reason is asked for and recorded
+        const naReason = el("input", {
+          class: "reason",
+          placeholder: "不适用原因",
+          "aria-label": `${item.text} 不适用原因`,
+          maxlength: 2000,
+          dataset: { keep: `na-${item.id}` },
+        });
+        const na = el(
+          "span",
+          { class: "na-form" },
+          naReason,
+          el(
+            "button",
+            {
+              class: "na",
+              dataset: { na: item.id },
+              onclick: () => {
+                if (!naReason.value.trim()) {
+                  naReason.focus();
+                  toast("标记不适用需要写明原因", "error");
+                  return;
+                }
+                record(null, null, { not_applicable: true, note: naReason.value.trim() });
+              },
+            },
+            "不适用",
+          ),
+        );
+        return el(
+          "li",
+          { dataset: { item: item.id, result: item.result || "" } },
+          el("span", { class: "item-text" }, item.text),
+          result,
+          item.result ? null : controls,
+          item.result ? null : na,
+        );
       }),
     ),
   );
 }
 
 function noteBox(order) {
-  const text = el("textarea", { rows: 2, placeholder: "跟进记录，如：已更换镇流器", maxlength: 2000 });
+  const text = el("textarea", {
+    rows: 2,
+    placeholder: "跟进记录，如：已更换镇流器",
+    "aria-label": "跟进记录",
+    maxlength: 2000,
+    dataset: { keep: "note" },
+  });
   return el(
     "div",
     { class: "note" },
@@ -264,8 +388,9 @@ function noteBox(order) {
           try {
             await api(`/api/v1/work-orders/${order.id}/comments`, {
               method: "POST",
-              json: { note: text.value.trim() },
+              json: { text: text.value.trim() },
             });
+            text.value = "";
             toast("已记录");
           } catch (err) {
             toast(`记录失败：${err.message}`, "error");
@@ -288,8 +413,15 @@ function photoBox(order) {
       fileName.textContent = input.files[0] ? input.files[0].name : "未选择";
     },
   });
-  const pick = el("label", { class: "file-pick" }, input, "拍照或选择照片", fileName);
-  const caption = el("input", { class: "reason", placeholder: "照片说明（可选）", maxlength: 2000 });
+  // kept whole across a re-render: the chosen file and its name stay together
+  const pick = el("label", { class: "file-pick", dataset: { keep: "photo" } }, input, "拍照或选择照片", fileName);
+  const caption = el("input", {
+    class: "reason",
+    placeholder: "照片说明（可选）",
+    "aria-label": "照片说明",
+    maxlength: 2000,
+    dataset: { keep: "caption" },
+  });
   const send = el(
     "button",
     {
@@ -310,7 +442,9 @@ function photoBox(order) {
         send.disabled = true;
         try {
           await api(`/api/v1/work-orders/${order.id}/attachments`, { method: "POST", form });
-          toast("照片已上传");
+          toast(`照片已上传：${order.title}`);
+          input.value = "";
+          caption.value = "";
         } catch (err) {
           toast(`上传失败：${err.message}`, "error");
         }
@@ -328,33 +462,12 @@ function history(order) {
   return el(
     "ul",
     { class: "history" },
-    steps.map((t) =>
-      el(
-        "li",
-        {},
-        `${fmtTime(t.at)} ${state.people[t.actor] || (t.actor === "system" ? "系统" : t.actor)}：${STATUS_ZH[t.to_status] || t.to_status}`,
-        t.note ? ` · ${t.note}` : "",
-        t.attachments.map((ref) => thumb(order.id, ref)),
-      ),
-    ),
+    steps.map((t) => el("li", {}, stepSentence(order, t, state.people), t.attachments.map((ref) => thumb(order.id, ref)))),
   );
 }
 
-// Attachments need the token, so they are fetched and shown from a blob URL.
-function thumb(orderId, ref) {
-  const name = ref.split("/").pop();
-  const img = el("img", { class: "thumb", alt: "附件", dataset: { ref } });
-  if (name.endsWith(".pdf")) return el("span", { class: "tag", dataset: { ref } }, "PDF");
-  api(`/api/v1/work-orders/${orderId}/attachments/${name}`)
-    .then((blob) => {
-      img.src = URL.createObjectURL(blob);
-    })
-    .catch(() => img.replaceWith(el("span", { class: "tag" }, "附件不可用")));
-  return img;
-}
-
 async function main() {
-  if (!takeToken()) {
+  if (!takeToken("tasks")) {
     showLogin();
     return;
   }

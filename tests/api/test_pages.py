@@ -191,6 +191,10 @@ def test_technician_page_lists_only_their_tasks_in_due_order_and_moves_one_throu
         page.locator(f'[data-task="{sooner["id"]}"] .steps').get_by_role(
             "button", name=button, exact=True
         ).click()
+        if status == "resolved":  # 完成 asks once more (the completion gate)
+            page.locator(f'[data-task="{sooner["id"]}"] .gate').get_by_role(
+                "button", name="确认完成"
+            ).click()
         page.wait_for_function(
             "([id, s]) => { const t = document.querySelector(`[data-task='${id}']`);"
             " return s === 'resolved' ? !t : t && t.dataset.status === s; }",

@@ -103,9 +103,10 @@ def tones(page: Page) -> list[dict[str, Any]]:
 
 
 def local(at: str | datetime) -> str:
-    """A time as the page shows it: month/day hour:minute in Shanghai."""
+    """A time as the page shows it: 12月1日 14:05 in Shanghai."""
     t = datetime.fromisoformat(at) if isinstance(at, str) else at
-    return t.astimezone(SHANGHAI).strftime("%m/%d %H:%M")
+    t = t.astimezone(SHANGHAI)
+    return f"{t.month}月{t.day}日 {t:%H:%M}"
 
 
 def local_input(at: datetime) -> str:
