@@ -99,14 +99,24 @@ class CircuitReading:
             floor = max(floor, cfg.min_current_ratio * self.rated_a)
         return self.current_a < floor
 
+    @property
+    def tripped(self) -> bool:
+        """Commanded on yet drawing nothing: the breaker has tripped or the supply is off, so
+        the circuit is not 已合闸 whatever the command says."""
+        return self.commanded_on is True and self.current_a is not None and self.current_a < 0.05
+
     def telemetry_text(self, spec: SiteFile) -> str:
         if not self.fresh:
             return "无天黑后的遥测数据，请现场确认"
         if self.commanded_on is False:
             return "未合闸（请确认时控设置）"
+        dark = self.is_dark(spec)
+        ordered = "，已另开维修工单" if dark else ""
+        if self.tripped:
+            return f"已发合闸命令但无电流，疑似跳闸或断电{ordered}"
         current = f"{self.current_a:.2f} A" if self.current_a is not None else "电流未知"
         rated = f"（额定 {self.rated_a:.2f} A）" if self.rated_a else ""
-        verdict = "疑似不亮，已另开维修工单" if self.is_dark(spec) else "正常"
+        verdict = f"电流偏低，疑似灯具不亮{ordered}" if dark else "正常"
         return f"已合闸，电流 {current}{rated}，{verdict}"
 
 
@@ -288,8 +298,11 @@ def _fault(
             reported_at=now,
             asset_code=c.asset_id,
             description=(
-                f"{night:%m月%d日} 天黑后 {c.name} 已合闸，但电流仅 {c.current_a:.2f} A{rated}，"
-                "灯具可能不亮（灯具损坏、线路断开或接触器故障），请检修。"
+                f"{night.month}月{night.day}日 天黑后 {c.name} 已发合闸命令但无电流，"
+                "疑似跳闸或断电（断路器跳闸、接触器未吸合或线路断开），请检修。"
+                if c.tripped
+                else f"{night.month}月{night.day}日 天黑后 {c.name} 已合闸，但电流仅 "
+                f"{c.current_a:.2f} A{rated}，灯具可能不亮（灯具损坏或线路断开），请检修。"
             ),
             dedup_key=key,
             zone_code=c.zone,

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -297,6 +298,20 @@ def _fail(message: str, verbose: bool) -> int:
     return 2
 
 
+def _loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop where it is installed (uvicorn[standard] brings it; not on Windows)."""
+    if settings.event_loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            logging.getLogger("propwatch").warning(
+                "uvloop is not installed: the services run on asyncio's own loop"
+            )
+        else:
+            return uvloop.new_event_loop
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     chosen = _peek(argv, "--lang")
@@ -330,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_client(args, control, site)
         from propwatch import runtime
 
-        return asyncio.run(runtime.run(args, settings))
+        with asyncio.Runner(loop_factory=_loop_factory(settings)) as runner:
+            return runner.run(runtime.run(args, settings))
     except ConfigError as exc:
         if args.verbose:
             traceback.print_exc()

@@ -140,6 +140,16 @@ class Settings(BaseSettings):
         description="seconds to wait for a free connection before answering 503",
         json_schema_extra=_read_by("demo maintenance api db", "等待空闲连接的秒数, 超过则 503"),
     )
+    # uvloop's event loop (libuv, its transports in C) serves the same requests on a fraction of
+    # the CPU asyncio's pure-Python selector loop spends (docs/performance.md); `asyncio` for a
+    # platform without it
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        default="uvloop",
+        description="event loop of every service: uvloop, or asyncio's own",
+        json_schema_extra=_read_by(
+            "demo gateway maintenance api simulate", "事件循环: uvloop 或 asyncio"
+        ),
+    )
     api_host: str = Field(
         default="127.0.0.1",
         description="address the HTTP API listens on",

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from maintenance.db import Database
-from maintenance.lighting import check_time, night_lighting_check, sunset_at
+from maintenance.lighting import CircuitReading, check_time, night_lighting_check, sunset_at
 from maintenance.registry.models import Asset as AssetRow
 from maintenance.work_orders.models import Status, WorkOrder
 from maintenance.work_orders.service import transition
@@ -131,3 +131,30 @@ def test_after_downtime_the_latest_night_is_patrolled_late_naming_the_missed_one
     assert result.missed_nights == [NIGHT, NIGHT + timedelta(days=1), NIGHT + timedelta(days=2)]
     assert patrol.details["late"] is True
     assert "11月23日、11月24日、11月25日" in patrol.description
+
+
+def _reading(current_a: float | None, commanded_on: bool | None = True) -> CircuitReading:
+    return CircuitReading(
+        asset_id="lighting-b",
+        asset_name="B区照明配电箱",
+        zone="zone-b",
+        circuit=2,
+        commanded_on=commanded_on,
+        current_a=current_a,
+        rated_a=2.5,
+        fresh=True,
+    )
+
+
+def test_a_circuit_commanded_on_with_no_current_reads_as_tripped_not_closed(
+    example_site: Site,
+) -> None:
+    text = _reading(0.0).telemetry_text(example_site.spec)
+    assert text == "已发合闸命令但无电流，疑似跳闸或断电，已另开维修工单"
+    assert "已合闸" not in text
+
+
+def test_a_circuit_drawing_too_little_reads_as_closed_but_dark(example_site: Site) -> None:
+    text = _reading(0.4).telemetry_text(example_site.spec)
+    assert text == "已合闸，电流 0.40 A（额定 2.50 A），电流偏低，疑似灯具不亮，已另开维修工单"
+    assert _reading(None, commanded_on=False).telemetry_text(example_site.spec).startswith("未合闸")

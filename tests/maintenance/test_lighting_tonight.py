@@ -65,7 +65,8 @@ def test_after_the_check_it_shows_the_patrol_progress_and_the_dark_circuit(
     (fault,) = t.faults
     assert "第3回路" in fault.title
     dark = [c for c in t.circuits if c.suspect]
-    assert [c.key for c in dark] == ["lighting-b#3"] and "疑似不亮" in dark[0].text
+    assert [c.key for c in dark] == ["lighting-b#3"]
+    assert "疑似跳闸" in dark[0].text  # 0.02 A: tripped, not 已合闸
 
 
 def test_the_next_morning_still_shows_last_nights_check(
