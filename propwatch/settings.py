@@ -140,8 +140,8 @@ class Settings(BaseSettings):
         description="seconds to wait for a free connection before answering 503",
         json_schema_extra=_read_by("demo maintenance api db", "等待空闲连接的秒数, 超过则 503"),
     )
-    # uvloop's event loop (libuv, its transports in C) serves the same requests on a fraction of
-    # the CPU asyncio's pure-Python selector loop spends (docs/performance.md); `asyncio` for a
+    # uvloop's event loop (libuv, its transports in C) serves a request on a little less CPU than
+    # asyncio's selector loop (about 5 %, `bench.api_request_costs --ab`); `asyncio` for a
     # platform without it
     event_loop: Literal["uvloop", "asyncio"] = Field(
         default="uvloop",
