@@ -94,6 +94,14 @@ def _clip(raw: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+class NoKnownValue(PayloadError):
+    """Every field the payload carries has a value its map does not know: nothing to keep."""
+
+    def __init__(self, unknown: dict[str, str]) -> None:
+        super().__init__("no known value: " + "; ".join(unknown.values()))
+        self.unknown = unknown
+
+
 @dataclass(frozen=True, slots=True)
 class MappedPayload:
     """What a payload gave: values by field name, the device's own timestamp if it sent one,
@@ -139,7 +147,7 @@ class PayloadMap:
                     unknown[f.name] = str(exc)
         if not values:
             if unknown:
-                raise PayloadError("no known value: " + "; ".join(unknown.values()))
+                raise NoKnownValue(unknown)
             raise PayloadError("no profile field present in payload")
         ts = None
         if self.timestamp and (raw_ts := _at_path(doc, self.timestamp)) is not None:
@@ -469,6 +477,10 @@ class MqttIngest:
             return None
         try:
             mapped = route.payload_map.map(payload)
+        except NoKnownValue as exc:
+            self._bad_quality(route, exc.unknown)
+            self.dead_letters.keep(topic, payload, now, str(exc), then=ack)
+            return None
         except PayloadError as exc:
             self.dead_letters.keep(topic, payload, now, str(exc), then=ack)
             return None

@@ -249,6 +249,36 @@ class MqttField(_Strict):
     unit: str = ""
     scale: float = 1.0
     map: dict[str, float | int | bool | str] | None = None
+    """Payload value (as text) → the value stored, all of the field's `type`: a field of the
+    store keeps one type, and InfluxDB refuses a batch that mixes them."""
+
+    @model_validator(mode="after")
+    def _map_of_its_type(self) -> MqttField:
+        if self.map is None:
+            return self
+        for key, value in self.map.items():
+            if not _of_type(value, self.type):
+                raise ValueError(
+                    say(
+                        f"map 中 {key}: {value!r} 不是字段类型 {self.type} 的值；"
+                        f"map 的值须与 type 一致（type 缺省为 float）",
+                        f"map entry {key}: {value!r} is not a {self.type} value; a map's "
+                        f"values must be of the field's type (float unless `type` says)",
+                    )
+                )
+        if self.type == "float":  # 1 and 1.0 alike: the store keeps floats for this field
+            object.__setattr__(self, "map", {k: float(v) for k, v in self.map.items()})
+        return self
+
+
+def _of_type(value: float | int | bool | str, type_: str) -> bool:
+    if isinstance(value, bool):
+        return type_ == "bool"
+    if isinstance(value, int):
+        return type_ in ("int", "float")
+    if isinstance(value, float):
+        return type_ == "float"
+    return type_ == "string"
 
 
 class MqttProfile(_Strict):
