@@ -46,6 +46,12 @@ def all_sites_overview() -> FileResponse:
     return _page("overview.html")
 
 
+@router.get("/daily")
+def daily_report() -> FileResponse:
+    """日报: a day of one site on paper, for the morning meeting and the notice board."""
+    return _page("daily.html")
+
+
 @router.get("/tasks")
 def my_tasks() -> FileResponse:
     """我的任务: the technician's phone page."""

@@ -62,6 +62,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/reports/{site_id}/stocktake"): OPS,
     ("GET", "/api/v1/reports/{site_id}/monthly"): OPS,
     ("GET", "/api/v1/work-orders/export"): R,
+    ("GET", "/api/v1/reports/{site_id}/daily"): OPS,
     ("GET", "/api/v1/reports/{site_id}/stocktake/export"): OPS,
     ("GET", "/api/v1/reports/{site_id}/monthly/export"): OPS,
     ("POST", "/api/v1/webhooks"): OPS,
