@@ -783,7 +783,6 @@ async function loadAssets() {
                     type: "button",
                     class: `chip ${cls}`,
                     title,
-                    "aria-label": `${a.name} ${text}，查看工单 ${orders[0].code || orders[0].id}`,
                     dataset: { asset: a.id, order: orders[0].id },
                     onclick: () => showOrder(orders[0].id),
                   },
