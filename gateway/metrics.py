@@ -193,6 +193,16 @@ def gateway_exposition(gw: Gateway) -> str:
         p + "mqtt_connected", "1 while connected to the broker.", int(gw.mqtt.connected.is_set())
     )
     e.counter(p + "mqtt_connects_total", "Successful broker connections.", gw.mqtt.connect_count)
+    e.counter(
+        p + "mqtt_session_took_over_total",
+        "Connections that took the MQTT session from another live gateway with this client id.",
+        gw.session.took_over,
+    )
+    e.counter(
+        p + "mqtt_session_taken_over_total",
+        "Connections that found another gateway had taken this client id's session meanwhile.",
+        gw.session.taken_over,
+    )
     suppressed = gw.report.suppressed if gw.report else 0
     e.counter(p + "points_unchanged_total", "Values held back by report by exception.", suppressed)
     pollers = list(gw.pollers)

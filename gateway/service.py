@@ -18,6 +18,7 @@ from gateway.modbus.connection import ModbusConnection, link_key
 from gateway.modbus.link import LinkPoller
 from gateway.modbus.poller import ModbusDevicePoller
 from gateway.mqtt_ingest import MqttIngest
+from gateway.mqtt_session import SessionHolder, gateway_client_id
 from gateway.outbox import Outbox
 from gateway.readings import ReportByException, Sample, site_policies
 from gateway.rules.engine import RuleEngine
@@ -96,15 +97,17 @@ class Gateway:
             else None
         )
         self.rules = RuleEngine(site)
+        client_id = gateway_client_id(site.id, settings.instance_id)
         self.mqtt = MqttConnection(
             mqtt_url,
-            f"propwatch-gateway-{site.id}",
+            client_id,
             clean_start=False,
             manual_ack=True,
             username=settings.mqtt_username,
             password=settings.mqtt_password.get_secret_value() if settings.mqtt_password else None,
             ca_file=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
         )
+        self.session = SessionHolder(site.id, client_id, self.mqtt, clock)
         self.dead_letters = DeadLetters(settings.var_dir / "dead_letters.db", clock=clock)
         self.events = EventPublisher(self.outbox, self.mqtt, clock)
         self.metrics_server: MetricsServer | None = None
@@ -371,6 +374,10 @@ class Gateway:
             conn.close()
         if self.metrics_server is not None:
             await self.metrics_server.__aexit__()
+        if self.mqtt.connected.is_set():
+            # paho raises when the publish could not even be queued: nothing more to do then.
+            with contextlib.suppress(RuntimeError, ValueError):
+                await asyncio.to_thread(self.session.release().wait_for_publish, 2.0)
         self.mqtt.stop()
         await self.sink.close()
         await asyncio.to_thread(self.outbox.close)
@@ -379,6 +386,7 @@ class Gateway:
 
     def _on_broker_connected(self) -> None:
         """From paho's network thread."""
+        self.session.connected()
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self.publish_all_states)
 

@@ -191,23 +191,15 @@ class Settings(BaseSettings):
     instance_id: str | None = Field(
         default=None,
         description="replica id (a distinct MQTT client id each)",
-        json_schema_extra=_read_by("maintenance", "副本编号 (各副本的 MQTT 客户端 ID 不同)"),
+        json_schema_extra=_read_by(
+            "maintenance gateway", "副本编号 (各副本、各网关实例的 MQTT 客户端 ID 不同)"
+        ),
     )
     mqtt_shared_group: str | None = Field(
         default=None,
         description="shared-subscription group of the replicas",
         json_schema_extra=_read_by("maintenance", "副本共享订阅组名"),
     )
-    # Gateway store-and-forward (docs/configuration.md): the in-memory queue, batches, the durable
-    # outbox under var_dir and its byte bound (past it the oldest telemetry is dropped, counted).
-    gateway_queue_capacity: int = Field(
-        default=100_000,
-        description="gateway in-memory queue capacity (samples)",
-        json_schema_extra=_read_by("demo gateway", "网关内存队列容量 (条)"),
-    )
-    gateway_batch_size: int = Field(
-        default=5000,
-        description="samples per write batch",
     # MQTT flow control: QoS 1 messages the gateway may hold unacknowledged (half of it and the
     # batch is written at once, not at its deadline). At most the broker's in-flight window
     # (Mosquitto max_inflight_messages, 20 by default; EMQX max_inflight, 32): a broker drops
@@ -219,6 +211,16 @@ class Settings(BaseSettings):
         description="MQTT messages held unacknowledged before the batch is cut at once",
         json_schema_extra=_read_by("demo gateway", "未确认的 MQTT 消息达到此数即刻写入"),
     )
+    # Gateway store-and-forward (docs/configuration.md): the in-memory queue, batches, the durable
+    # outbox under var_dir and its byte bound (past it the oldest telemetry is dropped, counted).
+    gateway_queue_capacity: int = Field(
+        default=100_000,
+        description="gateway in-memory queue capacity (samples)",
+        json_schema_extra=_read_by("demo gateway", "网关内存队列容量 (条)"),
+    )
+    gateway_batch_size: int = Field(
+        default=5000,
+        description="samples per write batch",
         json_schema_extra=_read_by("demo gateway", "每批写入的条数"),
     )
     gateway_flush_interval: float = Field(
