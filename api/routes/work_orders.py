@@ -108,9 +108,13 @@ def _external_ids(session: Session, ids: list[int]) -> dict[int, str]:
     return {wid: ext for wid, ext in rows}
 
 
-def etag_of(session: Session, wo: WorkOrder) -> str:
-    """Changes with every step, note and reassignment (the audit trail only grows)."""
-    steps = session.scalar(select(func.count()).where(WorkOrderTransition.work_order_id == wo.id))
+def etag_of(session: Session, wo: WorkOrder, steps: int | None = None) -> str:
+    """Changes with every step, note and reassignment (the audit trail only grows). `steps`:
+    the number of its transitions when the caller holds them all (saves the count)."""
+    if steps is None:
+        steps = session.scalar(
+            select(func.count()).where(WorkOrderTransition.work_order_id == wo.id)
+        )
     raw = f"{wo.id}:{wo.status}:{wo.assignee}:{wo.updated_at.isoformat()}:{steps}:{wo.priority}"
     return '"' + hashlib.sha256(raw.encode()).hexdigest()[:20] + '"'
 
@@ -151,43 +155,47 @@ def _actor_names(
     return names
 
 
-def _links(session: Session, wo: WorkOrder) -> tuple[LinkedAlarm | None, LinkedPlan | None]:
+def _linked_alarm(session: Session, wo: WorkOrder) -> LinkedAlarm | None:
     alarm = session.scalars(
         select(Alarm).where(Alarm.work_order_id == wo.id).order_by(Alarm.raised_at.desc()).limit(1)
     ).first()
-    linked_alarm = (
-        LinkedAlarm(
-            id=alarm.id,
-            message=alarm.message or alarm.alarm_type,
-            severity=alarm.severity,
-            raised_at=alarm.raised_at,
-            cleared_at=alarm.cleared_at,
-        )
-        if alarm is not None
-        else None
+    if alarm is None:
+        return None
+    return LinkedAlarm(
+        id=alarm.id,
+        message=alarm.message or alarm.alarm_type,
+        severity=alarm.severity,
+        raised_at=alarm.raised_at,
+        cleared_at=alarm.cleared_at,
     )
+
+
+def _linked_plan(wo: WorkOrder) -> LinkedPlan | None:
     plan_id = wo.details.get("plan_id") if isinstance(wo.details, dict) else None
-    linked_plan = None
-    if isinstance(plan_id, str):
-        due = wo.details.get("due_at")
-        linked_plan = LinkedPlan(
-            id=plan_id,
-            name=str(wo.details.get("plan_name") or plan_id),
-            due_at=datetime.fromisoformat(due) if isinstance(due, str) else None,
-        )
-    return linked_alarm, linked_plan
+    if not isinstance(plan_id, str):
+        return None
+    due = wo.details.get("due_at")
+    return LinkedPlan(
+        id=plan_id,
+        name=str(wo.details.get("plan_name") or plan_id),
+        due_at=datetime.fromisoformat(due) if isinstance(due, str) else None,
+    )
 
 
-def _detail(session: Session, ctx: Ctx, wo: WorkOrder, response: Response) -> WorkOrderDetail:
+def _detail(
+    session: Session, ctx: Ctx, wo: WorkOrder, response: Response, *, new: bool = False
+) -> WorkOrderDetail:
+    """The order as `WorkOrderDetail`, its ETag set on `response`. `new`: made by this request,
+    so no alarm can point at it yet (the query for one is skipped)."""
     session.flush()
-    session.refresh(wo)
-    etag = etag_of(session, wo)
-    response.headers["ETag"] = etag
+    session.refresh(wo)  # its relationships too: `wo.transitions` is read afresh, all of them
     view = service.work_order_view(session, wo, ctx.clock.now())
+    etag = etag_of(session, wo, steps=len(view.transitions))
+    response.headers["ETag"] = etag
     ext = _external_ids(session, [wo.id]).get(wo.id)
     site = ctx.sites.get(wo.site_id)
     people = {p.id: p.name for p in site.spec.people} if site is not None else {}
-    alarm, plan = _links(session, wo)
+    alarm = None if new else _linked_alarm(session, wo)
     return WorkOrderDetail(
         **view.model_dump(),
         external_id=ext,
@@ -195,7 +203,7 @@ def _detail(session: Session, ctx: Ctx, wo: WorkOrder, response: Response) -> Wo
         assignee_name=people.get(wo.assignee or ""),
         actor_names=_actor_names(session, ctx, people, {t.actor for t in view.transitions}),
         alarm=alarm,
-        plan=plan,
+        plan=_linked_plan(wo),
         photo_required=site is not None
         and needs_photo(site.spec.work_orders, wo.category, wo.details or {}),
     )
@@ -314,7 +322,7 @@ def create_work_order(
         status_code=201,
         detail=body.model_dump(mode="json"),
     )
-    return _detail(session, ctx, wo, response)
+    return _detail(session, ctx, wo, response, new=True)
 
 
 def _line_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -468,7 +476,7 @@ def post_transition(
         status_code=200,
         detail=body.model_dump(mode="json"),
     )
-    return _detail(session, ctx, wo, response)
+    return _detail(session, ctx, wo, response, new=True)
 
 
 @router.post("/{work_order_id}/assign", response_model=WorkOrderDetail, summary="派单 / 改派")
@@ -503,7 +511,7 @@ def post_assign(
         status_code=200,
         detail=body.model_dump(mode="json"),
     )
-    return _detail(session, ctx, wo, response)
+    return _detail(session, ctx, wo, response, new=True)
 
 
 @router.get(
