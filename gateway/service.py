@@ -129,6 +129,8 @@ class Gateway:
         self._tasks: list[asyncio.Task[None]] = []
         self.reloads = 0
         self.reload_failures = 0
+        self._asset_by_device: dict[str, str] = {}
+        self._asset_by_device_of: Site | None = None
         self._build()
         self._restore_conditions()
 
@@ -154,8 +156,15 @@ class Gateway:
                 self.conditions.drop(condition.episode_id)
 
     def _asset_of(self, device_id: str) -> str:
-        assets = self.site.spec.assets_of_device(device_id)
-        return assets[0].id if assets else device_id
+        """The (first) asset a device serves; looked up for every snapshot, so kept in a map
+        built once per site (a scan of every asset cost O(assets) per offline device)."""
+        if self._asset_by_device_of is not self.site:
+            self._asset_by_device = {}
+            for asset in reversed(self.site.spec.assets):
+                if asset.device is not None:
+                    self._asset_by_device[asset.device] = asset.id
+            self._asset_by_device_of = self.site
+        return self._asset_by_device.get(device_id, device_id)
 
     def _build(self) -> None:
         for device in self.site.spec.devices:

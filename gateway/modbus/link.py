@@ -57,6 +57,18 @@ class LinkPoller:
     def start(self) -> None:
         self._stopping = False
         self.task = asyncio.create_task(self.run(), name=f"poll-{self.connection.name}")
+        self.task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """A link task ends only when stopped; one that raised is said loudly, with its units."""
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error(
+                "polling of %s (%s) stopped: %r",
+                self.connection.name,
+                ", ".join(self.pollers),
+                exc,
+                exc_info=exc,
+            )
 
     def stop(self) -> asyncio.Task[None] | None:
         """Ask the task to end: it is cancelled, and stops before its next poll in any case.
