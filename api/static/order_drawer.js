@@ -148,7 +148,7 @@ function limitName(name) {
 }
 
 function dueText(due, met) {
-  if (!due) return "—";
+  if (!due) return null;
   const when = fmtTime(due);
   if (met) {
     const late = new Date(met) - new Date(due);

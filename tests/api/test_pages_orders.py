@@ -421,3 +421,33 @@ def test_the_countdown_follows_the_earliest_limit_not_the_stage_order(
     )
     assert got == ["resolve_due", None, "arrive_due"]
     page.close()
+
+
+def test_an_action_on_an_order_changed_elsewhere_is_refused_and_the_drawer_reloads(
+    browser: Browser, live: Live
+) -> None:
+    tokens = live.tokens
+    created = create_order(live.base, tokens.duty, "4栋门禁失灵", assignee="li-shifu")
+    for to in ("accepted", "on_site", "resolved"):
+        step(live, created["id"], to, tokens.other_technician)
+    page = duty_room(browser, live, False, "?status=resolved")
+    drawer = open_drawer(page, created["id"])
+    held: list[Any] = []  # the drawer's reloads wait here, so it keeps the ETag it read
+    page.route(f"**/api/v1/work-orders/{created['id']}", lambda route: held.append(route))
+
+    httpx.post(
+        f"{live.base}/api/v1/work-orders/{created['id']}/comments",
+        json={"text": "业主称门禁仍偶尔失灵"},
+        headers=bearer(tokens.other_technician),
+    )
+    drawer.get_by_role("button", name="验收", exact=True).click()
+
+    page.locator(".toast", has_text="已被他人修改").wait_for()
+    assert order(live, created["id"])["status"] == "resolved"
+    assert held  # the reload after the 412 waited too
+    page.unroute(f"**/api/v1/work-orders/{created['id']}")  # lets the held ones through
+    drawer.locator(".drawer-history li", has_text="业主称门禁仍偶尔失灵").wait_for()
+    drawer.get_by_role("button", name="验收", exact=True).click()
+    page.wait_for_selector(f'#drawer[data-order="{created["id"]}"][data-status="verified"]')
+    assert order(live, created["id"])["status"] == "verified"
+    page.close()
