@@ -54,6 +54,11 @@ function box() {
   return node;
 }
 
+// A modal drawer: what is behind it can be neither tabbed to nor read out until it closes.
+function setBehind(inert) {
+  for (const part of document.querySelectorAll("body > header, body > main")) part.inert = inert;
+}
+
 export function drawerOrderId() {
   return drawer.id;
 }
@@ -64,6 +69,7 @@ export function closeDrawer() {
   node.hidden = true;
   $("#drawer-shade").hidden = true;
   document.body.classList.remove("drawer-open");
+  setBehind(false);
   drawer.id = drawer.order = null;
   if (drawer.opener && document.contains(drawer.opener)) drawer.opener.focus();
 }
@@ -78,6 +84,7 @@ export async function openDrawer(orderId, ctx) {
   node.hidden = false;
   $("#drawer-shade").hidden = false;
   document.body.classList.add("drawer-open");
+  setBehind(true);
   node.dataset.order = orderId;
   await reloadDrawer();
   $(".drawer-close", node).focus();
