@@ -13,6 +13,12 @@ from maintenance.dead_letters import DeadLetter
 from maintenance.notifications import Notification
 from maintenance.notify.models import NotificationAttempt, NotificationCursor, NotificationDelivery
 from maintenance.plans.models import PlanCursor, PlanHealth, PlanRecord
+from maintenance.quality.models import (
+    Finding,
+    Rectification,
+    RectificationEscalation,
+    RectificationStep,
+)
 from maintenance.registry.models import Asset, Building, Person, SiteRecord, Zone
 from maintenance.site_leases import MaintenanceReplica, SiteLease
 from maintenance.work_orders.models import Escalation, WorkOrder, WorkOrderTransition
@@ -26,6 +32,7 @@ __all__ = [
     "DeadLetter",
     "Escalation",
     "ExternalRef",
+    "Finding",
     "IdempotencyRecord",
     "MaintenanceReplica",
     "Notification",
@@ -37,6 +44,9 @@ __all__ = [
     "PlanHealth",
     "PlanRecord",
     "ProcessedEvent",
+    "Rectification",
+    "RectificationEscalation",
+    "RectificationStep",
     "SiteLease",
     "SiteRecord",
     "WebhookDelivery",

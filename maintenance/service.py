@@ -39,6 +39,7 @@ from maintenance.consumer import EventConsumer
 from maintenance.db import Database
 from maintenance.escalation import escalate_overdue
 from maintenance.notify.dispatcher import NotificationDispatcher, start_cursor
+from maintenance.quality.escalation import escalate_overdue_rectifications
 from maintenance.registry.service import sync_registry
 from maintenance.scheduler import PLAN_INTERVAL, PlanScheduler, SchedulerStats
 from maintenance.site_leases import SiteLeases
@@ -352,12 +353,15 @@ class MaintenanceService:
         self.counts.site_passes += 1
 
     def check_time_limits(self, site: Site) -> int:
-        """超时升级: one pass of the escalation ladder over the site's work orders."""
+        """超时升级: one pass of the escalation ladder over the site's work orders, then over its
+        open rectifications."""
         with self.db.session() as s:
-            fired = escalate_overdue(s, site.spec, self.clock.now(), site.id)
-        self.counts.escalations_fired += len(fired)
+            fired = len(escalate_overdue(s, site.spec, self.clock.now(), site.id))
+        with self.db.session() as s:  # 整改督促: its own transaction, like each pass
+            fired += len(escalate_overdue_rectifications(s, site.spec, self.clock.now(), site.id))
+        self.counts.escalations_fired += fired
         self.counts.sla_passes += 1
-        return len(fired)
+        return fired
 
     async def _run_due(self, every: bool = False) -> None:
         """Run the pass of each held site that is due (or of every held site)."""

@@ -34,6 +34,9 @@ TOPICS = (
     "alarm.acknowledged",
     "alarm.chattering",
     "asset.warranty_expiring",
+    "rectification.issued",
+    "rectification.changed",
+    "rectification.escalated",
 )
 """Every topic the maintenance core writes to its outbox."""
 

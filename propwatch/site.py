@@ -36,6 +36,7 @@ from propwatch.events import Severity
 from propwatch.messages import say
 from propwatch.notification_channels import Notifications, notification_problems
 from propwatch.profiles import MqttProfile, PointFace, Profile, load_profile, point_faces
+from propwatch.quality import QualitySettings, quality_problems
 from propwatch.time_bounds import OUT_OF_RANGE_EN, OUT_OF_RANGE_ZH, within_bounds
 from propwatch.work_order_fields import WorkOrderFields
 
@@ -741,6 +742,7 @@ class SiteFile(_M):
     warranty_reminder_days: int = Field(default=30, ge=0, le=365)
     notifications: Notifications = Notifications()
     work_orders: WorkOrderFields = WorkOrderFields()
+    quality: QualitySettings = QualitySettings()
 
     def zone(self, zone_id: str) -> Zone:
         return next(z for z in self.zones if z.id == zone_id)
@@ -846,6 +848,7 @@ def reference_problems(spec: SiteFile) -> list[tuple[tuple[str | int, ...], str]
                 )
             )
     out += notification_problems(spec.notifications, zones)
+    out += quality_problems(spec.quality, zones)
     return out
 
 
