@@ -22,11 +22,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import IO
+from typing import IO, Any
 from urllib.parse import quote
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ERROR_CODES
 from openpyxl.styles import Font
 
 Cell = str | int | float | datetime | None
@@ -45,6 +46,7 @@ MEDIA_TYPES = {
 
 XLSX_TIME = 'yyyy"年"m"月"d"日" hh:mm'
 XLSX_MAX_TEXT = 32_767  # characters of one cell
+XLSX_MAX_ROWS = 1_048_576  # rows of one sheet
 _XLSX_ILLEGAL = re.compile(r"[\000-\010\013\014\016-\037]")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CHUNK = 64 * 1024
@@ -105,13 +107,35 @@ def _sheet_title(title: str, taken: set[str]) -> str:
     return name
 
 
-def xlsx_file(sheets: Iterable[Sheet]) -> IO[bytes]:
+def _xlsx_cell(ws: Any, value: Cell) -> Any:
+    """A plain value where openpyxl writes it as it is (cheaper: it reuses one cell), a styled
+    cell for a time, a string cell for text openpyxl would take for a formula or an error."""
+    if isinstance(value, str):
+        if _XLSX_ILLEGAL.search(value):
+            value = _XLSX_ILLEGAL.sub("", value)
+        value = value[:XLSX_MAX_TEXT]
+        if value.startswith("=") or value in ERROR_CODES:
+            cell = WriteOnlyCell(ws)
+            cell.value = value
+            cell.data_type = "s"
+            return cell
+        return value
+    if isinstance(value, datetime):
+        cell = WriteOnlyCell(ws, value=value)
+        cell.number_format = XLSX_TIME
+        return cell
+    return value
+
+
+def xlsx_file(sheets: Iterable[Sheet], max_rows: int = XLSX_MAX_ROWS) -> IO[bytes]:
     """The XLSX file in a temporary file, positioned at its start (blocking: run it in a thread).
-    The caller closes it, which deletes it."""
+    The caller closes it, which deletes it. A table longer than a sheet holds (`max_rows` with
+    its header) goes on in sheets of the same headers, named 工单列表（2）, 工单列表（3）…"""
     book = Workbook(write_only=True)
     taken: set[str] = set()
     bold = Font(bold=True)
-    for sheet in sheets:
+
+    def new_sheet(sheet: Sheet) -> Any:
         ws = book.create_sheet(_sheet_title(sheet.title, taken))
         header = []
         for name in sheet.headers:
@@ -119,19 +143,15 @@ def xlsx_file(sheets: Iterable[Sheet]) -> IO[bytes]:
             cell.font = bold
             header.append(cell)
         ws.append(header)
+        return ws
+
+    for sheet in sheets:
+        ws, rows = new_sheet(sheet), 1
         for row in sheet.rows:
-            cells = []
-            for value in row:
-                if isinstance(value, str):
-                    cell = WriteOnlyCell(ws, value=None)
-                    cell.value = _XLSX_ILLEGAL.sub("", value)[:XLSX_MAX_TEXT]
-                    cell.data_type = "s"  # never a formula or an error code
-                else:
-                    cell = WriteOnlyCell(ws, value=value)
-                    if isinstance(value, datetime):
-                        cell.number_format = XLSX_TIME
-                cells.append(cell)
-            ws.append(cells)
+            if rows == max_rows:
+                ws, rows = new_sheet(sheet), 1
+            ws.append([_xlsx_cell(ws, value) for value in row])
+            rows += 1
     # handed to the response, which closes it when the last chunk is sent
     out = tempfile.TemporaryFile(prefix="propwatch-export-", suffix=".xlsx")  # noqa: SIM115
     try:

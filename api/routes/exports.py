@@ -28,7 +28,7 @@ from api.exports.spreadsheet import (
     xlsx_file,
 )
 from api.exports.tables import local_time, monthly_sheets, stocktake_sheet, work_order_sheet
-from api.problems import PROBLEM_RESPONSES
+from api.problems import PROBLEM_RESPONSES, ApiProblem
 from api.work_order_filters import list_filter
 from api.work_order_list import ListFilter, SortKey, every_item
 from maintenance.reports import daily_stocktake, monthly_report
@@ -95,6 +95,17 @@ async def export_work_orders(
         return _download(fmt, name, csv_chunks([sheet]))
     file = await run_in_threadpool(xlsx_file, [sheet])
     return _download(fmt, name, file_chunks(file))
+
+
+@router.api_route(
+    "/api/v1/work-orders/export",
+    methods=["POST", "PUT", "PATCH", "DELETE"],
+    include_in_schema=False,
+)
+async def export_other_methods() -> None:
+    # a resource of its own: without this, PATCH and DELETE would reach /{work_order_id} and be
+    # refused for an id that is not a number instead of for the method
+    raise ApiProblem(405, "导出只接受 GET (method not allowed)", headers={"Allow": "GET"})
 
 
 @router.get(

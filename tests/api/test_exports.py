@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert, select, update
 
 from api.deps import AppContext
+from api.exports.spreadsheet import Sheet, xlsx_file
 from api.models import ExternalRef
 from api.work_order_list import EXPORT_PAGE
 from maintenance.registry.models import Asset
@@ -641,3 +642,20 @@ def test_the_monthly_export_has_every_part_of_the_report_as_a_table(
         assert list(sheets) == list(MONTHLY)
         for title, headers in MONTHLY.items():
             assert_xlsx_table(sheets[title], headers, expected[title])
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+def test_the_list_export_takes_only_get(client: TestClient, tokens: Tokens, method: str) -> None:
+    r = client.request(method, "/api/v1/work-orders/export", headers=bearer(tokens.duty))
+    assert r.status_code == 405, r.text  # not taken for the order /work-orders/{id}
+    assert set(r.headers["allow"].replace(" ", "").split(",")) >= {"GET"}
+
+
+def test_a_table_longer_than_a_sheet_goes_on_in_sheets_of_the_same_headers() -> None:
+    rows = [(i, f"工单 {i}") for i in range(7)]
+    with xlsx_file([Sheet("工单列表", ("序号", "标题"), rows)], max_rows=3) as f:
+        book = openpyxl.load_workbook(f)
+    assert book.sheetnames == ["工单列表", "工单列表（2）", "工单列表（3）", "工单列表（4）"]
+    sheets = [[list(r) for r in ws.iter_rows(values_only=True)] for ws in book]
+    assert all(s[0] == ["序号", "标题"] and len(s) <= 3 for s in sheets)
+    assert [r for s in sheets for r in s[1:]] == [list(r) for r in rows]
