@@ -747,6 +747,11 @@ function assetHealth(a, orders) {
   return ["ok", "正常"];
 }
 
+// 设备详情: the asset's live values, trend, alarms and orders.
+function deviceUrl(assetId) {
+  return `/device?${new URLSearchParams({ site: state.site.id, asset: assetId })}`;
+}
+
 function ordersOf(assetId) {
   return state.open.filter((o) => o.asset === assetId);
 }
@@ -788,7 +793,11 @@ async function loadAssets() {
                   },
                   content,
                 )
-              : el("span", { class: `chip ${cls}`, title, dataset: { asset: a.id } }, content);
+              : el(
+                  "a",
+                  { class: `chip ${cls}`, title, href: deviceUrl(a.id), dataset: { asset: a.id } },
+                  content,
+                );
           }),
         ),
       ),

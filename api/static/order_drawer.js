@@ -168,7 +168,12 @@ function fields(o) {
   const rows = [
     ["类别", o.category_zh],
     ["来源", SOURCE_ZH[o.source] || o.source],
-    ["设备", o.asset_name],
+    [
+      "设备",
+      o.asset
+        ? el("a", { href: `/device?${new URLSearchParams({ site: o.site_id, asset: o.asset })}`, class: "device-link" }, o.asset_name || o.asset)
+        : null,
+    ],
     ["片区", o.zone ? drawer.ctx.zones[o.zone] || o.zone : null],
     ["位置", o.location],
     ["负责人", o.assignee_name || person(o.assignee)],

@@ -372,8 +372,15 @@ def test_an_asset_chip_with_an_open_order_is_not_normal_and_opens_the_order(
     chip.wait_for()
     assert "维修中" in chip.inner_text() and "正常" not in chip.inner_text()
     assert "正常" in page.locator('#asset-list [data-asset="door-north"]').inner_text()
+    normal = page.locator('#asset-list a[data-asset="door-north"]')
+    assert normal.get_attribute("href") == "/device?site=hexie&asset=door-north"
     chip.click()
-    page.locator(f'#drawer[data-order="{created["id"]}"]').wait_for()
+    drawer = page.locator(f'#drawer[data-order="{created["id"]}"]')
+    drawer.locator("a.device-link").wait_for()
+    assert drawer.locator("a.device-link").get_attribute("href") == (
+        "/device?site=hexie&asset=pump-1"
+    )
+    assert drawer.locator("a.device-link").inner_text() == "1号生活水泵"
     page.close()
 
 
