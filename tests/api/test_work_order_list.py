@@ -249,6 +249,50 @@ def test_page_json_is_exactly_the_schemas_serialisation(
     assert page.items[0].status_zh and page.items[0].priority_zh
 
 
+def test_times_come_out_as_stored_to_the_microsecond_in_utc(
+    ctx: AppContext, client: TestClient, tokens: Tokens, orders: list[dict[str, Any]]
+) -> None:
+    # the list reads the driver's rows and writes SQLite's text of a time without parsing it
+    odd = {0: 123456, 1: 5, 2: 999999, 3: 120000}
+    with ctx.db.session() as s:
+        for i, micro in odd.items():
+            at = MONDAY_10H + timedelta(minutes=i, microseconds=micro)
+            s.execute(
+                update(WorkOrder)
+                .where(WorkOrder.id == orders[i]["id"])
+                .values(reported_at=at, updated_at=at, resolve_due=at + timedelta(hours=4))
+            )
+    with ctx.db.session() as s:
+        stored = {w.id: w for w in s.scalars(select(WorkOrder))}
+    for sort in ("-reported_at", "resolve_due", "updated_at"):
+        pages, cursor = [], None
+        while True:
+            params: dict[str, Any] = {"limit": 7, "sort": sort}
+            if cursor:
+                params["cursor"] = cursor
+            r = client.get("/api/v1/work-orders", params=params, headers=bearer(tokens.duty))
+            page = WorkOrderPage.model_validate_json(r.content)
+            assert page.model_dump_json().encode() == r.content
+            pages += page.items
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        expected = (
+            len(stored)
+            if sort != "resolve_due"
+            else sum(1 for w in stored.values() if w.resolve_due is not None)
+        )
+        assert len({w.id for w in pages}) == len(pages) == expected
+        for item in pages:
+            w = stored[item.id]
+            assert (item.reported_at, item.updated_at, item.resolve_due) == (
+                w.reported_at,
+                w.updated_at,
+                w.resolve_due,
+            )
+            assert item.reported_at.utcoffset() == timedelta(0)
+
+
 @pytest.mark.parametrize(
     ("cursor", "sort"),
     [
