@@ -83,6 +83,7 @@ class ModbusConnection:
         self.client = client
         """The pymodbus client of a serial line; None for Modbus TCP."""
         self._tcp: ModbusTcpProtocol | None = None
+        self._last_tid = 0
         self.turn = asyncio.Lock()
         """Held by one device for one whole poll; waiters are served in arrival order."""
         self.requests = 0
@@ -153,10 +154,13 @@ class ModbusConnection:
         except LinkLost as exc:
             self._reset()
             raise ModbusError("connection", f"{type(exc).__name__}: {exc}") from exc
+        if len(frame) < 3:
+            self._reset()  # the byte stream is no longer to be trusted
+            raise ModbusError("exception", f"malformed answer from unit {unit_id}: {frame!r}")
         if frame[1] & 0x80:
-            code = frame[2] if len(frame) > 2 else "?"
-            raise ModbusError("exception", f"Modbus exception {code} from unit {unit_id}")
+            raise ModbusError("exception", f"Modbus exception {frame[2]} from unit {unit_id}")
         if frame[0] != unit_id or frame[1] != FUNCTION_CODES[function]:
+            self._reset()
             raise ModbusError(
                 "exception", f"answer from unit {frame[0]} fc {frame[1]} to unit {unit_id}"
             )
@@ -170,7 +174,7 @@ class ModbusConnection:
 
     async def _connect(self) -> ModbusTcpProtocol:
         loop = asyncio.get_running_loop()
-        link = ModbusTcpProtocol()
+        link = ModbusTcpProtocol(self._last_tid)
         try:
             async with asyncio.timeout(self.timeout):
                 await loop.create_connection(lambda: link, self.host, self.port)
@@ -226,6 +230,7 @@ class ModbusConnection:
         if self.client is not None:
             self.client.close()
         if self._tcp is not None:
+            self._last_tid = self._tcp.last_tid
             self._tcp.close()
             self._tcp = None
 

@@ -29,10 +29,11 @@ class LinkLost(ConnectionError):
 class ModbusTcpProtocol(asyncio.Protocol):
     """One TCP connection to a Modbus TCP server (or gateway); one request at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, last_tid: int = 0) -> None:
+        """`last_tid`: the previous connection's, so ids do not start again at 1."""
         self.transport: asyncio.Transport | None = None
         self._buffer = bytearray()
-        self._tid = 0
+        self._tid = last_tid
         self._pending: asyncio.Future[bytes] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -48,7 +49,7 @@ class ModbusTcpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         buf = self._buffer
         buf += data
-        while len(buf) >= 7:
+        while len(buf) >= 6:
             tid, _, length = _MBAP.unpack_from(buf)
             end = 6 + length
             if len(buf) < end:
@@ -58,6 +59,10 @@ class ModbusTcpProtocol(asyncio.Protocol):
             pending = self._pending
             if tid == self._tid and pending is not None and not pending.done():
                 pending.set_result(frame)
+
+    @property
+    def last_tid(self) -> int:
+        return self._tid
 
     def close(self) -> None:
         if self.transport is not None:
