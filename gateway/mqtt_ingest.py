@@ -117,7 +117,11 @@ class PayloadMap:
 
     def __init__(self, profile: MqttProfile) -> None:
         self.profile = profile
-        self.fields = [(f, tuple(f.path.split("."))) for f in profile.fields]
+        # (field, first key, the keys below it): most fields of a message are absent, and
+        # one dict lookup of the first key settles those.
+        self.fields = [
+            (f, parts[0], parts[1:]) for f in profile.fields for parts in [f.path.split(".")]
+        ]
         self.timestamp = tuple(profile.timestamp_path.split(".")) if profile.timestamp_path else ()
         self.units = {f.name: f.unit for f in profile.fields if f.unit}
 
@@ -138,13 +142,19 @@ class PayloadMap:
             raise PayloadError("payload is not a JSON object")
         values: dict[str, Value] = {}
         unknown: dict[str, str] = {}
-        for f, parts in self.fields:
-            raw = _at_path(doc, parts)
-            if raw is not None:
-                try:
-                    values[f.name] = _convert(f, raw)
-                except UnknownValue as exc:
-                    unknown[f.name] = str(exc)
+        for f, first, below in self.fields:
+            raw = doc.get(first)
+            for part in below:
+                if type(raw) is not dict:
+                    raw = None
+                    break
+                raw = raw.get(part)
+            if raw is None:
+                continue
+            try:
+                values[f.name] = _convert(f, raw)
+            except UnknownValue as exc:
+                unknown[f.name] = str(exc)
         if not values:
             if unknown:
                 raise NoKnownValue(unknown)
