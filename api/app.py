@@ -24,6 +24,7 @@ from api.routes import (
     overview,
     pages,
     plans,
+    quality,
     reports,
     sites,
     tokens,
@@ -82,6 +83,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(overview.router)
     app.include_router(plans.router)
+    app.include_router(quality.router)
     app.include_router(webhooks.router)
     app.include_router(notifications.router)
     app.include_router(tokens.router)

@@ -25,6 +25,7 @@ from tests.conftest import EXAMPLE_SITE
 
 R = {"duty", "technician", "integration"}  # readers
 OPS = {"duty", "integration"}
+STAFF = {"duty", "technician"}  # 巡查发现 and 整改: people, not the ticket system
 POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/work-orders"): R,
     ("POST", "/api/v1/work-orders"): OPS,
@@ -91,6 +92,17 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/site-files"): set(),
     ("GET", "/api/v1/overview"): OPS,
     ("GET", "/api/v1/reports/league"): OPS,
+    ("POST", "/api/v1/sites/{site_id}/findings"): STAFF,
+    ("GET", "/api/v1/sites/{site_id}/findings/{finding_id}"): STAFF,
+    ("POST", "/api/v1/sites/{site_id}/findings/{finding_id}/photos"): STAFF,
+    ("GET", "/api/v1/sites/{site_id}/findings/{finding_id}/photos/{filename}"): STAFF,
+    ("GET", "/api/v1/sites/{site_id}/rectifications"): STAFF,
+    ("GET", "/api/v1/sites/{site_id}/rectifications/accountability"): STAFF,
+    ("GET", "/api/v1/sites/{site_id}/rectifications/{rectification_id}"): STAFF,
+    ("POST", "/api/v1/sites/{site_id}/rectifications/{rectification_id}/transitions"): STAFF,
+    ("POST", "/api/v1/sites/{site_id}/rectifications/{rectification_id}/work-order"): STAFF,
+    ("POST", "/api/v1/sites/{site_id}/rectifications/{rectification_id}/evidence"): STAFF,
+    ("GET", "/api/v1/sites/{site_id}/rectifications/{rectification_id}/evidence/{filename}"): STAFF,
 }
 ROLES = ("duty", "technician", "integration")
 
@@ -122,6 +134,8 @@ def _url(path: str, site: Site) -> str:
         delivery_id=1,
         name="duty",
         plan_id="no-such-plan",
+        finding_id=1,
+        rectification_id=1,
         filename="0123456789abcdef0123456789abcdef.jpg",
     )
     if filled.endswith(("/monthly", "/monthly/export")):

@@ -85,6 +85,10 @@ class SiteData:
     webhook_delivery_id: int = 0
     notification_delivery_id: int = 0
     token_name: str = ""
+    finding_id: int = 0
+    rectification_id: int = 0
+    finding_photo: str = ""
+    evidence_photo: str = ""
 
 
 @dataclass
@@ -236,6 +240,20 @@ def _seed(client: TestClient, ctx: AppContext, site_id: str, n: int) -> SiteData
         s.add_all([delivery, hook])
         s.flush()
         d.notification_delivery_id, d.webhook_delivery_id = delivery.id, hook.id
+    rect = _ok(
+        client.post(
+            f"/api/v1/sites/{site_id}/findings",
+            json={"type": "facility", "severity": "general", "asset": "pump-1", "note": name},
+            headers=admin,
+        )
+    )
+    d.finding_id, d.rectification_id = rect["finding_id"], rect["id"]
+    for kind, url in (
+        ("finding_photo", f"/api/v1/sites/{site_id}/findings/{d.finding_id}/photos"),
+        ("evidence_photo", f"/api/v1/sites/{site_id}/rectifications/{d.rectification_id}/evidence"),
+    ):
+        shot = _ok(client.post(url, files={"file": ("q.jpg", photo, "image/jpeg")}, headers=admin))
+        setattr(d, kind, shot["url"].rsplit("/", 1)[1])
     return d
 
 
@@ -246,6 +264,7 @@ def world(request: pytest.FixtureRequest, database: Database, tmp_path: Path) ->
 
 # -- how to call each operation -------------------------------------------------------------------
 
+Q = "/api/v1/sites/{site_id}"  # 巡查发现 and 整改
 PATH_PARAMS: dict[str, Callable[[SiteData], str | int]] = {
     "site_id": lambda d: d.site_id,
     "work_order_id": lambda d: d.work_order_id,
@@ -258,11 +277,17 @@ PATH_PARAMS: dict[str, Callable[[SiteData], str | int]] = {
     "subscription_id": lambda d: d.subscription_id,
     "delivery_id": lambda d: d.notification_delivery_id,
     "name": lambda d: d.token_name,
+    "finding_id": lambda d: d.finding_id,
+    "rectification_id": lambda d: d.rectification_id,
 }
 # a parameter whose meaning depends on the route
 PATH_PARAMS_OF: dict[tuple[str, str], Callable[[SiteData], str | int]] = {
     ("/api/v1/webhooks/{subscription_id}/deliveries/{delivery_id}/redeliver", "delivery_id"): (
         lambda d: d.webhook_delivery_id
+    ),
+    (Q + "/findings/{finding_id}/photos/{filename}", "filename"): lambda d: d.finding_photo,
+    (Q + "/rectifications/{rectification_id}/evidence/{filename}", "filename"): (
+        lambda d: d.evidence_photo
     ),
 }
 # query parameters that name a site or one of its objects: each is tried with each site's
@@ -330,6 +355,19 @@ BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/api/v1/tokens"): lambda d: {
         "json": {"name": f"new-{d.site_id}", "role": "duty", "sites": [d.site_id]}
     },
+    ("POST", Q + "/findings"): lambda d: {
+        "json": {"type": "cleaning", "severity": "general", "place": "lobby-1"}
+    },
+    ("POST", Q + "/findings/{finding_id}/photos"): lambda d: {
+        "files": {"file": ("p.jpg", JPEG + b"x", "image/jpeg")}
+    },
+    ("POST", Q + "/rectifications/{rectification_id}/evidence"): lambda d: {
+        "files": {"file": ("p.jpg", JPEG + b"x", "image/jpeg")}
+    },
+    ("POST", Q + "/rectifications/{rectification_id}/transitions"): lambda d: {
+        "json": {"to": "in_progress"}
+    },
+    ("POST", Q + "/rectifications/{rectification_id}/work-order"): lambda d: {"json": {}},
 }
 # a body naming a region instead of a site, tried beside the site's
 REGION_BODIES: dict[tuple[str, str], Body] = {
