@@ -208,8 +208,11 @@ def run_side(
             "--",
             *cmd,
         ]
+    # The gateway's receive window is the broker's in-flight window, as docs/configuration.md
+    # says to set it (20 for a stock Mosquitto, 100 for the shipped config).
+    env = os.environ | {"PROPWATCH_GATEWAY_MQTT_RECEIVE_WINDOW": str(limits.max_inflight_messages)}
     child = subprocess.Popen(
-        cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
     )
     assert child.stdin is not None and child.stdout is not None
 

@@ -269,6 +269,9 @@ class MqttIngest:
         """Values not in their field's map, by (device id, field name)."""
         self._unknown_logged: set[tuple[str, str]] = set()
         self.receive_window = receive_window
+        # Three quarters of the window: batches as large as the broker lets them be, with a
+        # quarter of the window left to arrive while the batch is written.
+        self._hurry_at = max(1, receive_window - receive_window // 4)
         self.hurried = 0
         """Times the window filled and the writer was asked to cut its batch at once."""
         self._held_acks = 0
@@ -393,7 +396,7 @@ class MqttIngest:
                 self._ack_all(acks)
             else:
                 self.when_safe(functools.partial(self._ack_all, acks))
-        if self.hurry is not None and self._held_acks >= max(1, self.receive_window // 2):
+        if self.hurry is not None and self._held_acks >= self._hurry_at:
             # The broker sends no more until some are acknowledged: settle them now, not at the
             # batch deadline, or its queue overflows and it drops messages (docs/performance.md).
             self.hurried += 1

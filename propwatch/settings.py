@@ -200,8 +200,8 @@ class Settings(BaseSettings):
         description="shared-subscription group of the replicas",
         json_schema_extra=_read_by("maintenance", "副本共享订阅组名"),
     )
-    # MQTT flow control: QoS 1 messages the gateway may hold unacknowledged (half of it and the
-    # batch is written at once, not at its deadline). At most the broker's in-flight window
+    # MQTT flow control: QoS 1 messages the gateway may hold unacknowledged (three quarters of it
+    # and the batch is written at once, not at its deadline). At most the broker's in-flight window
     # (Mosquitto max_inflight_messages, 20 by default; EMQX max_inflight, 32): a broker drops
     # what it holds for a session past its queue limit.
     gateway_mqtt_receive_window: int = Field(
