@@ -16,7 +16,10 @@ then runs, `--pairs` times in turn:
   local store; a count that differs fails the run.
 - **raw**: one pymodbus `AsyncModbusTcpClient` per port, each reading its units' coalesced blocks
   back to back as fast as it can (the slow block every tenth poll, as the gateway does), over the
-  largest step's pumps for `--seconds`; every answer is checked for its register or bit count.
+  pumps of the last step ours tried (the one that did not hold: the same links, plus those that
+  broke ours) for `--seconds`; every answer is checked for its register or bit count. A link
+  carries one request at a time, so the ceiling grows with the ports polled: a raw client over
+  all 3,000 pumps would be measured on twice the links of a 1,500-pump gateway.
 
 Per pair: ours' largest fleet held (devices at 1 s), the raw ceiling (device polls per second)
 and their ratio, each side's CPU per 1,000 readings/s, and the best poll rate ours reached at
@@ -303,8 +306,9 @@ async def ours(
     return results
 
 
-async def raw(args: argparse.Namespace, ports: list[int], sim_pid: int) -> StepResult:
-    """A raw pymodbus client per port polling its units back to back, as fast as it can."""
+async def raw(args: argparse.Namespace, ports: list[int], sim_pid: int, devices: int) -> StepResult:
+    """A raw pymodbus client per port of the first `devices` pumps, polling its units back to
+    back as fast as it can."""
     from pymodbus.client import AsyncModbusTcpClient
 
     from gateway.modbus.coalesce import coalesce_reads
@@ -314,7 +318,6 @@ async def raw(args: argparse.Namespace, ports: list[int], sim_pid: int) -> StepR
     assert isinstance(profile, ModbusProfile)
     normal = coalesce_reads([p for p in profile.points if p.poll_class != "slow"])
     slow = coalesce_reads([p for p in profile.points if p.poll_class == "slow"])
-    devices = max(args.steps)
     polls = [0]
     bad: list[str] = []
     stop = asyncio.Event()
@@ -352,7 +355,7 @@ async def raw(args: argparse.Namespace, ports: list[int], sim_pid: int) -> StepR
         asyncio.create_task(
             walk(port, [u + 1 for u in range(per_port) if p * per_port + u < devices])
         )
-        for p, port in enumerate(ports)
+        for p, port in enumerate(ports[: (devices + per_port - 1) // per_port])
     ]
     await asyncio.sleep(args.settle / 2)
     polls0, cpu0, sim0, t0 = polls[0], time.process_time(), proc_cpu(sim_pid), time.monotonic()
@@ -431,7 +434,9 @@ def main() -> int:
             print(f"pair {pair}:", flush=True)
             with tempfile.TemporaryDirectory() as tmp:
                 steps = asyncio.run(ours(args, Path(tmp), ports, sim.pid))
-            ceiling = asyncio.run(raw(args, ports, sim.pid))
+            # the raw client polls the pumps ours was last asked to hold, on the same links: each
+            # link carries one request at a time, so more pumps (more ports) raise the ceiling
+            ceiling = asyncio.run(raw(args, ports, sim.pid, steps[-1].devices))
             held = [s for s in steps if s.holds]
             largest_held = held[-1].devices if held else 0
             if held and held[-1].devices == largest:
