@@ -147,3 +147,16 @@ def test_on_a_phone_the_daily_page_fits_the_screen_width(
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert page.is_visible("#print")
     page.context.close()
+
+
+def test_the_duty_room_links_to_the_daily_report_with_its_token(
+    browser: Browser, server: tuple[str, Tokens, dict[str, int]]
+) -> None:
+    base, tokens, _ = server
+    page = _open(browser, f"{base}/#token={tokens.duty}")
+    page.wait_for_selector("body[data-stream=live]")
+    page.get_by_role("link", name="日报").click()
+    page.wait_for_selector('body[data-ready^="hexie:"]')  # the browser's today at the site
+    assert page.url.startswith(f"{base}/daily?site=hexie&date=")
+    assert "和谐花园 工程部日报" in page.inner_text("#sheet")
+    page.context.close()
