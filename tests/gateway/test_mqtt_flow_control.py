@@ -142,7 +142,7 @@ def test_a_fleet_is_stored_whole_through_broker_limits_without_waiting_for_the_d
             await _publish(
                 limited_broker.url,
                 count,
-                lead=900,
+                lead=500,
                 taken=lambda: ingest.received - ingest.unacknowledged,
             )
             await _settled(gw, count)
