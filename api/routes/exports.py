@@ -29,7 +29,7 @@ from api.exports.spreadsheet import (
 )
 from api.exports.tables import local_time, monthly_sheets, stocktake_sheet, work_order_sheet
 from api.problems import PROBLEM_RESPONSES, ApiProblem
-from api.work_order_filters import list_filter
+from api.work_order_filters import LIST_PARAMETERS, list_filter
 from api.work_order_list import ListFilter, SortKey, every_item
 from maintenance.reports import daily_stocktake, monthly_report
 
@@ -77,6 +77,7 @@ def _day(t: datetime) -> str:
     summary="工单列表导出 (CSV/XLSX): the list's filters and sort, every page",
     response_class=StreamingResponse,
     responses=FILE,
+    openapi_extra={"parameters": LIST_PARAMETERS},
 )
 async def export_work_orders(
     ctx: Ctx,

@@ -49,7 +49,7 @@ from api.schemas import (
     WorkOrderPage,
 )
 from api.validation import site_in_body
-from api.work_order_filters import list_filter
+from api.work_order_filters import LIST_PARAMETERS, list_filter
 from api.work_order_list import ListFilter, SortKey, decode_cursor, list_page
 from api.work_order_schemas import (
     AssigneeCandidate,
@@ -82,6 +82,7 @@ router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"], responses
     "",
     response_model=WorkOrderPage,
     summary="工单列表 (filter, sort, cursor pagination)",
+    openapi_extra={"parameters": LIST_PARAMETERS},
 )
 async def get_work_orders(
     ctx: Ctx,
