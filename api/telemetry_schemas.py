@@ -1,8 +1,9 @@
-"""The answer of the telemetry read (趋势): an asset's points as window means, labelled."""
+"""What the device view (设备详情) reads besides the asset: its record (设备档案) with the labelled
+points of its device profile, and the telemetry read (趋势): its points as window means."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
@@ -30,3 +31,29 @@ class TelemetryOut(BaseModel):
     step: int = Field(description="window length in seconds")
     store: str = Field(description="the store read: influxdb, victoriametrics or local")
     series: list[TelemetrySeries]
+
+
+class PointOut(BaseModel):
+    name: str = Field(description="the point's name in the device profile")
+    label: str = Field(description="its zh-CN name; the name when the profile has none")
+    unit: str
+    numeric: bool = Field(description="a number or a bool: it has a trend (text has none)")
+
+
+class AssetRecordOut(BaseModel):
+    """设备档案: what the site file and the device profile say about an asset."""
+
+    site_id: str
+    asset: str
+    name: str
+    kind: str
+    zone: str
+    building: str
+    location: str
+    install_date: date | None
+    warranty_end: date | None
+    device: str | None = Field(description="the device it is read through (None: none)")
+    model: str | None = Field(description="the device profile's model")
+    vendor: str
+    description: str
+    points: list[PointOut] = Field(description="in the profile's order")

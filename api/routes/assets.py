@@ -11,10 +11,12 @@ from api.deps import Ctx, DbSession, Duty, Reader, audit, check_site, site_of
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import AssetOut, OutOfServiceIn
 from api.telemetry import plan_read, read_trend
-from api.telemetry_schemas import TelemetryOut
+from api.telemetry_schemas import AssetRecordOut, PointOut, TelemetryOut
 from api.validation import Moment
 from maintenance.registry.models import Asset, Zone
 from maintenance.registry.service import set_out_of_service
+from propwatch.site import Asset as SiteAsset
+from propwatch.site import Site
 
 router = APIRouter(prefix="/api/v1/assets", tags=["assets"], responses=PROBLEM_RESPONSES)
 
@@ -73,6 +75,42 @@ def get_asset(site_id: str, code: str, session: DbSession, caller: Reader) -> As
     return _out(row[0], row[1])
 
 
+def _spec_asset(site: Site, code: str) -> SiteAsset:
+    """The asset as the site file has it: the gateway writes readings of these."""
+    asset = next((a for a in site.spec.assets if a.id == code), None)
+    if asset is None:
+        raise HTTPException(404, f"设备 {code} 不存在 (unknown asset)")
+    return asset
+
+
+@router.get(
+    "/{site_id}/{code}/record",
+    response_model=AssetRecordOut,
+    summary="设备档案: install date, warranty, device model and its points with zh-CN labels",
+)
+def get_record(site_id: str, code: str, ctx: Ctx, caller: Reader) -> AssetRecordOut:
+    site = site_of(ctx, caller, site_id)
+    asset = _spec_asset(site, code)
+    profile = site.profile_of_asset(code)
+    faces = site.point_faces(code)
+    return AssetRecordOut(
+        site_id=site_id,
+        asset=code,
+        name=asset.name,
+        kind=asset.kind,
+        zone=asset.zone,
+        building=asset.building,
+        location=asset.location,
+        install_date=asset.install_date,
+        warranty_end=asset.warranty_end,
+        device=asset.device,
+        model=profile.model if profile else None,
+        vendor=profile.vendor if profile else "",
+        description=profile.description if profile else "",
+        points=[PointOut(**f.model_dump()) for f in faces.values()],
+    )
+
+
 @router.get(
     "/{site_id}/{code}/telemetry",
     response_model=TelemetryOut,
@@ -102,9 +140,7 @@ def get_telemetry(
     ] = None,
 ) -> TelemetryOut:
     site = site_of(ctx, caller, site_id)
-    asset = next((a for a in site.spec.assets if a.id == code), None)
-    if asset is None:  # the site file's assets are the ones the gateway writes readings of
-        raise HTTPException(404, f"设备 {code} 不存在 (unknown asset)")
+    asset = _spec_asset(site, code)
     query = plan_read(site, code, points, start, stop, step, ctx.clock.now())
     return read_trend(ctx.telemetry, site, asset.name, query)
 

@@ -1,5 +1,5 @@
-"""The duty-room (值班室), all-sites overview (全部项目总览) and technician (我的任务) pages:
-static files that call the JSON API.
+"""The duty-room (值班室), all-sites overview (全部项目总览), technician (我的任务) and device
+(设备详情) pages: static files that call the JSON API.
 
 Everything they load comes from this server (`/static/...`); the Content-Security-Policy
 forbids any other origin, so a page can never pull a script or font from a CDN.
@@ -56,6 +56,12 @@ def daily_report() -> FileResponse:
 def my_tasks() -> FileResponse:
     """我的任务: the technician's phone page."""
     return _page("tasks.html")
+
+
+@router.get("/device")
+def device_view() -> FileResponse:
+    """设备详情 (`?site=&asset=`): live values, state, trend, alarms, orders, plans, record."""
+    return _page("device.html")
 
 
 def install(app: FastAPI) -> None:

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 
 from gateway.sinks.reads import Series, SeriesQuery, StoreUnreachable, at_ns, to_ns
+from propwatch.clock import Clock, SystemClock
 
 
 def _label(value: str) -> str:
@@ -29,49 +31,68 @@ def _label(value: str) -> str:
 class VictoriaReader:
     name = "victoriametrics"
 
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, timeout: float = 10.0, clock: Clock | None = None) -> None:
         """`url`: the single-node server (http://host:8428) or a vmselect tenant prefix
-        (http://vmselect:8481/select/0/prometheus)."""
+        (http://vmselect:8481/select/0/prometheus). `clock`: the store's now (its wall clock)."""
         self.url = url.rstrip("/")
         self.http = httpx.Client(timeout=timeout)
+        self.clock: Clock = clock or SystemClock()
 
-    def _promql(self, query: SeriesQuery, point: str) -> str:
+    def _mean(self, query: SeriesQuery, point: str, window: str) -> str:
         selector = (
             f"{{__name__={_label(f'{query.kind}_{point}')},"
             f"site={_label(query.site)},asset={_label(query.asset)}}}"
         )
-        window = f"[{query.step}s]"
-        return f"sum(sum_over_time({selector}{window})) / sum(count_over_time({selector}{window}))"
+        return (
+            f"sum(sum_over_time({selector}[{window}])) / sum(count_over_time({selector}[{window}]))"
+        )
 
     def read(self, query: SeriesQuery) -> list[Series]:
-        first = query.start + timedelta(seconds=query.step) - timedelta(milliseconds=1)
-        last = query.stop - timedelta(milliseconds=1)
-        return [
-            Series(point, self._range(self._promql(query, point), first, last, query.step))
-            for point in query.points
-        ]
+        """Windows that have ended by now through `query_range`; the one still running, if any,
+        through an instant query at now. victoria-metrics replaces the value of a range point
+        later than its now (`-search.latencyOffset`) with the point before it, so a range never
+        reaches past now: that would repeat the last window's mean over empty ones."""
+        step = timedelta(seconds=query.step)
+        now = self.clock.now()
+        ended = min(query.stop, max(query.start, query.start + (now - query.start) // step * step))
+        out = []
+        for point in query.points:
+            values = []
+            if ended > query.start:
+                values = self._range(
+                    self._mean(query, point, f"{query.step}s"),
+                    query.start + step - _MS,
+                    ended - _MS,
+                    query.step,
+                )
+            if ended < query.stop and ended < now:
+                # [ended, now]: a lookbehind of (now - ended) + 1 ms back from now
+                reach = (to_ns(now) - to_ns(ended)) // 1_000_000 + 1
+                mean = self._instant(self._mean(query, point, f"{reach}ms"), now)
+                if mean is not None:
+                    values.append((ended, mean))
+            out.append(Series(point, values))
+        return out
 
-    def _range(
-        self, promql: str, first: datetime, last: datetime, step: int
-    ) -> list[tuple[datetime, float]]:
-        params = {
-            "query": promql,
-            "start": f"{to_ns(first) / 1e9:.3f}",
-            "end": f"{to_ns(last) / 1e9:.3f}",
-            "step": f"{step}s",
-            "nocache": "1",
-        }
+    def _get(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
         try:
-            r = self.http.post(f"{self.url}/api/v1/query_range", data=params)
+            r = self.http.post(f"{self.url}{path}", data={**params, "nocache": "1"})
         except httpx.HTTPError as exc:
             raise StoreUnreachable(f"victoria-metrics: {exc}") from exc
         if r.status_code != 200:
             raise StoreUnreachable(f"victoria-metrics answered {r.status_code}: {r.text[:200]}")
-        result = r.json()["data"]["result"]
-        if not result:
-            return []
+        result: list[dict[str, Any]] = r.json()["data"]["result"]
+        return result
+
+    def _range(
+        self, promql: str, first: datetime, last: datetime, step: int
+    ) -> list[tuple[datetime, float]]:
+        result = self._get(
+            "/api/v1/query_range",
+            {"query": promql, "start": _seconds(first), "end": _seconds(last), "step": f"{step}s"},
+        )
         out: list[tuple[datetime, float]] = []
-        for stamp, text in result[0]["values"]:
+        for stamp, text in result[0]["values"] if result else []:
             value = float(text)
             if math.isfinite(value):
                 # evaluated 1 ms before the window's end: its start is step - 1 ms earlier
@@ -79,5 +100,19 @@ class VictoriaReader:
                 out.append((at_ns(start_ms * 1_000_000), value))
         return out
 
+    def _instant(self, promql: str, at: datetime) -> float | None:
+        result = self._get("/api/v1/query", {"query": promql, "time": _seconds(at)})
+        if not result:
+            return None
+        value = float(result[0]["value"][1])
+        return value if math.isfinite(value) else None
+
     def close(self) -> None:
         self.http.close()
+
+
+_MS = timedelta(milliseconds=1)
+
+
+def _seconds(t: datetime) -> str:
+    return f"{to_ns(t) // 1_000_000 / 1000:.3f}"

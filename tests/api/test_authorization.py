@@ -57,6 +57,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/alarms/history"): R,
     ("GET", "/api/v1/assets"): R,
     ("GET", "/api/v1/assets/{site_id}/{code}"): R,
+    ("GET", "/api/v1/assets/{site_id}/{code}/record"): R,
     ("GET", "/api/v1/assets/{site_id}/{code}/telemetry"): R,
     ("POST", "/api/v1/assets/{site_id}/{code}/out-of-service"): {"duty"},
     ("POST", "/api/v1/assets/{site_id}/{code}/in-service"): {"duty"},

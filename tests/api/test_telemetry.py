@@ -18,7 +18,7 @@ from api.deps import AppContext
 from gateway.readings import Sample
 from gateway.sinks.influx import InfluxSink
 from gateway.sinks.local_store import LocalStore, LocalStoreReader
-from gateway.sinks.reads import TelemetryReader
+from gateway.sinks.reads import SeriesQuery, TelemetryReader, aligned
 from gateway.sinks.victoria import VictoriaReader
 from propwatch.clock import ManualClock
 from tests.api.conftest import Tokens, bearer
@@ -228,3 +228,53 @@ def test_a_store_that_does_not_answer_is_503_not_500(
     r = client.get(URL, params={"points": "outlet_pressure"}, headers=bearer(tokens.duty))
     assert (r.status_code, r.json()["code"]) == (503, "telemetry_unavailable")
     assert r.headers["Retry-After"] == "5"
+
+
+def test_the_record_of_an_asset_lists_its_points_with_labels_and_its_warranty(
+    client: TestClient, tokens: Tokens
+) -> None:
+    r = client.get("/api/v1/assets/hexie/pump-1/record", headers=bearer(tokens.technician))
+    assert r.status_code == 200, r.text
+    record = r.json()
+    assert (record["name"], record["model"], record["warranty_end"]) == (
+        "1号生活水泵",
+        "water_pump",
+        "2027-06-01",
+    )
+    points = {p["name"]: p for p in record["points"]}
+    assert points["outlet_pressure"] == {
+        "name": "outlet_pressure",
+        "label": "出水压力",
+        "unit": "MPa",
+        "numeric": True,
+    }
+    assert (
+        client.get("/api/v1/assets/hexie/nope/record", headers=bearer(tokens.duty)).status_code
+        == 404
+    )
+
+
+def test_a_range_reaching_past_now_ends_with_the_window_of_the_newest_reading(
+    victoria_metrics: VictoriaMetrics,
+) -> None:
+    # victoria-metrics fills a range point later than its now with the point before it: the
+    # reader must stop at now, and read the window still running as it is
+    now = datetime.now(UTC).replace(microsecond=0)
+    newest = now - timedelta(seconds=now.second % 5 + 5)  # a window's first second, seen here
+    samples = [
+        Sample(
+            "near-now", "pump-1", "pump-1", "water_pump", newest - timedelta(seconds=s), {"x": s}
+        )
+        for s in range(300, -1, -1)
+    ]
+    sink = InfluxSink(victoria_metrics.url, "token", "org", "propwatch")
+    sink.write_samples(samples)
+    sink.client.close()  # type: ignore[no-untyped-call]
+    victoria_metrics.flush()
+    start, stop = aligned(now - timedelta(minutes=5), now + timedelta(minutes=1), 5)
+    query = SeriesQuery("near-now", "pump-1", "water_pump", ("x",), start, stop, 5)
+    reader = VictoriaReader(victoria_metrics.url)
+    want = window_means([s for s in samples if s.at >= start], "x", 5)
+    wait_until(lambda: len(reader.read(query)[0].values) >= len(want), 20, "the points")
+    assert_same(reader.read(query)[0].values, want)
+    reader.close()
