@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from api.auth import ApiRole
@@ -14,7 +22,7 @@ from maintenance.alarms.history import JournalEntry
 from maintenance.notify.delivery_log import DeliveryView
 from maintenance.work_orders.models import Status
 from maintenance.work_orders.service import WorkOrderView
-from propwatch.site import Category, Priority
+from propwatch.site import TIER_PRIORITY, Category, ComplaintTier, Priority
 from propwatch.work_order_fields import MAX_TAGS
 
 Tag = Annotated[str, Field(min_length=1, max_length=32)]
@@ -141,6 +149,31 @@ class WorkOrderCreate(BaseModel):
     custom_fields: CustomFieldValues = Field(
         default_factory=dict, description="自定义字段 the site file declares, by id"
     )
+    complaint_tier: ComplaintTier | None = Field(
+        None,
+        description="投诉分级 of a complaint: general (一般投诉), complex (复杂投诉), major "
+        "(重大投诉); it sets the priority (general, important, emergency)",
+    )
+
+    @model_validator(mode="after")
+    def _tier_is_the_priority(self) -> WorkOrderCreate:
+        if self.complaint_tier is None:
+            return self
+        if self.category is not Category.COMPLAINT:
+            raise PydanticCustomError(
+                "tier_without_complaint",
+                "只有投诉（category: complaint）才分级 (complaint_tier is for complaints only)",
+            )
+        wanted = TIER_PRIORITY[self.complaint_tier]
+        if "priority" in self.model_fields_set and self.priority is not wanted:
+            raise PydanticCustomError(
+                "tier_priority_mismatch",
+                f"投诉分级 {self.complaint_tier.value} 对应优先级 {wanted.value}，与填写的 "
+                f"{self.priority.value} 不符 (complaint_tier {self.complaint_tier.value} is "
+                f"priority {wanted.value})",
+            )
+        self.priority = wanted
+        return self
 
 
 HOLD_REASON_MAX = 300

@@ -477,6 +477,33 @@ CATEGORY_ZH = {
     Category.COMPLAINT: "投诉",
 }
 
+
+class ComplaintTier(StrEnum):
+    """投诉分级: a complaint's tier is its priority (一般 general, 复杂 important, 重大 emergency),
+    so the time-limit table, the escalation ladder and the lists need nothing of their own."""
+
+    GENERAL = "general"  # 一般投诉: service attitude, cleaning; customer service, 3 working days
+    COMPLEX = (
+        "complex"  # 复杂投诉: repair disputes, neighbours; the project manager, 7 working days
+    )
+    MAJOR = (
+        "major"  # 重大投诉: safety incidents, group complaints; the emergency team, 24 h / 15 wd
+    )
+
+
+COMPLAINT_TIER_ZH = {
+    ComplaintTier.GENERAL: "一般投诉",
+    ComplaintTier.COMPLEX: "复杂投诉",
+    ComplaintTier.MAJOR: "重大投诉",
+}
+TIER_PRIORITY = {
+    ComplaintTier.GENERAL: Priority.GENERAL,
+    ComplaintTier.COMPLEX: Priority.IMPORTANT,
+    ComplaintTier.MAJOR: Priority.EMERGENCY,
+}
+PRIORITY_TIER = {p: t for t, p in TIER_PRIORITY.items()}
+
+
 KIND_CATEGORY = {
     "elevator": Category.ELEVATOR,
     "water_pump": Category.WATER_SUPPLY,
@@ -519,24 +546,27 @@ DEFAULT_SLA: tuple[SlaPolicy, ...] = (
         resolve=TimeLimit(24, "hours"),
         revisit=TimeLimit(1, "working_days"),
     ),
-    # 投诉处理: 3 / 7 / 15 working days by tier, revisit within one working day.
+    # 投诉闭环管理，分级处理 (the tier is the priority, `ComplaintTier`): 一般投诉 resolved within
+    # 3 working days, 复杂投诉 within 7, 重大投诉 intervened within 24 h and solved within 15
+    # working days; 跟踪回访 by phone within 24 h of completion, in person within 72 h for 重大.
     SlaPolicy(
         category=Category.COMPLAINT,
-        priority=Priority.EMERGENCY,
+        priority=Priority.GENERAL,
         resolve=TimeLimit(3, "working_days"),
-        revisit=TimeLimit(1, "working_days"),
+        revisit=TimeLimit(24, "hours"),
     ),
     SlaPolicy(
         category=Category.COMPLAINT,
         priority=Priority.IMPORTANT,
         resolve=TimeLimit(7, "working_days"),
-        revisit=TimeLimit(1, "working_days"),
+        revisit=TimeLimit(24, "hours"),
     ),
     SlaPolicy(
         category=Category.COMPLAINT,
-        priority=Priority.GENERAL,
+        priority=Priority.EMERGENCY,
+        respond=TimeLimit(24, "hours"),
         resolve=TimeLimit(15, "working_days"),
-        revisit=TimeLimit(1, "working_days"),
+        revisit=TimeLimit(72, "hours"),
     ),
 )
 

@@ -36,7 +36,16 @@ from maintenance.work_orders.models import (
     WorkOrder,
     WorkOrderTransition,
 )
-from propwatch.site import CATEGORY_ZH, PRIORITY_ZH, Category, Priority, SiteFile
+from propwatch.site import (
+    CATEGORY_ZH,
+    COMPLAINT_TIER_ZH,
+    PRIORITY_TIER,
+    PRIORITY_ZH,
+    Category,
+    ComplaintTier,
+    Priority,
+    SiteFile,
+)
 
 SYSTEM = "system"
 CLOCK_SKEW = timedelta(minutes=5)
@@ -502,6 +511,8 @@ class WorkOrderView(BaseModel):
     priority: str
     priority_zh: str
     priority_raised_from: str | None
+    complaint_tier: ComplaintTier | None
+    complaint_tier_zh: str | None
     title: str
     description: str
     asset: str | None
@@ -561,6 +572,7 @@ def work_order_view(
         category_zh = CATEGORY_ZH[Category(wo.category)]
     except ValueError:
         category_zh = wo.category
+    tier = complaint_tier(wo)
     return WorkOrderView(
         id=wo.id,
         code=wo.code,
@@ -573,6 +585,8 @@ def work_order_view(
         priority=wo.priority,
         priority_zh=PRIORITY_ZH[Priority(wo.priority)],
         priority_raised_from=wo.priority_raised_from,
+        complaint_tier=tier,
+        complaint_tier_zh=COMPLAINT_TIER_ZH[tier] if tier else None,
         title=wo.title,
         description=wo.description,
         asset=asset.code if asset else None,
@@ -608,6 +622,14 @@ def work_order_view(
         if with_transitions
         else [],
     )
+
+
+def complaint_tier(wo: WorkOrder) -> ComplaintTier | None:
+    """投诉分级 of a complaint: the tier it was registered with (an escalation's raised priority
+    hurries it along but does not make a 一般投诉 a 复杂投诉)."""
+    if wo.category != Category.COMPLAINT:
+        return None
+    return PRIORITY_TIER[_sla_priority(wo)]
 
 
 def _sla_priority(wo: WorkOrder) -> Priority:

@@ -47,10 +47,10 @@ def test_complaints_keep_their_working_day_tiers_under_a_site_wide_table(
     days = {
         p: compute_due(example_site.spec, Category.COMPLAINT, p, reported).resolve for p in Priority
     }
-    assert days == {
-        Priority.EMERGENCY: datetime(2026, 11, 26, 23, 59, 59, tzinfo=SHANGHAI),
+    assert days == {  # 一般 3, 复杂 7, 重大 15 working days
+        Priority.GENERAL: datetime(2026, 11, 26, 23, 59, 59, tzinfo=SHANGHAI),
         Priority.IMPORTANT: datetime(2026, 12, 2, 23, 59, 59, tzinfo=SHANGHAI),
-        Priority.GENERAL: datetime(2026, 12, 14, 23, 59, 59, tzinfo=SHANGHAI),
+        Priority.EMERGENCY: datetime(2026, 12, 14, 23, 59, 59, tzinfo=SHANGHAI),
     }
 
 

@@ -177,7 +177,7 @@ def test_a_complaint_on_hold_over_two_working_days_gets_two_more_days(
     db: Database, site: Site, clock: ManualClock
 ) -> None:
     with db.session() as s:  # Monday 23 Nov: 3 working days -> Thursday 26 Nov 23:59:59
-        wo = order(s, site, clock.now(), category=Category.COMPLAINT, priority=Priority.EMERGENCY)
+        wo = order(s, site, clock.now(), category=Category.COMPLAINT, priority=Priority.GENERAL)
         wo_id = wo.id
         assert wo.resolve_due == datetime(2026, 11, 26, 23, 59, 59, tzinfo=SHANGHAI)
         hold(s, site.spec, wo_id, reason="等物业公司答复", actor="chen-kf", now=clock.now())
