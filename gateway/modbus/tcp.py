@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from typing import cast
 
 _REQUEST = struct.Struct(">HHHBBHH")
 """transaction id, protocol 0, length 6, unit, function, address, count"""
@@ -37,8 +38,8 @@ class ModbusTcpProtocol(asyncio.Protocol):
         self._pending: asyncio.Future[bytes] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's TCP transport implements asyncio.Transport without subclassing it
+        self.transport = cast(asyncio.Transport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
