@@ -365,9 +365,8 @@ def open_work_order(
         note = f"开维修工单 {wo.code}"
     rect.work_order_id = wo.id
     rect.updated_at = now
-    session.add(
+    rect.steps.append(
         RectificationStep(
-            rectification_id=rect.id,
             at=now,
             actor=actor,
             from_status=rect.status,
