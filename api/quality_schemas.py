@@ -149,3 +149,91 @@ class AccountabilityOut(BaseModel):
     at: datetime
     departments: list[AccountabilityRow]
     people: list[AccountabilityRow]
+
+
+class DeductionBody(BaseModel):
+    """One rule applied to an item, where it was found (one of asset, place, building)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: str = Field(max_length=64, description="a deduction rule of the item")
+    count: int = Field(default=1, ge=1, le=100)
+    note: str = Field(default="", max_length=2000)
+    asset: str | None = Field(default=None, max_length=64)
+    place: str | None = Field(default=None, max_length=64)
+    building: str | None = Field(default=None, max_length=100)
+    floor: str | None = Field(default=None, max_length=20)
+
+
+class ItemResultBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item: str = Field(max_length=64, description="an item of the sheet")
+    not_applicable: bool = Field(default=False, description="不适用: left out of the maximum")
+    deductions: list[DeductionBody] = Field(default_factory=list, max_length=50)
+
+
+class InspectionCreate(BaseModel):
+    """Items not named score full points; mandatory items must be named."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sheet: str = Field(max_length=64, description="a score sheet of the site file")
+    zone: str | None = Field(default=None, max_length=64, description="the zone inspected")
+    note: str = Field(default="", max_length=2000)
+    results: list[ItemResultBody] = Field(default_factory=list, max_length=500)
+
+
+class ItemScore(BaseModel):
+    id: str
+    text: str
+    maximum: float
+    deducted: float
+    score: float
+    applicable: bool
+
+
+class SectionScore(BaseModel):
+    id: str
+    name: str
+    maximum: float
+    score: float
+    items: list[ItemScore]
+
+
+class DeductionOut(BaseModel):
+    section_id: str
+    item_id: str
+    rule_id: str
+    count: int
+    points: float
+    note: str
+    finding_id: int
+    rectification_id: int
+
+
+class InspectionOut(BaseModel):
+    id: int
+    site_id: str
+    sheet: str
+    sheet_name: str
+    zone: str | None
+    zone_name: str | None
+    inspector: str
+    inspector_name: str
+    inspected_at: datetime
+    inspected_local: str
+    note: str
+    total: float
+    maximum: float
+    percent: float | None = Field(description="the total on a 100-point scale, one decimal")
+    sections: list[SectionScore]
+    deductions: list[DeductionOut]
+
+
+class InspectionPage(BaseModel):
+    items: list[InspectionOut]
+
+
+class ScoreSheetPage(BaseModel):
+    items: list[dict[str, object]] = Field(description="the site file's score sheets as data")

@@ -15,6 +15,8 @@ from maintenance.notify.models import NotificationAttempt, NotificationCursor, N
 from maintenance.plans.models import PlanCursor, PlanHealth, PlanRecord
 from maintenance.quality.models import (
     Finding,
+    Inspection,
+    InspectionDeduction,
     Rectification,
     RectificationEscalation,
     RectificationStep,
@@ -34,6 +36,8 @@ __all__ = [
     "ExternalRef",
     "Finding",
     "IdempotencyRecord",
+    "Inspection",
+    "InspectionDeduction",
     "MaintenanceReplica",
     "Notification",
     "NotificationAttempt",

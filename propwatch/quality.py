@@ -132,11 +132,58 @@ DEFAULT_LADDER: tuple[RectificationStep, ...] = (
 )
 
 
+class DeductionRule(_M):
+    """扣分标准: `points` off the item for each occurrence (`count`, at most `max_count`)."""
+
+    id: str = Field(pattern=ID, max_length=64)
+    text: str = Field(min_length=1, max_length=200)
+    points: float = Field(gt=0)
+    max_count: int = Field(default=1, ge=1, le=100)
+    severity: FindingSeverity = FindingSeverity.GENERAL
+
+
+class ScoreItem(_M):
+    """评分项: at most `points`; a deduction opens a rectification of finding `type`.
+    A `mandatory` item (必查项) must be scored in every inspection, never 不适用."""
+
+    id: str = Field(pattern=ID, max_length=64)
+    text: str = Field(min_length=1, max_length=200)
+    points: float = Field(gt=0)
+    type: str = Field(pattern=ID, max_length=64, description="a finding type of this section")
+    mandatory: bool = False
+    deductions: list[DeductionRule] = Field(min_length=1)
+
+
+class ScoreSection(_M):
+    id: str = Field(pattern=ID, max_length=64)
+    name: str = Field(min_length=1, max_length=64)
+    items: list[ScoreItem] = Field(min_length=1)
+
+
+class ScoreSheet(_M):
+    """评分表 (品质部督导评分细则): sections of items, each with its maximum and deductions."""
+
+    id: str = Field(pattern=ID, max_length=64)
+    name: str = Field(min_length=1, max_length=100)
+    sections: list[ScoreSection] = Field(min_length=1)
+
+    def item(self, item_id: str) -> tuple[ScoreSection, ScoreItem] | None:
+        for section in self.sections:
+            for item in section.items:
+                if item.id == item_id:
+                    return section, item
+        return None
+
+
 class QualitySettings(_M):
     places: list[PublicPlace] = Field(default_factory=list)
     finding_types: list[FindingType] = Field(default_factory=lambda: list(DEFAULT_FINDING_TYPES))
     deadlines: list[SeverityDeadline] = Field(default_factory=lambda: list(DEFAULT_DEADLINES))
     escalation: list[RectificationStep] = Field(default_factory=lambda: list(DEFAULT_LADDER))
+    score_sheets: list[ScoreSheet] = Field(default_factory=list)
+
+    def score_sheet(self, sheet_id: str) -> ScoreSheet | None:
+        return next((s for s in self.score_sheets if s.id == sheet_id), None)
 
     def place(self, place_id: str) -> PublicPlace | None:
         return next((p for p in self.places if p.id == place_id), None)
@@ -180,6 +227,7 @@ def quality_problems(
                     unknown_reference("片区", "zone", place.zone, zones),
                 )
             )
+    out += _sheet_problems(quality)
     severities: dict[FindingSeverity, int] = {}
     for i, row in enumerate(quality.deadlines):
         if row.severity in severities:
@@ -193,4 +241,54 @@ def quality_problems(
                 )
             )
         severities.setdefault(row.severity, i)
+    return out
+
+
+def _sheet_problems(quality: QualitySettings) -> list[tuple[tuple[str | int, ...], str]]:
+    """Score sheets: ids once (sheets; sections and items within a sheet; rules within an item),
+    each item's finding type known, no rule taking more than its item's points at once."""
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    types = {t.id for t in quality.finding_types}
+
+    def twice(loc: tuple[str | int, ...], value: str) -> None:
+        out.append((loc, say(f"id {value} 重复", f"id {value} is used twice")))
+
+    sheets: set[str] = set()
+    for i, sheet in enumerate(quality.score_sheets):
+        at: tuple[str | int, ...] = ("quality", "score_sheets", i)
+        if sheet.id in sheets:
+            twice((*at, "id"), sheet.id)
+        sheets.add(sheet.id)
+        ids: set[str] = set()
+        for j, section in enumerate(sheet.sections):
+            if section.id in ids:
+                twice((*at, "sections", j, "id"), section.id)
+            ids.add(section.id)
+            for k, item in enumerate(section.items):
+                loc = (*at, "sections", j, "items", k)
+                if item.id in ids:
+                    twice((*loc, "id"), item.id)
+                ids.add(item.id)
+                if item.type not in types:
+                    out.append(
+                        (
+                            (*loc, "type"),
+                            unknown_reference("问题类型", "finding type", item.type, types),
+                        )
+                    )
+                rules: set[str] = set()
+                for m, rule in enumerate(item.deductions):
+                    if rule.id in rules:
+                        twice((*loc, "deductions", m, "id"), rule.id)
+                    rules.add(rule.id)
+                    if rule.points > item.points:
+                        out.append(
+                            (
+                                (*loc, "deductions", m, "points"),
+                                say(
+                                    f"扣分 {rule.points:g} 超过该项满分 {item.points:g}",
+                                    f"deducts {rule.points:g} of {item.points:g}",
+                                ),
+                            )
+                        )
     return out

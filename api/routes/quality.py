@@ -19,6 +19,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.auth import ApiRole, Principal
@@ -27,12 +28,18 @@ from api.problems import PROBLEM, PROBLEM_RESPONSES, ApiProblem, Problem
 from api.quality_schemas import (
     AccountabilityOut,
     AccountabilityRow,
+    DeductionOut,
     EscalationOut,
     FindingCreate,
+    InspectionCreate,
+    InspectionOut,
+    InspectionPage,
     PhotoOut,
     PlaceOut,
     RectificationOut,
     RectificationPage,
+    ScoreSheetPage,
+    SectionScore,
     StepOut,
     TransitionBody,
     WorkOrderLink,
@@ -40,9 +47,9 @@ from api.quality_schemas import (
 from api.routes.attachments import _BY_EXT, _NAME, MAX_BYTES, _store, _too_large
 from api.routes.work_orders import _actor_names
 from maintenance.errors import UnknownReference
-from maintenance.quality import service
+from maintenance.quality import inspections, service
 from maintenance.quality.escalation import escalations_of
-from maintenance.quality.models import STATUS_ZH, Rectification, RectificationStatus
+from maintenance.quality.models import STATUS_ZH, Inspection, Rectification, RectificationStatus
 from maintenance.quality.service import STEP_ZH, WORK_ORDER_STEP, local
 from maintenance.work_orders.models import WorkOrder
 from propwatch.quality import DEPARTMENT_ZH, SEVERITY_ZH, Department, FindingSeverity
@@ -599,3 +606,158 @@ def post_work_order(
         detail=body.model_dump(mode="json"),
     )
     return _detail(session, ctx, site, rect, response)
+
+
+# -- 品质检查: scored inspections -----------------------------------------------------------
+
+Inspector = Annotated[Principal, Depends(require(ApiRole.DUTY))]
+
+
+async def _site_inspector(
+    site_id: Annotated[str, PathParam(max_length=64)], ctx: Ctx, caller: Inspector
+) -> tuple[Site, Principal]:
+    return site_of(ctx, caller, site_id), caller
+
+
+SiteInspector = Annotated[tuple[Site, Principal], Depends(_site_inspector)]
+
+
+def _inspection_view(
+    session: Session, ctx: AppContext, site: Site, row: Inspection
+) -> InspectionOut:
+    spec = site.spec
+    names = {p.id: p.name for p in spec.people}
+    actors = _actor_names(session, ctx, names, {row.inspector})
+    zone = next((z for z in spec.zones if z.id == row.zone_code), None)
+    findings = {d.finding_id for d in row.deductions}
+    rects = (
+        dict(
+            session.execute(
+                select(Rectification.finding_id, Rectification.id).where(
+                    Rectification.finding_id.in_(findings)
+                )
+            ).all()
+        )
+        if findings
+        else {}
+    )
+    return InspectionOut(
+        id=row.id,
+        site_id=row.site_id,
+        sheet=row.sheet_id,
+        sheet_name=row.sheet_name,
+        zone=row.zone_code,
+        zone_name=zone.name if zone else None,
+        inspector=row.inspector,
+        inspector_name=actors.get(row.inspector, row.inspector),
+        inspected_at=row.inspected_at,
+        inspected_local=local(row.inspected_at, spec),
+        note=row.note,
+        total=row.total,
+        maximum=row.maximum,
+        percent=row.percent,
+        sections=[SectionScore.model_validate(s) for s in row.sections],
+        deductions=[
+            DeductionOut(
+                section_id=d.section_id,
+                item_id=d.item_id,
+                rule_id=d.rule_id,
+                count=d.count,
+                points=d.points,
+                note=d.note,
+                finding_id=d.finding_id,
+                rectification_id=rects[d.finding_id],
+            )
+            for d in row.deductions
+        ],
+    )
+
+
+@router.get(
+    "/{site_id}/score-sheets",
+    response_model=ScoreSheetPage,
+    summary="评分表: the site file's score sheets (sections, items, points, deduction rules)",
+)
+def get_score_sheets(who: SiteStaff) -> ScoreSheetPage:
+    site, _ = who
+    return ScoreSheetPage(items=[s.model_dump(mode="json") for s in site.spec.quality.score_sheets])
+
+
+@router.post(
+    "/{site_id}/inspections",
+    response_model=InspectionOut,
+    status_code=201,
+    summary="品质检查: score a sheet; totals computed here; each deduction opens a rectification",
+)
+def create_inspection(
+    body: InspectionCreate,
+    request: Request,
+    response: Response,
+    ctx: Ctx,
+    session: DbSession,
+    who: SiteInspector,
+) -> InspectionOut:
+    site, caller = who
+    row = inspections.record_inspection(
+        session,
+        site.spec,
+        inspections.NewInspection(
+            site_id=site.id,
+            sheet_id=body.sheet,
+            inspector=_actor(caller),
+            zone=body.zone,
+            note=body.note,
+            results=[
+                inspections.ItemResult(
+                    item=r.item,
+                    not_applicable=r.not_applicable,
+                    deductions=[inspections.DeductionIn(**d.model_dump()) for d in r.deductions],
+                )
+                for r in body.results
+            ],
+        ),
+        ctx.clock.now(),
+    )
+    audit(
+        session,
+        ctx,
+        caller,
+        request,
+        subject=f"inspection:{row.id}",
+        status_code=201,
+        detail=body.model_dump(mode="json"),
+    )
+    response.headers["Location"] = f"/api/v1/sites/{site.id}/inspections/{row.id}"
+    return _inspection_view(session, ctx, site, row)
+
+
+@router.get(
+    "/{site_id}/inspections",
+    response_model=InspectionPage,
+    summary="检查记录: the site's inspections, newest first",
+)
+def get_inspections(
+    ctx: Ctx,
+    session: DbSession,
+    who: SiteStaff,
+    sheet: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> InspectionPage:
+    site, _ = who
+    rows = inspections.list_inspections(session, site.id, sheet, limit)
+    return InspectionPage(items=[_inspection_view(session, ctx, site, r) for r in rows])
+
+
+@router.get(
+    "/{site_id}/inspections/{inspection_id}",
+    response_model=InspectionOut,
+    summary="检查记录详情: section and item scores, deductions and their rectifications",
+)
+def get_inspection(
+    inspection_id: RowId, ctx: Ctx, session: DbSession, who: SiteStaff
+) -> InspectionOut:
+    site, _ = who
+    row = inspections.get_inspection(session, inspection_id)
+    if row.site_id != site.id:
+        raise ApiProblem(404, f"检查记录 {inspection_id} 不存在 (inspection not found)")
+    return _inspection_view(session, ctx, site, row)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from maintenance.db import Base, UtcDateTime
@@ -117,3 +118,48 @@ class RectificationEscalation(Base):
     due_at: Mapped[datetime] = mapped_column(UtcDateTime)
     fired_at: Mapped[datetime] = mapped_column(UtcDateTime)
     recipient: Mapped[str | None] = mapped_column(String(64))
+
+
+class Inspection(Base):
+    """品质检查: one scoring of a score sheet; the totals and each section's and item's score as
+    computed when recorded (the sheet in the site file may change later)."""
+
+    __tablename__ = "inspection"
+    __table_args__ = (Index("ix_inspection_site_inspected", "site_id", "inspected_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(64))
+    sheet_id: Mapped[str] = mapped_column(String(64))
+    sheet_name: Mapped[str] = mapped_column(String(100))
+    zone_code: Mapped[str | None] = mapped_column(String(64))
+    inspector: Mapped[str] = mapped_column(String(64))
+    inspected_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    note: Mapped[str] = mapped_column(Text, default="")
+    total: Mapped[float] = mapped_column(Float)
+    maximum: Mapped[float] = mapped_column(Float)
+    percent: Mapped[float | None] = mapped_column(Float)
+    # [{id, name, maximum, score, items: [{id, text, maximum, deducted, score, applicable}]}]
+    sections: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+    deductions: Mapped[list[InspectionDeduction]] = relationship(
+        back_populates="inspection", order_by="InspectionDeduction.id"
+    )
+
+
+class InspectionDeduction(Base):
+    """扣分: one rule applied to one item, and the rectification it opened (via its finding)."""
+
+    __tablename__ = "inspection_deduction"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inspection_id: Mapped[int] = mapped_column(ForeignKey("inspection.id"), index=True)
+    section_id: Mapped[str] = mapped_column(String(64))
+    item_id: Mapped[str] = mapped_column(String(64))
+    rule_id: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer)
+    points: Mapped[float] = mapped_column(Float)
+    note: Mapped[str] = mapped_column(Text, default="")
+    finding_id: Mapped[int] = mapped_column(ForeignKey("finding.id"), unique=True)
+
+    inspection: Mapped[Inspection] = relationship(back_populates="deductions")

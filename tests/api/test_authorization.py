@@ -104,6 +104,10 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/sites/{site_id}/rectifications/{rectification_id}/work-order"): STAFF,
     ("POST", "/api/v1/sites/{site_id}/rectifications/{rectification_id}/evidence"): STAFF,
     ("GET", "/api/v1/sites/{site_id}/rectifications/{rectification_id}/evidence/{filename}"): STAFF,
+    ("GET", "/api/v1/sites/{site_id}/score-sheets"): STAFF,
+    ("POST", "/api/v1/sites/{site_id}/inspections"): {"duty"},
+    ("GET", "/api/v1/sites/{site_id}/inspections"): STAFF,
+    ("GET", "/api/v1/sites/{site_id}/inspections/{inspection_id}"): STAFF,
 }
 ROLES = ("duty", "technician", "integration")
 
@@ -137,6 +141,7 @@ def _url(path: str, site: Site) -> str:
         plan_id="no-such-plan",
         finding_id=1,
         rectification_id=1,
+        inspection_id=1,
         filename="0123456789abcdef0123456789abcdef.jpg",
     )
     if filled.endswith(("/monthly", "/monthly/export")):

@@ -66,6 +66,14 @@ SEES: dict[str, set[str]] = {
     "technician": {"jiaxiu", "binghu"},
 }
 PERSON = "wang-gong"  # on every site's roster; the technician token is for two of them
+# 品质检查 of the example's monthly sheet: its two mandatory items, one with a deduction
+_INSPECTION: dict[str, Any] = {
+    "sheet": "monthly",
+    "results": [
+        {"item": "pa-floor", "deductions": [{"rule": "litter", "count": 2, "place": "lobby-1"}]},
+        {"item": "sf-exit"},
+    ],
+}
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
 
 
@@ -89,6 +97,7 @@ class SiteData:
     rectification_id: int = 0
     finding_photo: str = ""
     evidence_photo: str = ""
+    inspection_id: int = 0
 
 
 @dataclass
@@ -248,6 +257,13 @@ def _seed(client: TestClient, ctx: AppContext, site_id: str, n: int) -> SiteData
         )
     )
     d.finding_id, d.rectification_id = rect["finding_id"], rect["id"]
+    d.inspection_id = _ok(
+        client.post(
+            f"/api/v1/sites/{site_id}/inspections",
+            json=_INSPECTION | {"note": name},
+            headers=admin,
+        )
+    )["id"]
     for kind, url in (
         ("finding_photo", f"/api/v1/sites/{site_id}/findings/{d.finding_id}/photos"),
         ("evidence_photo", f"/api/v1/sites/{site_id}/rectifications/{d.rectification_id}/evidence"),
@@ -279,6 +295,7 @@ PATH_PARAMS: dict[str, Callable[[SiteData], str | int]] = {
     "name": lambda d: d.token_name,
     "finding_id": lambda d: d.finding_id,
     "rectification_id": lambda d: d.rectification_id,
+    "inspection_id": lambda d: d.inspection_id,
 }
 # a parameter whose meaning depends on the route
 PATH_PARAMS_OF: dict[tuple[str, str], Callable[[SiteData], str | int]] = {
@@ -299,6 +316,7 @@ QUERY_SCOPED: dict[str, Callable[[SiteData], str | int]] = {
 }
 REQUIRED_QUERY: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/api/v1/reports/{site_id}/monthly"): {"year": 2026, "month": 11},
+    ("GET", "/api/v1/reports/{site_id}/monthly/export"): {"year": 2026, "month": 11},
     ("GET", "/api/v1/reports/league"): {"month": "2026-11"},
 }
 Body = Callable[[SiteData], dict[str, Any]]
@@ -368,6 +386,7 @@ BODIES: dict[tuple[str, str], Body] = {
         "json": {"to": "in_progress"}
     },
     ("POST", Q + "/rectifications/{rectification_id}/work-order"): lambda d: {"json": {}},
+    ("POST", Q + "/inspections"): lambda d: {"json": _INSPECTION},
 }
 # a body naming a region instead of a site, tried beside the site's
 REGION_BODIES: dict[tuple[str, str], Body] = {

@@ -105,3 +105,41 @@ def test_an_unknown_topic_or_channel_kind_names_its_line(tmp_path: Path) -> None
         f"{path}:{_line_of(path, 'kind: dingding')}: notifications.channels[2].kind: dingding "
         "不是可选的值；可选：wecom、dingtalk、email、webhook"
     )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "needle", "field", "says"),
+    [
+        (
+            "type: greening\n",
+            "type: gardening\n",
+            "type: gardening",
+            "quality.score_sheets[0].sections[0].items[1].type",
+            "gardening",
+        ),
+        (
+            "- {id: weeds, text: 每处杂草或枯枝, points: 1,",
+            "- {id: weeds, text: 每处杂草或枯枝, points: 6,",
+            "points: 6,",
+            "quality.score_sheets[0].sections[0].items[1].deductions[0].points",
+            "扣分 6 超过该项满分 5",
+        ),
+        (
+            "- id: sf-light\n",
+            "- id: sf-exit\n",
+            "- id: sf-exit",
+            "quality.score_sheets[0].sections[1].items[1].id",
+            "id sf-exit 重复",
+        ),
+    ],
+)
+def test_a_bad_score_sheet_names_its_line_and_field(
+    tmp_path: Path, old: str, new: str, needle: str, field: str, says: str
+) -> None:
+    path = _broken(tmp_path, old, new)
+    with pytest.raises(ConfigError) as err:
+        load_site(path)
+    (problem,) = err.value.problems
+    lines = [i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line]
+    assert problem.startswith(f"{path}:{lines[-1]}: {field}: "), problem
+    assert says in problem

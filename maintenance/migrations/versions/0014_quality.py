@@ -1,5 +1,5 @@
-"""物业质量监控: findings (巡查发现), their rectifications (整改) with the audited steps, and the
-rungs of the 督促 ladder fired for each
+"""物业质量监控: findings (巡查发现), their rectifications (整改) with the audited steps, the
+rungs of the 督促 ladder fired for each, and scored inspections (品质检查) with their deductions
 
 Revision ID: 0014
 Revises: 0012
@@ -127,8 +127,59 @@ def upgrade() -> None:
         unique=False,
     )
 
+    op.create_table(
+        "inspection",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("site_id", sa.String(length=64), nullable=False),
+        sa.Column("sheet_id", sa.String(length=64), nullable=False),
+        sa.Column("sheet_name", sa.String(length=100), nullable=False),
+        sa.Column("zone_code", sa.String(length=64), nullable=True),
+        sa.Column("inspector", sa.String(length=64), nullable=False),
+        sa.Column("inspected_at", UtcDateTime(), nullable=False),
+        sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("total", sa.Float(), nullable=False),
+        sa.Column("maximum", sa.Float(), nullable=False),
+        sa.Column("percent", sa.Float(), nullable=True),
+        sa.Column("sections", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_inspection")),
+    )
+    op.create_index(
+        "ix_inspection_site_inspected", "inspection", ["site_id", "inspected_at"], unique=False
+    )
+    op.create_table(
+        "inspection_deduction",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("inspection_id", sa.Integer(), nullable=False),
+        sa.Column("section_id", sa.String(length=64), nullable=False),
+        sa.Column("item_id", sa.String(length=64), nullable=False),
+        sa.Column("rule_id", sa.String(length=64), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("points", sa.Float(), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("finding_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["finding_id"], ["finding.id"], name=op.f("fk_inspection_deduction_finding_id_finding")
+        ),
+        sa.ForeignKeyConstraint(
+            ["inspection_id"],
+            ["inspection.id"],
+            name=op.f("fk_inspection_deduction_inspection_id_inspection"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_inspection_deduction")),
+        sa.UniqueConstraint("finding_id", name=op.f("uq_inspection_deduction_finding_id")),
+    )
+    op.create_index(
+        op.f("ix_inspection_deduction_inspection_id"),
+        "inspection_deduction",
+        ["inspection_id"],
+        unique=False,
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("inspection_deduction")
+    op.drop_table("inspection")
     op.drop_table("rectification_escalation")
     op.drop_table("rectification_step")
     op.drop_table("rectification")
