@@ -28,7 +28,7 @@ const STEPS = {
 };
 const HOLDABLE = ["registered", "dispatched", "accepted", "on_site", "reopened"];
 
-const state = { open: new Set(), people: {}, assignee: null, seq: 0 };
+const state = { open: new Set(), people: {}, assignee: null, seq: 0, gate: null };
 const CHECK_ZH = { pass: "合格", fail: "不合格", "n/a": "不适用" };
 
 async function loadTasks() {
@@ -115,6 +115,7 @@ async function fill(li, id) {
     body.replaceChildren(el("p", { class: "error" }, `加载失败：${err.message}`));
     return;
   }
+  const stepsBox = steps(order, checklist);
   body.replaceChildren(
     ...[
       order.description ? el("p", { class: "desc" }, order.description) : null,
@@ -127,18 +128,22 @@ async function fill(li, id) {
         order.resolve_due ? ` · 完成时限 ${fmtTime(order.resolve_due)}` : "",
         order.hold_reason ? ` · 挂起原因：${order.hold_reason}` : "",
       ),
-      steps(order, checklist),
+      stepsBox,
       checklist.length ? checklistBox(order, checklist) : null,
       noteBox(order),
       photoBox(order),
       history(order),
     ].filter(Boolean),
   );
+  // a live update re-renders the card: a completion gate the technician had open stays open
+  if (state.gate === id && order.status === "on_site") openGate(stepsBox, order, checklist, false);
+  else if (state.gate === id) state.gate = null;
 }
 
 const DONE_ZH = { accepted: "已接单", on_site: "已到场", resolved: "已完成", on_hold: "已挂起" };
 
 async function move(order, to, note = "") {
+  if (state.gate === order.id) state.gate = null;
   try {
     await api(`/api/v1/work-orders/${order.id}/transitions`, {
       method: "POST",
@@ -210,8 +215,9 @@ function photosOf(order) {
   return order.transitions.flatMap((t) => t.attachments).filter((ref) => !ref.endsWith(".pdf"));
 }
 
-function openGate(box, order, checklist) {
-  box.querySelector(".gate")?.remove();
+function openGate(box, order, checklist, focus = true) {
+  box.parentElement?.querySelector(":scope > .gate")?.remove();
+  state.gate = order.id;
   const missing = checklist.filter((i) => !i.result);
   const needsPhoto = order.photo_required && !photosOf(order).length;
   const lines = [];
@@ -243,11 +249,20 @@ function openGate(box, order, checklist) {
         { class: "primary", disabled: !ready, dataset: { confirm: "resolved" }, onclick: () => move(order, "resolved") },
         "确认完成",
       ),
-      el("button", { onclick: () => gate.remove() }, "返回"),
+      el(
+        "button",
+        {
+          onclick: () => {
+            state.gate = null;
+            gate.remove();
+          },
+        },
+        "返回",
+      ),
     ),
   );
   box.after(gate);
-  (ready ? gate.querySelector("[data-confirm]") : gate.querySelector("button:last-child")).focus();
+  if (focus) (ready ? gate.querySelector("[data-confirm]") : gate.querySelector("button:last-child")).focus();
 }
 
 function checklistBox(order, items) {

@@ -273,6 +273,38 @@ def test_a_page_without_a_token_asks_for_one(browser: Browser, live: Live) -> No
     page.close()
 
 
+def test_an_open_completion_gate_stays_open_through_a_live_update(
+    browser: Browser, live: Live
+) -> None:
+    base, tokens = live.base, live.tokens
+    order = create_order(base, tokens.duty, "2栋走廊灯不亮", assignee="wang-gong")
+    page, _ = open_page(browser, f"{base}/tasks#token={tokens.technician}", phone=True)
+    task = page.locator(f'[data-task="{order["id"]}"]')
+    task.locator(".task-head").click()
+    for button in ("接单", "到场"):
+        task.locator(".steps").first.get_by_role("button", name=button, exact=True).click()
+        page.wait_for_function(
+            "([id, s]) => document.querySelector(`[data-task='${id}']`)?.dataset.status === s",
+            arg=[order["id"], "accepted" if button == "接单" else "on_site"],
+        )
+    task.locator(".steps").first.get_by_role("button", name="完成", exact=True).click()
+    task.locator(".gate").wait_for()
+    page.evaluate("document.querySelector('.gate').dataset.first = 'yes'")
+
+    # another order assigned meanwhile: the stream re-renders the list and the open card
+    other = create_order(base, tokens.duty, "3栋水箱液位低", assignee="wang-gong")
+    page.locator(f'[data-task="{other["id"]}"]').wait_for()
+    page.wait_for_function("() => !document.querySelector('.gate[data-first]')")  # re-rendered
+    assert task.locator(".gate").count() == 1
+    task.locator(".gate").get_by_role("button", name="确认完成").click()
+    page.wait_for_function("id => !document.querySelector(`[data-task='${id}']`)", arg=order["id"])
+    got = httpx.get(
+        f"{base}/api/v1/work-orders/{order['id']}", headers=bearer(tokens.technician)
+    ).json()
+    assert got["status"] == "resolved"
+    page.close()
+
+
 def test_a_task_assigned_while_the_technician_page_is_open_appears_without_reload(
     browser: Browser, live: Live
 ) -> None:
