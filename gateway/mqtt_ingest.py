@@ -369,6 +369,11 @@ class MqttIngest:
             await self.clock.sleep(min(1.0, shortest / 10))
 
     @property
+    def hurry_at(self) -> int:
+        """Messages held unacknowledged at which the writer is asked to cut its batch now."""
+        return self._hurry_at
+
+    @property
     def unacknowledged(self) -> int:
         """QoS 1 messages received and held unacknowledged until what they carried is safe."""
         return self._held_acks
