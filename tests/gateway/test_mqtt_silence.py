@@ -115,7 +115,14 @@ class Rig:
 async def rig(
     tmp_path: Path, broker: Mosquitto, site_file: Path | None = None
 ) -> AsyncIterator[Rig]:
-    site = load_site(site_file or quick_site_copy(tmp_path))
+    # A site id of its own: the session's broker keeps every earlier test's retained snapshot
+    # of the door, and one stamped later on its simulated clock would hide this test's.
+    path = site_file or quick_site_copy(tmp_path)
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc["site"]["id"] = f"silence-{tmp_path.name}"[:64]
+    text = yaml.safe_dump(doc, allow_unicode=True, default_flow_style=None, width=10_000)
+    path.write_text(text, encoding="utf-8")
+    site = load_site(path)
     clock = ManualClock(START)
     settings = Settings(var_dir=tmp_path / "var")
     spy = Spy()
