@@ -25,6 +25,7 @@ from api.routes import (
     pages,
     plans,
     quality,
+    quality_league,
     reports,
     sites,
     tokens,
@@ -84,6 +85,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(overview.router)
     app.include_router(plans.router)
     app.include_router(quality.router)
+    app.include_router(quality_league.router)
     app.include_router(webhooks.router)
     app.include_router(notifications.router)
     app.include_router(tokens.router)

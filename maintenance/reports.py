@@ -27,7 +27,7 @@ Definitions, so the figures can be checked by hand:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TypeVar
@@ -51,6 +51,7 @@ from propwatch.site import PRIORITY_ZH, Category, Priority, SiteFile
 
 REWORK_WINDOW = timedelta(days=30)
 T = TypeVar("T")
+F = TypeVar("F")
 FAILURE_SOURCES = (Source.ALARM, Source.MANUAL, Source.TICKET)
 
 
@@ -482,16 +483,21 @@ def _figures(
     return _Figures(len(reported), len(resolved), on_time, rework, mttr, overdue, score)
 
 
+def ranked(
+    rows: list[tuple[str, F, T]], order: Callable[[F], tuple[float, ...]]
+) -> list[tuple[int, F, T]]:
+    """Rank 1 first: by `order` of the figures (smaller first), then by the key, so ties rank
+    the same way every time. Every league (work orders, quality) ranks through this."""
+    rows.sort(key=lambda r: (order(r[1]), r[0]))
+    return [(i + 1, figures, item) for i, (_, figures, item) in enumerate(rows)]
+
+
 def _ranked(rows: list[tuple[str, _Figures, T]]) -> list[tuple[int, _Figures, T]]:
     """Best first: by score, then the shorter MTTR, then the key (stable for ties)."""
-    rows.sort(
-        key=lambda r: (
-            -r[1].score,
-            r[1].mttr_hours if r[1].mttr_hours is not None else float("inf"),
-            r[0],
-        )
+    return ranked(
+        rows,
+        lambda f: (-f.score, f.mttr_hours if f.mttr_hours is not None else float("inf")),
     )
-    return [(i + 1, figures, item) for i, (_, figures, item) in enumerate(rows)]
 
 
 def _zone_figures(m: _Month, zone_id: str, now: datetime) -> _Figures:

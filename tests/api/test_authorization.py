@@ -108,6 +108,10 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/sites/{site_id}/inspections"): {"duty"},
     ("GET", "/api/v1/sites/{site_id}/inspections"): STAFF,
     ("GET", "/api/v1/sites/{site_id}/inspections/{inspection_id}"): STAFF,
+    ("GET", "/api/v1/sites/{site_id}/quality/league"): STAFF,
+    ("GET", "/api/v1/sites/{site_id}/quality/trend"): STAFF,
+    ("GET", "/api/v1/sites/{site_id}/quality/frequent"): STAFF,
+    ("GET", "/api/v1/reports/quality-league"): {"duty"},  # 项目品质排名: the duty room's
 }
 ROLES = ("duty", "technician", "integration")
 
@@ -146,6 +150,8 @@ def _url(path: str, site: Site) -> str:
     )
     if filled.endswith(("/monthly", "/monthly/export")):
         filled += "?year=2026&month=11"
+    if filled.endswith(("/quality/league", "/quality/trend", "/quality-league")):
+        filled += "?month=2026-11"
     return filled
 
 

@@ -318,6 +318,9 @@ REQUIRED_QUERY: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/api/v1/reports/{site_id}/monthly"): {"year": 2026, "month": 11},
     ("GET", "/api/v1/reports/{site_id}/monthly/export"): {"year": 2026, "month": 11},
     ("GET", "/api/v1/reports/league"): {"month": "2026-11"},
+    ("GET", "/api/v1/reports/quality-league"): {"month": "2026-11"},
+    ("GET", Q + "/quality/league"): {"month": "2026-11"},
+    ("GET", Q + "/quality/trend"): {"month": "2026-11"},
 }
 Body = Callable[[SiteData], dict[str, Any]]
 BODIES: dict[tuple[str, str], Body] = {
@@ -618,6 +621,7 @@ def test_every_caller_reaches_the_lists_of_each_site_in_its_scope(world: World) 
             "/api/v1/webhooks",
             "/api/v1/tokens",
             "/api/v1/notifications/deliveries",
+            "/api/v1/reports/quality-league?month=2026-11",  # 项目品质排名: its sites only
         ]
     for path in lists:
         r = world.client.get(path, headers=bearer(world.token))
