@@ -15,6 +15,7 @@ from api.routes import (
     assets,
     attachments,
     checklists,
+    commands,
     docs,
     exports,
     health,
@@ -81,6 +82,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(work_orders.router)
     app.include_router(alarms.router)
     app.include_router(assets.router)
+    app.include_router(commands.router)
     app.include_router(reports.router)
     app.include_router(overview.router)
     app.include_router(plans.router)

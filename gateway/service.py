@@ -10,6 +10,7 @@ import signal
 from collections import defaultdict
 from typing import Any
 
+from gateway.commands import CommandRunner
 from gateway.conditions import ConditionStore
 from gateway.dead_letters import DeadLetters
 from gateway.event_publisher import EventPublisher
@@ -110,6 +111,8 @@ class Gateway:
         self.session = SessionHolder(site.id, client_id, self.mqtt, clock)
         self.dead_letters = DeadLetters(settings.var_dir / "dead_letters.db", clock=clock)
         self.events = EventPublisher(self.outbox, self.mqtt, clock)
+        # 遥控: commands from propwatch/<site>/gateway/commands, written ahead of the polls
+        self.commands = CommandRunner(lambda: self.site, self._poller_of, self.mqtt, clock)
         self.metrics_server: MetricsServer | None = None
         self.pollers: list[ModbusDevicePoller] = []
         self.connections: dict[tuple[str, int], ModbusConnection] = {}
@@ -165,6 +168,9 @@ class Gateway:
                     self._asset_by_device[asset.device] = asset.id
             self._asset_by_device_of = self.site
         return self._asset_by_device.get(device_id, device_id)
+
+    def _poller_of(self, device_id: str) -> ModbusDevicePoller | None:
+        return next((p for p in self.pollers if p.device.id == device_id), None)
 
     def _build(self) -> None:
         for device in self.site.spec.devices:
@@ -339,6 +345,7 @@ class Gateway:
         # messages, or a maintenance side that missed them, converges again.
         self.mqtt.on_connected = self._on_broker_connected
         self.publish_all_states()
+        self.commands.start()
         self.mqtt.start()
         try:
             await self.mqtt.wait_connected()
@@ -376,6 +383,7 @@ class Gateway:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         await self._stop_links(list(self.links))
+        await self.commands.stop()
         for t in reversed(self._tasks):
             t.cancel()
             await asyncio.gather(t, return_exceptions=True)
@@ -550,6 +558,7 @@ class Gateway:
             "dead_letters": self.dead_letters.count,
             "dead_letter_store": dead.__dict__,
             "alarms_published": self.alarms_published,
+            "commands": {**self.commands.counts.__dict__},
             "devices": {
                 p.device.id: {
                     "online": p.health.online,

@@ -40,9 +40,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from maintenance.alarms.reconcile import apply_asset_state
 from maintenance.alarms.service import LATE_AFTER, apply_alarm_event
+from maintenance.commands.service import apply_result
 from maintenance.db import Database
 from maintenance.dead_letters import DeadLetterKind, keep_dead_letter
 from propwatch.clock import Clock
+from propwatch.commands import RESULT_STREAM, CommandResult
 from propwatch.events import TOPIC_ROOT, AlarmEvent, AssetStateEvent, parse_event
 from propwatch.mqtt import MqttConnection
 from propwatch.site import Site
@@ -143,6 +145,8 @@ class EventConsumer:
         self.connection.on_message = self._from_paho_thread
         self.connection.subscribe(self.topic_filter("alarms"), qos=1)
         self.connection.subscribe(self.topic_filter("state"), qos=1)
+        # 遥控: the gateways' answers to commands (`propwatch/<site>/command-results/<asset>`)
+        self.connection.subscribe(self.topic_filter(RESULT_STREAM), qos=1)
 
     def topic_filter(self, stream: str) -> str:
         topic = f"{TOPIC_ROOT}/{self.scope or '+'}/{stream}/#"
@@ -299,6 +303,8 @@ class EventConsumer:
 
     def _apply(self, topic: str, payload: bytes) -> str | None:
         """Apply one message to its site; the reason when it is refused instead."""
+        if topic.split("/")[2:3] == [RESULT_STREAM]:
+            return self._apply_result(topic, payload)
         try:
             event = parse_event(payload)
         except ValidationError as exc:
@@ -324,4 +330,21 @@ class EventConsumer:
                     self.duplicates += 1
             elif isinstance(event, AssetStateEvent):
                 apply_asset_state(s, site.spec, event, now, late_after=self.late_after)
+        return None
+
+    def _apply_result(self, topic: str, payload: bytes) -> str | None:
+        """A gateway's answer to a command: stored on the command's row."""
+        try:
+            result = CommandResult.model_validate_json(payload)
+        except ValidationError as exc:
+            return "; ".join(
+                f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
+            )
+        if result.site_id != topic_site(topic):
+            return f"site_id {result.site_id!r} is not the site of its topic {topic_site(topic)!r}"
+        with self.db.session() as s:
+            if apply_result(s, result):
+                self.applied += 1
+            else:
+                self.duplicates += 1
         return None

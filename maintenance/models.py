@@ -9,6 +9,7 @@ from api.models import (
     WebhookSubscription,
 )
 from maintenance.alarms.models import Alarm, ProcessedEvent
+from maintenance.commands.models import DeviceCommand
 from maintenance.dead_letters import DeadLetter
 from maintenance.notifications import Notification
 from maintenance.notify.models import NotificationAttempt, NotificationCursor, NotificationDelivery
@@ -32,6 +33,7 @@ __all__ = [
     "AuditEntry",
     "Building",
     "DeadLetter",
+    "DeviceCommand",
     "Escalation",
     "ExternalRef",
     "Finding",

@@ -35,6 +35,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from maintenance.commands.dispatch import CommandDispatcher
 from maintenance.consumer import EventConsumer
 from maintenance.db import Database
 from maintenance.escalation import escalate_overdue
@@ -155,6 +156,8 @@ class MaintenanceService:
             late_after=timedelta(seconds=settings.late_event_after),
             capacity=settings.maintenance_queue_capacity,
         )
+        # 遥控: commands the API kept, sent to the gateways on this connection
+        self.commands = CommandDispatcher(self.db, self.mqtt, clock, lambda: self.sites)
         self.leases = SiteLeases(
             self.db,
             clock,
@@ -189,6 +192,7 @@ class MaintenanceService:
         try:
             await self.mqtt.wait_connected()
             self._tasks.append(asyncio.create_task(self.consumer.run(), name="event-consumer"))
+            self._tasks.append(asyncio.create_task(self.commands.run(), name="commands"))
             # Claim this replica's share and catch up (missed occurrences, marked late).
             await self._balance()
             await self._run_due()
@@ -432,6 +436,8 @@ class MaintenanceService:
             "events_unsettled": self.consumer.unsettled,
             "events_refused_full": self.consumer.refused,
             "database_retries": self.consumer.db_retries,
+            "commands_sent": self.commands.sent,
+            "commands_expired": self.commands.expired,
             "queue_depth": self.consumer.queue.qsize(),
             "events_held": self.consumer.held,
             "escalations_fired": self.counts.escalations_fired,

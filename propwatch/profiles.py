@@ -10,7 +10,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from propwatch.config_errors import one_of, unknown_reference
 from propwatch.config_file import (
@@ -72,6 +79,23 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Writable(_Strict):
+    """遥控: a command may write the point (a coil with FC 5, a holding register with FC 6, or
+    FC 16 when the value spans several registers), then the gateway reads `readback` (the point
+    itself unless named) and the command is done only if it shows the value written.
+
+    `min`/`max` and `allowed` are in engineering units (after scale and offset), checked by the
+    API before anything is sent and by the gateway again before it writes; `tolerance` is how far
+    a numeric read-back may lie from the value written (a setpoint read back as a measurement).
+    """
+
+    min: float | None = None
+    max: float | None = None
+    allowed: list[bool | int | float] | None = Field(default=None, min_length=1, max_length=64)
+    readback: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
+    tolerance: float | None = Field(default=None, ge=0)
+
+
 class ModbusPoint(_Strict):
     """One value in a register map."""
 
@@ -92,6 +116,15 @@ class ModbusPoint(_Strict):
     # (e.g. "15min"); unset: the gateway's PROPWATCH_GATEWAY_HEARTBEAT.
     heartbeat: Seconds | None = Field(default=None, gt=0)
     description: str = ""
+    # 遥控: unset, the point is read only (`writable: true` for no limits)
+    writable: Writable | None = None
+
+    @field_validator("writable", mode="before")
+    @classmethod
+    def _writable_flag(cls, value: object) -> object:
+        if value is True:
+            return {}
+        return None if value is False else value
 
     @model_validator(mode="after")
     def _consistent(self) -> ModbusPoint:
@@ -236,6 +269,77 @@ def profile_problems(profile: ModbusProfile) -> list[tuple[Loc, str]]:
                 )
                 break
             taken[(p.function, a)] = p.name
+    for i, p in enumerate(profile.points):
+        if p.writable is not None:
+            out += [
+                (("points", i, "writable", *loc), m) for loc, m in writable_problems(profile, p)
+            ]
+    return out
+
+
+def writable_problems(profile: ModbusProfile, p: ModbusPoint) -> list[tuple[Loc, str]]:
+    """What is wrong with a point's `writable`: only coils and holding registers can be written,
+    limits must suit the type, and the read-back point must exist and hold the same kind."""
+    w = p.writable
+    assert w is not None
+    out: list[tuple[Loc, str]] = []
+    if p.function not in (Function.COIL, Function.HOLDING):
+        out.append(
+            (
+                (),
+                say(
+                    f"只有线圈（coil）和保持寄存器（holding）可写，{p.function} 测点不能遥控",
+                    f"only coil and holding points can be written, not {p.function} points",
+                ),
+            )
+        )
+    if p.type is DataType.STRING:
+        out.append(((), say("string 测点不能遥控", "string points cannot be written")))
+    is_bool = p.type is DataType.BOOL
+    if is_bool:
+        for name in ("min", "max", "tolerance"):
+            if getattr(w, name) is not None:
+                out.append(
+                    (
+                        (name,),
+                        say(f"{name} 只用于数值测点", f"{name} applies to numeric points only"),
+                    )
+                )
+    if w.min is not None and w.max is not None and w.min > w.max:
+        out.append((("min",), say(f"min {w.min} 大于 max {w.max}", f"min {w.min} > max {w.max}")))
+    for n, value in enumerate(w.allowed or []):
+        if isinstance(value, bool) != is_bool:
+            kind = say("true 或 false", "true or false") if is_bool else say("数值", "a number")
+            out.append(
+                (
+                    ("allowed", n),
+                    say(f"{value!r} 须为{kind}", f"{value!r} must be {kind}"),
+                )
+            )
+        elif not is_bool and (
+            (w.min is not None and value < w.min) or (w.max is not None and value > w.max)
+        ):
+            out.append(
+                (
+                    ("allowed", n),
+                    say(f"{value} 超出 min/max", f"{value} lies outside min/max"),
+                )
+            )
+    if w.readback is not None:
+        names = {q.name: q for q in profile.points}
+        back = names.get(w.readback)
+        if back is None:
+            out.append((("readback",), unknown_reference("测点", "point", w.readback, names)))
+        elif (back.type is DataType.BOOL) != is_bool or back.type is DataType.STRING:
+            out.append(
+                (
+                    ("readback",),
+                    say(
+                        f"回读测点 {back.name} 是 {back.type}，与 {p.type} 不能比较",
+                        f"read-back point {back.name} is {back.type}, not comparable to {p.type}",
+                    ),
+                )
+            )
     return out
 
 

@@ -36,6 +36,7 @@ class Circuit:
     breaker_tripped: bool = False
     command: bool = False
     manual_until: datetime | None = None  # a written coil holds until the next switching time
+    rated_setting: float | None = None  # 额定电流 as set at commissioning (a holding register)
     failure_debt: float = field(default=0.0, repr=False)
 
     @property
@@ -172,6 +173,8 @@ class LightingPanel:
             if name == f"circuit_{c.number}_command":
                 c.command = bool(value)
                 c.manual_until = self.next_switch(self.last)
+            elif name == f"circuit_{c.number}_rated_current":
+                c.rated_setting = float(value)
 
     # ---- physics --------------------------------------------------------------------------
     def _advance(self, now: datetime) -> None:
@@ -223,5 +226,7 @@ class LightingPanel:
             out[prefix + "command"] = c.command
             out[prefix + "current"] = amps
             out[prefix + "voltage"] = v
-            out[prefix + "rated_current"] = c.rated_current
+            out[prefix + "rated_current"] = (
+                c.rated_current if c.rated_setting is None else c.rated_setting
+            )
         return out

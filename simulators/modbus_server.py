@@ -24,7 +24,7 @@ from pymodbus.simulator.simutils import SimUtils
 
 from propwatch.clock import Clock
 from propwatch.profiles import Function, ModbusPoint, ModbusProfile
-from propwatch.registers import encode
+from propwatch.registers import decode, encode
 from simulators.model import DeviceModel, Value
 
 log = logging.getLogger(__name__)
@@ -114,9 +114,19 @@ class SimulatedModbusDevice:
         return None
 
     def _apply_writes(self, fn: Function, address: int, values: list[int] | list[bool]) -> None:
+        """FC 5/15 set coils, FC 6/16 registers; a point the write covers whole is decoded to
+        its engineering value and handed to the model as a command (a write of part of a
+        multi-register value is not one)."""
         for p in self._points[fn]:
-            if address <= p.address < address + len(values):
-                self.model.command(p.name, values[p.address - address])
+            start = p.address - address
+            if start < 0 or start + p.width > len(values):
+                continue
+            if fn is Function.COIL:
+                self.model.command(p.name, bool(values[start]))
+            else:
+                self.model.command(
+                    p.name, decode(p, [int(v) for v in values[start : start + p.width]])
+                )
         self._values_at = float("-inf")  # the next read shows the command's effect
 
     def current_values(self) -> dict[str, Value]:

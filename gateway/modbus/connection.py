@@ -4,9 +4,11 @@ One task per link polls its units in turn (`gateway.modbus.link`), so requests o
 overlap; `turn` is held for one whole poll all the same, so that a second caller (a test, a
 command later) waits its turn instead of interleaving with a poll. Each request gets its own
 device's timeout, and a silent unit costs its siblings at most one timeout per attempt; the
-poller's backoff keeps those attempts rare. A late answer to a timed-out request could be
-mistaken for the next one (RTU frames carry no transaction id), and a TCP peer that stopped
-answering is often a half-open socket, so the link is reset after a timeout.
+poller's backoff keeps those attempts rare. A command (`gateway.commands`) takes `turn` too:
+the lock serves waiters in arrival order, so it goes before the link task's next poll.
+A late answer to a timed-out request could be mistaken for the next one (RTU frames carry
+no transaction id), and a TCP peer that stopped answering is often a half-open socket, so
+the link is reset after a timeout.
 
 Modbus TCP goes through our own framing (`gateway.modbus.tcp`): every await there is on a
 future we own, so a cancelled poll stops at once. Modbus RTU goes through pymodbus, which waits
@@ -25,7 +27,7 @@ from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.exceptions import ModbusException, ModbusIOException
 from pymodbus.pdu import ModbusPDU
 
-from gateway.modbus.tcp import LinkLost, ModbusTcpProtocol, bits_of, registers_of
+from gateway.modbus.tcp import LinkLost, ModbusTcpProtocol, bits_of, registers_of, write_pdu
 from propwatch.profiles import Function
 from propwatch.site import Device
 
@@ -171,6 +173,97 @@ class ModbusConnection:
         if values is None:
             raise ModbusError("exception", f"short answer from unit {unit_id}")
         return values
+
+    async def write(
+        self,
+        function: Function,
+        address: int,
+        values: list[int] | list[bool],
+        unit_id: int,
+        reply_within: float,
+    ) -> int:
+        """One write, with FC 5 or 15 (coils), 6 or 16 (holding registers) as the count fits;
+        the function code used. The caller holds `turn`."""
+        if function is Function.COIL:
+            fc = 5 if len(values) == 1 else 15
+        elif function is Function.HOLDING:
+            fc = 6 if len(values) == 1 else 16
+        else:
+            raise ValueError(f"{function} points cannot be written")
+        self.requests += 1
+        if self.client is not None:
+            await self._write_serial(self.client, fc, address, values, unit_id, reply_within)
+            return fc
+        link = self._tcp
+        if link is None or link.transport is None:
+            link = await self._connect()
+        try:
+            if fc == 5:
+                frame = await link.request(
+                    unit_id, 5, address, 0xFF00 if values[0] else 0, reply_within
+                )
+            elif fc == 6:
+                frame = await link.request(unit_id, 6, address, int(values[0]), reply_within)
+            else:
+                frame = await link.request_pdu(
+                    unit_id, write_pdu(fc, address, values), reply_within
+                )
+        except TimeoutError as exc:
+            self._reset()
+            raise ModbusError("timeout", f"{self.name} unit {unit_id}: {exc}") from exc
+        except LinkLost as exc:
+            self._reset()
+            raise ModbusError("connection", f"{type(exc).__name__}: {exc}") from exc
+        if len(frame) < 3:
+            self._reset()
+            raise ModbusError("exception", f"malformed answer from unit {unit_id}: {frame!r}")
+        if frame[1] & 0x80:
+            raise ModbusError("exception", f"Modbus exception {frame[2]} from unit {unit_id}")
+        if frame[0] != unit_id or frame[1] != fc:
+            self._reset()
+            raise ModbusError(
+                "exception", f"answer from unit {frame[0]} fc {frame[1]} to unit {unit_id}"
+            )
+        return fc
+
+    async def _write_serial(
+        self,
+        client: AsyncModbusSerialClient,
+        fc: int,
+        address: int,
+        values: list[int] | list[bool],
+        unit_id: int,
+        reply_within: float,
+    ) -> None:
+        if not client.connected:
+            connected = await client.connect()
+            _keep_cancellation()
+            if not connected:
+                raise ModbusError("connect", f"cannot connect to {self.name}")
+        client.ctx.comm_params.timeout_connect = reply_within
+        try:
+            if fc == 5:
+                response = await client.write_coil(address, bool(values[0]), device_id=unit_id)
+            elif fc == 15:
+                bits = [bool(v) for v in values]
+                response = await client.write_coils(address, bits, device_id=unit_id)
+            elif fc == 6:
+                response = await client.write_register(address, int(values[0]), device_id=unit_id)
+            else:
+                words = [int(v) for v in values]
+                response = await client.write_registers(address, words, device_id=unit_id)
+            _keep_cancellation()
+        except (TimeoutError, ModbusIOException) as exc:
+            self._reset()
+            _keep_cancellation()
+            raise ModbusError("timeout", f"{self.name} unit {unit_id}: {exc}") from exc
+        except (ModbusException, OSError) as exc:
+            self._reset()
+            _keep_cancellation()
+            raise ModbusError("connection", f"{type(exc).__name__}: {exc}") from exc
+        if response.isError():
+            code = getattr(response, "exception_code", "?")
+            raise ModbusError("exception", f"Modbus exception {code} from unit {unit_id}")
 
     async def _connect(self) -> ModbusTcpProtocol:
         loop = asyncio.get_running_loop()

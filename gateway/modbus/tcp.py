@@ -1,4 +1,5 @@
-"""Modbus TCP reads (FC 1-4) framed here: MBAP header, transaction ids, one request in flight.
+"""Modbus TCP framed here: reads (FC 1-4) and writes (FC 5, 6, 15, 16), MBAP header,
+transaction ids, one request in flight.
 
 Why not pymodbus's client on this path: at a thousand devices its per-request work (a
 `wait_for` with its own future and timer, the transaction manager, a `str(pdu)` built for a
@@ -73,15 +74,34 @@ class ModbusTcpProtocol(asyncio.Protocol):
     async def request(
         self, unit_id: int, function_code: int, address: int, count: int, reply_within: float
     ) -> bytes:
-        """The answer (unit id, function code, data); `TimeoutError` after `reply_within` s."""
+        """The answer (unit id, function code, data); `TimeoutError` after `reply_within` s.
+        `count` is the second word of the PDU: a count (FC 1-4), or the value of FC 5 and 6."""
         transport = self.transport
         if transport is None:
             raise LinkLost("not connected")
         self._tid = tid = self._tid % 0xFFFF + 1
+        return await self._answer(
+            transport,
+            _REQUEST.pack(tid, 0, 6, unit_id, function_code, address, count),
+            reply_within,
+        )
+
+    async def request_pdu(self, unit_id: int, pdu: bytes, reply_within: float) -> bytes:
+        """Any request (FC 15 and 16 carry their values): `pdu` is function code and data."""
+        transport = self.transport
+        if transport is None:
+            raise LinkLost("not connected")
+        self._tid = tid = self._tid % 0xFFFF + 1
+        frame = _MBAP.pack(tid, 0, len(pdu) + 1) + bytes((unit_id,)) + pdu
+        return await self._answer(transport, frame, reply_within)
+
+    async def _answer(
+        self, transport: asyncio.Transport, frame: bytes, reply_within: float
+    ) -> bytes:
         loop = asyncio.get_running_loop()
         pending: asyncio.Future[bytes] = loop.create_future()
         self._pending = pending
-        transport.write(_REQUEST.pack(tid, 0, 6, unit_id, function_code, address, count))
+        transport.write(frame)
         timer = loop.call_later(reply_within, _expire, pending)
         try:
             return await pending
@@ -93,6 +113,21 @@ class ModbusTcpProtocol(asyncio.Protocol):
 def _expire(pending: asyncio.Future[bytes]) -> None:
     if not pending.done():
         pending.set_exception(TimeoutError("no answer in time"))
+
+
+def write_pdu(function_code: int, address: int, values: list[int] | list[bool]) -> bytes:
+    """The PDU of a write: FC 15 packs bits least significant first, FC 16 big-endian words."""
+    if function_code == 15:
+        packed = bytearray((len(values) + 7) // 8)
+        for i, bit in enumerate(values):
+            if bit:
+                packed[i // 8] |= 1 << (i % 8)
+        return struct.pack(">BHHB", 15, address, len(values), len(packed)) + bytes(packed)
+    if function_code == 16:
+        words = [int(v) for v in values]
+        head = struct.pack(">BHHB", 16, address, len(words), 2 * len(words))
+        return head + struct.pack(f">{len(words)}H", *words)
+    raise ValueError(f"FC {function_code} is not a multiple write")
 
 
 def registers_of(frame: bytes, count: int) -> list[int] | None:

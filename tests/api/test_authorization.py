@@ -61,6 +61,9 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/assets/{site_id}/{code}/telemetry"): R,
     ("POST", "/api/v1/assets/{site_id}/{code}/out-of-service"): {"duty"},
     ("POST", "/api/v1/assets/{site_id}/{code}/in-service"): {"duty"},
+    ("GET", "/api/v1/assets/{site_id}/{code}/commands"): R,
+    ("POST", "/api/v1/assets/{site_id}/{code}/commands"): {"duty"},  # 遥控: the duty room
+    ("GET", "/api/v1/assets/{site_id}/{code}/commands/{command_id}"): R,
     ("GET", "/api/v1/reports/{site_id}/stocktake"): OPS,
     ("GET", "/api/v1/reports/{site_id}/monthly"): OPS,
     ("GET", "/api/v1/work-orders/export"): R,
@@ -138,6 +141,7 @@ def _url(path: str, site: Site) -> str:
         work_order_id=1,
         comment_id=1,
         alarm_id=1,
+        command_id=1,
         code="P-1",
         subscription_id=1,
         delivery_id=1,
@@ -162,6 +166,7 @@ BODIES: dict[str, dict[str, object]] = {
     "checklist": {"item_id": "brake", "passed": True},
     "shelve": {"until": "2026-11-24T00:00:00+00:00", "reason": "施工"},
     "out-of-service": {"reason": "传感器送修"},
+    "commands": {"point": "circuit_1_command", "value": True},
 }
 
 

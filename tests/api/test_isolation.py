@@ -98,6 +98,7 @@ class SiteData:
     finding_photo: str = ""
     evidence_photo: str = ""
     inspection_id: int = 0
+    command_id: int = 0  # 遥控 of the site's pump
 
 
 @dataclass
@@ -257,6 +258,13 @@ def _seed(client: TestClient, ctx: AppContext, site_id: str, n: int) -> SiteData
         )
     )
     d.finding_id, d.rectification_id = rect["finding_id"], rect["id"]
+    command = client.post(
+        f"/api/v1/assets/{site_id}/pump-1/commands",
+        json={"point": "run_command", "value": True},
+        headers=admin,
+    )
+    assert command.status_code == 202, command.text
+    d.command_id = command.json()["id"]
     d.inspection_id = _ok(
         client.post(
             f"/api/v1/sites/{site_id}/inspections",
@@ -296,6 +304,7 @@ PATH_PARAMS: dict[str, Callable[[SiteData], str | int]] = {
     "finding_id": lambda d: d.finding_id,
     "rectification_id": lambda d: d.rectification_id,
     "inspection_id": lambda d: d.inspection_id,
+    "command_id": lambda d: d.command_id,
 }
 # a parameter whose meaning depends on the route
 PATH_PARAMS_OF: dict[tuple[str, str], Callable[[SiteData], str | int]] = {
@@ -358,6 +367,9 @@ BODIES: dict[tuple[str, str], Body] = {
     },
     ("POST", "/api/v1/assets/{site_id}/{code}/out-of-service"): lambda d: {
         "json": {"reason": "水泵检修"}
+    },
+    ("POST", "/api/v1/assets/{site_id}/{code}/commands"): lambda d: {
+        "json": {"point": "run_command", "value": False}
     },
     ("POST", "/api/v1/sites/{site_id}/plans"): lambda d: {
         "json": {"id": "pump-monthly-2", "template": "water-pump-monthly"}

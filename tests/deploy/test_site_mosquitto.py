@@ -277,6 +277,20 @@ def test_gateway_may_read_every_builtin_mqtt_profile_topic() -> None:
             assert any(_matches(f, topic) for f in readable), f"{path.name}: {topic}"
 
 
+def test_commands_go_from_maintenance_to_the_gateway_and_their_results_back() -> None:
+    from propwatch.commands import command_topic, result_topic
+
+    def may(user: str, access: str, topic: str) -> bool:
+        granted = [f for a, f in _acl(user) if a in (access, "readwrite")]
+        return any(_matches(f, topic) for f in granted)
+
+    assert may("maintenance", "write", command_topic("hexie"))
+    assert may("gateway", "read", command_topic("hexie"))
+    assert may("gateway", "write", result_topic("hexie", "lighting-b"))
+    assert may("maintenance", "read", result_topic("hexie", "lighting-b"))
+    assert not may("maintenance", "write", result_topic("hexie", "lighting-b"))
+
+
 def test_an_offline_subscriber_gets_more_than_the_default_1000_queued_messages(
     site_broker: SiteBroker,
 ) -> None:

@@ -1,0 +1,1 @@
+"""遥控: commands to devices, as the maintenance side records, sends and settles them."""
