@@ -20,7 +20,8 @@ from api.auth import ApiRole
 from api.validation import Moment
 from maintenance.alarms.history import JournalEntry
 from maintenance.notify.delivery_log import DeliveryView
-from maintenance.work_orders.models import Status
+from maintenance.work_orders.models import Status, Via
+from maintenance.work_orders.revisits import COMMENT_MAX, RevisitView
 from maintenance.work_orders.service import WorkOrderView
 from propwatch.site import TIER_PRIORITY, Category, ComplaintTier, Priority
 from propwatch.work_order_fields import MAX_TAGS
@@ -111,6 +112,11 @@ class WorkOrderDetail(WorkOrderView):
         description="照片留证: the site wants a photo before 完成 (its category or plan is in the "
         "site file's work_orders.photo_required)",
     )
+    revisits: list[RevisitView] = Field(
+        default_factory=list,
+        description="回访评价: every revisit, oldest first, with its scores (响应速度, 维修质量, "
+        "服务态度), comment, who made it by name and when in local time",
+    )
 
 
 class WorkOrderCreate(BaseModel):
@@ -180,6 +186,40 @@ HOLD_REASON_MAX = 300
 """挂起原因 is kept on the order (`WorkOrder.hold_reason`), at most this long."""
 
 
+Score = Annotated[int, Field(ge=1, le=5, strict=True)]
+
+
+class RevisitIn(BaseModel):
+    """回访评价 by customer service: three scores of 1 (很不满意) to 5 (很满意)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"response": 5, "quality": 4, "attitude": 5, "via": "phone", "comment": "很及时"}
+            ]
+        },
+    )
+
+    response: Score = Field(description="响应速度, 1–5")
+    quality: Score = Field(description="维修质量, 1–5")
+    attitude: Score = Field(description="服务态度, 1–5")
+    via: Via = Field(description="phone (电话回访) or in_person (上门回访)")
+    comment: str = Field("", max_length=COMMENT_MAX, description="住户意见")
+
+    @field_validator("via")
+    @classmethod
+    def _by_customer_service(cls, via: Via) -> Via:
+        # the resident scores through the tracking link, not through a staff token
+        if via is Via.RESIDENT_LINK:
+            raise PydanticCustomError(
+                "resident_link_not_here",
+                "住户在线评价经跟踪链接提交，客服回访请填 phone 或 in_person "
+                "(resident_link is the resident's own; record phone or in_person)",
+            )
+        return via
+
+
 class TransitionIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -192,6 +232,21 @@ class TransitionIn(BaseModel):
     )
     attachments: list[str] = Field(default_factory=list, max_length=20)
     assignee: str | None = Field(None, max_length=64)
+    revisit: RevisitIn | None = Field(
+        None,
+        description="回访评价, with `to: revisited` only; required for a resident's report "
+        "(source ticket or resident) and for a complaint",
+    )
+
+    @field_validator("revisit")
+    @classmethod
+    def _only_at_revisit(cls, revisit: RevisitIn | None, info: ValidationInfo) -> RevisitIn | None:
+        if revisit is not None and info.data.get("to") is not Status.REVISITED:
+            raise PydanticCustomError(
+                "revisit_not_here",
+                "只有回访（to: revisited）时可以记录评分 (scores go with to: revisited only)",
+            )
+        return revisit
 
     @field_validator("note")
     @classmethod

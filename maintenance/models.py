@@ -24,7 +24,12 @@ from maintenance.quality.models import (
 )
 from maintenance.registry.models import Asset, Building, Person, SiteRecord, Zone
 from maintenance.site_leases import MaintenanceReplica, SiteLease
-from maintenance.work_orders.models import Escalation, WorkOrder, WorkOrderTransition
+from maintenance.work_orders.models import (
+    Escalation,
+    WorkOrder,
+    WorkOrderRevisit,
+    WorkOrderTransition,
+)
 
 __all__ = [
     "Alarm",
@@ -58,6 +63,7 @@ __all__ = [
     "WebhookDelivery",
     "WebhookSubscription",
     "WorkOrder",
+    "WorkOrderRevisit",
     "WorkOrderTransition",
     "Zone",
 ]

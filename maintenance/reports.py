@@ -22,6 +22,9 @@ Definitions, so the figures can be checked by hand:
   maintenance plan.
 - The alarm system (告警系统绩效: alarm rate per operator, floods, bad actors, chattering and
   standing alarms) is defined in `maintenance.alarms.kpi`.
+- 回访率 and 满意度 (revisit rate, revisit on time, satisfaction and the mean of each score, per
+  site and zone, beside the site file's `service_targets`) are defined in
+  `maintenance.satisfaction`.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from sqlalchemy.orm import Session
 from maintenance.alarms.kpi import AlarmSystemKpis, alarm_system_kpis
 from maintenance.assignment import zone_supervisor
 from maintenance.registry.models import Asset, Zone
+from maintenance.satisfaction import RevisitReport, revisit_report
 from maintenance.work_orders.models import (
     STATUS_ZH,
     UNFINISHED_STATUSES,
@@ -198,8 +202,8 @@ class PlanAdvice(BaseModel):
 
 
 class MonthlyReport(BaseModel):
-    """月度分析: failures per asset, on-time rates, rework, the zone league, plan advice, and
-    how the alarm system served the duty room (告警系统绩效)."""
+    """月度分析: failures per asset, on-time rates, rework, the zone league, plan advice, how
+    the alarm system served the duty room (告警系统绩效), and 回访与满意度 (`revisits`)."""
 
     site_id: str
     month: str
@@ -212,6 +216,7 @@ class MonthlyReport(BaseModel):
     league: list[ZoneStanding]
     tighten_plans: list[PlanAdvice]
     alarm_system: AlarmSystemKpis
+    revisits: RevisitReport
 
 
 def month_bounds(spec: SiteFile, year: int, month: int) -> tuple[datetime, datetime]:
@@ -266,6 +271,7 @@ def monthly_report(
         league=_league(m, now),
         tighten_plans=advice,
         alarm_system=alarm_system_kpis(session, spec, start, end, now),
+        revisits=revisit_report(session, spec, start, end, now),
     )
 
 

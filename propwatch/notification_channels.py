@@ -25,6 +25,7 @@ TOPICS = (
     "work_order.reassigned",
     "work_order.escalated",
     "work_order.overdue",
+    "work_order.unsatisfied",
     "work_order.changed",
     "work_order.commented",
     "work_order.attachment_added",

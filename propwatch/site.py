@@ -37,6 +37,7 @@ from propwatch.messages import say
 from propwatch.notification_channels import Notifications, notification_problems
 from propwatch.profiles import MqttProfile, PointFace, Profile, load_profile, point_faces
 from propwatch.quality import QualitySettings, quality_problems
+from propwatch.service_targets import ServiceTargets
 from propwatch.time_bounds import OUT_OF_RANGE_EN, OUT_OF_RANGE_ZH, within_bounds
 from propwatch.work_order_fields import WorkOrderFields
 
@@ -773,6 +774,7 @@ class SiteFile(_M):
     notifications: Notifications = Notifications()
     work_orders: WorkOrderFields = WorkOrderFields()
     quality: QualitySettings = QualitySettings()
+    service_targets: ServiceTargets = ServiceTargets()
 
     def zone(self, zone_id: str) -> Zone:
         return next(z for z in self.zones if z.id == zone_id)

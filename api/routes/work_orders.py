@@ -64,7 +64,7 @@ from maintenance.alarms.models import Alarm
 from maintenance.alarms.states import RECONCILIATION
 from maintenance.assignment import reassign_candidates
 from maintenance.plans.service import PLAN_ACTOR, CheckRecord, record_check
-from maintenance.work_orders import comments, service
+from maintenance.work_orders import comments, revisits, service
 from maintenance.work_orders.changes import EDITABLE, FieldChange, change_work_order
 from maintenance.work_orders.fields import needs_photo
 from maintenance.work_orders.models import (
@@ -197,12 +197,17 @@ def _detail(
     site = ctx.sites.get(wo.site_id)
     people = {p.id: p.name for p in site.spec.people} if site is not None else {}
     alarm = None if new else _linked_alarm(session, wo)
+    revisited = revisits.revisits_of(session, wo.id, site.spec if site else None)
+    actors = {t.actor for t in view.transitions} | {r.by for r in revisited}
+    names = _actor_names(session, ctx, people, actors)
+    revisited = [r.model_copy(update={"by_name": names.get(r.by)}) for r in revisited]
     return WorkOrderDetail(
         **view.model_dump(),
         external_id=ext,
         etag=etag,
         assignee_name=people.get(wo.assignee or ""),
-        actor_names=_actor_names(session, ctx, people, {t.actor for t in view.transitions}),
+        actor_names=names,
+        revisits=revisited,
         alarm=alarm,
         plan=_linked_plan(wo),
         photo_required=site is not None
@@ -439,7 +444,8 @@ def get_work_order(
 @router.post(
     "/{work_order_id}/transitions",
     response_model=WorkOrderDetail,
-    summary="状态流转: accept, arrive, hold, resume, resolve, verify, close, cancel, reopen",
+    summary="状态流转: accept, arrive, hold, resume, resolve, verify, close, revisit (with the "
+    "scores), cancel, reopen",
 )
 def post_transition(
     work_order_id: RowId,
@@ -456,7 +462,23 @@ def post_transition(
     site = site_of(ctx, caller, wo.site_id)
     if caller.role is ApiRole.TECHNICIAN and body.assignee not in (None, caller.person):
         raise ApiProblem(403, "维修人员不能派单给他人 (technicians cannot dispatch)")
+    if caller.role is ApiRole.TECHNICIAN and body.revisit is not None:
+        raise ApiProblem(
+            403,
+            "回访评价由客服记录，维修人员不能为自己的工作评分 (customer service scores a revisit)",
+        )
     service.check_references(session, site.spec, wo.site_id, assignee=body.assignee)
+    scores = (
+        revisits.RevisitScores(
+            response=body.revisit.response,
+            quality=body.revisit.quality,
+            attitude=body.revisit.attitude,
+            via=body.revisit.via,
+            comment=body.revisit.comment,
+        )
+        if body.revisit is not None
+        else None
+    )
     wo = service.transition(
         session,
         site.spec,
@@ -467,6 +489,7 @@ def post_transition(
         note=body.note,
         attachments=body.attachments,
         assignee=body.assignee,
+        revisit=scores,
     )
     audit(
         session,

@@ -118,6 +118,7 @@ export async function reloadDrawer() {
     fields(order),
     links(order),
     actions(order),
+    order.revisits?.length ? revisitsBox(order.revisits) : null,
     checklist.length ? checklistBox(checklist) : null,
     photos(order),
     history(order),
@@ -271,12 +272,99 @@ function actions(o) {
   const buttons = [];
   if (o.status === "resolved") buttons.push(step("verified", "验收", "已验收"));
   if (o.status === "verified") buttons.push(step("closed", "关闭", "已关闭"));
-  if (o.status === "closed") buttons.push(step("revisited", "回访", "已回访"));
   if (buttons.length) groups.push(el("div", { class: "action-row" }, buttons));
+  if (o.status === "closed") groups.push(revisitForm(o, code));
   if (CANCELLABLE.includes(o.status)) groups.push(reasonAction("cancelled", "取消工单", "取消原因（必填）", code, "已取消"));
   if (REOPENABLE.includes(o.status)) groups.push(reasonAction("reopened", "重开", "重开原因（必填），如：故障再次出现", code, "已重开"));
   groups.push(noteBox(o));
   return el("section", { class: "drawer-actions", "aria-label": "操作" }, el("h3", {}, "操作"), groups);
+}
+
+// 回访评价: the three scores (required for a resident's report and a complaint), how the revisit
+// was made and the resident's words; all three scores or none.
+const SCORE_ITEMS = [
+  ["response", "响应速度"],
+  ["quality", "维修质量"],
+  ["attitude", "服务态度"],
+];
+const RESIDENT_SOURCES = ["ticket", "resident"];
+
+function revisitForm(o, code) {
+  const scoreSelect = ([key, label]) =>
+    el(
+      "select",
+      { dataset: { keep: `revisit-${key}`, score: key }, "aria-label": `${label}评分` },
+      el("option", { value: "" }, `${label}…`),
+      [5, 4, 3, 2, 1].map((n) => el("option", { value: String(n) }, `${label} ${n} 分`)),
+    );
+  const selects = SCORE_ITEMS.map(scoreSelect);
+  const via = el(
+    "select",
+    { dataset: { keep: "revisit-via" }, "aria-label": "回访方式" },
+    el("option", { value: "phone" }, "电话回访"),
+    el("option", { value: "in_person" }, "上门回访"),
+  );
+  const comment = reasonInput("revisit-comment", "住户意见（选填）");
+  const needed = RESIDENT_SOURCES.includes(o.source) || o.category === "complaint";
+  return el(
+    "div",
+    { class: "action-row revisit", dataset: { form: "revisited" } },
+    selects,
+    via,
+    comment,
+    el(
+      "button",
+      {
+        type: "button",
+        class: "primary",
+        dataset: { action: "revisited" },
+        onclick: async () => {
+          const chosen = selects.filter((x) => x.value);
+          if ((needed || chosen.length) && chosen.length < selects.length) {
+            (selects.find((x) => !x.value) || selects[0]).focus();
+            toast("请填写响应速度、维修质量、服务态度三项评分", "error");
+            return;
+          }
+          const body = { to: "revisited", note: "" };
+          if (chosen.length) {
+            body.revisit = { via: via.value, comment: comment.value.trim() };
+            for (const x of selects) body.revisit[x.dataset.score] = Number(x.value);
+          }
+          const low = chosen.some((x) => Number(x.value) <= 2);
+          const said = low ? "（有不满意项，已通知主管）" : "";
+          if (await act("回访", "/transitions", body, () => `已回访：${code}${said}`)) {
+            for (const x of selects) x.value = "";
+            comment.value = "";
+          }
+        },
+      },
+      "回访",
+    ),
+  );
+}
+
+function revisitsBox(revisits) {
+  return el(
+    "section",
+    { class: "drawer-revisits" },
+    el("h3", {}, "回访评价"),
+    el(
+      "ul",
+      {},
+      revisits.map((r) =>
+        el(
+          "li",
+          { dataset: { round: r.round } },
+          `${r.at_local} ${r.by_name || r.by}${r.via_zh ? ` ${r.via_zh}` : " 回访"}`,
+          r.scores.length ? `：${r.scores.map((x) => `${x.item_zh} ${x.score} 分`).join("、")}` : "（未评分）",
+          r.comment ? `；住户意见：${r.comment}` : "",
+          " ",
+          el("span", { class: `tag ${r.unsatisfied ? "bad" : r.satisfied ? "on" : ""}` }, r.outcome_zh),
+          r.follow_up_code ? el("span", { class: "muted small" }, ` 跟进工单 ${r.follow_up_code}`) : null,
+        ),
+      ),
+    ),
+  );
 }
 
 function reasonAction(to, label, placeholder, code, done) {

@@ -56,6 +56,7 @@ EVENT_TYPES = (
     "work_order.attachment_added",
     "work_order.overdue",
     "work_order.escalated",
+    "work_order.unsatisfied",
     "alarm.raised",
     "alarm.cleared",
     "alarm.acknowledged",

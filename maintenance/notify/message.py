@@ -15,6 +15,7 @@ TOPIC_ZH = {
     "work_order.reassigned": "工单改派",
     "work_order.escalated": "工单升级",
     "work_order.overdue": "工单超时",
+    "work_order.unsatisfied": "回访不满意",
     "work_order.changed": "工单修改",
     "work_order.commented": "工单跟进",
     "work_order.attachment_added": "工单附件",

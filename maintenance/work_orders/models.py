@@ -8,6 +8,7 @@ from enum import StrEnum
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Float,
     ForeignKey,
     Index,
@@ -189,6 +190,65 @@ class Escalation(Base):
     due_at: Mapped[datetime] = mapped_column(UtcDateTime)
     fired_at: Mapped[datetime] = mapped_column(UtcDateTime)
     recipient: Mapped[str | None] = mapped_column(String(64))
+
+
+class Via(StrEnum):
+    """How a revisit (回访) was made."""
+
+    PHONE = "phone"  # 电话回访, by customer service
+    IN_PERSON = "in_person"  # 上门回访 (重大投诉: within 72 h)
+    RESIDENT_LINK = "resident_link"  # the resident scored it through the tracking link
+
+
+VIA_ZH = {Via.PHONE: "电话回访", Via.IN_PERSON: "上门回访", Via.RESIDENT_LINK: "住户在线评价"}
+
+
+class RevisitOutcome(StrEnum):
+    """What the revisit led to."""
+
+    CLOSED = "closed"  # 闭环: no score unsatisfied
+    REOPENED = "reopened"  # 返修: the order went back to work
+    FOLLOW_UP = "follow_up"  # 跟进: a linked order was opened
+
+
+REVISIT_OUTCOME_ZH = {
+    RevisitOutcome.CLOSED: "已闭环",
+    RevisitOutcome.REOPENED: "不满意，已重新打开",
+    RevisitOutcome.FOLLOW_UP: "不满意，已开跟进工单",
+}
+
+
+class WorkOrderRevisit(Base):
+    """回访评价: one per revisit of an order, the three scores when given (1–5, all or none).
+
+    `round` is the order's `reopen_count` at the revisit: one revisit per round, which the
+    unique key holds whoever sends it twice; an unsatisfied revisit reopens the order, so its
+    next revisit is the next round. `due_at` keeps the revisit's due time of that round for the
+    reports (the order's own is cleared by the reopening)."""
+
+    __tablename__ = "work_order_revisit"
+    __table_args__ = (
+        UniqueConstraint("work_order_id", "round"),
+        CheckConstraint("response BETWEEN 1 AND 5", name="response_1_to_5"),
+        CheckConstraint("quality BETWEEN 1 AND 5", name="quality_1_to_5"),
+        CheckConstraint("attitude BETWEEN 1 AND 5", name="attitude_1_to_5"),
+        Index("ix_work_order_revisit_site_at", "site_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_order.id"), index=True)
+    site_id: Mapped[str] = mapped_column(String(64))
+    round: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    via: Mapped[str | None] = mapped_column(String(16))
+    response: Mapped[int | None] = mapped_column(Integer)  # 响应速度
+    quality: Mapped[int | None] = mapped_column(Integer)  # 维修质量
+    attitude: Mapped[int | None] = mapped_column(Integer)  # 服务态度
+    comment: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[str] = mapped_column(String(16))
+    follow_up_id: Mapped[int | None] = mapped_column(ForeignKey("work_order.id"))
 
 
 search.register(Base.metadata)

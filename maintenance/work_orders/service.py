@@ -22,6 +22,7 @@ from maintenance.errors import UnknownReference
 from maintenance.notifications import notify
 from maintenance.registry.models import Asset, Zone
 from maintenance.sla import compute_due, due_at, limits_for, revisit_due, shift_for_hold
+from maintenance.work_orders import revisits
 from maintenance.work_orders.errors import (
     IllegalTransition,
     InvalidWorkOrder,
@@ -248,10 +249,13 @@ def transition(
     note: str = "",
     attachments: Sequence[str] = (),
     assignee: str | None = None,
+    revisit: revisits.RevisitScores | None = None,
 ) -> WorkOrder:
     """Move a work order one step, or refuse with `IllegalTransition`.
 
-    `note` is the reason for 挂起 / 取消 / 重开 and is required there; `assignee` goes with 派单.
+    `note` is the reason for 挂起 / 取消 / 重开 and is required there; `assignee` goes with 派单;
+    `revisit` (the scores) with 回访, where the order may need them and an unsatisfied one
+    reopens it or opens a follow-up (`maintenance.work_orders.revisits`).
     """
     wo = get_work_order(session, work_order_id, lock=True)
     current = Status(wo.status)
@@ -263,6 +267,10 @@ def transition(
             f"工单 {wo.code} 当前为「{STATUS_ZH[current]}」，不能转为「{STATUS_ZH[to]}」",
             f"work order {wo.code} is {current.value}; it cannot go to {to.value}",
         )
+    if to is Status.REVISITED:
+        revisits.check(wo, revisit)
+    elif revisit is not None:
+        raise revisits.not_at_revisit()
     if to in NEEDS_REASON and not note.strip():
         raise InvalidWorkOrder(
             f"「{STATUS_ZH[to]}」需要填写原因", f"{to.value} needs a reason in the note"
@@ -275,6 +283,11 @@ def transition(
             raise InvalidWorkOrder("派单需要指定维修人员", "dispatch needs an assignee")
     if current is Status.ON_HOLD:
         _resume(spec, wo, now)
+    extra: dict[str, Any] = {}
+    if revisit is not None:
+        said = revisits.summary(revisit)
+        note = f"{note.strip()}；{said}" if note.strip() else said
+        extra["revisit"] = {**dict(revisit.items()), "via": revisit.via.value}
     _apply(session, spec, wo, current, to, actor, now, note)
     _audit(session, wo, now, actor, current, to, note, attachments)
     notify(
@@ -286,8 +299,11 @@ def transition(
         at=now,
         work_order_id=wo.id,
         recipient=wo.assignee,
-        payload={**_payload(wo), "from": current.value, "to": to.value, "actor": actor},
+        payload={**_payload(wo), "from": current.value, "to": to.value, "actor": actor, **extra},
     )
+    if to is Status.REVISITED:
+        row = revisits.record(session, wo, revisit, actor=actor, now=now, due=wo.revisit_due)
+        revisits.follow_through(session, spec, wo, row, revisit, actor=actor, now=now)
     return wo
 
 
