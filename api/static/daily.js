@@ -1,6 +1,7 @@
 // 日报: one local day of a site (GET /api/v1/reports/{site}/daily), laid out to be printed.
 // The figures are the API's, cell for cell; times are the site's local times.
 import { $, api, el, showLogin, takeToken, SEVERITY_ZH } from "/static/common.js";
+import { loadQuality } from "/static/quality_league.js";
 
 const LIMIT = { respond: "响应", arrive: "到场", resolve: "完成" };
 const WEEKDAY = ["星期日", "星期一", "星期二", "星期三", "星期四", "星期五", "星期六"];
@@ -186,9 +187,16 @@ async function load() {
   history.replaceState(null, "", url.pathname + url.search);
   $("#duty-link").href = `/?site=${encodeURIComponent(site.id)}`;
   delete document.body.dataset.ready;
+  delete document.body.dataset.quality;
   try {
     const report = await api(`/api/v1/reports/${encodeURIComponent(site.id)}/daily?date=${day}`);
     render(report);
+    // 品质评比 of the day's month, before the signatures (unless another day was picked since)
+    const quality = await loadQuality(site.id, report.date);
+    if (document.body.dataset.ready === `${report.site_id}:${report.date}`) {
+      $("#sheet .signature").before(quality);
+      document.body.dataset.quality = `${report.site_id}:${report.date.slice(0, 7)}`;
+    }
   } catch (err) {
     $("#sheet").replaceChildren(el("p", { class: "error" }, `日报加载失败：${err.message}`));
   }
