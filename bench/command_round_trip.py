@@ -14,14 +14,17 @@ for the poll under way on the pump's link, the write and the read-back. Every co
 back `done`, or the run fails. The p50, p99 and max of each fleet are printed with the gateway's
 poll rate and the load average.
 
-The maintenance side adds its own share before the first hop (the API's commit, then the
-dispatcher's look for pending commands every 50 ms: 25 ms on average).
+With `--through-service` the maintenance service runs too (on a SQLite file): each command is
+kept as the API's POST keeps it (one transaction, `pending`) and timed until its row is final,
+so the round trip also holds the dispatcher's look for pending commands (every 50 ms), its claim
+and the event consumer's commit of the result.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import random
@@ -30,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -70,6 +74,61 @@ def start_mosquitto(tmp: Path, nodelay: bool) -> tuple[subprocess.Popen[bytes], 
     raise RuntimeError("mosquitto did not start")
 
 
+async def through_service(
+    site: Any, path: Path, tmp: Path, settings: Any, clock: Any, url: str
+) -> tuple[Any, Callable[[str], Awaitable[tuple[str, str]]]]:
+    """The maintenance service on a SQLite file, and a sender that keeps a command as the API's
+    POST does (one transaction) and waits for its row to be final (read every 2 ms)."""
+    from sqlalchemy.orm import Session
+
+    from maintenance.commands.models import DeviceCommand
+    from maintenance.commands.service import record_command
+    from maintenance.db import Database
+    from maintenance.registry.service import sync_registry
+    from maintenance.service import MaintenanceService
+    from propwatch.commands import FINAL
+    from propwatch.site_directory import SiteDirectory
+
+    db = Database(f"sqlite:///{tmp}/maintenance.db")
+    await asyncio.to_thread(db.upgrade)
+    with db.session() as s:
+        sync_registry(s, site, clock.now())
+    directory = SiteDirectory.of_file(path, clock)
+    directory.sites = {site.id: site}
+
+    def record(asset: str) -> int:
+        with db.session() as s:
+            command = record_command(
+                s,
+                site,
+                asset,
+                "run_command",
+                True,
+                timedelta(seconds=30),
+                requested_by="bench",
+                requested_role="duty",
+                now=clock.now(),
+            )
+            return command.id
+
+    def settled(command_id: int) -> tuple[str, str] | None:
+        with Session(db.reader) as s:
+            row = s.get(DeviceCommand, command_id)
+            assert row is not None
+            return (row.state, row.reason) if row.state in FINAL else None
+
+    async def send(asset: str) -> tuple[str, str]:
+        command_id = await asyncio.to_thread(record, asset)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if (done := await asyncio.to_thread(settled, command_id)) is not None:
+                return done
+            await asyncio.sleep(0.002)
+        return ("timeout", "no final state in 30 s")
+
+    return MaintenanceService(directory, settings, clock, url, db), send
+
+
 async def run_fleet(args: argparse.Namespace, tmp: Path, ports: list[int], devices: int) -> int:
     from gateway.service import Gateway
     from gateway.sinks.local_store import LocalStore
@@ -108,12 +167,23 @@ async def run_fleet(args: argparse.Namespace, tmp: Path, ports: list[int], devic
         rng = random.Random(devices)
         trips: list[float] = []
         failed: list[str] = []
-        async with Gateway(site, settings, clock, url, sink=sink) as gw:
+        service: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext()
+        if args.through_service:
+            service, send = await through_service(site, path, tmp, settings, clock, url)
+        async with Gateway(site, settings, clock, url, sink=sink) as gw, service:
             await asyncio.sleep(args.settle)
             polls_before = sum(p.health.polls for p in gw.pollers)
             started = time.monotonic()
             for n in range(1, args.commands + 1):
                 pump = rng.randrange(devices)
+                if args.through_service:
+                    sent = time.perf_counter()
+                    state, reason = await send(f"pump-{pump}")
+                    trips.append(time.perf_counter() - sent)
+                    if state != "done":
+                        failed.append(f"{n}: {state} {reason}")
+                    await asyncio.sleep(args.gap)
+                    continue
                 now = clock.now()
                 body = {
                     "command_id": n,
@@ -142,8 +212,10 @@ async def run_fleet(args: argparse.Namespace, tmp: Path, ports: list[int], devic
         broker.terminate()
         broker.wait(timeout=10)
     ms = [t * 1000 for t in trips]
+    path_name = "API row → final row" if args.through_service else "publish → result"
     print(
-        f"{devices} pumps at {args.interval} s ({polls / elapsed:.0f} polls/s, {offline} offline): "
+        f"[{path_name}] {devices} pumps at {args.interval} s "
+        f"({polls / elapsed:.0f} polls/s, {offline} offline): "
         f"{len(ms)} commands, round trip p50 {percentile(ms, 0.5):.1f} ms, "
         f"p99 {percentile(ms, 0.99):.1f} ms, max {max(ms):.1f} ms; load {load_average()}",
         flush=True,
@@ -164,6 +236,12 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--settle", type=float, default=5.0)
     parser.add_argument("--gap", type=float, default=0.02, help="seconds between commands")
+    parser.add_argument(
+        "--through-service",
+        action="store_true",
+        help="keep each command in the database as the API does and time it to its final row, "
+        "through the maintenance service's dispatcher and event consumer",
+    )
     parser.add_argument(
         "--broker-nodelay",
         action=argparse.BooleanOptionalAction,
