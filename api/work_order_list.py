@@ -87,6 +87,7 @@ class ListFilter:
     source: str | None = None
     assignee: str | None = None
     zone: str | None = None
+    building: str | None = None
     asset: str | None = None
     external_id: str | None = None
     q: tuple[str, ...] = ()  # the words of `q` (`search.terms`)
@@ -109,6 +110,9 @@ class ListFilter:
             value = getattr(self, name)
             if value is not None:
                 p[name] = value
+        if self.building is not None:
+            p["building"] = self.building
+            p["building_prefix"] = search.prefix_pattern(self.building)
         for name in ("updated_since", "reported_from", "reported_to"):
             value = getattr(self, name)
             if value is not None:
@@ -195,6 +199,14 @@ def _condition(name: str, dialect: str) -> ColumnElement[bool] | TextClause:
         return _W.status.in_(bindparam("statuses", expanding=True))
     if name == "zone":
         return _W.zone_code == bindparam("zone")
+    if name == "building":  # the asset's building, or a location that starts with it
+        return or_(
+            Asset.building == bindparam("building"),
+            and_(
+                _W.asset_id.is_(None),
+                _W.location.like(bindparam("building_prefix", type_=String()), escape="\\"),
+            ),
+        )
     if name == "asset":
         return _W.asset_id.in_(
             select(_ASSET_BY_CODE.id).where(_ASSET_BY_CODE.code == bindparam("asset"))
@@ -430,7 +442,7 @@ def _rows(
         column, reverse = _ORDER[sort]
         rows.sort(key=lambda r: (r[column], r[_ID]), reverse=reverse)
         return rows[:n]
-    keys = frozenset(k for k in params if k not in ("after", "after_id"))
+    keys = frozenset(k for k in params if k not in ("after", "after_id", "building_prefix"))
     statement = _statement(keys, sort, after, conn.dialect.name)
     result = conn.execute(statement, {**params, "limit": n})
     # the driver's own rows: SQLAlchemy's row and type processing cost a quarter of the page;

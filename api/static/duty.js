@@ -571,24 +571,15 @@ function fillOrderFilters() {
 }
 
 function orderQuery(values) {
-  // a building is picked from the page (the list API has no such filter yet): a bigger page
-  const size = values.building ? 500 : ORDER_PAGE;
-  const q = new URLSearchParams({ site_id: state.site.id, limit: String(size) });
+  const q = new URLSearchParams({ site_id: state.site.id, limit: String(ORDER_PAGE) });
   if (!values.status) for (const s of OPEN) q.append("status", s);
   else if (values.status !== "all") q.set("status", values.status);
-  for (const name of ["q", "priority", "zone", "assignee", "category", "source"]) {
+  for (const name of ["q", "priority", "zone", "building", "assignee", "category", "source"]) {
     if (values[name]) q.set(name, values[name]);
   }
   if (values.from) q.set("reported_from", zonedToIso(`${values.from}T00:00`));
   if (values.to) q.set("reported_to", zonedToIso(`${nextDay(values.to)}T00:00`));
   return q;
-}
-
-// 楼栋: an order's building is its asset's, or the start of its location (报修 without an asset).
-function inBuilding(order, building) {
-  const asset = state.assets.find((a) => a.id === order.asset);
-  if (asset) return asset.building === building;
-  return (order.location || "").startsWith(building);
 }
 
 function nextDay(day) {
@@ -630,7 +621,6 @@ async function loadOrders(more = false) {
     next = open.next_cursor;
   }
   if (mine !== orderList.seq) return;
-  if (values.building) items = items.filter((o) => inBuilding(o, values.building));
   if (!values.status) {
     items.sort((a, b) => (a.due?.at ?? Infinity) - (b.due?.at ?? Infinity) || a.id - b.id);
   }
@@ -730,6 +720,36 @@ function wireOrderPanel() {
     setTimeout(() => guarded(() => loadOrders()));
   });
   $("#order-more").addEventListener("click", () => guarded(() => loadOrders(true)));
+  wireExport();
+}
+
+// 导出: the list as filtered in the address (every page of it, newest first), as CSV or Excel.
+// The file is fetched with the token and saved from a blob: a plain link would carry no token.
+function wireExport() {
+  const slot = $("#order-export");
+  const button = (fmt, label) =>
+    el("button", { type: "button", dataset: { export: fmt }, onclick: () => guarded(() => exportOrders(fmt)) }, label);
+  slot.replaceChildren(button("csv", "导出 CSV"), button("xlsx", "导出 Excel"));
+}
+
+async function exportOrders(fmt) {
+  const q = orderQuery(filterValues());
+  q.delete("limit");
+  q.set("format", fmt);
+  const buttons = [...document.querySelectorAll("#order-export button")];
+  for (const b of buttons) b.disabled = true;
+  try {
+    const blob = await api(`/api/v1/work-orders/export?${q}`);
+    const day = new Intl.DateTimeFormat("sv-SE", { timeZone: state.site.timezone || "Asia/Shanghai" }).format(new Date());
+    const link = el("a", { href: URL.createObjectURL(blob), download: `工单列表_${day}.${fmt}` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+    toast(`已导出${fmt === "csv" ? " CSV" : " Excel"}`);
+  } finally {
+    for (const b of buttons) b.disabled = false;
+  }
 }
 
 // --- assets -------------------------------------------------------------------------------

@@ -128,6 +128,11 @@ def like_pattern(term: str) -> str:
     return f"%{escaped}%"
 
 
+def prefix_pattern(term: str) -> str:
+    """`term%` with LIKE's wildcards escaped (ESCAPE '\\')."""
+    return like_pattern(term)[1:]
+
+
 def _phrase(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 

@@ -4,6 +4,8 @@ forms that outlive a live update."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import openpyxl
 import pytest
 from sqlalchemy import select
 
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+# the duty room's 未完成: every status before 已完成
+OPEN_STATUSES = ["registered", "dispatched", "accepted", "on_site", "on_hold", "reopened"]
 SIZES = [pytest.param(False, id="desktop"), pytest.param(True, id="phone")]
 
 
@@ -312,6 +317,60 @@ def test_filters_and_search_narrow_the_list_and_stay_in_the_address_across_a_rel
         box = row.bounding_box()
         assert box is not None and box["x"] + box["width"] <= 390  # not cut off
         assert "剩余" in row.inner_text()
+    page.close()
+
+
+@pytest.mark.parametrize("phone", SIZES)
+def test_a_building_filters_the_list_and_the_export_is_that_list_as_csv_and_excel(
+    browser: Browser, live: Live, phone: bool
+) -> None:
+    tokens = live.tokens
+    by_asset = create_order(live.base, tokens.duty, "水泵房漏水", asset="pump-1")
+    by_place = create_order(live.base, tokens.duty, "阀门锈蚀", location="水泵房西侧")
+    elsewhere = create_order(live.base, tokens.duty, "电梯按钮失灵", asset="lift-1-1")
+    create_order(live.base, tokens.duty, "楼道灯不亮", location="3栋2单元")
+    page = duty_room(browser, live, phone)
+    page.locator(f'#order-list [data-order="{elsewhere["id"]}"]').wait_for()
+    form = page.locator("#order-filters")
+    form.locator('select[name="building"]').select_option("水泵房")
+    form.get_by_role("button", name="筛选").click()
+    page.locator(f'#order-list [data-order="{elsewhere["id"]}"]').wait_for(state="detached")
+    shown = page.eval_on_selector_all(
+        "#order-list [data-order]", "rs => rs.map(r => +r.dataset.order)"
+    )
+    assert sorted(shown) == sorted([by_asset["id"], by_place["id"]])
+    assert "building=%E6%B0%B4%E6%B3%B5%E6%88%BF" in page.url
+
+    # what the API lists for the same filters, newest first, as the export writes it
+    api_list = httpx.get(
+        f"{live.base}/api/v1/work-orders",
+        params={"site_id": "hexie", "building": "水泵房", "status": OPEN_STATUSES},
+        headers=bearer(tokens.duty),
+    ).json()["items"]
+    codes = [o["code"] for o in api_list]
+    assert sorted(codes) == sorted([by_asset["code"], by_place["code"]])
+
+    with page.expect_download() as got:
+        form.get_by_role("button", name="导出 CSV").click()
+    csv_file = got.value
+    assert csv_file.suggested_filename.startswith("工单列表_")
+    assert csv_file.suggested_filename.endswith(".csv")
+    text = Path(csv_file.path()).read_bytes().decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0][:3] == ["工单号", "项目", "标题"]
+    assert [r[0] for r in rows[1:]] == codes
+    assert [r[2] for r in rows[1:]] == [o["title"] for o in api_list]
+
+    with page.expect_download() as got:
+        form.get_by_role("button", name="导出 Excel").click()
+    book = openpyxl.load_workbook(io.BytesIO(Path(got.value.path()).read_bytes()), read_only=True)
+    sheet = book.worksheets[0]
+    cells = list(sheet.iter_rows(values_only=True))
+    assert list(cells[0][:3]) == ["工单号", "项目", "标题"]
+    assert [r[0] for r in cells[1:]] == codes
+    book.close()
+    if phone:
+        fits(page)
     page.close()
 
 

@@ -329,3 +329,39 @@ def test_a_token_revoked_by_another_process_works_only_until_it_is_no_longer_rem
     assert client.get("/api/v1/work-orders", headers=bearer(tokens.duty)).status_code == 200
     clock.advance(1)
     assert client.get("/api/v1/work-orders", headers=bearer(tokens.duty)).status_code == 401
+
+
+def test_a_building_filter_takes_the_assets_building_or_the_start_of_the_location(
+    client: TestClient, tokens: Tokens, ctx: AppContext, example_site: Site
+) -> None:
+    rows = _insert(ctx, example_site.id, 8, seed=5)
+    by_code = {r["code"]: r["id"] for r in rows}
+    # (asset, location) of each of the first six; the last two have neither
+    where = [
+        ("pump-1", None),  # 水泵房 by its asset
+        ("pump-1", "1栋门口"),  # still 水泵房: an asset's building wins over the text
+        ("lift-1-1", "水泵房旁"),  # 1栋 by its asset
+        (None, "水泵房西侧阀门"),  # 水泵房 by its location
+        (None, "1栋3单元"),
+        (None, "10栋_1栋"),  # neither: "1栋" is not its start, and `_` is no wildcard
+    ]
+    with ctx.db.session() as s:
+        assets = dict(s.execute(select(Asset.code, Asset.id)).all())
+        for i, (asset, location) in enumerate(where):
+            s.execute(
+                update(WorkOrder)
+                .where(WorkOrder.id == by_code[f"GD-HEX{i:04d}"])
+                .values(asset_id=assets[asset] if asset else None, location=location)
+            )
+
+    def listed(**params: Any) -> set[str]:
+        return {o["code"] for o in _pages(client, tokens.duty, limit=2, **params)}
+
+    assert listed(building="水泵房") == {"GD-HEX0000", "GD-HEX0001", "GD-HEX0003"}
+    assert listed(building="1栋") == {"GD-HEX0002", "GD-HEX0004"}
+    assert listed(building="1_栋") == set()
+    assert listed(building="水泵房", sort="priority") == {"GD-HEX0000", "GD-HEX0001", "GD-HEX0003"}
+    r = client.get(
+        "/api/v1/work-orders", params={"building": "栋" * 101}, headers=bearer(tokens.duty)
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["query", "building"]
