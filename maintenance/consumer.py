@@ -20,7 +20,8 @@ site's file. An event for a site the service does not serve (its file not added 
 or whose payload names another site than its topic (a gateway may only speak for its own site),
 is kept as a rejected dead letter with the reason, counted, and acknowledged: it never stalls the
 others. Events are applied one at a time in arrival order, so the order per asset is the
-broker's (per topic).
+broker's (per topic); a gateway's answer to a command (遥控) goes ahead of the events waiting,
+since someone in the duty room waits on it.
 """
 
 from __future__ import annotations
@@ -109,7 +110,10 @@ class EventConsumer:
         self.connection = connection
         self.clock = clock
         self.capacity = capacity
-        self.queue: asyncio.Queue[Delivery] = asyncio.Queue()
+        # (lane, arrival, delivery): a command's result (lane 0) goes before the alarms and asset
+        # snapshots waiting (lane 1), which keep their arrival order; a duty room waits on it
+        self.queue: asyncio.PriorityQueue[tuple[int, int, Delivery]] = asyncio.PriorityQueue()
+        self._arrivals = 0
         self.applied = 0
         self.duplicates = 0
         self.rejected = 0
@@ -166,15 +170,18 @@ class EventConsumer:
                 self.dropped_qos0 += 1
                 return
             self._held += 1
+            self._arrivals += 1
+            arrival = self._arrivals
         delivery = Delivery(msg.topic, bytes(msg.payload), msg.mid, msg.qos, connection)
-        self._loop.call_soon_threadsafe(self.queue.put_nowait, delivery)
+        lane = 0 if msg.topic.split("/")[2:3] == [RESULT_STREAM] else 1
+        self._loop.call_soon_threadsafe(self.queue.put_nowait, (lane, arrival, delivery))
 
     async def run(self) -> None:
         while not self._stopping:
             if self._must_renew():
                 await self._renew_session()
                 continue
-            delivery = await self.queue.get()
+            _, _, delivery = await self.queue.get()
             if self._stopping:
                 self._done()
                 return
