@@ -230,7 +230,9 @@ def create_work_order(
 
 
 def get_work_order(session: Session, work_order_id: int, *, lock: bool = False) -> WorkOrder:
-    wo = session.get(WorkOrder, work_order_id, with_for_update=lock)
+    """The order; with `lock`, its row locked and read afresh: an order this session already
+    holds is otherwise returned as it was read, without the lock or the other's change."""
+    wo = session.get(WorkOrder, work_order_id, with_for_update=lock, populate_existing=lock)
     if wo is None:
         raise WorkOrderNotFound(
             f"工单 {work_order_id} 不存在", f"work order {work_order_id} not found"

@@ -123,6 +123,33 @@ def test_two_patches_of_one_version_at_once_one_wins_the_other_is_412(
         assert sum(t.to_status == "changed" for t in wo.transitions) == 1
 
 
+def test_one_step_sent_at_once_without_if_match_is_taken_once(
+    ctx: AppContext, tokens: Tokens, example_site: Site
+) -> None:
+    """Without If-Match the row lock decides: the first 接单 wins, the others find the order
+    already accepted (409), even where the session had read the order before locking it."""
+    with TestClient(create_app(ctx)) as setup:
+        made = create_order(setup, tokens.duty, example_site, assignee="wang-gong")
+    assert made["status"] == "dispatched"
+    with serve(create_app(ctx)) as base:
+
+        def send(_: int) -> int:
+            r = httpx.post(
+                f"{base}/api/v1/work-orders/{made['id']}/transitions",
+                json={"to": "accepted"},
+                headers=bearer(tokens.technician),
+                timeout=30,
+            )
+            return r.status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = sorted(pool.map(send, range(8)))
+    assert statuses == [200] + [409] * 7
+    with ctx.db.session() as s:
+        wo = service.get_work_order(s, made["id"])
+        assert sum(t.to_status == "accepted" for t in wo.transitions) == 1
+
+
 def test_each_edit_is_one_audited_step_naming_every_change(
     client: TestClient, tokens: Tokens, example_site: Site
 ) -> None:
