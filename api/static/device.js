@@ -379,7 +379,7 @@ async function loadPlans() {
               "li",
               {},
               el("span", { class: "what" }, p.name),
-              el("span", { class: "muted small" }, p.recurrence),
+              el("span", { class: "muted small" }, p.recurrence_zh || p.recurrence),
               p.enabled ? null : el("span", { class: "tag" }, "已停用"),
               p.status === "error" ? el("span", { class: "tag bad" }, "无法执行") : null,
             ),
@@ -410,7 +410,7 @@ function renderRecord() {
     el(
       "dl",
       { class: "record" },
-      rows.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]),
+      rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]),
       el("dt", {}, "保修截止"),
       warranty(r.warranty_end),
     ),

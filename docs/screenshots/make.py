@@ -1,6 +1,6 @@
 """Screenshots of the duty room (值班室) and the technician page (我的任务) for the docs.
 
-    .venv/bin/python docs/screenshots/make.py     # writes duty-room.png and technician.png here
+    .venv/bin/python docs/screenshots/make.py     # writes duty-room.png, technician.png, device.png
 
 It seeds a fresh SQLite database with a Monday evening at 和谐花园 (alarms, work orders in every
 stage, tonight's lighting patrol with one dark circuit) through the maintenance services, serves
@@ -12,6 +12,7 @@ test_pages_screenshots.py` runs it into a temporary folder on every test run.
 from __future__ import annotations
 
 import argparse
+import math
 import socket
 import sys
 import tempfile
@@ -28,6 +29,8 @@ from sqlalchemy import select
 from api.app import create_app
 from api.auth import ApiRole, Principal, TokenRegistry, issue_token
 from api.deps import AppContext
+from gateway.readings import Sample
+from gateway.sinks.local_store import LocalStore, LocalStoreReader
 from maintenance.alarms.models import Alarm
 from maintenance.alarms.service import acknowledge_alarm, apply_alarm_event, shelve_alarm
 from maintenance.db import Database
@@ -374,8 +377,35 @@ def _serve(ctx: AppContext) -> Iterator[str]:
         thread.join(10)
 
 
+def pump_day(site: Site, end: datetime) -> list[Sample]:
+    """pump-1's day to `end`, a reading a minute: outlet pressure about 0.30 MPa, lower at the
+    morning and evening peaks of demand, then the fall to 0.16 MPa of the evening's alarm."""
+    out = []
+    for i in range(24 * 60, 0, -1):
+        at = end - timedelta(minutes=i)
+        hour = (at + timedelta(hours=8)).hour + at.minute / 60  # Shanghai
+        peaks = 0.03 * math.exp(-(((hour - 7.5) / 1.2) ** 2)) + 0.04 * math.exp(
+            -(((hour - 19) / 1.5) ** 2)
+        )
+        pressure = 0.31 - peaks + 0.006 * math.sin(i / 7)
+        if i <= 40:  # 19:35 on: the fault
+            pressure = 0.16 + 0.004 * math.sin(i)
+        out.append(
+            Sample(
+                site.id,
+                "pump-1",
+                "pump-1",
+                "water_pump",
+                at,
+                {"outlet_pressure": round(pressure, 3), "frequency": 48.5 if i > 40 else 50.0},
+                {"outlet_pressure": "MPa", "frequency": "Hz"},
+            )
+        )
+    return out
+
+
 def make(out_dir: Path = HERE, chromium: str = "/usr/bin/chromium") -> list[Path]:
-    """Write duty-room.png and technician.png to `out_dir`; returns their paths."""
+    """Write duty-room.png, technician.png and device.png to `out_dir`; returns their paths."""
     from playwright.sync_api import sync_playwright
 
     site = load_site(SITE)
@@ -393,7 +423,11 @@ def make(out_dir: Path = HERE, chromium: str = "/usr/bin/chromium") -> list[Path
         )
         ctx.tokens.add("unused", Principal("admin", ApiRole.ADMIN, frozenset({"*"})))
         tokens = seed(ctx, site)
+        store = LocalStore(Path(tmp) / "telemetry.db", retention=timedelta(days=3650))
+        store.write_sync(pump_day(site, EVENING))
+        ctx.telemetry = LocalStoreReader(Path(tmp) / "telemetry.db")
         duty_png, phone_png = out_dir / "duty-room.png", out_dir / "technician.png"
+        device_png = out_dir / "device.png"
         try:
             with _serve(ctx) as base, sync_playwright() as p:
                 browser = p.chromium.launch(
@@ -432,10 +466,22 @@ def make(out_dir: Path = HERE, chromium: str = "/usr/bin/chromium") -> list[Path
                 phone.locator("[data-task] .task-head", has_text="月度检查").click()
                 phone.wait_for_selector(".checklist", timeout=15_000)
                 phone.screenshot(path=str(phone_png), full_page=True)
+
+                page.goto(
+                    f"{base}/device?site={site.id}&asset=pump-1&point=outlet_pressure&range=24h"
+                    f"#token={tokens['duty']}"
+                )
+                page.wait_for_selector(
+                    '#trend-chart[data-point="outlet_pressure"][data-range="24h"]'
+                    ":not([data-loading])",
+                    timeout=15_000,
+                )
+                page.wait_for_selector("#order-list [data-order]", timeout=15_000)
+                page.screenshot(path=str(device_png), full_page=True, animations="disabled")
                 browser.close()
         finally:
             db.dispose()
-    return [duty_png, phone_png]
+    return [duty_png, phone_png, device_png]
 
 
 def main() -> int:

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from maintenance.errors import Conflict, InvalidRequest, MaintenanceError, NotFound
 from maintenance.notifications import Notification, notify
+from maintenance.plans import recurrence_zh
 from maintenance.plans.health import plan_health
 from maintenance.plans.library import template_library
 from maintenance.plans.models import PlanCursor, PlanHealth, PlanRecord
@@ -117,6 +118,16 @@ class Plan:
     non_working_day: NonWorkingDay
     out_of_service: OutOfService | None
     enabled: bool
+
+    def recurrence_zh(self) -> str:
+        if self.rrule:
+            return recurrence_zh.rrule_zh(self.rrule)
+        if self.cron:
+            return recurrence_zh.cron_zh(self.cron)
+        if self.every:
+            return recurrence_zh.every_zh(self.every)
+        assert self.meter is not None
+        return recurrence_zh.meter_zh(self.meter.metric, self.meter.every, self.meter.unit)
 
     def recurrence_text(self) -> str:
         if self.rrule:
@@ -780,6 +791,8 @@ class PlanView(BaseModel):
     template: str | None
     targets: PlanTargets
     recurrence: str
+    recurrence_zh: str = ""
+    """The recurrence in words: 每月5日 09:00, 每2周 周一 09:00, 累计运行每2000小时."""
     non_working_day: str
     role: str
     time_limit: str | None
@@ -804,6 +817,7 @@ def plan_view(plan: Plan, spec: SiteFile, health: PlanHealth | None = None) -> P
         template=plan.template,
         targets=plan.targets,
         recurrence=plan.recurrence_text(),
+        recurrence_zh=plan.recurrence_zh(),
         non_working_day=plan.non_working_day,
         role=plan.role.value,
         time_limit=str(plan.time_limit) if plan.time_limit else None,
@@ -831,13 +845,20 @@ def _health_fields(health: PlanHealth | None, reason: str | None) -> dict[str, A
 def broken_plan_view(b: BrokenPlan, site: SiteFile, health: PlanHealth | None) -> PlanView:
     """A plan that cannot run, shown as written (its template not applied) with its error."""
     spec = b.spec
-    recurrence = ""
+    recurrence = said = ""
     if spec is not None:
         for key in ("rrule", "cron", "every"):
             if getattr(spec, key) is not None:
                 recurrence = f"{key}:{getattr(spec, key)}"
+        if spec.rrule is not None:
+            said = recurrence_zh.rrule_zh(spec.rrule)
+        elif spec.cron is not None:
+            said = recurrence_zh.cron_zh(spec.cron)
+        elif spec.every is not None:
+            said = recurrence_zh.every_zh(spec.every)
         if spec.meter is not None:
             recurrence = f"meter:{spec.meter.metric}/{spec.meter.every:g}{spec.meter.unit}"
+            said = recurrence_zh.meter_zh(spec.meter.metric, spec.meter.every, spec.meter.unit)
     return PlanView(
         id=b.id,
         name=(spec.name if spec and spec.name else b.id),
@@ -845,6 +866,7 @@ def broken_plan_view(b: BrokenPlan, site: SiteFile, health: PlanHealth | None) -
         template=spec.template if spec else None,
         targets=spec.targets if spec else PlanTargets(),
         recurrence=recurrence,
+        recurrence_zh=said,
         non_working_day=(spec.non_working_day if spec and spec.non_working_day else "keep"),
         role=(spec.role or Role.TECHNICIAN).value if spec else Role.TECHNICIAN.value,
         time_limit=str(spec.time_limit) if spec and spec.time_limit else None,

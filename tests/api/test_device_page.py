@@ -169,6 +169,10 @@ def test_the_device_view_shows_live_values_its_alarm_and_a_trend_of_what_was_wri
     assert "出水压力过低" in page.locator("#order-list").inner_text()
     assert "保修截止" in page.locator("#record-body").inner_text()
     assert "2027年6月1日" in page.locator("#record-body").inner_text()
+    assert "object" not in page.locator("#record-body").inner_text()
+    assert "1号生活水泵" in page.locator("#record-body").inner_text()
+    plans = page.locator("#plan-list").inner_text()
+    assert "每月5日 09:00" in plans and "RRULE" not in plans
 
     assert plotted(page)["point"] == "frequency"  # the first measured point of the pump
     page.select_option("#trend-point", "outlet_pressure")

@@ -30,7 +30,7 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 def test_the_script_writes_a_screenshot_of_each_page(tmp_path: Path) -> None:
     chromium = require_chromium()
-    duty, phone = _load().make(tmp_path, chromium)
+    duty, phone, device = _load().make(tmp_path, chromium)
 
     width, height = _png_size(duty)
     assert width == 1440 and height >= 900
@@ -38,8 +38,9 @@ def test_the_script_writes_a_screenshot_of_each_page(tmp_path: Path) -> None:
     assert width == 390 * 2 and height >= 844 * 2  # a phone at device scale 2
     # a blank or error page compresses to a few kilobytes; these hold tables and cards
     assert duty.stat().st_size > 60_000 and phone.stat().st_size > 40_000
+    assert _png_size(device)[0] == 1440 and device.stat().st_size > 40_000
 
 
 def test_the_committed_screenshots_are_there_for_the_docs() -> None:
-    for name in ("duty-room.png", "technician.png"):
+    for name in ("duty-room.png", "technician.png", "device.png"):
         assert _png_size(SCRIPT.parent / name)[0] > 0
