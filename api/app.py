@@ -24,6 +24,7 @@ from api.routes import (
     notifications,
     overview,
     pages,
+    parts,
     plans,
     quality,
     quality_league,
@@ -87,6 +88,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(overview.router)
     app.include_router(plans.router)
     app.include_router(quality.router)
+    app.include_router(parts.router)
     app.include_router(quality_league.router)
     app.include_router(webhooks.router)
     app.include_router(notifications.router)

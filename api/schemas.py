@@ -17,6 +17,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from api.auth import ApiRole
+from api.parts_schemas import PartLineOut
 from api.validation import Moment
 from maintenance.alarms.history import JournalEntry
 from maintenance.notify.delivery_log import DeliveryView
@@ -111,6 +112,12 @@ class WorkOrderDetail(WorkOrderView):
         False,
         description="照片留证: the site wants a photo before 完成 (its category or plan is in the "
         "site file's work_orders.photo_required)",
+    )
+    parts: list[PartLineOut] = Field(
+        default_factory=list, description="备品备件 on the order (GET …/parts has them too)"
+    )
+    parts_cost: str = Field(
+        "0.00", description="材料费, 元: the issued lines, quantity × unit price at issue"
     )
     revisits: list[RevisitView] = Field(
         default_factory=list,

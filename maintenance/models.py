@@ -13,6 +13,7 @@ from maintenance.commands.models import DeviceCommand
 from maintenance.dead_letters import DeadLetter
 from maintenance.notifications import Notification
 from maintenance.notify.models import NotificationAttempt, NotificationCursor, NotificationDelivery
+from maintenance.parts.models import Movement, Part, PartLine, Stock, StockCount, Store
 from maintenance.plans.models import PlanCursor, PlanHealth, PlanRecord
 from maintenance.quality.models import (
     Finding,
@@ -46,10 +47,13 @@ __all__ = [
     "Inspection",
     "InspectionDeduction",
     "MaintenanceReplica",
+    "Movement",
     "Notification",
     "NotificationAttempt",
     "NotificationCursor",
     "NotificationDelivery",
+    "Part",
+    "PartLine",
     "Person",
     "PlanCursor",
     "PlanHealth",
@@ -60,6 +64,9 @@ __all__ = [
     "RectificationStep",
     "SiteLease",
     "SiteRecord",
+    "Stock",
+    "StockCount",
+    "Store",
     "WebhookDelivery",
     "WebhookSubscription",
     "WorkOrder",

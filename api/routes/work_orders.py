@@ -36,6 +36,7 @@ from api.deps import (
     visible_work_order,
 )
 from api.models import ApiToken, ExternalRef
+from api.part_lines import line_views
 from api.problems import PROBLEM, PROBLEM_RESPONSES, ApiProblem, Problem
 from api.schemas import (
     AssignIn,
@@ -197,6 +198,7 @@ def _detail(
     site = ctx.sites.get(wo.site_id)
     people = {p.id: p.name for p in site.spec.people} if site is not None else {}
     alarm = None if new else _linked_alarm(session, wo)
+    parts, parts_cost = line_views(session, wo.id)
     revisited = revisits.revisits_of(session, wo.id, site.spec if site else None)
     actors = {t.actor for t in view.transitions} | {r.by for r in revisited}
     names = _actor_names(session, ctx, people, actors)
@@ -212,6 +214,8 @@ def _detail(
         plan=_linked_plan(wo),
         photo_required=site is not None
         and needs_photo(site.spec.work_orders, wo.category, wo.details or {}),
+        parts=parts,
+        parts_cost=parts_cost,
     )
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from maintenance.assignment import choose_assignee
 from maintenance.errors import UnknownReference
 from maintenance.notifications import notify
+from maintenance.parts import service as parts
 from maintenance.registry.models import Asset, Zone
 from maintenance.sla import compute_due, due_at, limits_for, revisit_due, shift_for_hold
 from maintenance.work_orders import revisits
@@ -291,6 +292,7 @@ def transition(
         note = f"{note.strip()}；{said}" if note.strip() else said
         extra["revisit"] = {**dict(revisit.items()), "via": revisit.via.value}
     _apply(session, spec, wo, current, to, actor, now, note)
+    parts.on_transition(session, wo, to, actor=actor, now=now)  # 完成 issues, 取消 returns
     _audit(session, wo, now, actor, current, to, note, attachments)
     notify(
         session,

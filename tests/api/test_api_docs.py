@@ -21,6 +21,7 @@ from maintenance.db import Database
 from propwatch.clock import SystemClock
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
+_CELL = re.compile(r"(?<!\\)\|")
 MARKER = re.compile(r"<!-- fields: (\w+)(?: extends (\w+))? -->\n((?:\|.*\n)+)")
 
 
@@ -73,7 +74,8 @@ def _tables() -> list[tuple[str, str | None, list[dict[str, str]]]]:
         header = [c.strip() for c in lines[0].strip("|").split("|")]
         rows = []
         for line in lines[2:]:
-            cells = [c.strip() for c in line.strip("|").split("|")]
+            # a union type is written `number \| string`: an escaped bar is not a column
+            cells = [c.strip().replace("\\|", "|") for c in _CELL.split(line.strip("|"))]
             row = dict(zip(header, cells, strict=True))
             for field in re.findall(r"`([^`]+)`", row["field"]):
                 rows.append({**row, "field": field})

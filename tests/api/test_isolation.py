@@ -98,6 +98,9 @@ class SiteData:
     finding_photo: str = ""
     evidence_photo: str = ""
     inspection_id: int = 0
+    part_code: str = ""  # 备件, named after the site so that a leak of one shows
+    part_line_id: int = 0
+    command_id: int = 0  # 遥控 of the site's pump
     command_id: int = 0  # 遥控 of the site's pump
 
 
@@ -258,6 +261,35 @@ def _seed(client: TestClient, ctx: AppContext, site_id: str, n: int) -> SiteData
         )
     )
     d.finding_id, d.rectification_id = rect["finding_id"], rect["id"]
+    d.part_code = f"LB-{n}"
+    _ok(
+        client.post(
+            f"/api/v1/sites/{site_id}/parts",
+            json={"code": d.part_code, "name": f"{name} 灯泡", "unit": "个", "unit_price": "9.90"},
+            headers=admin,
+        )
+    )
+    _ok(
+        client.post(
+            f"/api/v1/sites/{site_id}/parts/{d.part_code}/receipts",
+            json={"quantity": 5, "note": name},
+            headers=admin,
+        )
+    )
+    d.part_line_id = _ok(
+        client.post(
+            f"/api/v1/work-orders/{d.work_order_id}/parts",
+            json={"part": d.part_code, "quantity": 1},
+            headers=admin,
+        )
+    )["lines"][0]["id"]
+    command = client.post(
+        f"/api/v1/assets/{site_id}/pump-1/commands",
+        json={"point": "run_command", "value": True},
+        headers=admin,
+    )
+    assert command.status_code == 202, command.text
+    d.command_id = command.json()["id"]
     command = client.post(
         f"/api/v1/assets/{site_id}/pump-1/commands",
         json={"point": "run_command", "value": True},
@@ -304,6 +336,10 @@ PATH_PARAMS: dict[str, Callable[[SiteData], str | int]] = {
     "finding_id": lambda d: d.finding_id,
     "rectification_id": lambda d: d.rectification_id,
     "inspection_id": lambda d: d.inspection_id,
+    "part_code": lambda d: d.part_code,
+    "store_code": lambda d: "main",  # every site's default store
+    "line_id": lambda d: d.part_line_id,
+    "command_id": lambda d: d.command_id,
     "command_id": lambda d: d.command_id,
 }
 # a parameter whose meaning depends on the route
@@ -402,6 +438,28 @@ BODIES: dict[tuple[str, str], Body] = {
     },
     ("POST", Q + "/rectifications/{rectification_id}/work-order"): lambda d: {"json": {}},
     ("POST", Q + "/inspections"): lambda d: {"json": _INSPECTION},
+    ("POST", Q + "/stores"): lambda d: {"json": {"code": "b2", "name": "2号楼库房"}},
+    ("POST", Q + "/stores/{store_code}/counts"): lambda d: {
+        "json": {"lines": [{"part": d.part_code, "counted": 9}]}
+    },
+    ("POST", Q + "/parts"): lambda d: {
+        "json": {"code": "NEW-1", "name": "新备件", "unit": "套", "unit_price": 1}
+    },
+    ("PATCH", Q + "/parts/{part_code}"): lambda d: {
+        "json": {"spec": "E27"},
+        "headers": {"If-Match": "*"},
+    },
+    ("POST", Q + "/parts/{part_code}/receipts"): lambda d: {"json": {"quantity": 1}},
+    ("POST", Q + "/parts/{part_code}/adjustments"): lambda d: {
+        "json": {"quantity": 1, "reason": "盘盈"}
+    },
+    ("POST", "/api/v1/work-orders/{work_order_id}/parts"): lambda d: {
+        "json": {"part": d.part_code, "quantity": 1}
+    },
+    ("POST", Q + "/parts/import"): lambda d: {
+        "content": "code,name,unit,unit_price\nIMP-1,导入灯泡,个,2.50\n".encode(),
+        "headers": {"Content-Type": "text/csv"},
+    },
 }
 # a body naming a region instead of a site, tried beside the site's
 REGION_BODIES: dict[tuple[str, str], Body] = {
