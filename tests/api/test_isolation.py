@@ -101,7 +101,6 @@ class SiteData:
     part_code: str = ""  # 备件, named after the site so that a leak of one shows
     part_line_id: int = 0
     command_id: int = 0  # 遥控 of the site's pump
-    command_id: int = 0  # 遥控 of the site's pump
 
 
 @dataclass
@@ -290,13 +289,6 @@ def _seed(client: TestClient, ctx: AppContext, site_id: str, n: int) -> SiteData
     )
     assert command.status_code == 202, command.text
     d.command_id = command.json()["id"]
-    command = client.post(
-        f"/api/v1/assets/{site_id}/pump-1/commands",
-        json={"point": "run_command", "value": True},
-        headers=admin,
-    )
-    assert command.status_code == 202, command.text
-    d.command_id = command.json()["id"]
     d.inspection_id = _ok(
         client.post(
             f"/api/v1/sites/{site_id}/inspections",
@@ -339,7 +331,6 @@ PATH_PARAMS: dict[str, Callable[[SiteData], str | int]] = {
     "part_code": lambda d: d.part_code,
     "store_code": lambda d: "main",  # every site's default store
     "line_id": lambda d: d.part_line_id,
-    "command_id": lambda d: d.command_id,
     "command_id": lambda d: d.command_id,
 }
 # a parameter whose meaning depends on the route

@@ -11,6 +11,7 @@ from propwatch.commands import CommandRefused, checked_value, read_back_matches,
 from propwatch.config_file import ConfigError
 from propwatch.profiles import BUILTIN_DIR, ModbusProfile, load_profile_file
 
+
 @pytest.fixture(autouse=True)
 def chinese(monkeypatch: pytest.MonkeyPatch) -> None:
     """Problems in zh-CN, as the people who run a site read them."""
