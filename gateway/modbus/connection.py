@@ -235,12 +235,7 @@ class ModbusConnection:
         unit_id: int,
         reply_within: float,
     ) -> None:
-        if not client.connected:
-            connected = await client.connect()
-            _keep_cancellation()
-            if not connected:
-                raise ModbusError("connect", f"cannot connect to {self.name}")
-        client.ctx.comm_params.timeout_connect = reply_within
+        await self._serial_ready(client, reply_within)
         try:
             if fc == 5:
                 response = await client.write_coil(address, bool(values[0]), device_id=unit_id)
@@ -253,14 +248,8 @@ class ModbusConnection:
                 words = [int(v) for v in values]
                 response = await client.write_registers(address, words, device_id=unit_id)
             _keep_cancellation()
-        except (TimeoutError, ModbusIOException) as exc:
-            self._reset()
-            _keep_cancellation()
-            raise ModbusError("timeout", f"{self.name} unit {unit_id}: {exc}") from exc
-        except (ModbusException, OSError) as exc:
-            self._reset()
-            _keep_cancellation()
-            raise ModbusError("connection", f"{type(exc).__name__}: {exc}") from exc
+        except (TimeoutError, ModbusIOException, ModbusException, OSError) as exc:
+            raise self._serial_failed(exc, unit_id) from exc
         if response.isError():
             code = getattr(response, "exception_code", "?")
             raise ModbusError("exception", f"Modbus exception {code} from unit {unit_id}")
@@ -285,23 +274,12 @@ class ModbusConnection:
         unit_id: int,
         reply_within: float,
     ) -> list[int] | list[bool]:
-        if not client.connected:
-            connected = await client.connect()
-            _keep_cancellation()
-            if not connected:
-                raise ModbusError("connect", f"cannot connect to {self.name}")
-        client.ctx.comm_params.timeout_connect = reply_within
+        await self._serial_ready(client, reply_within)
         try:
             response = await _request(client, function, address, count, unit_id)
             _keep_cancellation()
-        except (TimeoutError, ModbusIOException) as exc:
-            self._reset()
-            _keep_cancellation()
-            raise ModbusError("timeout", f"{self.name} unit {unit_id}: {exc}") from exc
-        except (ModbusException, OSError) as exc:
-            self._reset()
-            _keep_cancellation()
-            raise ModbusError("connection", f"{type(exc).__name__}: {exc}") from exc
+        except (TimeoutError, ModbusIOException, ModbusException, OSError) as exc:
+            raise self._serial_failed(exc, unit_id) from exc
         if response.isError():
             code = getattr(response, "exception_code", "?")
             raise ModbusError("exception", f"Modbus exception {code} from unit {unit_id}")
@@ -313,6 +291,22 @@ class ModbusConnection:
         if len(response.registers) < count:
             raise ModbusError("exception", f"short answer from unit {unit_id}")
         return list(response.registers)
+
+    async def _serial_ready(self, client: AsyncModbusSerialClient, reply_within: float) -> None:
+        if not client.connected:
+            connected = await client.connect()
+            _keep_cancellation()
+            if not connected:
+                raise ModbusError("connect", f"cannot connect to {self.name}")
+        client.ctx.comm_params.timeout_connect = reply_within
+
+    def _serial_failed(self, exc: Exception, unit_id: int) -> ModbusError:
+        """A failed serial request: the link reset, and the error as a poll counts it."""
+        self._reset()
+        _keep_cancellation()
+        if isinstance(exc, TimeoutError | ModbusIOException):
+            return ModbusError("timeout", f"{self.name} unit {unit_id}: {exc}")
+        return ModbusError("connection", f"{type(exc).__name__}: {exc}")
 
     def _reset(self) -> None:
         """Drop the link so a stray late answer cannot be read as the next unit's reply."""
