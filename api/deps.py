@@ -39,6 +39,8 @@ class AppContext:
     stream_poll_seconds: float = 0.5
     # uploaded photos live under var_dir/attachments
     var_dir: pathlib.Path = field(default_factory=lambda: pathlib.Path("var"))
+    # largest video attachment (photos stay at 8 MB, `api.routes.attachments`)
+    video_max_bytes: int = 50 * 1024 * 1024
     # where webhooks may be posted (public addresses, plus hosts the operator named)
     webhook_targets: WebhookTargets = field(default_factory=WebhookTargets)
     # requests per token; None: not limited (tests, unless they test the limit)

@@ -385,6 +385,7 @@ async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals)
                 tokens=tokens,
                 health=health,
                 var_dir=settings.var_dir,
+                video_max_bytes=settings.attachment_video_max_mb * 1024 * 1024,
                 webhook_targets=WebhookTargets.allowing(settings.webhook_allow_hosts),
                 rate_limiter=(
                     RateLimiter(settings.api_rate_limit, settings.api_rate_burst)

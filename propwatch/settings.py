@@ -179,6 +179,13 @@ class Settings(BaseSettings):
         description="burst allowed above the rate",
         json_schema_extra=_read_by("demo api", "限流允许的突发请求数"),
     )
+    attachment_video_max_mb: int = Field(
+        default=50,
+        ge=1,
+        le=2048,
+        description="largest video attachment in MB (photos and PDFs stay at 8 MB; 413 beyond)",
+        json_schema_extra=_read_by("demo api", "视频附件上限 (MB), 照片和 PDF 仍为 8 MB"),
+    )
     # Internal hosts webhooks may be posted to, comma-separated names or IP literals exactly as
     # in the URL; every other target must resolve to public addresses only.
     webhook_allow_hosts: Annotated[list[str], NoDecode] = Field(

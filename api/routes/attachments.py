@@ -11,6 +11,11 @@ removes one (a privacy request, a wrong photo): the duty room and the ticket sys
 any, a technician only what they uploaded themselves. The deletion is recorded first (who, when,
 and who had uploaded it when, `maintenance.work_orders.comments`), then the file goes; the
 upload's comment keeps its reference, and fetching it answers 410.
+
+A short video (MP4, WebM, QuickTime from an iPhone) may stand in for a photo where a still does
+not show the fault (a noise, a door that does not close). It is copied to disk in chunks as it
+arrives, never held whole in memory; its limit (`PROPWATCH_ATTACHMENT_VIDEO_MAX_MB`, 50 MB)
+is larger than a photo's.
 """
 
 from __future__ import annotations
@@ -42,7 +47,10 @@ router = APIRouter(prefix="/api/v1/work-orders", tags=["attachments"], responses
 log = logging.getLogger("propwatch.api.attachments")
 
 MAX_BYTES = 8 * 1024 * 1024
-"""Largest upload: a phone photo is 2–5 MB; larger is refused with 413."""
+"""Largest photo or document: a phone photo is 2–5 MB; larger is refused with 413."""
+
+VIDEO_MAX_BYTES = 50 * 1024 * 1024
+"""Largest video by default (about 30 s of phone video); `AppContext.video_max_bytes`."""
 
 _CHUNK = 256 * 1024
 
@@ -52,9 +60,14 @@ _TYPES: dict[str, tuple[str, tuple[bytes, ...]]] = {
     "image/png": ("png", (b"\x89PNG\r\n\x1a\n",)),
     "image/webp": ("webp", (b"RIFF",)),
     "application/pdf": ("pdf", (b"%PDF-",)),
+    # ISO base media files start with a box size then `ftyp`; the brand tells QuickTime apart
+    "video/mp4": ("mp4", ()),
+    "video/quicktime": ("mov", ()),
+    "video/webm": ("webm", (b"\x1a\x45\xdf\xa3",)),
 }
+VIDEO_TYPES = frozenset({"video/mp4", "video/quicktime", "video/webm"})
 _BY_EXT = {ext: ctype for ctype, (ext, _) in _TYPES.items()}
-_NAME = re.compile(r"^[0-9a-f]{32}\.(jpg|png|webp|pdf)$")
+_NAME = re.compile(r"^[0-9a-f]{32}\.(jpg|png|webp|pdf|mp4|mov|webm)$")
 
 
 class AttachmentOut(BaseModel):
@@ -70,6 +83,8 @@ def _folder(ctx: AppContext, wo: WorkOrder) -> Path:
 
 
 def _sniff(head: bytes) -> str | None:
+    if head[4:8] == b"ftyp":
+        return "video/quicktime" if head[8:12] == b"qt  " else "video/mp4"
     for ctype, (_, magics) in _TYPES.items():
         if any(head.startswith(m) for m in magics):
             if ctype == "image/webp" and head[8:12] != b"WEBP":
@@ -78,24 +93,31 @@ def _sniff(head: bytes) -> str | None:
     return None
 
 
-def _too_large() -> ApiProblem:
+def _too_large(limit: int = MAX_BYTES, what: str = "文件") -> ApiProblem:
     return ApiProblem(
         413,
-        f"文件超过 {MAX_BYTES // (1024 * 1024)} MB 上限 (file too large)",
+        f"{what}超过 {limit // (1024 * 1024)} MB 上限 (file too large)",
         code="attachment_too_large",
     )
 
 
-def _store(upload: UploadFile, folder: Path) -> tuple[str, str, int]:
-    """Copy the upload to `folder` under a fresh name; (name, content type, size)."""
+def _store(
+    upload: UploadFile, folder: Path, video_max: int = VIDEO_MAX_BYTES
+) -> tuple[str, str, int]:
+    """Copy the upload to `folder` under a fresh name; (name, content type, size).
+
+    A photo or document may be `MAX_BYTES`, a video `video_max`; the copy stops at the first
+    chunk past the limit and the partial file goes."""
     head = upload.file.read(16)
     ctype = _sniff(head)
     if ctype is None:
         raise ApiProblem(
             415,
-            "只接受 JPEG、PNG、WebP 照片或 PDF 文件 (unsupported file type)",
+            "只接受 JPEG、PNG、WebP 照片、PDF 文件或 MP4、WebM、MOV 视频 (unsupported file type)",
             code="attachment_type",
         )
+    video = ctype in VIDEO_TYPES
+    limit = video_max if video else MAX_BYTES
     name = f"{secrets.token_hex(16)}.{_TYPES[ctype][0]}"
     partial = folder / f".{name}.part"
     size = len(head)
@@ -105,8 +127,8 @@ def _store(upload: UploadFile, folder: Path) -> tuple[str, str, int]:
             out.write(head)
             while chunk := upload.file.read(_CHUNK):
                 size += len(chunk)
-                if size > MAX_BYTES:
-                    raise _too_large()
+                if size > limit:
+                    raise _too_large(limit, "视频" if video else "文件")
                 out.write(chunk)
         os.replace(partial, folder / name)
     except OSError as exc:  # a full disk or a read-only volume: say so, keep nothing half-written
@@ -128,8 +150,16 @@ def _store(upload: UploadFile, folder: Path) -> tuple[str, str, int]:
     status_code=status.HTTP_201_CREATED,
     summary="上传照片/附件 (multipart `file`, optional `note`); recorded as a 跟进记录",
     responses={
-        413: {"model": Problem, "content": {PROBLEM: {}}, "description": "文件过大 (> 8 MB)"},
-        415: {"model": Problem, "content": {PROBLEM: {}}, "description": "JPEG/PNG/WebP/PDF only"},
+        413: {
+            "model": Problem,
+            "content": {PROBLEM: {}},
+            "description": "文件过大 (photo/PDF > 8 MB, video > the video limit, 50 MB)",
+        },
+        415: {
+            "model": Problem,
+            "content": {PROBLEM: {}},
+            "description": "JPEG/PNG/WebP/PDF or MP4/WebM/MOV only",
+        },
         507: {"model": Problem, "content": {PROBLEM: {}}, "description": "附件存储不可用"},
     },
 )
@@ -140,14 +170,15 @@ def upload_attachment(
     ctx: Ctx,
     session: DbSession,
     caller: Worker,
-    file: Annotated[UploadFile, File(description="JPEG, PNG, WebP or PDF, at most 8 MB")],
+    file: Annotated[
+        UploadFile,
+        File(description="JPEG, PNG, WebP or PDF up to 8 MB; MP4, WebM or MOV video up to 50 MB"),
+    ],
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> AttachmentOut:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BYTES + 64 * 1024:
-        raise _too_large()
+    refuse_declared_too_large(request, ctx)
     wo = visible_work_order(session, caller, work_order_id)
-    name, ctype, size = _store(file, _folder(ctx, wo))
+    name, ctype, size = _store(file, _folder(ctx, wo), ctx.video_max_bytes)
     ref = comments.upload_prefix(wo.id) + name
     comments.add_attachment(
         session,
@@ -171,6 +202,14 @@ def upload_attachment(
     )
     response.headers["Location"] = url
     return AttachmentOut(ref=ref, url=url, content_type=ctype, size=size, work_order_id=wo.id)
+
+
+def refuse_declared_too_large(request: Request, ctx: AppContext) -> None:
+    """413 before reading a body whose declared length passes every limit (the larger, video)."""
+    declared = request.headers.get("content-length", "")
+    largest = max(MAX_BYTES, ctx.video_max_bytes)
+    if declared.isdigit() and int(declared) > largest + 64 * 1024:
+        raise _too_large(largest)
 
 
 @router.get(

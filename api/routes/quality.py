@@ -44,7 +44,7 @@ from api.quality_schemas import (
     TransitionBody,
     WorkOrderLink,
 )
-from api.routes.attachments import _BY_EXT, _NAME, MAX_BYTES, _store, _too_large
+from api.routes.attachments import _BY_EXT, _NAME, _store, refuse_declared_too_large
 from api.routes.work_orders import _actor_names
 from maintenance.errors import UnknownReference
 from maintenance.quality import inspections, service
@@ -282,8 +282,16 @@ def get_finding(
 
 
 _PHOTO_RESPONSES: dict[int | str, dict[str, object]] = {
-    413: {"model": Problem, "content": {PROBLEM: {}}, "description": "文件过大 (> 8 MB)"},
-    415: {"model": Problem, "content": {PROBLEM: {}}, "description": "JPEG/PNG/WebP/PDF only"},
+    413: {
+        "model": Problem,
+        "content": {PROBLEM: {}},
+        "description": "文件过大 (photo > 8 MB, video > the video limit, 50 MB)",
+    },
+    415: {
+        "model": Problem,
+        "content": {PROBLEM: {}},
+        "description": "JPEG/PNG/WebP/PDF or MP4/WebM/MOV video only",
+    },
     507: {"model": Problem, "content": {PROBLEM: {}}, "description": "附件存储不可用"},
 }
 
@@ -291,10 +299,8 @@ _PHOTO_RESPONSES: dict[int | str, dict[str, object]] = {
 def _upload(
     ctx: AppContext, request: Request, site_id: str, kind: str, row_id: int, file: UploadFile
 ) -> PhotoOut:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BYTES + 64 * 1024:
-        raise _too_large()
-    name, ctype, size = _store(file, _folder(ctx, site_id, kind, row_id))
+    refuse_declared_too_large(request, ctx)
+    name, ctype, size = _store(file, _folder(ctx, site_id, kind, row_id), ctx.video_max_bytes)
     photo = _photo(site_id, f"{kind}/{row_id}/{name}")
     return photo.model_copy(update={"content_type": ctype, "size": size})
 
