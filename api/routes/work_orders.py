@@ -64,6 +64,7 @@ from api.work_order_schemas import (
 from maintenance.alarms.models import Alarm
 from maintenance.alarms.states import RECONCILIATION
 from maintenance.assignment import reassign_candidates
+from maintenance.parts.quantities import price
 from maintenance.plans.service import PLAN_ACTOR, CheckRecord, record_check
 from maintenance.work_orders import comments, revisits, service
 from maintenance.work_orders.changes import EDITABLE, FieldChange, change_work_order
@@ -126,6 +127,7 @@ SYSTEM_ACTOR_ZH = {
     PLAN_ACTOR: "保养计划",
     "gateway": "网关",
     RECONCILIATION: "状态核对",
+    "resident": "住户",  # 扫码报修 and the tracking link (maintenance.residents)
 }
 """Who did a step when it was not a person."""
 
@@ -134,6 +136,7 @@ TOKEN_ROLE_ZH = {
     ApiRole.ADMIN.value: "管理员",
     ApiRole.INTEGRATION.value: "工单系统",
     ApiRole.TECHNICIAN.value: "维修人员",
+    ApiRole.SERVICE.value: "客服",
 }
 
 
@@ -185,21 +188,32 @@ def _linked_plan(wo: WorkOrder) -> LinkedPlan | None:
 
 
 def _detail(
-    session: Session, ctx: Ctx, wo: WorkOrder, response: Response, *, new: bool = False
+    session: Session,
+    ctx: Ctx,
+    wo: WorkOrder,
+    response: Response,
+    *,
+    new: bool = False,
+    external_id: str | None = None,
 ) -> WorkOrderDetail:
-    """The order as `WorkOrderDetail`, its ETag set on `response`. `new`: made by this request,
-    so no alarm can point at it yet (the query for one is skipped)."""
+    """The order as `WorkOrderDetail`, its ETag set on `response`. `new`: created by this
+    request, with `external_id` if it has one; nothing can point at it yet (no alarm, external
+    reference, part line or revisit other than its own), so those queries are skipped, and its
+    row is as this session wrote it (only its steps are read back)."""
     session.flush()
-    session.refresh(wo)  # its relationships too: `wo.transitions` is read afresh, all of them
+    if new:
+        session.expire(wo, ["transitions"])
+    else:
+        session.refresh(wo)  # its relationships too: `wo.transitions` is read afresh, all of them
     view = service.work_order_view(session, wo, ctx.clock.now())
     etag = etag_of(session, wo, steps=len(view.transitions))
     response.headers["ETag"] = etag
-    ext = _external_ids(session, [wo.id]).get(wo.id)
+    ext = external_id if new else _external_ids(session, [wo.id]).get(wo.id)
     site = ctx.sites.get(wo.site_id)
     people = {p.id: p.name for p in site.spec.people} if site is not None else {}
     alarm = None if new else _linked_alarm(session, wo)
-    parts, parts_cost = line_views(session, wo.id)
-    revisited = revisits.revisits_of(session, wo.id, site.spec if site else None)
+    parts, parts_cost = ([], str(price(0))) if new else line_views(session, wo.id)
+    revisited = [] if new else revisits.revisits_of(session, wo.id, site.spec if site else None)
     actors = {t.actor for t in view.transitions} | {r.by for r in revisited}
     names = _actor_names(session, ctx, people, actors)
     revisited = [r.model_copy(update={"by_name": names.get(r.by)}) for r in revisited]
@@ -265,10 +279,11 @@ def create_from_body(
     elif row_key is not None:
         key = f"bulk:{body.site_id}:{caller.name}:{row_key}"
     else:
-        key = f"manual:{body.site_id}:{uuid.uuid4().hex}"
-    known = session.scalar(select(WorkOrder).where(WorkOrder.source_key == key))
-    if known is not None:
-        return known, False
+        key = f"manual:{body.site_id}:{uuid.uuid4().hex}"  # new: nothing can have it yet
+    if not key.startswith("manual:"):
+        known = session.scalar(select(WorkOrder).where(WorkOrder.source_key == key))
+        if known is not None:
+            return known, False
     service.check_references(
         session, site.spec, body.site_id, asset=body.asset, zone=body.zone, assignee=body.assignee
     )
@@ -332,7 +347,7 @@ def create_work_order(
         status_code=201,
         detail=body.model_dump(mode="json"),
     )
-    return _detail(session, ctx, wo, response, new=True)
+    return _detail(session, ctx, wo, response, new=True, external_id=body.external_id)
 
 
 def _line_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -504,7 +519,7 @@ def post_transition(
         status_code=200,
         detail=body.model_dump(mode="json"),
     )
-    return _detail(session, ctx, wo, response, new=True)
+    return _detail(session, ctx, wo, response)
 
 
 @router.post("/{work_order_id}/assign", response_model=WorkOrderDetail, summary="派单 / 改派")
@@ -539,7 +554,7 @@ def post_assign(
         status_code=200,
         detail=body.model_dump(mode="json"),
     )
-    return _detail(session, ctx, wo, response, new=True)
+    return _detail(session, ctx, wo, response)
 
 
 @router.get(

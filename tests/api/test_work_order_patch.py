@@ -405,3 +405,32 @@ def test_a_technician_may_not_patch(client: TestClient, tokens: Tokens, example_
     made = create_order(client, tokens.duty, example_site, assignee="wang-gong")
     r = patch(client, tokens.technician, made, title="师傅改标题")
     assert r.status_code == 403
+
+
+def test_a_create_answers_what_a_read_of_the_order_answers(
+    client: TestClient, tokens: Tokens, example_site: Site
+) -> None:
+    """The create answer is built from the row as the request wrote it (no read-back of the
+    order, its references, parts or revisits): it must still be the order as stored."""
+    for fields in (
+        {"external_id": "TK-881", "asset": "pump-1", "priority": "important"},
+        {"tags": ["漏水"], "custom_fields": {"floor": 3, "phone": "13800000002"}},
+    ):
+        r = client.post(
+            "/api/v1/work-orders",
+            json={
+                "site_id": example_site.id,
+                "title": "水泵异响",
+                "category": "water_supply",
+                **fields,
+            },
+            headers={**bearer(tokens.integration), "Idempotency-Key": f"k-{len(fields)}"},
+        )
+        assert r.status_code == 201, r.text
+        read = client.get(
+            f"/api/v1/work-orders/{r.json()['id']}", headers=bearer(tokens.integration)
+        )
+        assert read.status_code == 200
+        assert r.json() == read.json()
+        assert r.headers["ETag"] == read.headers["ETag"]
+        assert r.json()["transitions"], "the registration and dispatch steps are in the answer"
