@@ -708,10 +708,28 @@ class PlanSpec(_M):
     non_working_day: Literal["keep", "skip", "next", "previous"] | None = None
     out_of_service: OutOfService | None = None
     enabled: bool = True
+    absorbs: list[str] = Field(
+        default_factory=list,
+        description="plans (ids, or template ids) whose visits this plan's visit replaces "
+        "when one falls within `absorb_window` of it (套保: one visit, both checklists)",
+    )
+    absorb_window: Seconds | None = Field(
+        default=None, ge=0, le=31 * 86400, description="how close an absorbed visit must be (7d)"
+    )
+    floating: bool | None = Field(
+        default=None, description="next due counted from the last completion (`every`)"
+    )
+    estimated_hours: float | None = Field(
+        default=None, gt=0, le=200, description="labour hours a visit takes (forecast)"
+    )
 
     @model_validator(mode="after")
     def _one_recurrence(self) -> PlanSpec:
         given = [k for k in ("rrule", "cron", "every", "meter") if getattr(self, k) is not None]
+        if given == ["every", "meter"]:
+            given = ["every"]  # time or meter, whichever comes first (a floating plan)
+        if self.id in self.absorbs:
+            raise ValueError(say("计划不能吸收它自己", "a plan cannot absorb itself"))
         if len(given) > 1:
             raise ValueError(
                 say(

@@ -76,3 +76,11 @@ def every_zh(seconds: float) -> str:
 def meter_zh(metric: str, every: float, unit: str) -> str:
     """计量保养: 累计运行每2000小时."""
     return f"{_METRIC.get(metric, metric)}每{every:g}{_UNIT.get(unit, unit)}"
+
+
+def after_completion_zh(seconds: float) -> str:
+    """浮动计划: 上次完成后90天."""
+    for size, unit in ((86400, "天"), (3600, "小时")):
+        if seconds >= size and seconds % size == 0:
+            return f"上次完成后{seconds / size:g}{unit}"
+    return f"上次完成后{seconds / 3600:.1f}小时"

@@ -43,6 +43,7 @@ from maintenance.plans import recurrence_zh
 from maintenance.plans.health import plan_health
 from maintenance.plans.library import template_library
 from maintenance.plans.models import PlanCursor, PlanHealth, PlanRecord
+from maintenance.plans.nesting import Nesting, VisitsNear, nesting
 from maintenance.plans.recurrence import (
     SHIFT_SLACK,
     NonWorkingDay,
@@ -53,7 +54,7 @@ from maintenance.plans.recurrence import (
 )
 from maintenance.registry.models import Asset as AssetRow
 from maintenance.sla import due_at
-from maintenance.work_orders.models import OPEN_STATUSES, Source, WorkOrder
+from maintenance.work_orders.models import OPEN_STATUSES, Source, Status, WorkOrder
 from maintenance.work_orders.service import NewWorkOrder, create_work_order
 from propwatch.durations import TimeLimit
 from propwatch.messages import say
@@ -76,6 +77,12 @@ log = logging.getLogger(__name__)
 
 LATE_AFTER = timedelta(minutes=10)
 """An occurrence materialized later than this after its time is marked late (补建)."""
+
+DEFAULT_ABSORB_WINDOW = timedelta(days=7)
+"""How close a visit of an absorbed plan must be to the absorbing visit (half a 半月 period)."""
+
+DEFAULT_VISIT_HOURS = 1.0
+"""Labour hours of a visit whose plan and template give no `estimated_hours`."""
 
 PLAN_ACTOR = "plan-scheduler"
 
@@ -118,8 +125,18 @@ class Plan:
     non_working_day: NonWorkingDay
     out_of_service: OutOfService | None
     enabled: bool
+    absorbs: tuple[str, ...] = ()
+    absorb_window: timedelta = DEFAULT_ABSORB_WINDOW
+    floating: bool = False
+    estimated_hours: float = DEFAULT_VISIT_HOURS
 
     def recurrence_zh(self) -> str:
+        if self.floating:
+            said = recurrence_zh.after_completion_zh(self.every or 0)
+            if self.meter is not None:
+                meter = recurrence_zh.meter_zh(self.meter.metric, self.meter.every, self.meter.unit)
+                said += f"或{meter}，以先到者为准"
+            return said
         if self.rrule:
             return recurrence_zh.rrule_zh(self.rrule)
         if self.cron:
@@ -130,6 +147,11 @@ class Plan:
         return recurrence_zh.meter_zh(self.meter.metric, self.meter.every, self.meter.unit)
 
     def recurrence_text(self) -> str:
+        if self.floating:
+            text = f"floating:{self.every or 0:g}s"
+            if self.meter is not None:
+                text += f"|meter:{self.meter.metric}/{self.meter.every:g}{self.meter.unit}"
+            return text
         if self.rrule:
             return f"RRULE:{self.rrule}"
         if self.cron:
@@ -172,6 +194,12 @@ def resolve_plan(spec: PlanSpec, source: str, tz: str = "Asia/Shanghai") -> Plan
         first_kind = (targets.kinds or [""])[0]
         category = KIND_CATEGORY.get(first_kind, Category.GENERAL)
     start = spec.start if spec.start is not None else (base.start if base else None)
+    floating = bool(pick("floating", False)) or (rec.every is not None and rec.meter is not None)
+    if floating and rec.every is None:
+        raise InvalidPlan(
+            f"计划 {spec.id} 是浮动计划，需要 every（上次完成后多久再做）",
+            f"plan {spec.id}: a floating plan needs `every` (how long after the last completion)",
+        )
     try:
         check_recurrence(rec.rrule, rec.cron, tz, rec.every, start)
     except RecurrenceError as exc:
@@ -199,6 +227,12 @@ def resolve_plan(spec: PlanSpec, source: str, tz: str = "Asia/Shanghai") -> Plan
         non_working_day=pick("non_working_day", "keep"),
         out_of_service=pick("out_of_service", None),
         enabled=spec.enabled,
+        absorbs=tuple(spec.absorbs or (base.absorbs if base else [])),
+        absorb_window=timedelta(
+            seconds=pick("absorb_window", DEFAULT_ABSORB_WINDOW.total_seconds())
+        ),
+        floating=floating,
+        estimated_hours=float(pick("estimated_hours", DEFAULT_VISIT_HOURS)),
     )
 
 
@@ -323,6 +357,7 @@ class PassResult:
     skipped: int = 0
     existing: int = 0
     no_reading: int = 0
+    absorbed: int = 0  # occurrences replaced by the visit of a plan absorbing theirs (套保)
     warranty_reminders: int = 0
     work_order_ids: list[int] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # plan id -> why it made nothing
@@ -387,7 +422,13 @@ def checklist_details(items: Sequence[ChecklistItem]) -> list[dict[str, Any]]:
     ]
 
 
-def _describe(plan: Plan, asset: Asset, late_by: timedelta | None, extra: str = "") -> str:
+def _describe(
+    plan: Plan,
+    asset: Asset,
+    late_by: timedelta | None,
+    extra: str = "",
+    checklist: Sequence[ChecklistItem] | None = None,
+) -> str:
     lines = [f"保养计划：{plan.name}（{plan.id}）", f"设备：{asset.name}（{asset.id}）"]
     if asset.location:
         lines.append(f"位置：{asset.location}")
@@ -397,7 +438,7 @@ def _describe(plan: Plan, asset: Asset, late_by: timedelta | None, extra: str = 
         hours = late_by.total_seconds() / 3600
         lines.append(f"补建：系统停机期间错过，迟到 {hours:.1f} 小时")
     lines.append("检查项：")
-    for item in plan.checklist:
+    for item in plan.checklist if checklist is None else checklist:
         limits = ""
         if item.is_measurement:
             lo = f"≥{item.low:g}" if item.low is not None else ""
@@ -418,8 +459,10 @@ def _open_occurrence(
     late_after: timedelta,
     details: dict[str, Any],
     extra: str = "",
+    checklist: Sequence[ChecklistItem] | None = None,
 ) -> tuple[WorkOrder, bool, bool]:
     late_by = now - due if now - due > late_after else None
+    items = plan.checklist if checklist is None else checklist
     new = NewWorkOrder(
         site_id=spec.site.id,
         source=Source.PLAN,
@@ -429,7 +472,7 @@ def _open_occurrence(
         title=f"{plan.name}：{asset.name}",
         reported_at=min(due, now),
         asset_code=asset.id,
-        description=_describe(plan, asset, late_by, extra),
+        description=_describe(plan, asset, late_by, extra, items),
         assignee=_assignee(spec, plan, asset.zone),
         zone_code=asset.zone,
         details={
@@ -440,7 +483,8 @@ def _open_occurrence(
             "due_at": due.isoformat(),
             "late": late_by is not None,
             "late_by_s": round(late_by.total_seconds()) if late_by else 0,
-            "checklist": checklist_details(plan.checklist),
+            "checklist": checklist_details(items),
+            "estimated_hours": plan.estimated_hours,
             **details,
         },
     )
@@ -448,6 +492,21 @@ def _open_occurrence(
     if created and plan.time_limit is not None:
         wo.resolve_due = due_at(min(due, now), plan.time_limit, spec.site.tz)
     return wo, created, late_by is not None
+
+
+def _near(spec: SiteFile) -> VisitsNear:
+    """The plan's visit nearest to a time within its absorb window, from its calendar."""
+
+    def near(plan: Plan, at: datetime) -> datetime | None:
+        w = plan.absorb_window
+        found = [
+            o.due_at
+            for o in occurrences(plan, spec, at - w - timedelta(microseconds=1), at + w)
+            if o.due_at is not None
+        ]
+        return min(found, key=lambda t: abs(t - at)) if found else None
+
+    return near
 
 
 def _materialize_calendar(
@@ -458,7 +517,13 @@ def _materialize_calendar(
     now: datetime,
     late_after: timedelta,
     result: PassResult,
+    nest: Nesting | None = None,
 ) -> None:
+    nest = nest or nesting([plan])
+    absorbed = nest.absorbed.get(plan.id, ())
+    checklist = nest.checklist(plan)
+    extra = f"套保：本次同时完成{'、'.join(p.name for p in absorbed)}的项目" if absorbed else ""
+    near = _near(spec)
     cursor = _cursor(session, spec.site.id, plan.id, "")
     if cursor is None:
         start = plan.start.replace(tzinfo=spec.site.tz) if plan.start else now
@@ -481,7 +546,12 @@ def _materialize_calendar(
         if occ.due_at is None:
             result.skipped += len(assets)
             continue
+        due = occ.due_at
+        absorbers = [q for q in nest.absorbers.get(plan.id, ()) if near(q, due) is not None]
         for asset in assets:
+            if any(q.targets.covers(asset) for q in absorbers):
+                result.absorbed += 1
+                continue
             wo, created, late = _open_occurrence(
                 session,
                 spec,
@@ -491,7 +561,13 @@ def _materialize_calendar(
                 occ.due_at,
                 now,
                 late_after,
-                {"scheduled_at": occ.scheduled_at.isoformat(), "shifted": occ.shifted},
+                {
+                    "scheduled_at": occ.scheduled_at.isoformat(),
+                    "shifted": occ.shifted,
+                    "absorbs": [p.id for p in absorbed],
+                },
+                extra,
+                checklist,
             )
             if created:
                 result.created[plan.id] += 1
@@ -502,6 +578,114 @@ def _materialize_calendar(
     # Another replica may have moved it further already; never move it back.
     if cursor.through is None or cursor.through < now:
         cursor.through, cursor.updated_at = now, now
+
+
+DONE_STATUSES = (Status.RESOLVED, Status.VERIFIED, Status.CLOSED, Status.REVISITED)
+
+
+def floating_key(site_id: str, plan_id: str, asset_id: str, baseline: datetime) -> str:
+    """A floating occurrence is the one counted from a baseline (the last completion)."""
+    return f"plan:{site_id}:{plan_id}:{asset_id}:float:{baseline.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+
+
+def _materialize_floating(
+    session: Session,
+    spec: SiteFile,
+    plan: Plan,
+    assets: list[Asset],
+    now: datetime,
+    late_after: timedelta,
+    result: PassResult,
+) -> None:
+    """浮动计划: one cursor per asset holds the baseline (when, and the meter reading then);
+    the order counted from it opens `every` after it, or as soon as the meter has run
+    `meter.every` past its reading, whichever comes first. Its completion (or cancellation)
+    is the next baseline. The order's key names the baseline, so it is made once."""
+    assert plan.every is not None
+    every = timedelta(seconds=plan.every)
+    prefix = f"plan:{spec.site.id}:{plan.id}:"
+    orders = {
+        wo.source_key: wo
+        for wo in session.scalars(
+            select(WorkOrder).where(
+                WorkOrder.site_id == spec.site.id, WorkOrder.source_key.startswith(prefix)
+            )
+        )
+    }
+    rows: dict[str, AssetRow] = {}
+    if plan.meter is not None:
+        rows = {
+            r.code: r
+            for r in session.scalars(select(AssetRow).where(AssetRow.site_id == spec.site.id))
+        }
+    for asset in assets:
+        reading = _meter_value(rows.get(asset.id), plan.meter.metric) if plan.meter else None
+        cursor = _cursor(session, spec.site.id, plan.id, asset.id)
+        if cursor is None:
+            start = plan.start.replace(tzinfo=spec.site.tz) if plan.start else now
+            cursor = insert_cursor(
+                session,
+                PlanCursor(
+                    site_id=spec.site.id,
+                    plan_code=plan.id,
+                    asset_code=asset.id,
+                    through=start,
+                    meter_threshold=reading,
+                    updated_at=now,
+                ),
+            )
+        assert cursor.through is not None
+        baseline = cursor.through
+        wo = orders.get(floating_key(spec.site.id, plan.id, asset.id, baseline))
+        if wo is not None:
+            finished = wo.resolved_at if wo.status in DONE_STATUSES else None
+            if wo.status == Status.CANCELLED:
+                finished = wo.cancelled_at
+            if finished is None:
+                continue  # the order counted from this baseline is still open
+            baseline = finished
+            cursor.through, cursor.meter_threshold, cursor.updated_at = finished, reading, now
+        if cursor.meter_threshold is None and reading is not None:
+            cursor.meter_threshold = reading
+        due = baseline + every
+        by_meter = (
+            plan.meter is not None
+            and reading is not None
+            and cursor.meter_threshold is not None
+            and reading >= cursor.meter_threshold + plan.meter.every
+        )
+        if now < due and not by_meter:
+            continue
+        extra = f"浮动计划：自 {baseline.astimezone(spec.site.tz):%m月%d日 %H:%M} 起算"
+        if by_meter and plan.meter is not None:
+            extra += (
+                f"；计量 {plan.meter.metric} = {reading:g}{plan.meter.unit}，"
+                f"已超过上次的 {cursor.meter_threshold:g}{plan.meter.unit} + "
+                f"{plan.meter.every:g}{plan.meter.unit}"
+            )
+        made, created, late = _open_occurrence(
+            session,
+            spec,
+            plan,
+            asset,
+            floating_key(spec.site.id, plan.id, asset.id, baseline),
+            min(due, now),
+            now,
+            late_after,
+            {
+                "floating": True,
+                "baseline": baseline.isoformat(),
+                "trigger": "time" if now >= due else "meter",
+                "meter_value": reading,
+            },
+            extra,
+        )
+        if created:
+            result.created[plan.id] += 1
+            result.late += late
+            result.work_order_ids.append(made.id)
+        else:
+            result.existing += 1
 
 
 def _meter_value(row: AssetRow | None, metric: str) -> float | None:
@@ -587,7 +771,9 @@ def materialize_due(
     spec = site.spec
     result = PassResult()
     rows: dict[str, AssetRow] | None = None
-    for plan in active_plans(session, site, result.failed):
+    plans = active_plans(session, site, result.failed)
+    nest = nesting(plans)
+    for plan in plans:
         if not plan.enabled:
             continue
         try:
@@ -596,8 +782,12 @@ def materialize_due(
             # stays put, so it is retried on the next pass, and its error is on the plan.
             with session.begin_nested():
                 assets = plan_assets(plan, spec)
-                if plan.meter is None:
-                    _materialize_calendar(session, spec, plan, assets, now, late_after, result)
+                if plan.floating:
+                    _materialize_floating(session, spec, plan, assets, now, late_after, result)
+                elif plan.meter is None:
+                    _materialize_calendar(
+                        session, spec, plan, assets, now, late_after, result, nest
+                    )
                 else:
                     if rows is None:
                         rows = {

@@ -21,6 +21,9 @@ def plan_site(
     """和谐花园's zones and staff with only the given assets and plans (no devices)."""
     data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
     data.update(devices=[], rules=[], assets=assets, plans=plans, **extra)
+    quality = data.get("quality")
+    if isinstance(quality, dict) and "quality" not in extra:
+        quality.pop("patrols", None)  # their points are the example's assets
     path = tmp_path / "site.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return load_site(path)
