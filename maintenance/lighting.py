@@ -7,7 +7,11 @@ listing each public lighting circuit to verify and pre-filled with what telemetr
 A circuit that telemetry shows commanded on after dusk but drawing no or too little current
 (below `min_current_ratio` x its rated current, or `min_current_a` when the rating is unknown)
 becomes its own corrective order, one per circuit fault: while that order is open, later nights
-only add an occurrence to it (the open-order `dedup_key` makes a second impossible).
+only add an occurrence to it (the open-order `dedup_key` makes a second impossible). So does a
+circuit we sent a switch-on command tonight (照明定时 or the duty room, `maintenance.lighting_
+control`) that still reads off: the command failed, expired or was not obeyed, and the order
+names it (who, when, its state and reason). A circuit whose latest command tonight is a
+switch-off is dark on purpose.
 
 The first start begins at that moment (the next check time makes the first patrol). Patrol
 keys are (zone, night), so replicas and replays make one patrol per zone per night. After
@@ -29,17 +33,41 @@ from astral.sun import sunrise, sunset
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from maintenance.commands.models import DeviceCommand
 from maintenance.plans.models import PlanCursor
 from maintenance.plans.service import insert_cursor
 from maintenance.registry.models import Asset as AssetRow
 from maintenance.work_orders.models import Source, WorkOrder
 from maintenance.work_orders.service import NewWorkOrder, create_work_order
+from propwatch.commands import STATE_ZH
 from propwatch.site import Asset, Category, Priority, Site, SiteFile
 
 CURSOR = "night-lighting"
 LIGHTING_KINDS = ("lighting_panel", "lighting_circuit")
 ACTOR = "night-lighting"
 _CIRCUIT = re.compile(r"^(?:circuit_(\d+)_)?command$")
+COMMAND_SETTLE = timedelta(minutes=2)
+"""How long after a command the check waits before holding the circuit to it (write, read-back
+and the next telemetry snapshot)."""
+
+
+@dataclass(frozen=True)
+class CircuitCommand:
+    """The latest command sent to a circuit's on/off point tonight, as the order names it."""
+
+    id: int
+    on: bool
+    by: str
+    at_local: str  # 17:15
+    state: str
+    reason: str
+
+    def text(self) -> str:
+        """照明定时：B区路灯 17:15 的合闸命令（#12，已过期：…）."""
+        state = STATE_ZH.get(self.state, self.state)
+        why = f"：{self.reason}" if self.reason and self.state != "done" else ""
+        verb = "合闸" if self.on else "分闸"
+        return f"{self.by} {self.at_local} 的{verb}命令（#{self.id}，{state}{why}）"
 
 
 def sunset_at(spec: SiteFile, night: date) -> datetime:
@@ -78,6 +106,7 @@ class CircuitReading:
     current_a: float | None
     rated_a: float | None
     fresh: bool  # telemetry reported after dusk and the device is online
+    command: CircuitCommand | None = None  # the latest command to its on/off point tonight
 
     @property
     def key(self) -> str:
@@ -89,8 +118,23 @@ class CircuitReading:
             self.asset_name if self.circuit is None else f"{self.asset_name} 第{self.circuit}回路"
         )
 
+    @property
+    def not_switched_on(self) -> bool:
+        """We sent it a switch-on tonight, yet it reads off."""
+        return (
+            self.fresh
+            and self.command is not None
+            and self.command.on
+            and self.commanded_on is False
+        )
+
     def is_dark(self, spec: SiteFile) -> bool:
-        """Commanded on after dusk yet drawing no or too little current."""
+        """Commanded on after dusk yet drawing no or too little current, or sent a switch-on
+        that it does not show; never one we switched off on purpose."""
+        if self.command is not None and not self.command.on:
+            return False
+        if self.not_switched_on:
+            return True
         if not self.fresh or self.commanded_on is not True or self.current_a is None:
             return False
         cfg = spec.night_lighting
@@ -108,10 +152,14 @@ class CircuitReading:
     def telemetry_text(self, spec: SiteFile) -> str:
         if not self.fresh:
             return "无天黑后的遥测数据，请现场确认"
-        if self.commanded_on is False:
-            return "未合闸（请确认时控设置）"
         dark = self.is_dark(spec)
         ordered = "，已另开维修工单" if dark else ""
+        if self.not_switched_on and self.command is not None:
+            return f"未合闸：{self.command.text()}，回路仍为分闸{ordered}"
+        if self.commanded_on is False:
+            if self.command is not None and not self.command.on:
+                return f"已分闸（{self.command.text()}）"
+            return "未合闸（请确认时控设置）"
         if self.tripped:
             return f"已发合闸命令但无电流，疑似跳闸或断电{ordered}"
         current = f"{self.current_a:.2f} A" if self.current_a is not None else "电流未知"
@@ -139,7 +187,51 @@ def _circuit_numbers(site: Site, asset: Asset, values: dict[str, Any]) -> list[i
     return sorted(found, key=lambda n: -1 if n is None else n)
 
 
-def circuit_readings(session: Session, site: Site, dusk: datetime) -> list[CircuitReading]:
+def night_start(site: Site, night: date) -> datetime:
+    """Local noon of the night's date: the night's commands are those sent since."""
+    return datetime.combine(night, time(12, 0), tzinfo=site.spec.site.tz).astimezone(UTC)
+
+
+def circuit_commands(
+    session: Session, site: Site, since: datetime, until: datetime
+) -> dict[tuple[str, str], CircuitCommand]:
+    """The latest command to each lighting circuit's on/off point sent in [since, until], by
+    (asset, point)."""
+    assets = [a.id for a in site.spec.assets if a.kind in LIGHTING_KINDS]
+    if not assets:
+        return {}
+    out: dict[tuple[str, str], CircuitCommand] = {}
+    tz = site.spec.site.tz
+    for c in session.scalars(
+        select(DeviceCommand)
+        .where(
+            DeviceCommand.site_id == site.id,
+            DeviceCommand.asset_code.in_(assets),
+            DeviceCommand.requested_at >= since,
+            DeviceCommand.requested_at <= until,
+        )
+        .order_by(DeviceCommand.id)
+    ):
+        if not _CIRCUIT.match(c.point) or not isinstance(c.value, bool):
+            continue
+        at = (c.scheduled_at or c.requested_at).astimezone(tz)
+        out[(c.asset_code, c.point)] = CircuitCommand(
+            id=c.id,
+            on=c.value,
+            by=c.requested_by,
+            at_local=f"{at:%H:%M}",
+            state=c.state,
+            reason=c.reason,
+        )
+    return out
+
+
+def circuit_readings(
+    session: Session,
+    site: Site,
+    dusk: datetime,
+    commands: Mapping[tuple[str, str], CircuitCommand] | None = None,
+) -> list[CircuitReading]:
     """Every public lighting circuit of the site with its latest telemetry."""
     rows = {
         r.code: r
@@ -147,12 +239,18 @@ def circuit_readings(session: Session, site: Site, dusk: datetime) -> list[Circu
             select(AssetRow).where(AssetRow.site_id == site.id, AssetRow.kind.in_(LIGHTING_KINDS))
         )
     }
-    return readings_of(site, rows, dusk)
+    return readings_of(site, rows, dusk, commands)
 
 
-def readings_of(site: Site, rows: Mapping[str, AssetRow], dusk: datetime) -> list[CircuitReading]:
+def readings_of(
+    site: Site,
+    rows: Mapping[str, AssetRow],
+    dusk: datetime,
+    commands: Mapping[tuple[str, str], CircuitCommand] | None = None,
+) -> list[CircuitReading]:
     """The circuits of the site's lighting assets from their registry rows (by asset code), so
-    a view of many sites reads every site's rows in one query."""
+    a view of many sites reads every site's rows in one query; with tonight's commands to
+    their on/off points, if given."""
     spec = site.spec
     out: list[CircuitReading] = []
     for asset in spec.assets:
@@ -181,6 +279,7 @@ def readings_of(site: Site, rows: Mapping[str, AssetRow], dusk: datetime) -> lis
                     current_a=_number(values, f"{prefix}current"),
                     rated_a=_number(values, f"{prefix}rated_current"),
                     fresh=fresh,
+                    command=(commands or {}).get((asset.id, f"{prefix}command")),
                 )
             )
     return out
@@ -236,6 +335,7 @@ def _patrol(
                 "rated_a": c.rated_a,
                 "fresh": c.fresh,
                 "suspect": c.is_dark(spec),
+                "command_id": c.command.id if c.command is not None else None,
             },
         }
         for c in circuits
@@ -285,6 +385,22 @@ def _fault(
             result.faults_repeated += 1
         return
     rated = f"，额定 {c.rated_a:.2f} A" if c.rated_a else ""
+    sent = f"{c.command.text()}。" if c.command is not None else ""
+    if c.not_switched_on:
+        description = (
+            f"{night.month}月{night.day}日 天黑后 {c.name} 未合闸：{sent}回路仍为分闸，灯未亮。"
+            "请检查网关与配电箱（通讯、接触器、手动/自动位置），必要时现场合闸。"
+        )
+    elif c.tripped:
+        description = (
+            f"{night.month}月{night.day}日 天黑后 {c.name} 已发合闸命令但无电流，"
+            f"疑似跳闸或断电（断路器跳闸、接触器未吸合或线路断开），请检修。{sent}"
+        )
+    else:
+        description = (
+            f"{night.month}月{night.day}日 天黑后 {c.name} 已合闸，但电流仅 "
+            f"{c.current_a:.2f} A{rated}，灯具可能不亮（灯具损坏或线路断开），请检修。{sent}"
+        )
     wo, created = create_work_order(
         session,
         spec,
@@ -297,16 +413,15 @@ def _fault(
             title=f"照明回路不亮：{c.name}",
             reported_at=now,
             asset_code=c.asset_id,
-            description=(
-                f"{night.month}月{night.day}日 天黑后 {c.name} 已发合闸命令但无电流，"
-                "疑似跳闸或断电（断路器跳闸、接触器未吸合或线路断开），请检修。"
-                if c.tripped
-                else f"{night.month}月{night.day}日 天黑后 {c.name} 已合闸，但电流仅 "
-                f"{c.current_a:.2f} A{rated}，灯具可能不亮（灯具损坏或线路断开），请检修。"
-            ),
+            description=description,
             dedup_key=key,
             zone_code=c.zone,
-            details={"circuit": c.key, "nights": [night.isoformat()], "current_a": c.current_a},
+            details={
+                "circuit": c.key,
+                "nights": [night.isoformat()],
+                "current_a": c.current_a,
+                "command_id": c.command.id if c.command is not None else None,
+            },
         ),
         now,
         actor=ACTOR,
@@ -362,7 +477,8 @@ def night_lighting_check(session: Session, site: Site, now: datetime) -> NightRe
         latest = due_nights[-1] if due_nights else dark_night
         assert latest is not None
         result.missed_nights = due_nights[:-1]
-        readings = circuit_readings(session, site, sunset_at(spec, latest))
+        commands = circuit_commands(session, site, night_start(site, latest), now - COMMAND_SETTLE)
+        readings = circuit_readings(session, site, sunset_at(spec, latest), commands)
         if due_nights:
             zones = sorted({c.zone for c in readings})
             for zone_id in zones:

@@ -25,6 +25,7 @@ from maintenance.quality.models import (
 )
 from maintenance.registry.models import Asset, Building, Person, SiteRecord, Zone
 from maintenance.site_leases import MaintenanceReplica, SiteLease
+from maintenance.statutory.models import StatutoryRecord
 from maintenance.work_orders.models import (
     Escalation,
     WorkOrder,
@@ -64,6 +65,7 @@ __all__ = [
     "RectificationStep",
     "SiteLease",
     "SiteRecord",
+    "StatutoryRecord",
     "Stock",
     "StockCount",
     "Store",

@@ -28,6 +28,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from maintenance.db import Database
 from maintenance.lighting import night_lighting_check
+from maintenance.lighting_control import issue_due_switchings
 from maintenance.plans.health import HealthChange, record_plan_health
 from maintenance.plans.schedules import after_sunset_problem
 from maintenance.plans.service import materialize_due
@@ -48,13 +49,16 @@ class SchedulerStats:
     skipped: int = 0
     patrols: int = 0
     lighting_faults: int = 0
+    lighting_commands: int = 0  # 照明定时: commands issued by the lighting schedule
+    lighting_missed: int = 0  # switchings recorded expired: the service was down past their ttl
     warranty_reminders: int = 0
     errors: int = 0
     plan_failures: int = 0
 
 
 class PlanScheduler:
-    """Runs the plan pass and the night-lighting check on a timer, on the injected clock."""
+    """Runs the plan pass, the lighting schedule and the night-lighting check on a timer, on
+    the injected clock."""
 
     def __init__(
         self, site: Site, db: Database, clock: Clock, interval: float = PLAN_INTERVAL
@@ -68,7 +72,8 @@ class PlanScheduler:
         self._lighting_refused: str | None = None
 
     def run_pass(self) -> SchedulerStats:
-        """One pass of both jobs, each in its own transaction, so one failing keeps the other.
+        """One pass of the three jobs (plans, lighting schedule, night check), each in its own
+        transaction, so one failing keeps the others.
 
         Within the plan job each plan is isolated (`materialize_due`); the plans that failed
         are recorded on their health row in a transaction of their own, so the record survives
@@ -89,6 +94,16 @@ class PlanScheduler:
         except Exception:  # counted in stats.errors; the next pass retries
             done.errors += 1
             log.exception("plan pass failed at %s", now.isoformat())
+        try:  # before the night check, which verifies what these switched
+            with self.db.session() as s:
+                switched = issue_due_switchings(s, self.site, now)
+            done.lighting_commands, done.lighting_missed = (
+                len(switched.issued),
+                len(switched.missed),
+            )
+        except Exception:  # counted in stats.errors; the next pass retries
+            done.errors += 1
+            log.exception("lighting schedule failed at %s", now.isoformat())
         lighting = after_sunset_problem(self.site.spec.night_lighting.after_sunset)
         if lighting is not None:
             done.errors += 1

@@ -447,5 +447,7 @@ class MaintenanceService:
             "plan_late": plans.late,
             "plan_errors": plans.errors,
             "night_patrols": plans.patrols,
+            "lighting_commands": plans.lighting_commands,
+            "lighting_missed": plans.lighting_missed,
             **notify,
         }

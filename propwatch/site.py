@@ -33,6 +33,7 @@ from propwatch.config_file import (
 )
 from propwatch.durations import Limit, Seconds, TimeLimit
 from propwatch.events import Severity
+from propwatch.lighting_control import LightingControl, lighting_control_problems
 from propwatch.messages import say
 from propwatch.notification_channels import Notifications, notification_problems
 from propwatch.profiles import MqttProfile, PointFace, Profile, load_profile, point_faces
@@ -788,6 +789,7 @@ class SiteFile(_M):
     chattering: Chattering = Chattering()
     plans: list[PlanSpec] = Field(default_factory=list)
     night_lighting: NightLighting = NightLighting()
+    lighting_control: LightingControl = LightingControl()
     warranty_reminder_days: int = Field(default=30, ge=0, le=365)
     notifications: Notifications = Notifications()
     work_orders: WorkOrderFields = WorkOrderFields()
@@ -1040,6 +1042,13 @@ def inspect_parsed(path: Path, data: Any, lines: dict[Loc, int]) -> tuple[Site |
     problems += [
         f"{path}:{line_of(lines, loc)}: {format_loc(loc)}: {msg}"
         for loc, msg in rule_metric_problems(spec, profiles) + topic_problems(spec, profiles)
+    ]
+    device_profiles = {d.id: profiles[d.profile] for d in spec.devices if d.profile in profiles}
+    problems += [
+        f"{path}:{line_of(lines, loc)}: {format_loc(loc)}: {msg}"
+        for loc, msg in lighting_control_problems(
+            spec.lighting_control, {a.id: a.device for a in spec.assets}, device_profiles
+        )
     ]
     return Site(path, spec, profiles), problems
 

@@ -15,12 +15,15 @@ class DeviceCommand(Base):
     """One command to one writable point of an asset's device.
 
     `state`: pending (recorded, not yet on the broker) → sent (handed to the broker for the
-    site's gateway) → done (written and read back) | failed | expired | refused."""
+    site's gateway) → done (written and read back) | failed | expired | refused. A command a
+    lighting schedule issued carries its `schedule_key` (unique per site: exactly once)."""
 
     __tablename__ = "device_command"
     __table_args__ = (
         Index("ix_device_command_asset", "site_id", "asset_code", "id"),
         Index("ix_device_command_state", "state", "expires_at"),
+        # 照明定时: one command per scheduled switching of one circuit, whoever issues it
+        Index("uq_device_command_schedule", "site_id", "schedule_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -38,3 +41,7 @@ class DeviceCommand(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     read_back: Mapped[Any | None] = mapped_column(JSON, nullable=True)
     reason: Mapped[str] = mapped_column(String(500), default="")
+    # set for a command a lighting schedule issued: `<switch>:<night>:<on|off>:<point>`, and
+    # the time the switching was due (the command expires its ttl after that, not after now)
+    schedule_key: Mapped[str | None] = mapped_column(String(200), nullable=True, default=None)
+    scheduled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True, default=None)

@@ -34,6 +34,7 @@ from propwatch.site import Site
 NO_ANSWER_GRACE = timedelta(seconds=30)
 NOT_SENT = "有效期内未能下发到网关（维护服务或消息代理不可用）"
 NO_ANSWER = "网关未在有效期内回复；若网关离线，命令不会在其恢复后执行"
+MISSED = "维护服务在有效期内未运行，定时命令未下发"
 
 
 class UnknownAsset(LookupError):
@@ -51,8 +52,14 @@ def record_command(
     requested_by: str,
     requested_role: str,
     now: datetime,
+    scheduled_at: datetime | None = None,
+    schedule_key: str | None = None,
 ) -> DeviceCommand:
-    """Check and keep a command (`pending`); `UnknownAsset` or `CommandRefused` otherwise."""
+    """Check and keep a command (`pending`); `UnknownAsset` or `CommandRefused` otherwise.
+
+    A scheduled command (`scheduled_at`, a lighting switching) expires `ttl` after the time it
+    was due, however late it is recorded; one already past that is kept `expired` at once (the
+    record that it was missed) and never sent."""
     asset = next((a for a in site.spec.assets if a.id == asset_code), None)
     if asset is None:
         raise UnknownAsset(f"设备 {asset_code} 不存在")
@@ -70,10 +77,14 @@ def record_command(
         requested_by=requested_by,
         requested_role=requested_role,
         requested_at=now,
-        expires_at=now + ttl,
+        expires_at=(scheduled_at or now) + ttl,
         state=PENDING,
         reason="",
+        schedule_key=schedule_key,
+        scheduled_at=scheduled_at,
     )
+    if command.expires_at <= now:
+        command.state, command.finished_at, command.reason = EXPIRED, now, MISSED
     session.add(command)
     session.flush()
     return command

@@ -54,6 +54,7 @@ from maintenance.plans.recurrence import (
 )
 from maintenance.registry.models import Asset as AssetRow
 from maintenance.sla import due_at
+from maintenance.statutory.service import StatutoryPass, inspection_pass
 from maintenance.work_orders.models import OPEN_STATUSES, Source, Status, WorkOrder
 from maintenance.work_orders.service import NewWorkOrder, create_work_order
 from propwatch.durations import TimeLimit
@@ -358,6 +359,7 @@ class PassResult:
     existing: int = 0
     no_reading: int = 0
     absorbed: int = 0  # occurrences replaced by the visit of a plan absorbing theirs (套保)
+    statutory: StatutoryPass = field(default_factory=StatutoryPass)  # 法定检验 reminders, orders
     warranty_reminders: int = 0
     work_order_ids: list[int] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # plan id -> why it made nothing
@@ -803,6 +805,7 @@ def materialize_due(
             result.failed[plan.id] = f"{type(exc).__name__}: {exc}"
             result.crashed[plan.id] = exc
     result.warranty_reminders = warranty_reminders(session, site, now)
+    result.statutory = inspection_pass(session, site, now)
     return result
 
 
