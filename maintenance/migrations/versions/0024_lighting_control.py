@@ -3,7 +3,7 @@
 and the time it was due
 
 Revision ID: 0024
-Revises: 0018
+Revises: 0021
 Create Date: 2026-12-03 17:40:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from maintenance.db import UtcDateTime
 
 revision: str = "0024"
-down_revision: str | Sequence[str] | None = "0018"
+down_revision: str | Sequence[str] | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
