@@ -3,13 +3,15 @@
     .venv/bin/python bench/sink_throughput.py [--points 1000000]
 
 Starts its own victoria-metrics (`-retentionPeriod=100y -dedup.minScrapeInterval=1ms`) and
-measures, in one run:
+measures, in `--pairs` interleaved pairs (the side that goes first alternates):
 1. raw: influxdb-client's synchronous write of pre-built line protocol, 5,000 lines a request,
    the lines built before the clock starts; default client settings (no gzip), then with the
    client's gzip (level 9);
 2. end to end: `Sample`s offered to the gateway's `TelemetryWriter` (bounded queue, batching,
    f-string line protocol, `InfluxSink`, outbox standing by) until the store has taken them all.
-Prints points/s for both, their ratio, CPU seconds and peak RSS, and checks the stored count.
+Every path of every pair is read back through `/api/v1/export`, and a count short of what was
+sent ends the run. Prints points/s of each side, the gateway's CPU per point, the load average
+and each pair's ratio, then the medians of the per-pair ratios.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import socket
+import statistics
 import subprocess
 import tempfile
 import time
@@ -111,17 +115,17 @@ def raw_write(url: str, points: int, kind: str = "raw", gzip: bool = False) -> f
     return elapsed
 
 
-async def end_to_end(url: str, points: int, var: Path) -> float:
+async def end_to_end(url: str, points: int, var: Path, kind: str = "e2e") -> float:
     """Seconds from the first `offer` until the sink has acknowledged every sample."""
     writer = TelemetryWriter(
-        InfluxSink(url, "t", "o", "b"), SystemClock(), Outbox(var / "outbox.db"), batch_size=BATCH
+        InfluxSink(url, "t", "o", "b"), SystemClock(), Outbox(var / f"{kind}.db"), batch_size=BATCH
     )
     task = asyncio.create_task(writer.run())
     started = time.perf_counter()
     i = 0
     while i < points:
         while i < points and writer.queue_depth < writer.capacity:
-            writer.offer(sample("e2e", i))
+            writer.offer(sample(kind, i))
             i += 1
             if i % BATCH == 0:
                 await asyncio.sleep(0)  # a poller yields between polls
@@ -140,33 +144,55 @@ async def end_to_end(url: str, points: int, var: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--points", type=int, default=1_000_000)
+    parser.add_argument("--pairs", type=int, default=3, help="raw/gateway pairs, interleaved")
     args = parser.parse_args()
     me = psutil.Process()
+    print(f"points per run            {args.points:,} ({SERIES} series, {BATCH:,} per request)")
+    print(f"load average at start     {os.getloadavg()[0]:.1f}")
+    ratios: list[float] = []
+    gz_ratios: list[float] = []
+    cpu_per_point: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start_vm(Path(tmp) / "vm")
         try:
-            raw_s = raw_write(url, args.points)
-            raw_gz_s = raw_write(url, args.points, "rawgz", gzip=True)
-            cpu0 = me.cpu_times()
-            e2e_s = asyncio.run(end_to_end(url, args.points, Path(tmp)))
-            cpu1 = me.cpu_times()
-            raw_n = stored_count(url, "raw_value")
-            e2e_n = stored_count(url, "e2e_value")
+            for pair in range(args.pairs):
+                # alternate which side goes first, so a machine slowing down moves both alike
+                order = ("raw", "e2e") if pair % 2 == 0 else ("e2e", "raw")
+                seconds: dict[str, float] = {}
+                for side in order:
+                    if side == "raw":
+                        seconds["raw"] = raw_write(url, args.points, f"raw{pair}")
+                        seconds["gz"] = raw_write(url, args.points, f"rawgz{pair}", gzip=True)
+                    else:
+                        cpu0 = me.cpu_times()
+                        seconds["e2e"] = asyncio.run(
+                            end_to_end(url, args.points, Path(tmp), f"e2e{pair}")
+                        )
+                        cpu1 = me.cpu_times()
+                        cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+                        cpu_per_point.append(cpu / args.points * 1e6)
+                for name in (f"raw{pair}", f"rawgz{pair}", f"e2e{pair}"):
+                    stored = stored_count(url, f"{name}_value")
+                    if stored != args.points:
+                        raise SystemExit(f"{name}: {stored:,} stored of {args.points:,} sent")
+                rate = {k: args.points / v for k, v in seconds.items()}
+                ratios.append(rate["e2e"] / rate["raw"])
+                gz_ratios.append(rate["e2e"] / rate["gz"])
+                print(
+                    f"pair {pair + 1} ({' then '.join(order)}, load "
+                    f"{os.getloadavg()[0]:.1f}): raw {rate['raw']:,.0f}/s, raw gzip "
+                    f"{rate['gz']:,.0f}/s, gateway {rate['e2e']:,.0f}/s "
+                    f"({cpu_per_point[-1]:.2f} µs CPU a point); ratio {ratios[-1]:.3f} "
+                    f"(to gzip {gz_ratios[-1]:.3f}); every path read back whole"
+                )
         finally:
             proc.terminate()
             proc.wait(30)
-    raw_rate, e2e_rate = args.points / raw_s, args.points / e2e_s
-    cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
-    print(f"points per run            {args.points:,} ({SERIES} series, {BATCH:,} per request)")
-    print(f"raw influxdb-client       {raw_rate:,.0f} points/s  ({raw_s:.2f} s, stored {raw_n:,})")
-    print(f"gateway end to end        {e2e_rate:,.0f} points/s  ({e2e_s:.2f} s, stored {e2e_n:,})")
-    raw_gz_rate = args.points / raw_gz_s
-    print(f"raw, gzip (level 9)       {raw_gz_rate:,.0f} points/s  ({raw_gz_s:.2f} s)")
     print(
-        f"ratio end-to-end / raw    {e2e_rate / raw_rate:.2f} (to raw with gzip: "
-        f"{e2e_rate / raw_gz_rate:.2f})"
+        f"median ratio gateway/raw  {statistics.median(ratios):.3f} (to raw with gzip "
+        f"{statistics.median(gz_ratios):.3f}); gateway CPU {statistics.median(cpu_per_point):.2f}"
+        " µs a point"
     )
-    print(f"gateway CPU during e2e    {cpu:.2f} s ({cpu / e2e_s * 100:.0f}% of one core)")
     print(f"RSS after the run         {psutil.Process().memory_info().rss / 2**20:.0f} MiB")
 
 

@@ -36,9 +36,13 @@ class Reading:
     at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Sample:
-    """All values one device gave at one instant (a poll or a payload)."""
+    """All values one device gave at one instant (a poll or a payload).
+
+    Treated as immutable (`dataclasses.replace` makes a changed copy) but not frozen: a frozen
+    dataclass sets each field through `object.__setattr__`, which made building a sample a
+    quarter of the telemetry path's CPU."""
 
     site_id: str
     asset_id: str
@@ -253,11 +257,12 @@ def _prefix(s: Sample) -> str:
 
 
 def _key(k: str) -> str:
+    """The field key escaped, with its `=`."""
     escaped = _KEYS.get(k)
     if escaped is None:
         if len(_KEYS) >= _CACHE_LIMIT:
             _KEYS.clear()
-        escaped = _KEYS[k] = _escape_tag(k)
+        escaped = _KEYS[k] = _escape_tag(k) + "="
     return escaped
 
 
@@ -268,10 +273,18 @@ def to_line(s: Sample) -> str:
     docs/performance.md). Timestamps are exact integer microseconds, as nanoseconds.
     Non-finite floats are left out; a sample with no storable value gives "".
     """
-    fields = ",".join(f"{_key(k)}={f}" for k, v in s.values.items() if (f := _field(v)) is not None)
+    keys = _KEYS
+    fields = []
+    for k, v in s.values.items():
+        key = keys.get(k) or _key(k)
+        if type(v) is float:  # most values: the float case inline
+            if v - v == 0.0:  # finite (inf - inf and nan - nan are nan)
+                fields.append(key + repr(v))
+        elif (f := _field(v)) is not None:
+            fields.append(key + f)
     if not fields:
         return ""
-    return f"{_prefix(s)}{fields} {(s.at - _EPOCH) // _MICROSECOND}000"
+    return f"{_prefix(s)}{','.join(fields)} {(s.at - _EPOCH) // _MICROSECOND}000"
 
 
 def to_lines(samples: list[Sample]) -> str:

@@ -116,3 +116,33 @@ def test_non_finite_floats_are_left_out_of_the_line() -> None:
 
 def test_a_sample_with_nothing_storable_has_no_line() -> None:
     assert to_line(_sample(0, pressure=float("inf"))) == ""
+
+
+def test_every_value_type_has_its_line_protocol_form() -> None:
+    """Floats (the inline fast path, negative infinity and NaN left out), integers, bools (not
+    taken for integers), text with quotes, backslashes and newlines, keys with spaces, commas
+    and equals signs; the timestamp in nanoseconds, exact to the microsecond."""
+    at = datetime(2026, 3, 1, 8, 0, 0, 123456, tzinfo=UTC)
+    s = Sample(
+        "hexie",
+        "pump 1",
+        "dev,1",
+        "water_pump",
+        at,
+        {
+            "pressure": 0.35,
+            "down": float("-inf"),
+            "count": 7,
+            "running": True,
+            "fault": False,
+            "state": 'say "hi"\\\nnow',
+            "a key=x,y": -1.5e-07,
+        },
+    )
+    line = to_line(s)
+    assert line == (
+        "water_pump,site=hexie,asset=pump\\ 1,device=dev\\,1 "
+        'pressure=0.35,count=7i,running=true,fault=false,state="say \\"hi\\"\\\\\\nnow",'
+        "a\\ key\\=x\\,y=-1.5e-07 1772352000123456000"
+    )
+    assert to_line(s) == line  # the escapes come from the cache the second time
