@@ -7,8 +7,10 @@ measures, in `--pairs` interleaved pairs (the side that goes first alternates):
 1. raw: influxdb-client's synchronous write of pre-built line protocol, 5,000 lines a request,
    the lines built before the clock starts; default client settings (no gzip), then with the
    client's gzip (level 9);
-2. end to end: `Sample`s offered to the gateway's `TelemetryWriter` (bounded queue, batching,
-   f-string line protocol, `InfluxSink`, outbox standing by) until the store has taken them all.
+2. end to end, from a poll's decoded values (the values dict is built in the timed loop, the
+   poll times before the clock starts): `Sample`s built and offered to the gateway's
+   `TelemetryWriter` (bounded queue, batching, f-string line protocol, `InfluxSink`, outbox
+   standing by) until the store has taken them all.
 Every path of every pair is read back through `/api/v1/export`, and a count short of what was
 sent ends the run. Prints points/s of each side, the gateway's CPU per point, the load average
 and each pair's ratio, then the medians of the per-pair ratios.
@@ -85,11 +87,18 @@ def start_vm(data: Path) -> tuple[subprocess.Popen[bytes], str]:
 ASSETS = [f"asset-{n}" for n in range(SERIES)]  # a poller holds its ids; it does not format them
 DEVICES = [f"dev-{n}" for n in range(SERIES)]
 MS = timedelta(milliseconds=1)
+UNITS = {"value": "MPa"}  # a poller passes its profile's units, one dict for every sample
 
 
 def sample(kind: str, i: int) -> Sample:
     n = i % SERIES
     return Sample("bench", ASSETS[n], DEVICES[n], kind, T0 + i * MS, {"value": i * 0.5})
+
+
+def instants(points: int) -> list[datetime]:
+    """The poll times, taken before the clock starts: a poller reads its clock once a poll
+    (about 0.2 µs), where `T0 + i * MS` costs several times that and is the bench's, not ours."""
+    return [T0 + i * MS for i in range(points)]
 
 
 def stored_count(url: str, name: str) -> int:
@@ -115,8 +124,12 @@ def raw_write(url: str, points: int, kind: str = "raw", gzip: bool = False) -> f
     return elapsed
 
 
-async def end_to_end(url: str, points: int, var: Path, kind: str = "e2e") -> float:
-    """Seconds from the first `offer` until the sink has acknowledged every sample."""
+async def end_to_end(
+    url: str, points: int, var: Path, kind: str = "e2e", at: list[datetime] | None = None
+) -> float:
+    """Seconds from a poll's decoded values (the first `Sample` built and offered) until the
+    sink has acknowledged every sample."""
+    at = at if at is not None else instants(points)
     writer = TelemetryWriter(
         InfluxSink(url, "t", "o", "b"), SystemClock(), Outbox(var / f"{kind}.db"), batch_size=BATCH
     )
@@ -125,7 +138,10 @@ async def end_to_end(url: str, points: int, var: Path, kind: str = "e2e") -> flo
     i = 0
     while i < points:
         while i < points and writer.queue_depth < writer.capacity:
-            writer.offer(sample(kind, i))
+            n = i % SERIES
+            writer.offer(
+                Sample("bench", ASSETS[n], DEVICES[n], kind, at[i], {"value": i * 0.5}, UNITS)
+            )
             i += 1
             if i % BATCH == 0:
                 await asyncio.sleep(0)  # a poller yields between polls
@@ -152,6 +168,7 @@ def main() -> None:
     ratios: list[float] = []
     gz_ratios: list[float] = []
     cpu_per_point: list[float] = []
+    at = instants(args.points)
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start_vm(Path(tmp) / "vm")
         try:
@@ -166,7 +183,7 @@ def main() -> None:
                     else:
                         cpu0 = me.cpu_times()
                         seconds["e2e"] = asyncio.run(
-                            end_to_end(url, args.points, Path(tmp), f"e2e{pair}")
+                            end_to_end(url, args.points, Path(tmp), f"e2e{pair}", at)
                         )
                         cpu1 = me.cpu_times()
                         cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
