@@ -19,8 +19,10 @@ from api.routes import (
     docs,
     exports,
     health,
+    labels,
     lighting,
     metrics,
+    notice_board,
     notifications,
     overview,
     pages,
@@ -29,6 +31,7 @@ from api.routes import (
     quality,
     quality_league,
     reports,
+    service_report,
     sites,
     tokens,
     webhooks,
@@ -97,6 +100,9 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(attachments.router)
     app.include_router(checklists.router)
     app.include_router(lighting.router)
+    app.include_router(service_report.router)
+    app.include_router(labels.router)
+    app.include_router(notice_board.router)
     app.include_router(sites.router)
     app.include_router(sites.me_router)
     app.include_router(sites.files_router)

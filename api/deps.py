@@ -49,6 +49,8 @@ class AppContext:
     organisation: Organisation = field(default_factory=Organisation.implicit)
     # where trends are read (gateway.sinks.reads.make_reader); None: the API has no store
     telemetry: TelemetryReader | None = None
+    # the address residents' phones reach the pages at, for QR labels; None: the request's own
+    public_base_url: str | None = None
     _reads: sessionmaker[Session] | None = field(default=None, repr=False)
 
     def region_of_site(self, site_id: str) -> str | None:

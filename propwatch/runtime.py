@@ -393,6 +393,7 @@ async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals)
                     else None
                 ),
                 telemetry=trends,
+                public_base_url=settings.public_base_url,
             )
             token = _admin_token(admin_token, tokens)
             await stack.enter_async_context(

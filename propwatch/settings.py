@@ -193,6 +193,17 @@ class Settings(BaseSettings):
         description="internal hosts webhooks may be posted to, comma-separated",
         json_schema_extra=_read_by("demo api", "允许 webhook 投递的内网主机, 逗号分隔"),
     )
+    # The address residents' phones and staff reach the pages at (behind the reverse proxy):
+    # the QR labels (扫码报修, 巡更签到) hold links that start with it.
+    public_base_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="public address of the pages, for the links on QR labels "
+        "(https://wuye.example.com); unset: the address a label sheet was asked at",
+        json_schema_extra=_read_by(
+            "demo api", "页面的公网地址, 二维码标签中的链接以它开头; 未设时用请求的地址"
+        ),
+    )
     # Replicas of one service: a distinct MQTT client id each, and one shared-subscription group
     # (`$share/<group>/...`) so the broker hands every event to exactly one of them.
     instance_id: str | None = Field(

@@ -52,6 +52,12 @@ def daily_report() -> FileResponse:
     return _page("daily.html")
 
 
+@router.get("/service-report")
+def service_report() -> FileResponse:
+    """服务报告 (`?site=&month=`): a month beside the plan's targets, for the notice board."""
+    return _page("service_report.html")
+
+
 @router.get("/tasks")
 def my_tasks() -> FileResponse:
     """我的任务: the technician's phone page."""

@@ -62,6 +62,9 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("DELETE", "/api/v1/sites/{site_id}/plans/{plan_id}"): OPS,
     ("GET", "/api/v1/sites/{site_id}/plans/{plan_id}/preview"): R,
     ("GET", "/api/v1/sites/{site_id}/notices"): R,
+    ("GET", "/api/v1/sites/{site_id}/reports/service"): OPS,
+    ("GET", "/api/v1/sites/{site_id}/reports/service.pdf"): OPS,
+    ("GET", "/api/v1/sites/{site_id}/labels.pdf"): {"duty"},  # 二维码标签: printed by the duty room
     ("GET", "/api/v1/alarms"): R,
     ("GET", "/api/v1/alarms/{alarm_id}"): R,
     ("POST", "/api/v1/alarms/{alarm_id}/acknowledge"): {"duty"},
@@ -172,6 +175,10 @@ def _url(path: str, site: Site) -> str:
     )
     if filled.endswith(("/monthly", "/monthly/export")):
         filled += "?year=2026&month=11"
+    if filled.endswith(("/reports/service", "/reports/service.pdf")):
+        filled += "?month=2026-11"
+    if filled.endswith("/labels.pdf"):
+        filled += "?kind=asset&purpose=report"
     if filled.endswith(("/quality/league", "/quality/trend", "/quality-league")):
         filled += "?month=2026-11"
     return filled

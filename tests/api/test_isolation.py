@@ -353,6 +353,9 @@ QUERY_SCOPED: dict[str, Callable[[SiteData], str | int]] = {
 REQUIRED_QUERY: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/api/v1/reports/{site_id}/monthly"): {"year": 2026, "month": 11},
     ("GET", "/api/v1/reports/{site_id}/monthly/export"): {"year": 2026, "month": 11},
+    ("GET", Q + "/reports/service"): {"month": "2026-11"},
+    ("GET", Q + "/reports/service.pdf"): {"month": "2026-11"},
+    ("GET", Q + "/labels.pdf"): {"kind": "asset"},
     ("GET", "/api/v1/reports/league"): {"month": "2026-11"},
     ("GET", "/api/v1/reports/quality-league"): {"month": "2026-11"},
     ("GET", Q + "/quality/league"): {"month": "2026-11"},
