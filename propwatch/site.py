@@ -39,6 +39,7 @@ from propwatch.notification_channels import Notifications, notification_problems
 from propwatch.profiles import MqttProfile, PointFace, Profile, load_profile, point_faces
 from propwatch.quality import QualitySettings, quality_problems
 from propwatch.service_targets import ServiceTargets
+from propwatch.statutory import StatutoryInspections
 from propwatch.time_bounds import OUT_OF_RANGE_EN, OUT_OF_RANGE_ZH, within_bounds
 from propwatch.work_order_fields import WorkOrderFields
 
@@ -791,6 +792,7 @@ class SiteFile(_M):
     night_lighting: NightLighting = NightLighting()
     lighting_control: LightingControl = LightingControl()
     warranty_reminder_days: int = Field(default=30, ge=0, le=365)
+    statutory_inspections: StatutoryInspections = StatutoryInspections()
     notifications: Notifications = Notifications()
     work_orders: WorkOrderFields = WorkOrderFields()
     quality: QualitySettings = QualitySettings()
