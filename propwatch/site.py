@@ -797,6 +797,8 @@ class SiteFile(_M):
     work_orders: WorkOrderFields = WorkOrderFields()
     quality: QualitySettings = QualitySettings()
     service_targets: ServiceTargets = ServiceTargets()
+    # 户数 per building (楼栋), each listed in a zone's `buildings`: complaints per 100 households
+    households: dict[str, Annotated[int, Field(ge=1, le=100_000)]] = Field(default_factory=dict)
 
     def zone(self, zone_id: str) -> Zone:
         return next(z for z in self.zones if z.id == zone_id)
@@ -903,6 +905,15 @@ def reference_problems(spec: SiteFile) -> list[tuple[tuple[str | int, ...], str]
             )
     out += notification_problems(spec.notifications, zones)
     out += quality_problems(spec.quality, zones)
+    buildings = {b for z in spec.zones for b in z.buildings}
+    for building in spec.households:
+        if building not in buildings:
+            out.append(
+                (
+                    ("households", building),
+                    unknown_reference("楼栋", "building of a zone", building, buildings),
+                )
+            )
     return out
 
 
