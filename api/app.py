@@ -27,6 +27,7 @@ from api.routes import (
     overview,
     pages,
     parts,
+    patrols,
     plans,
     quality,
     quality_league,
@@ -91,6 +92,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(overview.router)
     app.include_router(plans.router)
     app.include_router(quality.router)
+    app.include_router(patrols.router)
     app.include_router(parts.router)
     app.include_router(quality_league.router)
     app.include_router(webhooks.router)

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from propwatch.config_errors import unknown_reference
 from propwatch.durations import Limit, Seconds, TimeLimit
 from propwatch.messages import say
+from propwatch.patrols import PatrolPlan
 
 ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
@@ -181,12 +182,16 @@ class QualitySettings(_M):
     deadlines: list[SeverityDeadline] = Field(default_factory=lambda: list(DEFAULT_DEADLINES))
     escalation: list[RectificationStep] = Field(default_factory=lambda: list(DEFAULT_LADDER))
     score_sheets: list[ScoreSheet] = Field(default_factory=list)
+    patrols: list[PatrolPlan] = Field(default_factory=list)
 
     def score_sheet(self, sheet_id: str) -> ScoreSheet | None:
         return next((s for s in self.score_sheets if s.id == sheet_id), None)
 
     def place(self, place_id: str) -> PublicPlace | None:
         return next((p for p in self.places if p.id == place_id), None)
+
+    def patrol(self, patrol_id: str) -> PatrolPlan | None:
+        return next((p for p in self.patrols if p.id == patrol_id), None)
 
     def finding_type(self, type_id: str) -> FindingType | None:
         return next((t for t in self.finding_types if t.id == type_id), None)

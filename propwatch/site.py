@@ -36,6 +36,7 @@ from propwatch.events import Severity
 from propwatch.lighting_control import LightingControl, lighting_control_problems
 from propwatch.messages import say
 from propwatch.notification_channels import Notifications, notification_problems
+from propwatch.patrols import patrol_problems
 from propwatch.profiles import MqttProfile, PointFace, Profile, load_profile, point_faces
 from propwatch.quality import QualitySettings, quality_problems
 from propwatch.service_targets import ServiceTargets
@@ -905,6 +906,8 @@ def reference_problems(spec: SiteFile) -> list[tuple[tuple[str | int, ...], str]
             )
     out += notification_problems(spec.notifications, zones)
     out += quality_problems(spec.quality, zones)
+    patrol_points = assets | {p.id for p in spec.quality.places}
+    out += patrol_problems(spec.quality.patrols, patrol_points, people)
     buildings = {b for z in spec.zones for b in z.buildings}
     for building in spec.households:
         if building not in buildings:

@@ -163,3 +163,19 @@ class InspectionDeduction(Base):
     finding_id: Mapped[int] = mapped_column(ForeignKey("finding.id"), unique=True)
 
     inspection: Mapped[Inspection] = relationship(back_populates="deductions")
+
+
+class PatrolCheckIn(Base):
+    """巡更签到: someone at a patrol point (its QR label scanned), when. Which round it counts
+    for is worked out when rounds are read (`maintenance.quality.patrols`), so a change of the
+    site file's rounds re-reads the same check-ins."""
+
+    __tablename__ = "patrol_check_in"
+    __table_args__ = (Index("ix_patrol_check_in_site_checked", "site_id", "checked_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(64))
+    point_id: Mapped[str] = mapped_column(String(64))
+    person: Mapped[str] = mapped_column(String(64))
+    checked_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    note: Mapped[str] = mapped_column(Text, default="")

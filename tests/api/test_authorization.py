@@ -132,6 +132,8 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/sites/{site_id}/quality/league"): STAFF,
     ("GET", "/api/v1/sites/{site_id}/quality/trend"): STAFF,
     ("GET", "/api/v1/sites/{site_id}/quality/frequent"): STAFF,
+    ("POST", "/api/v1/sites/{site_id}/patrol/check-ins"): STAFF,
+    ("GET", "/api/v1/sites/{site_id}/patrol/rounds"): STAFF,
     ("GET", "/api/v1/reports/quality-league"): {"duty"},  # 项目品质排名: the duty room's
 }
 ROLES = ("duty", "technician", "integration")
@@ -193,6 +195,7 @@ BODIES: dict[str, dict[str, object]] = {
     "shelve": {"until": "2026-11-24T00:00:00+00:00", "reason": "施工"},
     "out-of-service": {"reason": "传感器送修"},
     "commands": {"point": "circuit_1_command", "value": True},
+    "check-ins": {"point": "lobby-1"},
 }
 
 

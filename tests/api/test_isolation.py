@@ -432,6 +432,7 @@ BODIES: dict[tuple[str, str], Body] = {
     },
     ("POST", Q + "/rectifications/{rectification_id}/work-order"): lambda d: {"json": {}},
     ("POST", Q + "/inspections"): lambda d: {"json": _INSPECTION},
+    ("POST", Q + "/patrol/check-ins"): lambda d: {"json": {"point": "lobby-1"}},
     ("POST", Q + "/stores"): lambda d: {"json": {"code": "b2", "name": "2号楼库房"}},
     ("POST", Q + "/stores/{store_code}/counts"): lambda d: {
         "json": {"lines": [{"part": d.part_code, "counted": 9}]}
