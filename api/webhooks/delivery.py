@@ -61,6 +61,7 @@ EVENT_TYPES = (
     "alarm.cleared",
     "alarm.acknowledged",
     "alarm.chattering",
+    "parts.low_stock",
 )
 TIMEOUT_SECONDS = 10.0
 LEASE = timedelta(seconds=TIMEOUT_SECONDS * 3)

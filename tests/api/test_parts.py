@@ -5,6 +5,8 @@ for the last units, and refusals that name the field and keep nothing."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import threading
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -15,6 +17,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import AppContext
+from api.webhooks.delivery import WebhookDispatcher
+from api.webhooks.targets import WebhookTargets
 from maintenance.notifications import Notification
 from maintenance.parts import service
 from maintenance.parts.errors import InsufficientStock
@@ -23,6 +27,7 @@ from maintenance.work_orders.models import WorkOrder
 from propwatch.site import Site
 from tests.api.conftest import Tokens, bearer
 from tests.api.integration import create_order, db, example_site, migrated_template
+from tests.api.live import Receiver, receiver
 
 __all__ = ["db", "example_site", "migrated_template"]  # both backends for every test here
 
@@ -452,3 +457,53 @@ def test_a_duplicate_code_and_another_technicians_order_are_refused(
         headers={**bearer(tokens.duty), "If-Match": '"stale"'},
     )
     assert stale.status_code == 412
+
+
+def test_the_reorder_alert_reaches_a_webhook_subscribed_to_it(
+    client: TestClient, tokens: Tokens, example_site: Site, ctx: AppContext
+) -> None:
+    """A purchasing system subscribes to `parts.low_stock` and gets the alert, signed, with the
+    part's figures; one not subscribed to it gets nothing."""
+    ctx.webhook_targets = WebhookTargets.allowing(["127.0.0.1"])
+    now = int(ctx.clock.now().timestamp())
+    with (
+        receiver(Receiver("whsec_parts-secret-0123", now)) as buyer,
+        receiver(Receiver("whsec_other-secret-01234", now)) as other,
+    ):
+        for r, events in ((buyer, ["parts.low_stock"]), (other, ["work_order.changed"])):
+            _ok(
+                client.post(
+                    "/api/v1/webhooks",
+                    json={
+                        "url": r.url,
+                        "event_types": events,
+                        "sites": [example_site.id],
+                        "secret": r.secret,
+                    },
+                    headers=bearer(tokens.integration),
+                ),
+                201,
+            )
+        _part(client, tokens.duty, stores=[{"minimum": 5}])
+        _receive(client, tokens.duty, "LB-20W", "6")
+        order = create_order(client, tokens.duty, example_site)["id"]
+        _ok(_add(client, tokens.duty, order, "LB-20W", "2"), 201)  # available 4 < 5
+
+        async def deliver() -> None:
+            dispatcher = WebhookDispatcher(ctx.db, ctx.clock, targets=ctx.webhook_targets)
+            try:
+                await dispatcher.run_once()
+            finally:
+                await dispatcher.aclose()
+
+        asyncio.run(deliver())
+    assert other.received == []
+    [(headers, body, signed)] = buyer.received
+    assert signed and headers["Propwatch-Event"] == "parts.low_stock"
+    event = json.loads(body)
+    assert event["type"] == "parts.low_stock" and event["work_order_id"] == order
+    assert (event["data"]["part"], event["data"]["available"], event["data"]["minimum"]) == (
+        "LB-20W",
+        "4",
+        "5",
+    )
