@@ -20,6 +20,7 @@ from api.deps import Ctx, Duty, site_of
 from api.exports.label_sheet import Label, label_sheet
 from api.problems import PROBLEM_RESPONSES
 from api.routes.service_report import PDF, pdf_response
+from propwatch.config_errors import unknown_reference
 from propwatch.site import SiteFile
 
 router = APIRouter(prefix="/api/v1/sites/{site_id}", tags=["sites"], responses=PROBLEM_RESPONSES)
@@ -44,20 +45,26 @@ def _where(*parts: str) -> str:
     return " ".join(p for p in parts if p)
 
 
-def _targets(spec: SiteFile, kind: LabelKind) -> list[tuple[str, str, str]]:
-    """(query value, name, where it is) of each thing of `kind`, in the site file's order."""
+def _targets(spec: SiteFile, kind: LabelKind, zone: str | None) -> list[tuple[str, str, str]]:
+    """(query value, name, where it is) of each thing of `kind` (in `zone`, or every zone), in
+    the site file's order."""
     zones = {z.id: z.name for z in spec.zones}
+
+    def wanted(zone_id: str) -> bool:
+        return zone is None or zone_id == zone
+
     if kind is LabelKind.ASSET:
         return [
             (a.id, a.name, _where(zones.get(a.zone, ""), a.building, a.location))
             for a in spec.assets
+            if wanted(a.zone)
         ]
     if kind is LabelKind.BUILDING:
         seen: dict[str, str] = {}
         for z in spec.zones:
-            for b in z.buildings:
+            for b in z.buildings if wanted(z.id) else []:
                 seen.setdefault(b, z.name)
-        return [(b, b, zone) for b, zone in seen.items()]
+        return [(b, b, zone_name) for b, zone_name in seen.items()]
     return [
         (
             p.id,
@@ -65,6 +72,7 @@ def _targets(spec: SiteFile, kind: LabelKind) -> list[tuple[str, str, str]]:
             _where(zones.get(p.zone, ""), p.building, f"{p.floor}层" if p.floor else ""),
         )
         for p in spec.quality.places
+        if wanted(p.zone)
     ]
 
 
@@ -92,8 +100,21 @@ def get_labels(
     purpose: Annotated[
         LabelPurpose, Query(description="report (扫码报修) or patrol (巡更签到)")
     ] = LabelPurpose.REPORT,
+    zone: Annotated[
+        str | None, Query(max_length=64, description="only this zone's (片区) labels")
+    ] = None,
 ) -> Response:
     site = site_of(ctx, caller, site_id)
+    if zone is not None and zone not in {z.id for z in site.spec.zones}:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", "zone"),
+                    "msg": unknown_reference("片区", "zone", zone, (z.id for z in site.spec.zones)),
+                    "type": "value_error",
+                }
+            ]
+        )
     if purpose is LabelPurpose.PATROL and kind is LabelKind.BUILDING:
         raise RequestValidationError(
             [
@@ -113,7 +134,7 @@ def get_labels(
             location=where,
             instruction=INSTRUCTION[purpose],
         )
-        for value, name, where in _targets(site.spec, kind)
+        for value, name, where in _targets(site.spec, kind, zone)
     ]
     body = label_sheet(site.spec.site.name, labels)
     stem = f"{site.spec.site.name}{KIND_ZH[kind]}{INSTRUCTION[purpose]}标签"

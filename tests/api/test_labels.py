@@ -81,6 +81,23 @@ def test_patrol_labels_name_the_point(
     assert sorted(texts) == sorted(f"{base}/patrol?site=hexie&point={a.id}" for a in spec.assets)
 
 
+def test_a_zones_labels_only(
+    ctx: AppContext, client: TestClient, tokens: Tokens, example_site: Site
+) -> None:
+    ctx.public_base_url = BASE
+    spec = example_site.spec
+    texts, words = _decoded(_labels(client, tokens.duty, example_site, kind="asset", zone="zone-b"))
+    mine = [a for a in spec.assets if a.zone == "zone-b"]
+    assert mine and len(mine) < len(spec.assets)
+    assert sorted(texts) == sorted(f"{BASE}/report?site=hexie&asset={a.id}" for a in mine)
+    assert all(a.name in words for a in mine)
+    assert not any(a.name in words for a in spec.assets if a.zone != "zone-b")
+    texts, _ = _decoded(_labels(client, tokens.duty, example_site, kind="building", zone="zone-a"))
+    assert sorted(texts) == sorted(
+        f"{BASE}/report?site=hexie&building={quote(b)}" for b in spec.zone("zone-a").buildings
+    )
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [
@@ -88,6 +105,7 @@ def test_patrol_labels_name_the_point(
         ({"kind": "flat"}, "kind"),
         ({"kind": "asset", "purpose": "visit"}, "purpose"),
         ({}, "kind"),
+        ({"kind": "asset", "zone": "zone-z"}, "zone"),
     ],
 )
 def test_labels_refuse_what_no_label_is(
