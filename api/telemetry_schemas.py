@@ -7,6 +7,8 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
+from maintenance.statutory.service import InspectionStatus
+
 
 class TelemetrySeries(BaseModel):
     point: str = Field(description="the point's name in the device profile (outlet_pressure)")
@@ -38,6 +40,13 @@ class PointOut(BaseModel):
     label: str = Field(description="its zh-CN name; the name when the profile has none")
     unit: str
     numeric: bool = Field(description="a number or a bool: it has a trend (text has none)")
+    writable: bool = Field(default=False, description="遥控: a command may write it")
+    switch: bool = Field(default=False, description="an on/off point (true/false)")
+    min: float | None = Field(default=None, description="the lowest value a command may set")
+    max: float | None = Field(default=None, description="the highest value a command may set")
+    allowed: list[bool | int | float] | None = Field(
+        default=None, description="the only values a command may set, when the profile lists them"
+    )
 
 
 class AssetRecordOut(BaseModel):
@@ -57,3 +66,7 @@ class AssetRecordOut(BaseModel):
     vendor: str
     description: str
     points: list[PointOut] = Field(description="in the profile's order")
+    inspections: list[InspectionStatus] = Field(
+        default_factory=list,
+        description="法定检验: each statutory inspection, its 检验合格证 and expiry, next due",
+    )

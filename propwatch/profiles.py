@@ -422,16 +422,36 @@ class PointFace(BaseModel):
     label: str
     unit: str
     numeric: bool  # a number or a bool (0/1): it has a trend; text has none
+    # 遥控: whether a command may write it, and what it takes (the device page's controls)
+    writable: bool = False
+    switch: bool = False  # an on/off point (a coil or a bool register)
+    min: float | None = None
+    max: float | None = None
+    allowed: list[bool | int | float] | None = None
 
 
 def point_faces(profile: Profile) -> dict[str, PointFace]:
     """Every point of a profile by name, labelled; a point without a `label` shows its name."""
-    points = profile.points if isinstance(profile, ModbusProfile) else profile.fields
+    if isinstance(profile, ModbusProfile):
+        return {
+            p.name: PointFace(
+                name=p.name,
+                label=p.label or p.name,
+                unit=p.unit,
+                numeric=str(p.type) != "string",
+                writable=p.writable is not None,
+                switch=p.type is DataType.BOOL,
+                min=p.writable.min if p.writable else None,
+                max=p.writable.max if p.writable else None,
+                allowed=p.writable.allowed if p.writable else None,
+            )
+            for p in profile.points
+        }
     return {
         p.name: PointFace(
             name=p.name, label=p.label or p.name, unit=p.unit, numeric=str(p.type) != "string"
         )
-        for p in points
+        for p in profile.fields
     }
 
 

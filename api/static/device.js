@@ -1,6 +1,8 @@
 // 设备详情: one asset — its live values with zh-CN names and units, a state chip that agrees with
 // its open alarms, a trend of any of its points over 1 h / 24 h / 7 d / 30 d (uPlot, served from
-// /static/vendor), its alarms and their history, its work orders, plans and record (设备档案).
+// /static/vendor), its alarms and their history, its work orders, plans and record (设备档案),
+// and its commands (遥控): who sent what and when, with the result and read-back; duty and admin
+// tokens get a control per writable point (switch a circuit, set a value), confirmed first.
 // Opened as /device?site=hexie&asset=pump-1, from the duty room or a link.
 import {
   $,
@@ -41,7 +43,10 @@ const state = {
   point: null,
   chart: null,
   trendSeq: 0,
+  role: null,
+  sending: false,
 };
+const COMMAND_ROLES = ["duty", "admin"];
 
 const params = new URLSearchParams(location.search);
 const SITE = params.get("site");
@@ -124,6 +129,167 @@ async function loadLive() {
       : el("p", { class: "muted" }, "暂无实时数据（网关尚未上报）"),
   );
   renderChip();
+  renderControls();
+}
+
+// --- commands (遥控) ---------------------------------------------------------------------------
+
+const COMMANDS = () => `/api/v1/assets/${encodeURIComponent(SITE)}/${encodeURIComponent(ASSET)}/commands`;
+
+function writablePoints() {
+  return ((state.record && state.record.points) || []).filter((p) => p.writable);
+}
+
+function valueText(p, value) {
+  if (value === null || value === undefined) return "—";
+  if (typeof value === "boolean" || (p && p.switch && (value === 0 || value === 1))) return value ? "开" : "关";
+  return fmtValue(value, p ? p.unit : "");
+}
+
+function renderControls() {
+  const points = writablePoints();
+  $("#commands").hidden = points.length === 0;
+  if (!points.length) return;
+  const box = $("#command-controls");
+  if (!COMMAND_ROLES.includes(state.role)) {
+    box.replaceChildren(el("p", { class: "muted small" }, "仅值班员或管理员可遥控；这里列出遥控记录。"));
+    return;
+  }
+  if (box.querySelector("input:focus")) return; // keep what is being typed
+  const values = ((state.asset && state.asset.state) || {}).values || {};
+  box.replaceChildren(el("ul", { class: "controls" }, points.map((p) => controlOf(p, values[p.name]))));
+}
+
+function controlOf(p, now) {
+  const current = el("span", { class: "muted small current" }, now === undefined ? "" : `当前 ${valueText(p, now)}`);
+  if (p.switch) {
+    return el(
+      "li",
+      { dataset: { point: p.name } },
+      el("span", { class: "label" }, p.label),
+      current,
+      el("button", { type: "button", "data-value": "true", onclick: () => ask(p, true) }, "开"),
+      el("button", { type: "button", "data-value": "false", onclick: () => ask(p, false) }, "关"),
+    );
+  }
+  const unit = unitOf(p.unit);
+  const limits = p.allowed
+    ? `可选 ${p.allowed.map((v) => valueText(p, v)).join("、")}`
+    : [p.min, p.max].some((v) => v !== null && v !== undefined)
+      ? `范围 ${p.min ?? "—"}–${p.max ?? "—"}${unit}`
+      : "";
+  const input = el("input", {
+    type: "number",
+    step: "any",
+    min: p.min ?? undefined,
+    max: p.max ?? undefined,
+    inputmode: "decimal",
+    "aria-label": `${p.label}设定值`,
+  });
+  return el(
+    "li",
+    { dataset: { point: p.name } },
+    el("span", { class: "label" }, p.label),
+    current,
+    input,
+    el(
+      "button",
+      {
+        type: "button",
+        onclick: () => {
+          if (input.value.trim() === "" || !Number.isFinite(Number(input.value))) {
+            showResult(`请先填写「${p.label}」的设定值`, "refused");
+            return;
+          }
+          ask(p, Number(input.value));
+        },
+      },
+      "设定",
+    ),
+    limits ? el("span", { class: "muted small" }, limits) : null,
+  );
+}
+
+function showResult(text, outcome) {
+  const result = $("#command-result");
+  result.textContent = text;
+  result.dataset.state = outcome || "";
+}
+
+function ask(p, value) {
+  if (state.sending) return;
+  const box = $("#command-confirm");
+  box.hidden = false;
+  box.replaceChildren(
+    el("p", { id: "command-question" }, `确认将「${p.label}」设为 ${valueText(p, value)}？命令将下发到现场设备。`),
+    el("button", { type: "button", class: "primary", id: "command-ok", onclick: () => send(p, value) }, "确认下发"),
+    el("button", { type: "button", id: "command-cancel", onclick: () => { box.hidden = true; } }, "取消"),
+  );
+  $("#command-ok").focus();
+}
+
+function withoutEnglish(text) {
+  // the API's problem detail ends with its English summary in parentheses
+  return String(text).replace(/\s*\([a-z][^()]*\)\s*$/i, "");
+}
+
+function outcomeText(c) {
+  const p = state.points[c.point];
+  let text = `${c.point_label} → ${c.value_text}：${c.state_zh}`;
+  if (c.read_back !== null && c.read_back !== undefined) text += `，回读 ${valueText(p, c.read_back)}`;
+  if (c.reason) text += `（${c.reason}）`;
+  return text;
+}
+
+async function send(p, value) {
+  $("#command-confirm").hidden = true;
+  state.sending = true;
+  showResult(`正在下发「${p.label}」→ ${valueText(p, value)}…`, "pending");
+  try {
+    const key = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
+    const made = await api(COMMANDS(), {
+      method: "POST",
+      json: { point: p.name, value },
+      headers: { "Idempotency-Key": key },
+    });
+    guarded(loadCommands);
+    const done = await api(`${made.url}?wait=10`);
+    showResult(done.final ? outcomeText(done) : `${outcomeText(done)}，等待网关回复`, done.state);
+  } catch (err) {
+    if (err.status !== 401) showResult(`未下发：${withoutEnglish(err.message)}`, "refused");
+  } finally {
+    state.sending = false;
+  }
+  guarded(loadCommands);
+  refreshSoon([loadLive]);
+}
+
+async function loadCommands() {
+  if (!writablePoints().length) return;
+  const commands = await api(`${COMMANDS()}?limit=30`);
+  $("#command-count").textContent = commands.length ? `${commands.length}` : "";
+  $("#command-list").replaceChildren(
+    commands.length
+      ? el(
+          "ul",
+          { class: "rows" },
+          commands.map((c) =>
+            el(
+              "li",
+              { dataset: { command: c.id, state: c.state } },
+              el("span", { class: "when" }, c.requested_at_local),
+              el("span", { class: "what" }, `${c.point_label} → ${c.value_text}`),
+              el("span", { class: `state state-${c.state}` }, c.state_zh),
+              c.read_back !== null && c.read_back !== undefined
+                ? el("span", { class: "muted small" }, `回读 ${valueText(state.points[c.point], c.read_back)}`)
+                : null,
+              el("span", { class: "muted small who" }, c.requested_by),
+              c.reason ? el("span", { class: "muted small reason" }, c.reason) : null,
+            ),
+          ),
+        )
+      : el("p", { class: "muted" }, "暂无遥控记录"),
+  );
 }
 
 // --- trend -----------------------------------------------------------------------------------
@@ -413,8 +579,22 @@ function renderRecord() {
       rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]),
       el("dt", {}, "保修截止"),
       warranty(r.warranty_end),
+      (r.inspections || []).flatMap((i) => [el("dt", {}, i.type_name), inspection(i)]),
     ),
   );
+}
+
+// 法定检验: the certificate and when the next inspection is due
+function inspection(i) {
+  if (!i.next_due) return el("dd", { class: "warranty-soon" }, "未登记检验结果");
+  const cert = i.certificate_no ? `合格证 ${i.certificate_no}` : i.passed ? "" : "不合格待复检";
+  const expiry = i.certificate_expiry ? `，有效期至 ${fmtDate(i.certificate_expiry)}` : "";
+  const due =
+    i.days_left < 0
+      ? `已超期 ${-i.days_left} 天`
+      : `下次检验 ${fmtDate(i.next_due)}（剩余 ${i.days_left} 天）`;
+  const cls = i.days_left < 0 ? "warranty-out" : i.state === "ok" ? "" : "warranty-soon";
+  return el("dd", { class: cls }, [cert + expiry, due].filter(Boolean).join("；"));
 }
 
 // --- start -----------------------------------------------------------------------------------
@@ -472,8 +652,10 @@ async function main() {
     $("#site-name").textContent = state.site.name;
     $("#back").href = `/?site=${encodeURIComponent(SITE)}`;
     $("#who").textContent = me.person_name || me.name;
+    state.role = me.role;
     $("#logout")?.addEventListener("click", logout);
     renderRecord();
+    renderControls();
     wireTrend();
   } catch (err) {
     if (err.status !== 401) {
@@ -489,13 +671,15 @@ async function main() {
     document.body.dataset.stream = s;
     if (s === "live" && !loaded) {
       loaded = true;
-      [loadLive, loadAlarms, loadOrders, loadPlans, loadTrend].forEach(guarded);
+      [loadLive, loadAlarms, loadOrders, loadPlans, loadTrend, loadCommands].forEach(guarded);
     } else if (s === "live") {
-      refreshSoon([loadLive, loadAlarms, loadOrders]);
+      refreshSoon([loadLive, loadAlarms, loadOrders, loadCommands]);
     }
   });
   // readings are not on the event stream: the live values each 30 s, the trend each minute
   setInterval(() => refreshSoon([loadLive]), 30000);
+  // the schedule's and other desks' commands are not on the event stream either
+  setInterval(() => refreshSoon([loadCommands]), 30000);
   setInterval(() => refreshSoon([loadTrend]), 60000);
 }
 

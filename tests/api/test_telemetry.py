@@ -247,7 +247,28 @@ def test_the_record_of_an_asset_lists_its_points_with_labels_and_its_warranty(
         "label": "出水压力",
         "unit": "MPa",
         "numeric": True,
+        "writable": False,
+        "switch": False,
+        "min": None,
+        "max": None,
+        "allowed": None,
     }
+    # 遥控: what the device page's controls need of a writable point
+    r = client.get("/api/v1/assets/hexie/lighting-b/record", headers=bearer(tokens.technician))
+    panel = {p["name"]: p for p in r.json()["points"]}
+    assert {
+        k: panel["circuit_2_rated_current"][k] for k in ("writable", "switch", "min", "max")
+    } == {
+        "writable": True,
+        "switch": False,
+        "min": 0,
+        "max": 100,
+    }
+    assert (panel["circuit_1_command"]["writable"], panel["circuit_1_command"]["switch"]) == (
+        True,
+        True,
+    )
+    assert panel["circuit_1_current"]["writable"] is False
     assert (
         client.get("/api/v1/assets/hexie/nope/record", headers=bearer(tokens.duty)).status_code
         == 404
