@@ -10,9 +10,11 @@ import pypdfium2 as pdfium
 import pytest
 import zxingcpp
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from api.deps import AppContext
 from api.exports.label_sheet import Label, label_sheet
+from propwatch.settings import Settings
 from propwatch.site import Site
 from tests.api.conftest import Tokens, bearer
 
@@ -116,6 +118,19 @@ def test_labels_refuse_what_no_label_is(
     )
     assert r.status_code == 422
     assert [e["loc"][-1] for e in r.json()["errors"]] == [field]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["wuye.example.com", "ftp://wuye.example.com", "https://wuye.example.com/a b", "https://"],
+)
+def test_a_public_base_url_that_is_no_web_address_is_refused(url: str) -> None:
+    with pytest.raises(ValidationError, match="public_base_url"):
+        Settings(public_base_url=url)
+
+
+def test_a_public_base_url_with_a_path_is_kept() -> None:
+    assert Settings(public_base_url=BASE).public_base_url == BASE
 
 
 def test_a_sheet_of_many_labels_runs_over_pages() -> None:
