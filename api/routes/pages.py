@@ -64,6 +64,12 @@ def my_tasks() -> FileResponse:
     return _page("tasks.html")
 
 
+@router.get("/patrol")
+def patrol_check_in() -> FileResponse:
+    """巡更签到 (`?site=&point=`): the page a patrol point's QR label opens, on the phone."""
+    return _page("patrol.html")
+
+
 @router.get("/device")
 def device_view() -> FileResponse:
     """设备详情 (`?site=&asset=`): live values, state, trend, alarms, orders, plans, record."""
