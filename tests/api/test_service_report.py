@@ -202,3 +202,20 @@ def test_service_report_refuses_a_bad_month(
         )
         assert r.status_code == 422
         assert "month" in r.text
+
+
+def test_a_month_without_orders_shows_nothing_as_met(
+    client: TestClient, tokens: Tokens, example_site: Site
+) -> None:
+    r = client.get(
+        f"/api/v1/sites/{example_site.id}/reports/service",
+        params={"month": "2026-10"},
+        headers=bearer(tokens.integration),
+    )
+    assert r.status_code == 200, r.text
+    figures = {f["key"]: f for f in r.json()["site"]["figures"]}
+    assert figures["complaints"]["value"] == 0 and figures["complaints"]["shown"] == "0 件"
+    assert figures["complaint_rate"]["shown"] == "0.00" and figures["complaint_rate"]["met"]
+    for key in ("satisfaction", "repeat_complaints", "response_8h", "emergency_1h"):
+        assert figures[key]["value"] is None and figures[key]["met"] is None, key
+        assert figures[key]["shown"] == "—", key
