@@ -1,6 +1,7 @@
 // 日报: one local day of a site (GET /api/v1/reports/{site}/daily), laid out to be printed.
 // The figures are the API's, cell for cell; times are the site's local times.
 import { $, api, el, showLogin, takeToken, SEVERITY_ZH } from "/static/common.js";
+import { loadPatrolDay, patrolSection } from "/static/patrol_day.js";
 import { loadQuality } from "/static/quality_league.js";
 
 const LIMIT = { respond: "响应", arrive: "到场", resolve: "完成" };
@@ -188,6 +189,7 @@ async function load() {
   $("#duty-link").href = `/?site=${encodeURIComponent(site.id)}`;
   delete document.body.dataset.ready;
   delete document.body.dataset.quality;
+  delete document.body.dataset.patrol;
   try {
     const report = await api(`/api/v1/reports/${encodeURIComponent(site.id)}/daily?date=${day}`);
     render(report);
@@ -196,6 +198,12 @@ async function load() {
     if (document.body.dataset.ready === `${report.site_id}:${report.date}`) {
       $("#sheet .signature").before(quality);
       document.body.dataset.quality = `${report.site_id}:${report.date.slice(0, 7)}`;
+    }
+    // 巡更漏检 of the day, after the quality section
+    const patrol = await loadPatrolDay(site.id, report.date).catch(() => null);
+    if (patrol?.due && document.body.dataset.ready === `${report.site_id}:${report.date}`) {
+      $("#sheet .signature").before(patrolSection(patrol, "h2"));
+      document.body.dataset.patrol = `${report.site_id}:${report.date}`;
     }
   } catch (err) {
     $("#sheet").replaceChildren(el("p", { class: "error" }, `日报加载失败：${err.message}`));

@@ -26,6 +26,7 @@ import {
   useZone,
   zonedToIso,
 } from "/static/common.js";
+import { loadPatrolDay, patrolSection } from "/static/patrol_day.js";
 import { drawerOrderId, openDrawer, reloadDrawer } from "/static/order_drawer.js";
 
 const OPEN = ["registered", "dispatched", "accepted", "on_site", "on_hold", "reopened"];
@@ -912,10 +913,14 @@ async function loadLighting() {
 // --- stocktake ----------------------------------------------------------------------------
 
 async function loadStocktake() {
-  const s = await api(`/api/v1/reports/${encodeURIComponent(state.site.id)}/stocktake`);
+  const [s, patrol] = await Promise.all([
+    api(`/api/v1/reports/${encodeURIComponent(state.site.id)}/stocktake`),
+    loadPatrolDay(state.site.id).catch(() => null),
+  ]);
   $("#stocktake-count").textContent = `共 ${s.total} 项未闭环，${s.overdue} 项超时`;
+  const patrols = patrol && patrol.due ? patrolSection(patrol) : "";
   if (!s.items.length) {
-    $("#stocktake-body").replaceChildren(el("p", { class: "ok-note" }, "今日无未闭环事项"));
+    $("#stocktake-body").replaceChildren(el("p", { class: "ok-note" }, "今日无未闭环事项"), patrols);
     return;
   }
   $("#stocktake-body").replaceChildren(
@@ -949,6 +954,7 @@ async function loadStocktake() {
         ),
       ),
     ),
+    patrols,
   );
 }
 
