@@ -3,7 +3,7 @@ laid out to be printed and posted on the notice board (公示栏: 月度工作�
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from io import BytesIO
 
 from reportlab.lib import colors
@@ -21,6 +21,13 @@ MET_ZH = {True: "达标", False: "未达标", None: "—"}
 def _month_zh(month: str) -> str:
     year, number = month.split("-")
     return f"{year}年{int(number)}月"
+
+
+def _period_zh(month: str) -> str:
+    """统计期间 of a month: 2026年11月1日至11月30日."""
+    year, number = (int(part) for part in month.split("-"))
+    last = (date(year + number // 12, number % 12 + 1, 1) - timedelta(days=1)).day
+    return f"统计期间：{year}年{number}月1日至{number}月{last}日"
 
 
 def _basis(f: ServiceFigure) -> str:
@@ -56,6 +63,7 @@ def service_report_pdf(report: ServiceReport, posted_on: date) -> bytes:
     story: list[Flowable] = [
         Paragraph(f"{report.site_name} 月度工作报告", title),
         Paragraph(f"{_month_zh(report.month)} 服务报告（公示）", subtitle),
+        Paragraph(_period_zh(report.month), subtitle),
         Spacer(1, 4 * mm),
         Paragraph("全小区", heading),
     ]

@@ -18,6 +18,13 @@ function monthTitle(month) {
   return `${y}年${m}月`;
 }
 
+// 统计期间：2026年11月1日至11月30日
+function period(month) {
+  const [y, m] = month.split("-").map(Number);
+  const last = new Date(Date.UTC(y, m, 0)).getUTCDate();
+  return `统计期间：${y}年${m}月1日至${m}月${last}日`;
+}
+
 function basis(f) {
   if (f.of === null || f.count === null || f.key === "complaints") return "";
   return f.key === "complaint_rate" ? `${f.count} 件 / ${f.of} 户` : `${f.count} / ${f.of}`;
@@ -74,6 +81,7 @@ function render(report) {
       {},
       el("h2", {}, `${report.site_name} 月度工作报告`),
       el("p", {}, `${monthTitle(report.month)} 服务报告（公示）`),
+      el("p", { id: "period" }, period(report.month)),
     ),
     el("section", { id: "site-figures" }, el("h3", {}, "全小区"), siteTable(report.site.figures), el("p", { class: "empty" }, households)),
     report.zones.length ? el("section", { id: "zone-figures" }, el("h3", {}, "各片区"), zoneTable(report)) : "",

@@ -75,6 +75,7 @@ def test_the_service_report_page_shows_the_apis_figures_and_saves_the_pdf(
     page = _open(browser, f"{base}/service-report?site=hexie&month=2026-11#token={tokens.duty}")
     page.wait_for_selector('body[data-ready="hexie:2026-11"]')
     assert page.inner_text("#sheet h2") == "和谐花园 月度工作报告"
+    assert page.inner_text("#period") == "统计期间：2026年11月1日至11月30日"
     for f in report["site"]["figures"]:
         row = page.locator(f'#site-figures tr[data-figure="{f["key"]}"]')
         assert row.locator(".value").inner_text() == f["shown"]

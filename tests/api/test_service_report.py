@@ -185,6 +185,7 @@ def test_service_report_pdf_holds_the_figures(
     text = page.get_textpage().get_text_range().replace("\r", "")
     assert "和谐花园 月度工作报告" in text
     assert "2026年11月 服务报告" in text
+    assert "统计期间：2026年11月1日至11月30日" in text
     for figure in ("50.0%", "7 件", "42.9%", "71.4%", "66.7%", "≥ 90%", "< 10%", "未达标"):
         assert figure in text
     assert "2026年12月1日" in text  # signed on the local day it was printed
