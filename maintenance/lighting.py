@@ -201,7 +201,6 @@ def circuit_commands(
     if not assets:
         return {}
     out: dict[tuple[str, str], CircuitCommand] = {}
-    tz = site.spec.site.tz
     for c in session.scalars(
         select(DeviceCommand)
         .where(
@@ -212,18 +211,26 @@ def circuit_commands(
         )
         .order_by(DeviceCommand.id)
     ):
-        if not _CIRCUIT.match(c.point) or not isinstance(c.value, bool):
-            continue
-        at = (c.scheduled_at or c.requested_at).astimezone(tz)
-        out[(c.asset_code, c.point)] = CircuitCommand(
-            id=c.id,
-            on=c.value,
-            by=c.requested_by,
-            at_local=f"{at:%H:%M}",
-            state=c.state,
-            reason=c.reason,
-        )
+        if is_circuit_point(c):
+            out[(c.asset_code, c.point)] = circuit_command(site, c)
     return out
+
+
+def is_circuit_point(c: DeviceCommand) -> bool:
+    """A switching of a lighting circuit's on/off point (true or false)."""
+    return bool(_CIRCUIT.match(c.point)) and isinstance(c.value, bool)
+
+
+def circuit_command(site: Site, c: DeviceCommand) -> CircuitCommand:
+    at = (c.scheduled_at or c.requested_at).astimezone(site.spec.site.tz)
+    return CircuitCommand(
+        id=c.id,
+        on=bool(c.value),
+        by=c.requested_by,
+        at_local=f"{at:%H:%M}",
+        state=c.state,
+        reason=c.reason,
+    )
 
 
 def circuit_readings(

@@ -3,7 +3,9 @@
 The night runs from one local noon to the next, so at 02:00 "tonight" is still the evening that
 began yesterday. It shows when the check is due (sunset + `after_sunset`), every public lighting
 circuit as telemetry shows it now, each zone's patrol order with how many of its checklist items
-were recorded, and the open "circuit dark" orders. It only reads; `maintenance.lighting` writes.
+were recorded, and the open "circuit dark" orders. Each circuit is judged with tonight's latest
+command to it (照明定时 or the duty room), as the check judges it: a switch-on that still reads
+off is suspect and its text names the command. It only reads; `maintenance.lighting` writes.
 """
 
 from __future__ import annotations
@@ -16,11 +18,17 @@ from pydantic import BaseModel
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from maintenance.commands.models import DeviceCommand
 from maintenance.lighting import (
+    COMMAND_SETTLE,
     CURSOR,
     LIGHTING_KINDS,
+    CircuitCommand,
     check_time,
+    circuit_command,
     fault_dedup_key,
+    is_circuit_point,
+    night_start,
     readings_of,
     sunrise_after,
     sunset_at,
@@ -40,6 +48,7 @@ class CircuitNow(BaseModel):
     fresh: bool
     suspect: bool
     text: str
+    command_id: int | None = None  # tonight's latest command to its on/off point
 
 
 class PatrolNow(BaseModel):
@@ -88,7 +97,7 @@ def lighting_tonight(session: Session, site: Site, now: datetime) -> LightingTon
 def lighting_tonight_of_sites(
     session: Session, sites: Iterable[Site], now: datetime
 ) -> dict[str, LightingTonight]:
-    """Tonight's check of every site, each on its own night and sunset, in three queries
+    """Tonight's check of every site, each on its own night and sunset, in four queries
     whatever the number of sites (the all-sites overview reads hundreds)."""
     by_id = {site.id: site for site in sites}
     if not by_id:
@@ -100,6 +109,20 @@ def lighting_tonight_of_sites(
         select(AssetRow).where(AssetRow.site_id.in_(ids), AssetRow.kind.in_(LIGHTING_KINDS))
     ):
         lighting_rows[row.site_id][row.code] = row
+    starts = {site_id: night_start(by_id[site_id], night) for site_id, night in nights.items()}
+    commands: dict[str, dict[tuple[str, str], CircuitCommand]] = defaultdict(dict)
+    for c in session.scalars(
+        select(DeviceCommand)
+        .where(
+            DeviceCommand.site_id.in_(ids),
+            DeviceCommand.requested_at >= min(starts.values()),
+            DeviceCommand.requested_at <= now - COMMAND_SETTLE,
+        )
+        .order_by(DeviceCommand.id)
+    ):
+        lit = c.asset_code in lighting_rows.get(c.site_id, {})
+        if lit and c.requested_at >= starts[c.site_id] and is_circuit_point(c):
+            commands[c.site_id][(c.asset_code, c.point)] = circuit_command(by_id[c.site_id], c)
     patrols: dict[str, list[PatrolNow]] = defaultdict(list)
     patrol_rows = session.scalars(
         select(WorkOrder)
@@ -169,6 +192,7 @@ def lighting_tonight_of_sites(
             nights[site_id],
             now,
             lighting_rows.get(site_id, {}),
+            commands.get(site_id, {}),
             patrols.get(site_id, []),
             faults.get(site_id, []),
         )
@@ -181,6 +205,7 @@ def _tonight(
     night: date,
     now: datetime,
     rows: dict[str, AssetRow],
+    commands: dict[tuple[str, str], CircuitCommand],
     patrols: list[PatrolNow],
     faults: list[FaultNow],
 ) -> LightingTonight:
@@ -198,8 +223,9 @@ def _tonight(
             fresh=c.fresh,
             suspect=c.is_dark(spec),
             text=c.telemetry_text(spec),
+            command_id=c.command.id if c.command is not None else None,
         )
-        for c in readings_of(site, rows, fresh_since)
+        for c in readings_of(site, rows, fresh_since, commands)
     ]
     check_at = check_time(spec, night)
     return LightingTonight(

@@ -23,6 +23,7 @@ from maintenance.lighting import (
     night_start,
 )
 from maintenance.lighting_control import CURSOR, issue_due_switchings, switchings_of_night
+from maintenance.lighting_tonight import lighting_tonight
 from maintenance.plans.models import PlanCursor
 from maintenance.registry.models import Asset as AssetRow
 from maintenance.registry.service import sync_registry
@@ -327,3 +328,23 @@ def test_without_a_command_a_circuit_reading_off_is_still_only_noted(
     assert next(r for r in readings if r.circuit == 5).telemetry_text(lit.spec) == (
         "未合闸（请确认时控设置）"
     )
+
+
+def test_tonights_view_judges_each_circuit_with_its_latest_command(lit: Site, db: Database) -> None:
+    _pass(db, lit, SUNSET - timedelta(hours=1))
+    _pass(db, lit, ON + timedelta(seconds=30))
+    ids = _settle(db, {"circuit_7_command": ("failed", "写入后回读不一致")})
+    _telemetry(db, ON + timedelta(minutes=5), {7: False}, {})
+    at = ON + timedelta(minutes=10)
+    with db.session() as s:
+        tonight = lighting_tonight(s, lit, at)
+        # before the command has had two minutes to settle, it is not held against the circuit
+        early = lighting_tonight(s, lit, ON + timedelta(minutes=1))
+    seven = next(c for c in tonight.circuits if c.key == "lighting-b#7")
+    assert seven.suspect and seven.command_id == ids["circuit_7_command"]
+    assert seven.text.startswith(
+        f"未合闸：照明定时：B区庭院灯 {ON.astimezone(TZ):%H:%M} 的合闸命令"
+        f"（#{ids['circuit_7_command']}，执行失败：写入后回读不一致）"
+    )
+    assert [c.key for c in tonight.circuits if c.suspect] == ["lighting-b#7"]
+    assert not any(c.suspect for c in early.circuits)
