@@ -34,6 +34,7 @@ from api.routes import (
     reports,
     service_report,
     sites,
+    statutory,
     tokens,
     webhooks,
     work_orders,
@@ -91,6 +92,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(overview.router)
     app.include_router(plans.router)
+    app.include_router(statutory.router)
     app.include_router(quality.router)
     app.include_router(patrols.router)
     app.include_router(parts.router)

@@ -25,6 +25,8 @@ Definitions, so the figures can be checked by hand:
 - 回访率 and 满意度 (revisit rate, revisit on time, satisfaction and the mean of each score, per
   site and zone, beside the site file's `service_targets`) are defined in
   `maintenance.satisfaction`.
+- PM compliance (计划保养按时完成率), the planned-maintenance percentage and the backlog in
+  technician-days (`pm`) are defined in `maintenance.plans.compliance`.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from sqlalchemy.orm import Session
 
 from maintenance.alarms.kpi import AlarmSystemKpis, alarm_system_kpis
 from maintenance.assignment import zone_supervisor
+from maintenance.plans.compliance import PmCompliance, pm_compliance
 from maintenance.registry.models import Asset, Zone
 from maintenance.satisfaction import RevisitReport, revisit_report
 from maintenance.work_orders.models import (
@@ -217,6 +220,8 @@ class MonthlyReport(BaseModel):
     tighten_plans: list[PlanAdvice]
     alarm_system: AlarmSystemKpis
     revisits: RevisitReport
+    # 计划保养完成率, planned-maintenance share and backlog (maintenance.plans.compliance)
+    pm: PmCompliance
 
 
 def month_bounds(spec: SiteFile, year: int, month: int) -> tuple[datetime, datetime]:
@@ -272,6 +277,7 @@ def monthly_report(
         tighten_plans=advice,
         alarm_system=alarm_system_kpis(session, spec, start, end, now),
         revisits=revisit_report(session, spec, start, end, now),
+        pm=pm_compliance(session, spec, start, end, now),
     )
 
 

@@ -61,6 +61,9 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("PUT", "/api/v1/sites/{site_id}/plans/{plan_id}"): OPS,
     ("DELETE", "/api/v1/sites/{site_id}/plans/{plan_id}"): OPS,
     ("GET", "/api/v1/sites/{site_id}/plans/{plan_id}/preview"): R,
+    ("GET", "/api/v1/sites/{site_id}/plan-forecast"): R,
+    ("GET", "/api/v1/sites/{site_id}/statutory-inspections"): R,
+    ("POST", "/api/v1/sites/{site_id}/statutory-inspections"): OPS,
     ("GET", "/api/v1/sites/{site_id}/notices"): R,
     ("GET", "/api/v1/sites/{site_id}/reports/service"): OPS,
     ("GET", "/api/v1/sites/{site_id}/reports/service.pdf"): OPS,
@@ -196,6 +199,14 @@ BODIES: dict[str, dict[str, object]] = {
     "out-of-service": {"reason": "传感器送修"},
     "commands": {"point": "circuit_1_command", "value": True},
     "check-ins": {"point": "lobby-1"},
+    "statutory-inspections": {
+        "asset": "lift-1-1",
+        "type": "elevator-periodic",
+        "inspected_on": "2026-11-20",
+        "passed": True,
+        "certificate_no": "TS-1",
+        "recorded_by": "wang-gong",
+    },
 }
 
 

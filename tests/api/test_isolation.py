@@ -407,6 +407,16 @@ BODIES: dict[tuple[str, str], Body] = {
     ("PUT", "/api/v1/sites/{site_id}/plans/{plan_id}"): lambda d: {
         "json": {"id": d.plan_id, "template": "water-pump-monthly"}
     },
+    ("POST", "/api/v1/sites/{site_id}/statutory-inspections"): lambda d: {
+        "json": {
+            "asset": "lift-1-1",
+            "type": "elevator-periodic",
+            "inspected_on": "2026-11-20",
+            "passed": True,
+            "certificate_no": f"TS-{d.site_id}",
+            "recorded_by": "wang-gong",
+        }
+    },
     ("POST", "/api/v1/webhooks"): lambda d: {
         "json": {
             "url": "https://93.184.215.200/hooks",
