@@ -16,8 +16,6 @@ from api.routes import (
     attachments,
     checklists,
     commands,
-    contractors,
-    costs,
     docs,
     exports,
     health,
@@ -98,8 +96,6 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(quality.router)
     app.include_router(patrols.router)
     app.include_router(parts.router)
-    app.include_router(costs.router)
-    app.include_router(contractors.router)
     app.include_router(quality_league.router)
     app.include_router(webhooks.router)
     app.include_router(notifications.router)

@@ -45,8 +45,6 @@ class Principal:
     person: str | None = None  # the technician this token belongs to
     expires_at: datetime | None = None  # None: does not expire
     scopes: frozenset[str] = frozenset()  # as issued; empty: the same as `sites`
-    # 维保单位人员: `site:asset` ids of their contracts in force (None: not a contractor's)
-    assets: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if not self.scopes:

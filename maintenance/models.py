@@ -10,7 +10,6 @@ from api.models import (
 )
 from maintenance.alarms.models import Alarm, ProcessedEvent
 from maintenance.commands.models import DeviceCommand
-from maintenance.costs.models import ExtraCost, LabourEntry, PaidRepair
 from maintenance.dead_letters import DeadLetter
 from maintenance.notifications import Notification
 from maintenance.notify.models import NotificationAttempt, NotificationCursor, NotificationDelivery
@@ -44,19 +43,16 @@ __all__ = [
     "DeviceCommand",
     "Escalation",
     "ExternalRef",
-    "ExtraCost",
     "Finding",
     "IdempotencyRecord",
     "Inspection",
     "InspectionDeduction",
-    "LabourEntry",
     "MaintenanceReplica",
     "Movement",
     "Notification",
     "NotificationAttempt",
     "NotificationCursor",
     "NotificationDelivery",
-    "PaidRepair",
     "Part",
     "PartLine",
     "Person",

@@ -35,8 +35,6 @@ TOPICS = (
     "alarm.acknowledged",
     "alarm.chattering",
     "asset.warranty_expiring",
-    "contract.expiring",
-    "contractor.licence_expiring",
     "rectification.issued",
     "rectification.changed",
     "rectification.escalated",

@@ -22,7 +22,6 @@ from starlette.concurrency import run_in_threadpool
 
 from api import work_order_bulk as bulk
 from api.auth import ApiRole, Principal
-from api.cost_views import order_summary
 from api.deps import (
     AppContext,
     Ctx,
@@ -229,7 +228,6 @@ def _detail(
         and needs_photo(site.spec.work_orders, wo.category, wo.details or {}),
         parts=parts,
         parts_cost=parts_cost,
-        costs=None if new or site is None else order_summary(session, site.spec, wo),
     )
 
 

@@ -37,7 +37,6 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from maintenance import contracts
 from maintenance.errors import Conflict, InvalidRequest, MaintenanceError, NotFound
 from maintenance.notifications import Notification, notify
 from maintenance.plans import recurrence_zh
@@ -362,7 +361,6 @@ class PassResult:
     absorbed: int = 0  # occurrences replaced by the visit of a plan absorbing theirs (套保)
     statutory: StatutoryPass = field(default_factory=StatutoryPass)  # 法定检验 reminders, orders
     warranty_reminders: int = 0
-    contract_reminders: int = 0
     work_order_ids: list[int] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # plan id -> why it made nothing
     crashed: dict[str, Exception] = field(default_factory=dict)  # unexpected, kept for the log
@@ -816,7 +814,6 @@ def materialize_due(
             result.crashed[plan.id] = exc
     result.warranty_reminders = warranty_reminders(session, site, now)
     result.statutory = inspection_pass(session, site, now)
-    result.contract_reminders = contracts.expiry_reminders(session, site.spec, now)
     return result
 
 

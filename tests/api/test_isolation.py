@@ -101,8 +101,6 @@ class SiteData:
     part_code: str = ""  # 备件, named after the site so that a leak of one shows
     part_line_id: int = 0
     command_id: int = 0  # 遥控 of the site's pump
-    labour_id: int = 0  # 人工登记 and 其他费用 on the site's order
-    extra_id: int = 0
 
 
 @dataclass
@@ -284,20 +282,6 @@ def _seed(client: TestClient, ctx: AppContext, site_id: str, n: int) -> SiteData
             headers=admin,
         )
     )["lines"][0]["id"]
-    d.labour_id = _ok(
-        client.post(
-            f"/api/v1/work-orders/{d.work_order_id}/labour",
-            json={"person": PERSON, "minutes": 30, "work_date": "2026-11-23", "note": name},
-            headers=admin,
-        )
-    )["entries"][0]["id"]
-    d.extra_id = _ok(
-        client.post(
-            f"/api/v1/work-orders/{d.work_order_id}/extra-costs",
-            json={"description": f"{name} 吊车", "amount": "120.00"},
-            headers=admin,
-        )
-    )["extras"][0]["id"]
     command = client.post(
         f"/api/v1/assets/{site_id}/pump-1/commands",
         json={"point": "run_command", "value": True},
@@ -348,8 +332,6 @@ PATH_PARAMS: dict[str, Callable[[SiteData], str | int]] = {
     "store_code": lambda d: "main",  # every site's default store
     "line_id": lambda d: d.part_line_id,
     "command_id": lambda d: d.command_id,
-    "entry_id": lambda d: d.labour_id,
-    "extra_id": lambda d: d.extra_id,
 }
 # a parameter whose meaning depends on the route
 PATH_PARAMS_OF: dict[tuple[str, str], Callable[[SiteData], str | int]] = {
@@ -478,21 +460,6 @@ BODIES: dict[tuple[str, str], Body] = {
     },
     ("POST", "/api/v1/work-orders/{work_order_id}/parts"): lambda d: {
         "json": {"part": d.part_code, "quantity": 1}
-    },
-    ("POST", "/api/v1/work-orders/{work_order_id}/labour"): lambda d: {
-        "json": {"person": PERSON, "minutes": 10, "work_date": "2026-11-23"}
-    },
-    ("PATCH", "/api/v1/work-orders/{work_order_id}/labour/{entry_id}"): lambda d: {
-        "json": {"minutes": 15}
-    },
-    ("POST", "/api/v1/work-orders/{work_order_id}/extra-costs"): lambda d: {
-        "json": {"description": "吊车", "amount": "10"}
-    },
-    ("PATCH", "/api/v1/work-orders/{work_order_id}/extra-costs/{extra_id}"): lambda d: {
-        "json": {"amount": "12"}
-    },
-    ("PUT", "/api/v1/work-orders/{work_order_id}/paid-repair"): lambda d: {
-        "json": {"quoted": "50"}
     },
     ("POST", Q + "/parts/import"): lambda d: {
         "content": "code,name,unit,unit_price\nIMP-1,导入灯泡,个,2.50\n".encode(),
