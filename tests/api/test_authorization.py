@@ -135,6 +135,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/sites/{site_id}/quality/league"): STAFF,
     ("GET", "/api/v1/sites/{site_id}/quality/trend"): STAFF,
     ("GET", "/api/v1/sites/{site_id}/quality/frequent"): STAFF,
+    ("GET", "/api/v1/sites/{site_id}/quality/form-options"): STAFF,
     ("POST", "/api/v1/sites/{site_id}/patrol/check-ins"): STAFF,
     ("GET", "/api/v1/sites/{site_id}/patrol/rounds"): STAFF,
     ("GET", "/api/v1/reports/quality-league"): {"duty"},  # 项目品质排名: the duty room's
