@@ -32,6 +32,7 @@ from api.routes import (
     quality,
     quality_league,
     reports,
+    resident,
     service_report,
     sites,
     statutory,
@@ -111,5 +112,9 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(sites.me_router)
     app.include_router(sites.files_router)
     app.include_router(docs.router)
+    # 扫码报修: public routes without a token, the staff's 报修人 list, the resident pages
+    app.include_router(resident.router)
+    app.include_router(resident.staff_router)
+    app.include_router(resident.pages_router)
     pages.install(app)
     return app
