@@ -39,7 +39,7 @@ from propwatch.messages import say
 from propwatch.notification_channels import Notifications, notification_problems
 from propwatch.patrols import patrol_problems
 from propwatch.profiles import MqttProfile, PointFace, Profile, load_profile, point_faces
-from propwatch.quality import QualitySettings, quality_problems
+from propwatch.quality import QualitySettings, inspection_plan_problems, quality_problems
 from propwatch.service_targets import ServiceTargets
 from propwatch.statutory import StatutoryInspections
 from propwatch.time_bounds import OUT_OF_RANGE_EN, OUT_OF_RANGE_ZH, within_bounds
@@ -923,6 +923,7 @@ def reference_problems(spec: SiteFile) -> list[tuple[tuple[str | int, ...], str]
     out += quality_problems(spec.quality, zones)
     patrol_points = assets | {p.id for p in spec.quality.places}
     out += patrol_problems(spec.quality.patrols, patrol_points, people)
+    out += inspection_plan_problems(spec.quality, zones, people)
     buildings = {b for z in spec.zones for b in z.buildings}
     for building in spec.households:
         if building not in buildings:
