@@ -32,6 +32,8 @@ from propwatch.config_file import (
     read_yaml,
     validate_file,
 )
+from propwatch.contractors import Contract, Contractor, contractor_problems
+from propwatch.costs import CostSettings
 from propwatch.durations import Limit, Seconds, TimeLimit
 from propwatch.events import Severity
 from propwatch.lighting_control import LightingControl, lighting_control_problems
@@ -111,6 +113,7 @@ class Person(_M):
     role: Role
     phone: str = ""
     email: str = Field(default="", description="for the e-mail notification channel")
+    contractor: str | None = Field(default=None, description="维保单位 this person works for")
 
 
 class Zone(_M):
@@ -812,6 +815,10 @@ class SiteFile(_M):
     work_orders: WorkOrderFields = WorkOrderFields()
     quality: QualitySettings = QualitySettings()
     service_targets: ServiceTargets = ServiceTargets()
+    costs: CostSettings = CostSettings()
+    contractors: list[Contractor] = Field(default_factory=list)
+    contracts: list[Contract] = Field(default_factory=list)
+    contract_reminder_days: int = Field(default=30, ge=0, le=365)
     # 户数 per building (楼栋), each listed in a zone's `buildings`: complaints per 100 households
     households: dict[str, Annotated[int, Field(ge=1, le=100_000)]] = Field(default_factory=dict)
 
@@ -924,6 +931,7 @@ def reference_problems(spec: SiteFile) -> list[tuple[tuple[str | int, ...], str]
     patrol_points = assets | {p.id for p in spec.quality.places}
     out += patrol_problems(spec.quality.patrols, patrol_points, people)
     out += inspection_plan_problems(spec.quality, zones, people)
+    out += contractor_problems(spec)
     buildings = {b for z in spec.zones for b in z.buildings}
     for building in spec.households:
         if building not in buildings:
