@@ -14,7 +14,7 @@ import pytest
 from propwatch.site import Site
 from tests.api.browser import chromium
 from tests.api.conftest import bearer
-from tests.api.pages import PHONE, WAIT_MS, Live, live_server
+from tests.api.pages import PHONE, WAIT_MS, Live, live_server, open_page
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -126,3 +126,30 @@ def test_a_resident_reports_follows_reminds_and_scores_the_repair_on_a_phone(
         4.0,
         5.0,
     )
+
+
+def test_the_duty_room_drawer_lists_the_reporters_with_their_phones_masked(
+    browser: Browser, live: Live
+) -> None:
+    for phone, room in (("13912345678", "3-201"), ("13687654321", "")):
+        r = httpx.post(
+            f"{live.base}/api/v1/public/sites/{live.site.id}/reports",
+            data={
+                "kind": "lighting",
+                "description": "大堂灯不亮",
+                "phone": phone,
+                "room": room,
+                "place": "lobby-1",
+            },
+        )
+        assert r.status_code == 201, r.text
+    [order] = live.get("/api/v1/work-orders?source=resident")["items"]
+    page, _ = open_page(browser, f"{live.base}/#token={live.tokens.duty}", phone=False)
+    page.locator(f'#order-list [data-order="{order["id"]}"]').click()
+    box = page.locator(f'#drawer[data-order="{order["id"]}"] .drawer-reporters')
+    box.wait_for()
+    shown = box.inner_text()
+    assert "报修人（2 人）" in shown
+    assert "139****5678 3-201" in shown and "136****4321" in shown and "同一问题追加报修" in shown
+    assert "13912345678" not in page.content() and "13687654321" not in page.content()
+    page.close()
