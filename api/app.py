@@ -16,6 +16,8 @@ from api.routes import (
     attachments,
     checklists,
     commands,
+    contractors,
+    costs,
     docs,
     exports,
     health,
@@ -32,10 +34,8 @@ from api.routes import (
     quality,
     quality_league,
     reports,
-    resident,
     service_report,
     sites,
-    statutory,
     tokens,
     webhooks,
     work_orders,
@@ -93,10 +93,11 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(overview.router)
     app.include_router(plans.router)
-    app.include_router(statutory.router)
     app.include_router(quality.router)
     app.include_router(patrols.router)
     app.include_router(parts.router)
+    app.include_router(costs.router)
+    app.include_router(contractors.router)
     app.include_router(quality_league.router)
     app.include_router(webhooks.router)
     app.include_router(notifications.router)
@@ -112,9 +113,5 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(sites.me_router)
     app.include_router(sites.files_router)
     app.include_router(docs.router)
-    # 扫码报修: public routes without a token, the staff's 报修人 list, the resident pages
-    app.include_router(resident.router)
-    app.include_router(resident.staff_router)
-    app.include_router(resident.pages_router)
     pages.install(app)
     return app

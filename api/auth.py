@@ -26,7 +26,6 @@ class ApiRole(StrEnum):
     DUTY = "duty"  # 值班室
     TECHNICIAN = "technician"  # 维修人员
     INTEGRATION = "integration"  # 工单系统
-    SERVICE = "service"  # 客服: the one role that reads residents' phones whole
     ADMIN = "admin"
 
 
@@ -46,6 +45,8 @@ class Principal:
     person: str | None = None  # the technician this token belongs to
     expires_at: datetime | None = None  # None: does not expire
     scopes: frozenset[str] = frozenset()  # as issued; empty: the same as `sites`
+    # 维保单位人员: `site:asset` ids of their contracts in force (None: not a contractor's)
+    assets: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if not self.scopes:

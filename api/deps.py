@@ -13,12 +13,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from api import contractor_scope
 from api.auth import ApiRole, Principal, TokenRegistry
 from api.idempotency import CLAIM_SCOPE, mark_applied
 from api.models import AuditEntry
 from api.problems import ApiProblem
 from api.rate_limit import RateLimiter, retry_after
-from api.resident_gate import ResidentGate
 from api.scopes import resolve
 from api.webhooks.targets import WebhookTargets
 from gateway.sinks.reads import TelemetryReader
@@ -50,8 +50,6 @@ class AppContext:
     organisation: Organisation = field(default_factory=Organisation.implicit)
     # where trends are read (gateway.sinks.reads.make_reader); None: the API has no store
     telemetry: TelemetryReader | None = None
-    # 扫码报修: the public report endpoint's limits and the residents' phone key
-    resident: ResidentGate = field(default_factory=ResidentGate)
     # the address residents' phones reach the pages at, for QR labels; None: the request's own
     public_base_url: str | None = None
     _reads: sessionmaker[Session] | None = field(default=None, repr=False)
@@ -135,7 +133,8 @@ async def get_principal(
                 headers={"Retry-After": retry_after(wait)},
             )
     # region scopes cover the sites in the region now: resolved per request, never remembered
-    return resolve(principal, ctx.organisation, ctx.sites)
+    principal = resolve(principal, ctx.organisation, ctx.sites)
+    return contractor_scope.scoped(principal, ctx.sites, ctx.clock.now())
 
 
 def _lookup_token(ctx: AppContext, token: str, at: float) -> Principal | None:
@@ -170,6 +169,7 @@ def visible_work_order(session: Session, caller: Principal, work_order_id: int) 
     check_site(caller, wo.site_id)
     if caller.role is ApiRole.TECHNICIAN and wo.assignee != caller.person:
         raise ApiProblem(403, "只能查看和处理自己的工单 (not your task)", code="not_your_task")
+    contractor_scope.check_order(session, caller, wo)
     return wo
 
 

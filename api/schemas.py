@@ -17,6 +17,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from api.auth import ApiRole
+from api.cost_schemas import CostSummary
 from api.parts_schemas import PartLineOut
 from api.validation import Moment
 from maintenance.alarms.history import JournalEntry
@@ -118,6 +119,10 @@ class WorkOrderDetail(WorkOrderView):
     )
     parts_cost: str = Field(
         "0.00", description="材料费, 元: the issued lines, quantity × unit price at issue"
+    )
+    costs: CostSummary | None = Field(
+        None,
+        description="费用: labour + parts + extras and 有偿维修 (GET …/costs has the lines)",
     )
     revisits: list[RevisitView] = Field(
         default_factory=list,

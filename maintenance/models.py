@@ -10,6 +10,7 @@ from api.models import (
 )
 from maintenance.alarms.models import Alarm, ProcessedEvent
 from maintenance.commands.models import DeviceCommand
+from maintenance.costs.models import ExtraCost, LabourEntry, PaidRepair
 from maintenance.dead_letters import DeadLetter
 from maintenance.notifications import Notification
 from maintenance.notify.models import NotificationAttempt, NotificationCursor, NotificationDelivery
@@ -24,7 +25,6 @@ from maintenance.quality.models import (
     RectificationStep,
 )
 from maintenance.registry.models import Asset, Building, Person, SiteRecord, Zone
-from maintenance.residents.models import ResidentReminder, ResidentReport
 from maintenance.site_leases import MaintenanceReplica, SiteLease
 from maintenance.statutory.models import StatutoryRecord
 from maintenance.work_orders.models import (
@@ -44,16 +44,19 @@ __all__ = [
     "DeviceCommand",
     "Escalation",
     "ExternalRef",
+    "ExtraCost",
     "Finding",
     "IdempotencyRecord",
     "Inspection",
     "InspectionDeduction",
+    "LabourEntry",
     "MaintenanceReplica",
     "Movement",
     "Notification",
     "NotificationAttempt",
     "NotificationCursor",
     "NotificationDelivery",
+    "PaidRepair",
     "Part",
     "PartLine",
     "Person",
@@ -64,8 +67,6 @@ __all__ = [
     "Rectification",
     "RectificationEscalation",
     "RectificationStep",
-    "ResidentReminder",
-    "ResidentReport",
     "SiteLease",
     "SiteRecord",
     "StatutoryRecord",

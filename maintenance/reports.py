@@ -25,8 +25,8 @@ Definitions, so the figures can be checked by hand:
 - 回访率 and 满意度 (revisit rate, revisit on time, satisfaction and the mean of each score, per
   site and zone, beside the site file's `service_targets`) are defined in
   `maintenance.satisfaction`.
-- PM compliance (计划保养按时完成率), the planned-maintenance percentage and the backlog in
-  technician-days (`pm`) are defined in `maintenance.plans.compliance`.
+- 维修费用 (labour, parts, extras per asset, zone and site; 有偿维修 quoted and paid) is defined
+  in `maintenance.costs.report`.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ from sqlalchemy.orm import Session
 
 from maintenance.alarms.kpi import AlarmSystemKpis, alarm_system_kpis
 from maintenance.assignment import zone_supervisor
-from maintenance.plans.compliance import PmCompliance, pm_compliance
+from maintenance.contracts import ExpiryNotice, expiring
+from maintenance.costs.report import CostReport, cost_report
 from maintenance.registry.models import Asset, Zone
 from maintenance.satisfaction import RevisitReport, revisit_report
 from maintenance.work_orders.models import (
@@ -90,6 +91,7 @@ class Stocktake(BaseModel):
     total: int
     overdue: int
     items: list[StocktakeItem]
+    contracts_expiring: list[ExpiryNotice] = []  # 维保合同 and 资质 ending soon
 
 
 def daily_stocktake(session: Session, spec: SiteFile, now: datetime) -> Stocktake:
@@ -130,6 +132,7 @@ def daily_stocktake(session: Session, spec: SiteFile, now: datetime) -> Stocktak
         total=len(items),
         overdue=sum(1 for i in items if i.overdue),
         items=items,
+        contracts_expiring=expiring(spec, now.astimezone(spec.site.tz).date()),
     )
 
 
@@ -220,8 +223,7 @@ class MonthlyReport(BaseModel):
     tighten_plans: list[PlanAdvice]
     alarm_system: AlarmSystemKpis
     revisits: RevisitReport
-    # 计划保养完成率, planned-maintenance share and backlog (maintenance.plans.compliance)
-    pm: PmCompliance
+    costs: CostReport
 
 
 def month_bounds(spec: SiteFile, year: int, month: int) -> tuple[datetime, datetime]:
@@ -277,7 +279,7 @@ def monthly_report(
         tighten_plans=advice,
         alarm_system=alarm_system_kpis(session, spec, start, end, now),
         revisits=revisit_report(session, spec, start, end, now),
-        pm=pm_compliance(session, spec, start, end, now),
+        costs=cost_report(session, spec, start, end),
     )
 
 

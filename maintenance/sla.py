@@ -11,6 +11,10 @@ The clock starts at `reported_at` and pauses while the order is on hold (挂起)
   Thursday), a hold that begins and ends on the same day adds none, and a hold over a weekend or
   a holiday adds only the working days it swallowed. Whole days keep the due time at 23:59:59
   local, where people expect it.
+
+An asset under a 维保合同 in force on the day an order was reported takes the contract's
+response terms instead (`propwatch.contractors`): each limit a contract row gives replaces the
+site's, the others stay.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
+from propwatch.contractors import contract_of
 from propwatch.durations import TimeLimit
 from propwatch.site import DEFAULT_SLA, Category, Priority, SiteFile, SlaPolicy
 
@@ -108,9 +113,13 @@ def revisit_due(
 
 
 def compute_due(
-    spec: SiteFile, category: Category | str, priority: Priority, reported_at: datetime
+    spec: SiteFile,
+    category: Category | str,
+    priority: Priority,
+    reported_at: datetime,
+    asset: str | None = None,
 ) -> DueTimes:
-    policy = policy_for(spec.sla, category, priority)
+    policy = limits_for(spec, category, priority, asset, reported_at)
     tz = spec.site.tz
 
     def at(limit: TimeLimit | None) -> datetime | None:
@@ -119,5 +128,26 @@ def compute_due(
     return DueTimes(at(policy.respond), at(policy.arrive), at(policy.resolve))
 
 
-def limits_for(spec: SiteFile, category: Category | str, priority: Priority) -> SlaPolicy:
-    return policy_for(spec.sla, category, priority)
+def limits_for(
+    spec: SiteFile,
+    category: Category | str,
+    priority: Priority,
+    asset: str | None = None,
+    reported_at: datetime | None = None,
+) -> SlaPolicy:
+    """The site's row for the order, or the contract's terms over it for an asset under contract
+    on the local day the order was reported."""
+    base = policy_for(spec.sla, category, priority)
+    if asset is None or reported_at is None:
+        return base
+    contract = contract_of(spec, asset, reported_at.astimezone(spec.site.tz).date())
+    if contract is None:
+        return base
+    rows = [t for t in contract.response if t.priority == priority]
+    term = next((t for t in rows if t.category == category), None) or next(
+        (t for t in rows if t.category == "*"), None
+    )
+    if term is None:
+        return base
+    given = {n: getattr(term, n) for n in ("respond", "arrive", "resolve")}
+    return base.model_copy(update={n: v for n, v in given.items() if v is not None})

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import work_order_bulk as bulk
 from api.auth import ApiRole, Principal
+from api.cost_views import order_summary
 from api.deps import (
     AppContext,
     Ctx,
@@ -127,7 +128,6 @@ SYSTEM_ACTOR_ZH = {
     PLAN_ACTOR: "保养计划",
     "gateway": "网关",
     RECONCILIATION: "状态核对",
-    "resident": "住户",  # 扫码报修 and the tracking link (maintenance.residents)
 }
 """Who did a step when it was not a person."""
 
@@ -136,7 +136,6 @@ TOKEN_ROLE_ZH = {
     ApiRole.ADMIN.value: "管理员",
     ApiRole.INTEGRATION.value: "工单系统",
     ApiRole.TECHNICIAN.value: "维修人员",
-    ApiRole.SERVICE.value: "客服",
 }
 
 
@@ -230,6 +229,7 @@ def _detail(
         and needs_photo(site.spec.work_orders, wo.category, wo.details or {}),
         parts=parts,
         parts_cost=parts_cost,
+        costs=None if new or site is None else order_summary(session, site.spec, wo),
     )
 
 

@@ -37,6 +37,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from maintenance import contracts
 from maintenance.errors import Conflict, InvalidRequest, MaintenanceError, NotFound
 from maintenance.notifications import Notification, notify
 from maintenance.plans import recurrence_zh
@@ -361,6 +362,7 @@ class PassResult:
     absorbed: int = 0  # occurrences replaced by the visit of a plan absorbing theirs (套保)
     statutory: StatutoryPass = field(default_factory=StatutoryPass)  # 法定检验 reminders, orders
     warranty_reminders: int = 0
+    contract_reminders: int = 0
     work_order_ids: list[int] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # plan id -> why it made nothing
     crashed: dict[str, Exception] = field(default_factory=dict)  # unexpected, kept for the log
@@ -620,17 +622,9 @@ def _materialize_floating(
             r.code: r
             for r in session.scalars(select(AssetRow).where(AssetRow.site_id == spec.site.id))
         }
-    cursors = {
-        c.asset_code: c
-        for c in session.scalars(
-            select(PlanCursor).where(
-                PlanCursor.site_id == spec.site.id, PlanCursor.plan_code == plan.id
-            )
-        )
-    }
     for asset in assets:
         reading = _meter_value(rows.get(asset.id), plan.meter.metric) if plan.meter else None
-        cursor = cursors.get(asset.id)
+        cursor = _cursor(session, spec.site.id, plan.id, asset.id)
         if cursor is None:
             start = plan.start.replace(tzinfo=spec.site.tz) if plan.start else now
             cursor = insert_cursor(
@@ -814,6 +808,7 @@ def materialize_due(
             result.crashed[plan.id] = exc
     result.warranty_reminders = warranty_reminders(session, site, now)
     result.statutory = inspection_pass(session, site, now)
+    result.contract_reminders = contracts.expiry_reminders(session, site.spec, now)
     return result
 
 

@@ -39,7 +39,6 @@ from propwatch.statutory import InspectionType
 
 ACTOR = "statutory-inspections"
 RECHECK = timedelta(days=30)
-RECENT = timedelta(days=800)
 """When a failed inspection is due again unless the result says (整改后复检)."""
 
 SPECIAL_EQUIPMENT = ("elevator-periodic", "pressure-vessel")
@@ -269,7 +268,6 @@ class StatutoryPass:
 def _tell(
     session: Session,
     spec: SiteFile,
-    sent: set[str],
     key: str,
     topic: str,
     message: str,
@@ -277,7 +275,7 @@ def _tell(
     now: datetime,
     payload: dict[str, object],
 ) -> bool:
-    if key in sent:
+    if session.scalar(select(Notification.id).where(Notification.dedup_key == key)):
         return False
     try:
         with session.begin_nested():
@@ -294,7 +292,6 @@ def _tell(
             session.flush()
     except IntegrityError:
         return False
-    sent.add(key)
     return True
 
 
@@ -309,30 +306,6 @@ def inspection_pass(session: Session, site: Site, now: datetime) -> StatutoryPas
     latest = _latest(session, spec.site.id)
     done = StatutoryPass()
     supervisors = [p.id for p in spec.people if p.role is Role.SUPERVISOR]
-    # what earlier passes did, read once: a pass over thousands of assets makes no query per
-    # asset (a step is at most a year and a half old: prepare_days ≤ a year, then overdue)
-    prefix, since = f"statutory:{spec.site.id}:", now - RECENT
-    sent: set[str] = {
-        key
-        for key in session.scalars(
-            select(Notification.dedup_key).where(
-                Notification.site_id == spec.site.id,
-                Notification.created_at >= since,
-                Notification.dedup_key.startswith(prefix),
-            )
-        )
-        if key is not None
-    }
-    made = {
-        wo.source_key: wo
-        for wo in session.scalars(
-            select(WorkOrder).where(
-                WorkOrder.site_id == spec.site.id,
-                WorkOrder.created_at >= since,
-                WorkOrder.source_key.startswith(prefix),
-            )
-        )
-    }
     for asset, t in _pairs(spec):
         row = latest.get((asset.id, t.id))
         if row is None:
@@ -347,7 +320,6 @@ def inspection_pass(session: Session, site: Site, now: datetime) -> StatutoryPas
             done.reminders += _tell(
                 session,
                 spec,
-                sent,
                 f"{base}:remind",
                 "statutory.due_soon",
                 f"法定检验提醒：{asset.name}的{t.name}应于 {when} 前完成"
@@ -358,9 +330,7 @@ def inspection_pass(session: Session, site: Site, now: datetime) -> StatutoryPas
                 payload,
             )
         wo: WorkOrder | None = None
-        if today >= due - timedelta(days=t.prepare_days) and base in made:
-            wo = made[base]
-        elif today >= due - timedelta(days=t.prepare_days):
+        if today >= due - timedelta(days=t.prepare_days):
             wo, created = create_work_order(
                 session,
                 spec,
@@ -397,7 +367,6 @@ def inspection_pass(session: Session, site: Site, now: datetime) -> StatutoryPas
                 told += _tell(
                     session,
                     spec,
-                    sent,
                     f"{base}:overdue:{person}",
                     "statutory.overdue",
                     f"法定检验超期：{asset.name}的{t.name}应于 {when} 前完成，已超期 "

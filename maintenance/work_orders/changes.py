@@ -23,10 +23,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from maintenance import contracts
 from maintenance.errors import UnknownReference
 from maintenance.notifications import notify
 from maintenance.registry.models import Asset, Zone
-from maintenance.sla import due_at, limits_for, shift_for_hold
+from maintenance.sla import due_at, shift_for_hold
 from maintenance.work_orders.errors import IllegalChange
 from maintenance.work_orders.fields import checked_tags, merged_custom_fields
 from maintenance.work_orders.models import OPEN_STATUSES, Status, Step, WorkOrder
@@ -198,7 +199,7 @@ def _reprioritise(
         )
     changes.append(FieldChange("priority", wo.priority, priority.value))
     wo.priority, wo.priority_raised_from = priority.value, None
-    policy = limits_for(spec, wo.category, priority)
+    policy = contracts.order_limits(spec, wo, priority)
     tz = spec.site.tz
     holds = _holds(wo)
     reopened = _last_reopened(wo)

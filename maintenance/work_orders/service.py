@@ -17,12 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from maintenance import contracts
 from maintenance.assignment import choose_assignee
 from maintenance.errors import UnknownReference
 from maintenance.notifications import notify
 from maintenance.parts import service as parts
 from maintenance.registry.models import Asset, Zone
-from maintenance.sla import compute_due, due_at, limits_for, revisit_due, shift_for_hold
+from maintenance.sla import compute_due, due_at, revisit_due, shift_for_hold
 from maintenance.work_orders import revisits
 from maintenance.work_orders.errors import (
     IllegalTransition,
@@ -171,7 +172,11 @@ def create_work_order(
     tags = checked_tags(spec.work_orders, new.tags)
     custom_fields = merged_custom_fields(spec.work_orders, {}, new.custom_fields)
     assignee = new.assignee or choose_assignee(spec, zone_code, reported_at)
-    due = compute_due(spec, new.category, new.priority, reported_at)
+    if new.source is Source.PLAN and asset is not None and _technician_plan(new):
+        # 维保合同: the contractor's technician takes the plan orders of the assets it covers
+        assignee = contracts.plan_assignee(spec, asset.code, reported_at) or assignee
+    contracts.check_assignee(spec, assignee, asset.code if asset else None, reported_at)
+    due = compute_due(spec, new.category, new.priority, reported_at, asset.code if asset else None)
     wo = WorkOrder(
         site_id=new.site_id,
         source=new.source,
@@ -281,6 +286,7 @@ def transition(
     if to is Status.DISPATCHED:
         if assignee is not None:
             _check_person(spec, assignee)
+            contracts.check_assignee(spec, assignee, contracts.asset_code(wo), wo.reported_at)
             wo.assignee = assignee
         if wo.assignee is None:
             raise InvalidWorkOrder("派单需要指定维修人员", "dispatch needs an assignee")
@@ -345,7 +351,7 @@ def _apply(
     elif to is Status.REOPENED:
         # 返修: the fix did not hold. The resolve clock starts again from the reopening.
         wo.reopen_count += 1
-        limit = limits_for(spec, wo.category, _sla_priority(wo)).resolve
+        limit = contracts.order_limits(spec, wo, _sla_priority(wo)).resolve
         wo.resolve_due = due_at(now, limit, spec.site.tz) if limit else None
         wo.resolved_at = wo.verified_at = wo.closed_at = wo.revisited_at = None
         wo.revisit_due = None
@@ -359,7 +365,7 @@ def _apply(
 def _resume(spec: SiteFile, wo: WorkOrder, now: datetime) -> None:
     """Give back the time on hold: shift every due time not yet met (rule in `maintenance.sla`)."""
     assert wo.held_at is not None
-    policy = limits_for(spec, wo.category, _sla_priority(wo))
+    policy = contracts.order_limits(spec, wo, _sla_priority(wo))
     for name in LIMITS:
         due: datetime | None = getattr(wo, f"{name}_due")
         limit = getattr(policy, name)
@@ -426,6 +432,7 @@ def reassign(
     """改派 by the duty room: the new technician has to accept it again."""
     _check_person(spec, assignee)
     wo = get_work_order(session, work_order_id, lock=True)
+    contracts.check_assignee(spec, assignee, contracts.asset_code(wo), wo.reported_at)
     current = Status(wo.status)
     if current not in OPEN_STATUSES:
         raise IllegalTransition(
@@ -710,3 +717,7 @@ def _payload(wo: WorkOrder) -> dict[str, Any]:
         "resolve_due": iso(wo.resolve_due),
         "updated_at": iso(wo.updated_at),
     }
+
+
+def _technician_plan(new: NewWorkOrder) -> bool:
+    return bool(new.details.get("role", "technician") == "technician")

@@ -43,6 +43,17 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/work-orders/{work_order_id}/parts"): R,
     ("POST", "/api/v1/work-orders/{work_order_id}/parts"): R,
     ("DELETE", "/api/v1/work-orders/{work_order_id}/parts/{line_id}"): R,
+    ("GET", "/api/v1/work-orders/{work_order_id}/costs"): R,
+    ("POST", "/api/v1/work-orders/{work_order_id}/labour"): R,
+    ("PATCH", "/api/v1/work-orders/{work_order_id}/labour/{entry_id}"): R,
+    ("DELETE", "/api/v1/work-orders/{work_order_id}/labour/{entry_id}"): R,
+    ("POST", "/api/v1/work-orders/{work_order_id}/extra-costs"): R,
+    ("PATCH", "/api/v1/work-orders/{work_order_id}/extra-costs/{extra_id}"): R,
+    ("DELETE", "/api/v1/work-orders/{work_order_id}/extra-costs/{extra_id}"): R,
+    ("PUT", "/api/v1/work-orders/{work_order_id}/paid-repair"): OPS,
+    ("DELETE", "/api/v1/work-orders/{work_order_id}/paid-repair"): OPS,
+    ("GET", "/api/v1/sites/{site_id}/contractors"): R,
+    ("GET", "/api/v1/sites/{site_id}/contracts"): R,
     ("GET", "/api/v1/sites/{site_id}/stores"): R,
     ("POST", "/api/v1/sites/{site_id}/stores"): {"duty"},
     ("POST", "/api/v1/sites/{site_id}/stores/{store_code}/counts"): {"duty"},
@@ -61,9 +72,6 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("PUT", "/api/v1/sites/{site_id}/plans/{plan_id}"): OPS,
     ("DELETE", "/api/v1/sites/{site_id}/plans/{plan_id}"): OPS,
     ("GET", "/api/v1/sites/{site_id}/plans/{plan_id}/preview"): R,
-    ("GET", "/api/v1/sites/{site_id}/plan-forecast"): R,
-    ("GET", "/api/v1/sites/{site_id}/statutory-inspections"): R,
-    ("POST", "/api/v1/sites/{site_id}/statutory-inspections"): OPS,
     ("GET", "/api/v1/sites/{site_id}/notices"): R,
     ("GET", "/api/v1/sites/{site_id}/reports/service"): OPS,
     ("GET", "/api/v1/sites/{site_id}/reports/service.pdf"): OPS,
@@ -110,14 +118,6 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/work-orders/{work_order_id}/attachments/{filename}"): R,
     ("GET", "/api/v1/work-orders/{work_order_id}/attachments"): R,
     ("DELETE", "/api/v1/work-orders/{work_order_id}/attachments/{filename}"): R,
-    # 报修人: masked for everyone, whole for the service role (tests/api/test_resident_reports.py)
-    ("GET", "/api/v1/work-orders/{work_order_id}/reporters"): R,
-    # 扫码报修: no token at all, what a QR code opens (TOKENLESS below)
-    ("GET", "/api/v1/public/sites/{site_id}/spot"): R,
-    ("POST", "/api/v1/public/sites/{site_id}/reports"): R,
-    ("GET", "/api/v1/public/track/{token}"): R,
-    ("POST", "/api/v1/public/track/{token}/reminders"): R,
-    ("POST", "/api/v1/public/track/{token}/revisit"): R,
     ("GET", "/api/v1/work-orders/{work_order_id}/checklist"): R,
     ("GET", "/api/v1/reports/{site_id}/lighting"): OPS,
     ("GET", "/api/v1/sites"): R,
@@ -143,15 +143,11 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/sites/{site_id}/quality/league"): STAFF,
     ("GET", "/api/v1/sites/{site_id}/quality/trend"): STAFF,
     ("GET", "/api/v1/sites/{site_id}/quality/frequent"): STAFF,
-    ("GET", "/api/v1/sites/{site_id}/quality/form-options"): STAFF,
     ("POST", "/api/v1/sites/{site_id}/patrol/check-ins"): STAFF,
     ("GET", "/api/v1/sites/{site_id}/patrol/rounds"): STAFF,
     ("GET", "/api/v1/reports/quality-league"): {"duty"},  # 项目品质排名: the duty room's
 }
 ROLES = ("duty", "technician", "integration")
-TOKENLESS = "/api/v1/public/"
-"""Routes under it take no token (扫码报修): the site, the spot and the tracking link's own
-random token stand in for one."""
 
 
 def _api_routes() -> list[tuple[str, str]]:
@@ -167,7 +163,6 @@ def _api_routes() -> list[tuple[str, str]]:
 
 
 ROUTES = _api_routes()
-GUARDED = [(m, p) for m, p in ROUTES if not p.startswith(TOKENLESS)]
 
 
 def _url(path: str, site: Site) -> str:
@@ -182,6 +177,8 @@ def _url(path: str, site: Site) -> str:
         part_code="LB-20W",
         store_code="main",
         line_id=1,
+        entry_id=1,
+        extra_id=1,
         subscription_id=1,
         delivery_id=1,
         name="duty",
@@ -190,7 +187,6 @@ def _url(path: str, site: Site) -> str:
         rectification_id=1,
         inspection_id=1,
         filename="0123456789abcdef0123456789abcdef.jpg",
-        token="A" * 32,
     )
     if filled.endswith(("/monthly", "/monthly/export")):
         filled += "?year=2026&month=11"
@@ -209,18 +205,13 @@ BODIES: dict[str, dict[str, object]] = {
     "comments": {"note": "已到场"},
     "checklist": {"item_id": "brake", "passed": True},
     "parts": {"part": "LB-20W", "quantity": 1},
+    "paid-repair": {"quoted": "10"},
+    "labour": {"person": "wang-gong", "minutes": 5, "work_date": "2026-11-23"},
+    "extra-costs": {"description": "吊车", "amount": "1"},
     "shelve": {"until": "2026-11-24T00:00:00+00:00", "reason": "施工"},
     "out-of-service": {"reason": "传感器送修"},
     "commands": {"point": "circuit_1_command", "value": True},
     "check-ins": {"point": "lobby-1"},
-    "statutory-inspections": {
-        "asset": "lift-1-1",
-        "type": "elevator-periodic",
-        "inspected_on": "2026-11-20",
-        "passed": True,
-        "certificate_no": "TS-1",
-        "recorded_by": "wang-gong",
-    },
 }
 
 
@@ -318,16 +309,7 @@ def test_policy_covers_every_route() -> None:
     assert sorted(POLICY) == sorted(ROUTES)
 
 
-@pytest.mark.parametrize(("method", "path"), [(m, p) for m, p in ROUTES if p.startswith(TOKENLESS)])
-def test_tokenless_route_answers_without_a_token(
-    client: TestClient, example_site: Site, method: str, path: str
-) -> None:
-    """Refused for what it was sent (an unknown link, a form missing), never for a token."""
-    status = _call(client, method, _url(path, example_site), {})
-    assert status not in (401, 403, 405) and status < 500, (method, path, status)
-
-
-@pytest.mark.parametrize(("method", "path"), GUARDED)
+@pytest.mark.parametrize(("method", "path"), ROUTES)
 def test_route_refuses_a_missing_token(
     client: TestClient, example_site: Site, method: str, path: str
 ) -> None:
@@ -336,7 +318,7 @@ def test_route_refuses_a_missing_token(
     assert r.headers["content-type"] == "application/problem+json"
 
 
-@pytest.mark.parametrize(("method", "path"), GUARDED)
+@pytest.mark.parametrize(("method", "path"), ROUTES)
 def test_route_refuses_a_wrong_token(
     client: TestClient, example_site: Site, method: str, path: str
 ) -> None:
@@ -346,7 +328,7 @@ def test_route_refuses_a_wrong_token(
 
 @pytest.mark.parametrize(
     ("method", "path", "role"),
-    [(m, p, role) for m, p in GUARDED for role in ROLES if role not in POLICY.get((m, p), R)],
+    [(m, p, role) for m, p in ROUTES for role in ROLES if role not in POLICY.get((m, p), R)],
 )
 def test_route_refuses_a_token_of_the_wrong_role(
     client: TestClient, seeded: Tokens, example_site: Site, method: str, path: str, role: str
@@ -362,7 +344,7 @@ def test_route_refuses_a_token_of_the_wrong_role(
 
 SITE_SCOPED = [
     (m, p)
-    for m, p in GUARDED
+    for m, p in ROUTES
     if ("{" in p and "{name}" not in p and "{subscription_id}" not in p)
     and "duty" in POLICY.get((m, p), set())
 ]

@@ -1,1 +1,0 @@
-"""住户: residents reporting through a QR code (扫码报修), following their order and scoring it."""
