@@ -34,8 +34,10 @@ from api.routes import (
     quality,
     quality_league,
     reports,
+    resident,
     service_report,
     sites,
+    statutory,
     tokens,
     webhooks,
     work_orders,
@@ -93,6 +95,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(overview.router)
     app.include_router(plans.router)
+    app.include_router(statutory.router)
     app.include_router(quality.router)
     app.include_router(patrols.router)
     app.include_router(parts.router)
@@ -113,5 +116,9 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(sites.me_router)
     app.include_router(sites.files_router)
     app.include_router(docs.router)
+    # 扫码报修: public routes without a token, the staff's 报修人 list, the resident pages
+    app.include_router(resident.router)
+    app.include_router(resident.staff_router)
+    app.include_router(resident.pages_router)
     pages.install(app)
     return app

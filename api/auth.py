@@ -26,6 +26,7 @@ class ApiRole(StrEnum):
     DUTY = "duty"  # 值班室
     TECHNICIAN = "technician"  # 维修人员
     INTEGRATION = "integration"  # 工单系统
+    SERVICE = "service"  # 客服: the one role that reads residents' phones whole
     ADMIN = "admin"
 
 

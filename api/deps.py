@@ -19,6 +19,7 @@ from api.idempotency import CLAIM_SCOPE, mark_applied
 from api.models import AuditEntry
 from api.problems import ApiProblem
 from api.rate_limit import RateLimiter, retry_after
+from api.resident_gate import ResidentGate
 from api.scopes import resolve
 from api.webhooks.targets import WebhookTargets
 from gateway.sinks.reads import TelemetryReader
@@ -50,6 +51,8 @@ class AppContext:
     organisation: Organisation = field(default_factory=Organisation.implicit)
     # where trends are read (gateway.sinks.reads.make_reader); None: the API has no store
     telemetry: TelemetryReader | None = None
+    # 扫码报修: the public report endpoint's limits and the residents' phone key
+    resident: ResidentGate = field(default_factory=ResidentGate)
     # the address residents' phones reach the pages at, for QR labels; None: the request's own
     public_base_url: str | None = None
     _reads: sessionmaker[Session] | None = field(default=None, repr=False)

@@ -237,3 +237,25 @@ class InspectionPage(BaseModel):
 
 class ScoreSheetPage(BaseModel):
     items: list[dict[str, object]] = Field(description="the site file's score sheets as data")
+
+
+class NamedOption(BaseModel):
+    id: str
+    name: str
+
+
+class PlaceOption(BaseModel):
+    id: str
+    name: str
+    zone: str
+    building: str
+    floor: str
+
+
+class QualityFormOptions(BaseModel):
+    """What the phone forms offer: where (places, assets, buildings) and what (finding types)."""
+
+    places: list[PlaceOption] = Field(description="the site file's quality.places")
+    assets: list[NamedOption]
+    buildings: list[str] = Field(description="the zones' buildings, in the site file's order")
+    finding_types: list[NamedOption]

@@ -25,6 +25,7 @@ from maintenance.quality.models import (
     RectificationStep,
 )
 from maintenance.registry.models import Asset, Building, Person, SiteRecord, Zone
+from maintenance.residents.models import ResidentReminder, ResidentReport
 from maintenance.site_leases import MaintenanceReplica, SiteLease
 from maintenance.statutory.models import StatutoryRecord
 from maintenance.work_orders.models import (
@@ -67,6 +68,8 @@ __all__ = [
     "Rectification",
     "RectificationEscalation",
     "RectificationStep",
+    "ResidentReminder",
+    "ResidentReport",
     "SiteLease",
     "SiteRecord",
     "StatutoryRecord",

@@ -27,6 +27,8 @@ Definitions, so the figures can be checked by hand:
   `maintenance.satisfaction`.
 - 维修费用 (labour, parts, extras per asset, zone and site; 有偿维修 quoted and paid) is defined
   in `maintenance.costs.report`.
+- PM compliance (计划保养按时完成率), the planned-maintenance percentage and the backlog in
+  technician-days (`pm`) are defined in `maintenance.plans.compliance`.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from maintenance.alarms.kpi import AlarmSystemKpis, alarm_system_kpis
 from maintenance.assignment import zone_supervisor
 from maintenance.contracts import ExpiryNotice, expiring
 from maintenance.costs.report import CostReport, cost_report
+from maintenance.plans.compliance import PmCompliance, pm_compliance
 from maintenance.registry.models import Asset, Zone
 from maintenance.satisfaction import RevisitReport, revisit_report
 from maintenance.work_orders.models import (
@@ -224,6 +227,8 @@ class MonthlyReport(BaseModel):
     alarm_system: AlarmSystemKpis
     revisits: RevisitReport
     costs: CostReport
+    # 计划保养完成率, planned-maintenance share and backlog (maintenance.plans.compliance)
+    pm: PmCompliance
 
 
 def month_bounds(spec: SiteFile, year: int, month: int) -> tuple[datetime, datetime]:
@@ -280,6 +285,7 @@ def monthly_report(
         alarm_system=alarm_system_kpis(session, spec, start, end, now),
         revisits=revisit_report(session, spec, start, end, now),
         costs=cost_report(session, spec, start, end),
+        pm=pm_compliance(session, spec, start, end, now),
     )
 
 

@@ -32,6 +32,7 @@ from maintenance.lighting_control import issue_due_switchings
 from maintenance.plans.health import HealthChange, record_plan_health
 from maintenance.plans.schedules import after_sunset_problem
 from maintenance.plans.service import materialize_due
+from maintenance.quality.inspection_plans import open_due_inspections
 from propwatch.clock import Clock
 from propwatch.site import Site
 
@@ -94,6 +95,12 @@ class PlanScheduler:
         except Exception:  # counted in stats.errors; the next pass retries
             done.errors += 1
             log.exception("plan pass failed at %s", now.isoformat())
+        try:  # 月度品质检查: each plan's month opened once (maintenance.quality.inspection_plans)
+            with self.db.session() as s:
+                done.created += open_due_inspections(s, self.site, now)
+        except Exception:  # counted; the next pass retries
+            done.errors += 1
+            log.exception("inspection plan pass failed at %s", now.isoformat())
         try:  # before the night check, which verifies what these switched
             with self.db.session() as s:
                 switched = issue_due_switchings(s, self.site, now)

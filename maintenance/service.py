@@ -42,6 +42,7 @@ from maintenance.escalation import escalate_overdue
 from maintenance.notify.dispatcher import NotificationDispatcher, start_cursor
 from maintenance.quality.escalation import escalate_overdue_rectifications
 from maintenance.registry.service import sync_registry
+from maintenance.residents.service import erase_expired_phones
 from maintenance.scheduler import PLAN_INTERVAL, PlanScheduler, SchedulerStats
 from maintenance.site_leases import SiteLeases
 from propwatch.clock import Clock
@@ -108,6 +109,8 @@ class PassCounts:
     escalations_fired: int = 0
     sla_passes: int = 0
     sla_errors: int = 0
+    phones_erased: int = 0  # 报修人电话 erased after the retention (maintenance.residents)
+    erase_errors: int = 0
     plans: SchedulerStats = field(default_factory=SchedulerStats)
 
 
@@ -126,6 +129,8 @@ class MaintenanceService:
         self.clock = clock
         self.db = db or Database.from_settings(settings)
         self.pass_interval = pass_interval
+        # 个人信息保护法: reporters' phones go this long after their order closed
+        self.phone_retention = timedelta(days=settings.resident_phone_retention_days)
         # One site file: its own topics and session, as before the directory (a broker may carry
         # other sites served elsewhere). A folder: every site's topics.
         scope = next(iter(sites.sites)) if sites.single_file and sites.sites else None
@@ -354,6 +359,14 @@ class MaintenanceService:
             # The database may be restarting, or a bug: the other sites' passes go on.
             self.counts.sla_errors += 1
             log.exception("time-limit check of site %s failed", work.site.id)
+        try:
+            with self.db.session() as s:
+                self.counts.phones_erased += erase_expired_phones(
+                    s, work.site.id, self.clock.now(), self.phone_retention
+                )
+        except Exception:  # counted; the next pass tries again
+            self.counts.erase_errors += 1
+            log.exception("erasing expired reporter phones of site %s failed", work.site.id)
         self.counts.site_passes += 1
 
     def check_time_limits(self, site: Site) -> int:
@@ -447,6 +460,8 @@ class MaintenanceService:
             "plan_late": plans.late,
             "plan_errors": plans.errors,
             "night_patrols": plans.patrols,
+            "phones_erased": self.counts.phones_erased,
+            "phone_erase_errors": self.counts.erase_errors,
             "lighting_commands": plans.lighting_commands,
             "lighting_missed": plans.lighting_missed,
             **notify,

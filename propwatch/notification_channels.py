@@ -35,6 +35,8 @@ TOPICS = (
     "alarm.acknowledged",
     "alarm.chattering",
     "asset.warranty_expiring",
+    "statutory.due_soon",
+    "statutory.overdue",
     "contract.expiring",
     "contractor.licence_expiring",
     "rectification.issued",

@@ -176,6 +176,26 @@ class ScoreSheet(_M):
         return None
 
 
+class InspectionPlan(_M):
+    """月度品质检查计划: each month on `day` at `at` (local), a 品质检查 of `sheet` for `zone`
+    (the whole site without one) is opened as a task for `who`."""
+
+    id: str = Field(pattern=ID, max_length=64)
+    sheet: str = Field(pattern=ID, max_length=64)
+    zone: str | None = None
+    day: int = Field(default=1, ge=1, le=28, description="day of the month (1–28)")
+    at: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    who: str = Field(description="the person who inspects (a people id)")
+
+    def rrule(self) -> str:
+        """The plan engine's recurrence (`maintenance.plans.recurrence`) for this plan."""
+        hour, minute = self.at.split(":")
+        return (
+            f"FREQ=MONTHLY;BYMONTHDAY={self.day};BYHOUR={int(hour)};BYMINUTE={int(minute)};"
+            "BYSECOND=0"
+        )
+
+
 class QualitySettings(_M):
     places: list[PublicPlace] = Field(default_factory=list)
     finding_types: list[FindingType] = Field(default_factory=lambda: list(DEFAULT_FINDING_TYPES))
@@ -183,6 +203,7 @@ class QualitySettings(_M):
     escalation: list[RectificationStep] = Field(default_factory=lambda: list(DEFAULT_LADDER))
     score_sheets: list[ScoreSheet] = Field(default_factory=list)
     patrols: list[PatrolPlan] = Field(default_factory=list)
+    inspection_plans: list[InspectionPlan] = Field(default_factory=list)
 
     def score_sheet(self, sheet_id: str) -> ScoreSheet | None:
         return next((s for s in self.score_sheets if s.id == sheet_id), None)
@@ -296,4 +317,27 @@ def _sheet_problems(quality: QualitySettings) -> list[tuple[tuple[str | int, ...
                                 ),
                             )
                         )
+    return out
+
+
+def inspection_plan_problems(
+    quality: QualitySettings, zones: set[str], people: set[str]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """A sheet, zone or person the site does not have, or an id used twice, with its field."""
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    sheets = {s.id for s in quality.score_sheets}
+    seen: set[str] = set()
+    for i, plan in enumerate(quality.inspection_plans):
+        at: tuple[str | int, ...] = ("quality", "inspection_plans", i)
+        if plan.id in seen:
+            out.append(((*at, "id"), say(f"id {plan.id} 重复", f"id {plan.id} is used twice")))
+        seen.add(plan.id)
+        if plan.sheet not in sheets:
+            out.append(
+                ((*at, "sheet"), unknown_reference("评分表", "score sheet", plan.sheet, sheets))
+            )
+        if plan.zone is not None and plan.zone not in zones:
+            out.append(((*at, "zone"), unknown_reference("片区", "zone", plan.zone, zones)))
+        if plan.who not in people:
+            out.append(((*at, "who"), unknown_reference("人员", "person", plan.who, people)))
     return out

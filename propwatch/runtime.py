@@ -22,6 +22,7 @@ from api.app import create_app
 from api.auth import ApiRole, Principal, TokenRegistry, new_token, weak_token_reason
 from api.deps import AppContext
 from api.rate_limit import RateLimiter
+from api.resident_gate import ResidentGate
 from api.webhooks.delivery import WebhookDispatcher
 from api.webhooks.targets import WebhookTargets
 from gateway.service import Gateway
@@ -384,6 +385,12 @@ async def _run(args: argparse.Namespace, settings: Settings, stop: _StopSignals)
                 clock=clock,
                 tokens=tokens,
                 health=health,
+                # 扫码报修: the public endpoint's limits and the key of reporters' phones
+                resident=ResidentGate(
+                    per_phone_per_hour=settings.resident_reports_per_phone,
+                    per_address_per_hour=settings.resident_reports_per_address,
+                    phone_key_file=settings.resident_phone_key_file,
+                ),
                 var_dir=settings.var_dir,
                 video_max_bytes=settings.attachment_video_max_mb * 1024 * 1024,
                 webhook_targets=WebhookTargets.allowing(settings.webhook_allow_hosts),

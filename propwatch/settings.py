@@ -295,6 +295,35 @@ class Settings(BaseSettings):
         description="events the maintenance consumer holds at most",
         json_schema_extra=_read_by("demo maintenance", "维护服务最多持有的事件数"),
     )
+    # 扫码报修: the public report endpoint's limits and the residents' phones (个人信息保护法)
+    resident_reports_per_phone: int = Field(
+        default=5,
+        ge=1,
+        le=10_000,
+        description="reports one phone number may send per hour through the scan page",
+        json_schema_extra=_read_by("demo api", "同一手机号每小时扫码报修次数上限"),
+    )
+    resident_reports_per_address: int = Field(
+        default=30,
+        ge=1,
+        le=100_000,
+        description="reports one client address may send per hour through the scan page",
+        json_schema_extra=_read_by("demo api", "同一客户端地址每小时扫码报修次数上限"),
+    )
+    resident_phone_retention_days: int = Field(
+        default=180,
+        ge=1,
+        le=3650,
+        description="days after an order closes before its reporters' phones are erased",
+        json_schema_extra=_read_by("demo maintenance", "工单关闭后保留报修人电话的天数"),
+    )
+    resident_phone_key_file: Path | None = Field(
+        default=None,
+        description="Fernet key file encrypting reporters' phones (unset: var/resident-phone.key)",
+        json_schema_extra=_read_by(
+            "demo api", "加密报修人电话的密钥文件 (未设时 var/resident-phone.key)"
+        ),
+    )
 
     # Notification channel secrets by the name a channel gives in the site file (robot keys,
     # access tokens, signing secrets, SMTP passwords), as JSON: {"wecom-a-key": "…"}.

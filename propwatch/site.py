@@ -6,10 +6,11 @@ alarm routing and plans. Secrets never live here; they come from `Settings`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import (
@@ -40,11 +41,14 @@ from propwatch.messages import say
 from propwatch.notification_channels import Notifications, notification_problems
 from propwatch.patrols import patrol_problems
 from propwatch.profiles import MqttProfile, PointFace, Profile, load_profile, point_faces
-from propwatch.quality import QualitySettings, quality_problems
+from propwatch.quality import QualitySettings, inspection_plan_problems, quality_problems
 from propwatch.service_targets import ServiceTargets
 from propwatch.statutory import StatutoryInspections
 from propwatch.time_bounds import OUT_OF_RANGE_EN, OUT_OF_RANGE_ZH, within_bounds
 from propwatch.work_order_fields import WorkOrderFields
+
+if TYPE_CHECKING:
+    from propwatch.asset_register import Register
 
 ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
@@ -163,6 +167,11 @@ class Asset(_M):
     device: str | None = None
     channel: str | None = Field(
         default=None, description="point-name prefix when one device watches several assets"
+    )
+    parent: str | None = Field(
+        default=None,
+        pattern=ID,
+        description="the asset that holds this one (a pump room its pumps and cabinet)",
     )
 
 
@@ -786,6 +795,11 @@ class SiteFile(_M):
     zones: list[Zone] = Field(min_length=1)
     duty: DutyRota = DutyRota()
     assets: list[Asset] = Field(default_factory=list)
+    assets_file: str | None = Field(
+        default=None,
+        pattern=r"^[^/\\]+\.(csv|xlsx)$",
+        description="设备台账: a CSV or XLSX beside the site file whose rows join `assets`",
+    )
     devices: list[Device] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
     sla: list[SlaPolicy] = Field(default_factory=lambda: list(DEFAULT_SLA))
@@ -870,6 +884,7 @@ def reference_problems(spec: SiteFile) -> list[tuple[tuple[str | int, ...], str]
             out.append(
                 (("assets", i, "device"), unknown_reference("设备", "device", a.device, devices))
             )
+    out += parent_problems(spec.assets)
     kinds = {a.kind for a in spec.assets}
     for i, r in enumerate(spec.rules):
         if r.asset and r.asset not in assets:
@@ -916,6 +931,8 @@ def reference_problems(spec: SiteFile) -> list[tuple[tuple[str | int, ...], str]
     out += contractor_problems(spec)
     patrol_points = assets | {p.id for p in spec.quality.places}
     out += patrol_problems(spec.quality.patrols, patrol_points, people)
+    out += inspection_plan_problems(spec.quality, zones, people)
+    out += contractor_problems(spec)
     buildings = {b for z in spec.zones for b in z.buildings}
     for building in spec.households:
         if building not in buildings:
@@ -923,6 +940,42 @@ def reference_problems(spec: SiteFile) -> list[tuple[tuple[str | int, ...], str]
                 (
                     ("households", building),
                     unknown_reference("楼栋", "building of a zone", building, buildings),
+                )
+            )
+    return out
+
+
+def parent_problems(assets: list[Asset]) -> list[tuple[tuple[str | int, ...], str]]:
+    """A parent that is not an asset, or a chain of parents that comes back to where it began
+    (the hierarchy is a tree: rolling up a child's alarms must end)."""
+    by_id = {a.id: a for a in assets}
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    for i, a in enumerate(assets):
+        if a.parent is None:
+            continue
+        if a.parent == a.id:
+            out.append(
+                (("assets", i, "parent"), say("上级不能是自己", "an asset cannot hold itself"))
+            )
+            continue
+        if a.parent not in by_id:
+            out.append(
+                (("assets", i, "parent"), unknown_reference("资产", "asset", a.parent, by_id))
+            )
+            continue
+        chain = [a.id]
+        up: str | None = a.parent
+        while up is not None and up in by_id and up not in chain:
+            chain.append(up)
+            up = by_id[up].parent
+        if up == a.id:
+            out.append(
+                (
+                    ("assets", i, "parent"),
+                    say(
+                        f"上级关系成环：{' → '.join([*chain, a.id])}",
+                        f"the parents form a cycle: {' -> '.join([*chain, a.id])}",
+                    ),
                 )
             )
     return out
@@ -938,10 +991,18 @@ def _plan_templates() -> set[str]:
 class Site:
     """A loaded site file with its resolved device profiles."""
 
-    def __init__(self, path: Path, spec: SiteFile, profiles: dict[str, Profile]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        spec: SiteFile,
+        profiles: dict[str, Profile],
+        assets_path: Path | None = None,
+    ) -> None:
         self.path = path
         self.spec = spec
         self.profiles = profiles
+        # the register (`assets_file`) whose rows are in `spec.assets`: its edits reload the site
+        self.assets_path = assets_path
 
     @property
     def id(self) -> str:
@@ -1017,18 +1078,29 @@ def inspect_site(path: Path) -> tuple[Site | None, list[str]]:
     return inspect_parsed(path, data, lines)
 
 
-def inspect_parsed(path: Path, data: Any, lines: dict[Loc, int]) -> tuple[Site | None, list[str]]:
-    """`inspect_site` of a file already parsed (`check_config` reads each file once)."""
+def inspect_parsed(
+    path: Path, data: Any, lines: dict[Loc, int], register: Register | None = None
+) -> tuple[Site | None, list[str]]:
+    """`inspect_site` of a file already parsed (`check_config` reads each file once); with
+    `register`, that asset register instead of the one `assets_file` names (an import's check)."""
     problems: list[str] = []
     try:
         spec: SiteFile | None = validate_file(path, SiteFile, data, lines)
     except ConfigError as exc:
         spec, problems = None, list(exc.problems)
+    where = _where_in(path, lines, None, 0)
+    assets_path: Path | None = None
     if spec is not None:
-        problems += [
-            f"{path}:{line_of(lines, loc)}: {format_loc(loc)}: {msg}"
-            for loc, msg in reference_problems(spec)
-        ]
+        if register is None and spec.assets_file is not None:
+            from propwatch.asset_register import read_register
+
+            register = read_register(path.parent / spec.assets_file)
+        if register is not None:
+            assets_path = register.path
+            spec, register_problems = _merged(spec, register)
+            problems += register_problems
+            where = _where_in(path, lines, register, len(spec.assets) - len(register.assets))
+        problems += [where(loc) + msg for loc, msg in reference_problems(spec)]
     raw_devices = data.get("devices") if isinstance(data, dict) else None
     profiles: dict[str, Profile] = {}
     failed: set[str] = set()
@@ -1064,7 +1136,7 @@ def inspect_parsed(path: Path, data: Any, lines: dict[Loc, int]) -> tuple[Site |
     if spec is None:
         return None, problems
     problems += [
-        f"{path}:{line_of(lines, loc)}: {format_loc(loc)}: {msg}"
+        where(loc) + msg
         for loc, msg in rule_metric_problems(spec, profiles) + topic_problems(spec, profiles)
     ]
     device_profiles = {d.id: profiles[d.profile] for d in spec.devices if d.profile in profiles}
@@ -1074,7 +1146,47 @@ def inspect_parsed(path: Path, data: Any, lines: dict[Loc, int]) -> tuple[Site |
             spec.lighting_control, {a.id: a.device for a in spec.assets}, device_profiles
         )
     ]
-    return Site(path, spec, profiles), problems
+    return Site(path, spec, profiles, assets_path), problems
+
+
+def _merged(spec: SiteFile, register: Register) -> tuple[SiteFile, list[str]]:
+    """The site file's assets followed by the register's; a register row whose id the site
+    file already has is refused there (and left out, so it is reported once)."""
+    own = {a.id: i for i, a in enumerate(spec.assets)}
+    problems = register.formatted()
+    kept: list[Asset] = []
+    rows: list[int] = []
+    for asset, row in zip(register.assets, register.rows, strict=True):
+        if asset.id in own:
+            problems.append(
+                f"{register.path}:{row}: id: "
+                + say(
+                    f"编号 {asset.id} 已在站点文件的 assets[{own[asset.id]}] 中",
+                    f"id {asset.id} is already the site file's assets[{own[asset.id]}]",
+                )
+            )
+            continue
+        kept.append(asset)
+        rows.append(row)
+    register.assets, register.rows = kept, rows
+    return spec.model_copy(update={"assets": [*spec.assets, *kept]}), problems
+
+
+def _where_in(
+    path: Path, lines: dict[Loc, int], register: Register | None, own: int
+) -> Callable[[Loc], str]:
+    """`file:line: field: ` of a location; an asset past the site file's own `own` is a row of
+    the register, named by its row and column."""
+
+    def where(loc: Loc) -> str:
+        if register is not None and len(loc) >= 2 and loc[0] == "assets":
+            i = loc[1]
+            if isinstance(i, int) and i >= own:
+                column = str(loc[2]) if len(loc) > 2 else "id"
+                return f"{register.path}:{register.rows[i - own]}: {column}: "
+        return f"{path}:{line_of(lines, loc)}: {format_loc(loc)}: "
+
+    return where
 
 
 def mqtt_topic(device: Device, profile: MqttProfile) -> str:

@@ -117,6 +117,8 @@ class SiteDirectory:
         self._organisation_seen: Signature | None = None
         self._states: dict[Path, SiteFileState] = {}
         self._seen: dict[Path, Signature] = {}
+        # a site file's asset register (`assets_file`) and its signature when last checked
+        self._registers: dict[Path, tuple[Path, Signature | None]] = {}
         self._profiles_seen: dict[Path, Signature] = {}
         self._listeners: list[Callable[[Mapping[str, Site]], None]] = []
         self._lock = threading.Lock()  # one rescan at a time (timer and SIGHUP may meet)
@@ -196,7 +198,9 @@ class SiteDirectory:
             if sig is None and self.single_file and path in self._states:
                 self._lost(path, now, changes)
                 continue
-            if sig is None or (not recheck_all and self._seen.get(path) == sig):
+            if sig is None or (
+                not recheck_all and self._seen.get(path) == sig and not self._register_moved(path)
+            ):
                 continue
             self._seen[path] = sig
             self._check(path, now, sites, changes)
@@ -205,6 +209,11 @@ class SiteDirectory:
             for listener in self._listeners:
                 listener(sites)
         return changes
+
+    def _register_moved(self, path: Path) -> bool:
+        """The asset register the site file reads changed since the file was checked."""
+        known = self._registers.get(path)
+        return known is not None and _signature(known[0]) != known[1]
 
     def _read_organisation(self, now: datetime) -> bool:
         """Load `organisation.yaml` when it changed; True when the organisation in force did.
@@ -270,6 +279,11 @@ class SiteDirectory:
     ) -> None:
         before = self._states.get(path)
         site, problems = check_config(path)
+        register = site.assets_path if site is not None else None
+        if register is None:
+            self._registers.pop(path, None)
+        else:
+            self._registers[path] = (register, _signature(register))
         if site is not None and not problems:
             problems = region_problems(self.organisation, {site.id: site})
         if site is not None and not problems:

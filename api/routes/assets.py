@@ -15,6 +15,7 @@ from api.telemetry_schemas import AssetRecordOut, PointOut, TelemetryOut
 from api.validation import Moment
 from maintenance.registry.models import Asset, Zone
 from maintenance.registry.service import set_out_of_service
+from maintenance.statutory.service import inspection_statuses
 from propwatch.site import Asset as SiteAsset
 from propwatch.site import Site
 
@@ -88,9 +89,12 @@ def _spec_asset(site: Site, code: str) -> SiteAsset:
     response_model=AssetRecordOut,
     summary="设备档案: install date, warranty, device model and its points with zh-CN labels",
 )
-def get_record(site_id: str, code: str, ctx: Ctx, caller: Reader) -> AssetRecordOut:
+def get_record(
+    site_id: str, code: str, ctx: Ctx, session: DbSession, caller: Reader
+) -> AssetRecordOut:
     site = site_of(ctx, caller, site_id)
     asset = _spec_asset(site, code)
+    today = ctx.clock.now().astimezone(site.spec.site.tz).date()
     profile = site.profile_of_asset(code)
     faces = site.point_faces(code)
     return AssetRecordOut(
@@ -108,6 +112,7 @@ def get_record(site_id: str, code: str, ctx: Ctx, caller: Reader) -> AssetRecord
         vendor=profile.vendor if profile else "",
         description=profile.description if profile else "",
         points=[PointOut(**f.model_dump()) for f in faces.values()],
+        inspections=inspection_statuses(session, site, today, code),
     )
 
 

@@ -18,8 +18,8 @@ from fastapi.responses import Response
 
 from api.deps import Ctx, Duty, site_of
 from api.exports.label_sheet import Label, label_sheet
+from api.exports.pdf import PDF, pdf_response
 from api.problems import PROBLEM_RESPONSES
-from api.routes.service_report import PDF, pdf_response
 from propwatch.config_errors import unknown_reference
 from propwatch.site import SiteFile
 

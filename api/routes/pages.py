@@ -76,6 +76,12 @@ def device_view() -> FileResponse:
     return _page("device.html")
 
 
+@router.get("/forecast")
+def plan_forecast() -> FileResponse:
+    """工作量预测: the plan orders and labour hours of the coming days per zone and person."""
+    return _page("forecast.html")
+
+
 def install(app: FastAPI) -> None:
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -34,8 +34,11 @@ from api.quality_schemas import (
     InspectionCreate,
     InspectionOut,
     InspectionPage,
+    NamedOption,
     PhotoOut,
+    PlaceOption,
     PlaceOut,
+    QualityFormOptions,
     RectificationOut,
     RectificationPage,
     ScoreSheetPage,
@@ -687,6 +690,25 @@ def _inspection_view(
 def get_score_sheets(who: SiteStaff) -> ScoreSheetPage:
     site, _ = who
     return ScoreSheetPage(items=[s.model_dump(mode="json") for s in site.spec.quality.score_sheets])
+
+
+@router.get(
+    "/{site_id}/quality/form-options",
+    response_model=QualityFormOptions,
+    summary="表单选项: places, assets, buildings and finding types for the phone forms",
+)
+def get_form_options(who: SiteStaff) -> QualityFormOptions:
+    site, _ = who
+    spec = site.spec
+    return QualityFormOptions(
+        places=[
+            PlaceOption(id=p.id, name=p.name, zone=p.zone, building=p.building, floor=p.floor)
+            for p in spec.quality.places
+        ],
+        assets=[NamedOption(id=a.id, name=a.name) for a in spec.assets],
+        buildings=[b for z in spec.zones for b in z.buildings],
+        finding_types=[NamedOption(id=t.id, name=t.name) for t in spec.quality.finding_types],
+    )
 
 
 @router.post(

@@ -3,13 +3,13 @@ notice board. The figures are defined in `maintenance.service_report`."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-from urllib.parse import quote
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from api.deps import Ctx, DbSession, Operator, site_of
+from api.exports.pdf import PDF, pdf_response
 from api.exports.service_report_pdf import service_report_pdf
 from api.problems import PROBLEM_RESPONSES
 from api.routes.reports import MONTH
@@ -20,22 +20,6 @@ router = APIRouter(
 )
 
 Month = Annotated[str, Query(pattern=MONTH, description="YYYY-MM, the site's local month")]
-PDF: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "the PDF, inline, with a zh-CN file name",
-        "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
-    }
-}
-
-
-def pdf_response(body: bytes, stem: str, ascii_stem: str) -> Response:
-    """A PDF shown in the browser (to print), saved under its zh-CN name."""
-    disposition = f"inline; filename=\"{ascii_stem}.pdf\"; filename*=UTF-8''{quote(stem + '.pdf')}"
-    return Response(
-        body,
-        media_type="application/pdf",
-        headers={"Content-Disposition": disposition, "Cache-Control": "no-store"},
-    )
 
 
 def _report(

@@ -128,6 +128,7 @@ SYSTEM_ACTOR_ZH = {
     PLAN_ACTOR: "保养计划",
     "gateway": "网关",
     RECONCILIATION: "状态核对",
+    "resident": "住户",  # 扫码报修 and the tracking link (maintenance.residents)
 }
 """Who did a step when it was not a person."""
 
@@ -136,6 +137,7 @@ TOKEN_ROLE_ZH = {
     ApiRole.ADMIN.value: "管理员",
     ApiRole.INTEGRATION.value: "工单系统",
     ApiRole.TECHNICIAN.value: "维修人员",
+    ApiRole.SERVICE.value: "客服",
 }
 
 

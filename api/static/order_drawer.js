@@ -97,11 +97,14 @@ export async function reloadDrawer() {
   const id = drawer.id;
   let order;
   let checklist;
+  let reporters = [];
   try {
     [order, checklist] = await Promise.all([
       api(`/api/v1/work-orders/${id}`),
       api(`/api/v1/work-orders/${id}/checklist`),
     ]);
+    // 扫码报修: the residents behind the order, phones masked (whole only for 客服)
+    if (order.source === "resident") reporters = await api(`/api/v1/work-orders/${id}/reporters`);
   } catch (err) {
     if (mine === drawer.seq && err.status !== 401) {
       $("#drawer-body").replaceChildren(el("p", { class: "error" }, `无法读取工单：${err.message}`));
@@ -119,6 +122,7 @@ export async function reloadDrawer() {
     links(order),
     actions(order),
     order.revisits?.length ? revisitsBox(order.revisits) : null,
+    reporters.length ? reportersBox(reporters) : null,
     checklist.length ? checklistBox(checklist) : null,
     photos(order),
     history(order),
@@ -339,6 +343,27 @@ function revisitForm(o, code) {
         },
       },
       "回访",
+    ),
+  );
+}
+
+function reportersBox(reporters) {
+  return el(
+    "section",
+    { class: "drawer-reporters" },
+    el("h3", {}, `报修人（${reporters.length} 人）`),
+    el(
+      "ul",
+      {},
+      reporters.map((r) =>
+        el(
+          "li",
+          {},
+          `${r.at_local} ${r.phone || "电话已按期删除"}`,
+          r.room ? ` ${r.room}` : "",
+          r.joined ? el("span", { class: "muted small" }, " 同一问题追加报修") : null,
+        ),
+      ),
     ),
   );
 }

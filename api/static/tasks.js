@@ -18,6 +18,7 @@ import {
   toast,
 } from "/static/common.js";
 import { stepSentence, thumb } from "/static/order_drawer.js";
+import { installQualityForms } from "/static/quality_forms.js";
 
 const OPEN = ["registered", "dispatched", "accepted", "on_site", "on_hold", "reopened"];
 const STEPS = {
@@ -492,6 +493,12 @@ async function main() {
     for (const site of sites) for (const p of site.people) state.people[p.id] = p.name;
     state.assignee = me.person ? null : new URLSearchParams(location.search).get("assignee");
     $("#who").textContent = me.person_name || me.name;
+    // 记录问题 / 品质检查 for a token of one site; scoring an inspection is the duty room's
+    if (sites.length === 1) {
+      installQualityForms(sites[0], ["duty", "admin"].includes(me.role)).catch((err) =>
+        toast(`质量表单加载失败：${err.message}`, "error"),
+      );
+    }
   } catch (err) {
     if (err.status !== 401) toast(`加载失败：${err.message}`, "error");
     return;

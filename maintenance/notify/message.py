@@ -25,6 +25,8 @@ TOPIC_ZH = {
     "alarm.acknowledged": "告警已确认",
     "alarm.chattering": "告警频繁",
     "asset.warranty_expiring": "保修到期",
+    "statutory.due_soon": "法定检验提醒",
+    "statutory.overdue": "法定检验超期",
     "contract.expiring": "维保合同到期",
     "contractor.licence_expiring": "维保单位资质到期",
 }

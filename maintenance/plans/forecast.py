@@ -14,6 +14,7 @@ plan's role, as when the order is made.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
@@ -36,6 +37,20 @@ from propwatch.site import Site, SiteFile
 
 STATUTORY_HOURS = 2.0
 """Labour hours of preparing for and accompanying one statutory inspection."""
+
+
+@dataclass(slots=True)
+class _Visit:
+    """One visit while counting (the API model is built only for the visits listed)."""
+
+    plan_id: str
+    plan_name: str
+    asset: str
+    zone: str
+    assignee: str | None
+    due_at: datetime
+    hours: float
+    absorbs: list[str]
 
 
 class ForecastVisit(BaseModel):
@@ -76,16 +91,61 @@ class Forecast(BaseModel):
     visits: list[ForecastVisit] = Field(description="the first `limit` visits by due time")
 
 
+class _Tally:
+    """Orders and hours per zone, person and week, and the first `limit` visits of each source
+    (enough to list the first `limit` of all): a visit is counted, not kept."""
+
+    def __init__(self, start: datetime, days: int, limit: int) -> None:
+        self.start, self.limit = start, limit
+        self.week = timedelta(days=7)
+        self.weeks = -(-days // 7)
+        self.orders: defaultdict[tuple[str, str | None, int], int] = defaultdict(int)
+        self.hours: defaultdict[tuple[str, str | None, int], float] = defaultdict(float)
+        self.listed: list[_Visit] = []
+
+    def add(self, zone: str, person: str | None, due: datetime, hours: float, n: int = 1) -> None:
+        key = (zone, person, min(int((due - self.start) / self.week), self.weeks - 1))
+        self.orders[key] += n
+        self.hours[key] += hours * n
+
+    def groups(self, part: int, names: dict[str, str], empty: str) -> list[ForecastGroup]:
+        orders: defaultdict[str | None, int] = defaultdict(int)
+        hours: defaultdict[str | None, float] = defaultdict(float)
+        for key, n in self.orders.items():
+            k = key[0] if part == 0 else key[1]
+            orders[k] += n
+            hours[k] += self.hours[key]
+        rows = [
+            ForecastGroup(
+                id=k, name=names.get(k, k) if k else empty, orders=n, hours=round(hours[k], 2)
+            )
+            for k, n in orders.items()
+        ]
+        return sorted(rows, key=lambda g: (-g.hours, g.name))
+
+    def by_week(self) -> list[ForecastWeek]:
+        orders = [0] * self.weeks
+        hours = [0.0] * self.weeks
+        for key, n in self.orders.items():
+            orders[key[2]] += n
+            hours[key[2]] += self.hours[key]
+        return [
+            ForecastWeek(
+                start=self.start + k * self.week, orders=orders[k], hours=round(hours[k], 2)
+            )
+            for k in range(self.weeks)
+        ]
+
+
 def _calendar_visits(
-    spec: SiteFile, plans: list[Plan], start: datetime, end: datetime
-) -> list[ForecastVisit]:
+    spec: SiteFile, plans: list[Plan], start: datetime, end: datetime, tally: _Tally
+) -> None:
     nest = nesting(plans)
 
     def times(plan: Plan, after: datetime, until: datetime) -> list[datetime]:
         return [o.due_at for o in occurrences(plan, spec, after, until) if o.due_at is not None]
 
     near = VisitTimes(times, start)
-    out: list[ForecastVisit] = []
     for plan in plans:
         if not plan.enabled or plan.meter is not None or plan.floating:
             continue
@@ -94,29 +154,42 @@ def _calendar_visits(
             continue
         absorbed = [p.id for p in nest.absorbed.get(plan.id, ())]
         hours = nest.hours(plan)
+        staff = {z.id: _assignee(spec, plan, z.id) for z in spec.zones}
+        zones: defaultdict[str, int] = defaultdict(int)
+        for a in assets:
+            zones[a.zone] += 1
+        listed = 0
         for due in times(plan, start, end):
             absorbers = [q for q in nest.absorbers.get(plan.id, ()) if near.near(q, due)]
-            for asset in assets:
-                if absorbers and any(q.targets.covers(asset) for q in absorbers):
-                    continue
-                out.append(
-                    ForecastVisit(
+            kept = assets
+            if absorbers:
+                kept = [a for a in assets if not any(q.targets.covers(a) for q in absorbers)]
+                counts: dict[str, int] = defaultdict(int)
+                for a in kept:
+                    counts[a.zone] += 1
+            else:
+                counts = zones
+            for zone, n in counts.items():
+                tally.add(zone, staff.get(zone), due, hours, n)
+            for asset in kept[: max(0, tally.limit - listed)]:
+                tally.listed.append(
+                    _Visit(
                         plan_id=plan.id,
                         plan_name=plan.name,
                         asset=asset.id,
                         zone=asset.zone,
-                        assignee=_assignee(spec, plan, asset.zone),
+                        assignee=staff.get(asset.zone),
                         due_at=due,
                         hours=hours,
                         absorbs=absorbed,
                     )
                 )
-    return out
+                listed += 1
 
 
 def _floating_visits(
     session: Session, spec: SiteFile, plans: list[Plan], start: datetime, end: datetime
-) -> list[ForecastVisit]:
+) -> list[_Visit]:
     floating = [p for p in plans if p.enabled and p.floating and p.every]
     if not floating:
         return []
@@ -137,7 +210,7 @@ def _floating_visits(
             )
         )
     }
-    out: list[ForecastVisit] = []
+    out: list[_Visit] = []
     for plan in floating:
         assert plan.every is not None
         every = timedelta(seconds=plan.every)
@@ -150,7 +223,7 @@ def _floating_visits(
             due = max((last or baseline) + every, start)
             while due <= end:
                 out.append(
-                    ForecastVisit(
+                    _Visit(
                         plan_id=plan.id,
                         plan_name=plan.name,
                         asset=asset.id,
@@ -165,9 +238,7 @@ def _floating_visits(
     return out
 
 
-def _statutory_visits(
-    session: Session, site: Site, start: datetime, end: datetime
-) -> list[ForecastVisit]:
+def _statutory_visits(session: Session, site: Site, start: datetime, end: datetime) -> list[_Visit]:
     spec = site.spec
     tz = spec.site.tz
     types = {t.id: t for t in spec.statutory_inspections.effective()}
@@ -180,7 +251,7 @@ def _statutory_visits(
         at = datetime.combine(opens, datetime.min.time(), tzinfo=tz)
         if start < at <= end:
             out.append(
-                ForecastVisit(
+                _Visit(
                     plan_id=f"statutory:{s.type}",
                     plan_name=s.type_name,
                     asset=s.asset,
@@ -194,24 +265,6 @@ def _statutory_visits(
     return out
 
 
-def _groups(
-    visits: list[ForecastVisit], key: str, names: dict[str, str], empty: str
-) -> list[ForecastGroup]:
-    orders: defaultdict[str | None, int] = defaultdict(int)
-    hours: defaultdict[str | None, float] = defaultdict(float)
-    for v in visits:
-        k = getattr(v, key)
-        orders[k] += 1
-        hours[k] += v.hours
-    rows = [
-        ForecastGroup(
-            id=k, name=names.get(k, k) if k else empty, orders=orders[k], hours=round(hours[k], 2)
-        )
-        for k in orders
-    ]
-    return sorted(rows, key=lambda g: (-g.hours, g.name))
-
-
 def plan_forecast(
     session: Session, site: Site, now: datetime, *, days: int = 90, limit: int = 100
 ) -> Forecast:
@@ -219,27 +272,23 @@ def plan_forecast(
     spec = site.spec
     end = now + timedelta(days=days)
     plans = active_plans(session, site)
-    visits = (
-        _calendar_visits(spec, plans, now, end)
-        + _floating_visits(session, spec, plans, now, end)
-        + _statutory_visits(session, site, now, end)
-    )
-    visits.sort(key=lambda v: (v.due_at, v.plan_id, v.asset))
-    week = timedelta(days=7)
-    weeks = [ForecastWeek(start=now + k * week, orders=0, hours=0) for k in range(-(-days // 7))]
-    for v in visits:
-        w = weeks[min(int((v.due_at - now) / week), len(weeks) - 1)]
-        w.orders += 1
-        w.hours = round(w.hours + v.hours, 2)
+    tally = _Tally(now, days, limit)
+    _calendar_visits(spec, plans, now, end, tally)
+    for v in _floating_visits(session, spec, plans, now, end) + _statutory_visits(
+        session, site, now, end
+    ):
+        tally.add(v.zone, v.assignee, v.due_at, v.hours)
+        tally.listed.append(v)
+    listed = sorted(tally.listed, key=lambda v: (v.due_at, v.plan_id, v.asset))[:limit]
     people = {p.id: p.name for p in spec.people}
     return Forecast(
         site_id=spec.site.id,
         start=now,
         end=end,
-        orders=len(visits),
-        hours=round(sum(v.hours for v in visits), 2),
-        by_zone=_groups(visits, "zone", {z.id: z.name for z in spec.zones}, "—"),
-        by_technician=_groups(visits, "assignee", people, "未分配"),
-        by_week=weeks,
-        visits=visits[:limit],
+        orders=sum(tally.orders.values()),
+        hours=round(sum(tally.hours.values()), 2),
+        by_zone=tally.groups(0, {z.id: z.name for z in spec.zones}, "—"),
+        by_technician=tally.groups(1, people, "未分配"),
+        by_week=tally.by_week(),
+        visits=[ForecastVisit.model_validate(v, from_attributes=True) for v in listed],
     )

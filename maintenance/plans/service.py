@@ -622,9 +622,17 @@ def _materialize_floating(
             r.code: r
             for r in session.scalars(select(AssetRow).where(AssetRow.site_id == spec.site.id))
         }
+    cursors = {
+        c.asset_code: c
+        for c in session.scalars(
+            select(PlanCursor).where(
+                PlanCursor.site_id == spec.site.id, PlanCursor.plan_code == plan.id
+            )
+        )
+    }
     for asset in assets:
         reading = _meter_value(rows.get(asset.id), plan.meter.metric) if plan.meter else None
-        cursor = _cursor(session, spec.site.id, plan.id, asset.id)
+        cursor = cursors.get(asset.id)
         if cursor is None:
             start = plan.start.replace(tzinfo=spec.site.tz) if plan.start else now
             cursor = insert_cursor(

@@ -39,6 +39,7 @@ from propwatch.statutory import InspectionType
 
 ACTOR = "statutory-inspections"
 RECHECK = timedelta(days=30)
+RECENT = timedelta(days=800)
 """When a failed inspection is due again unless the result says (整改后复检)."""
 
 SPECIAL_EQUIPMENT = ("elevator-periodic", "pressure-vessel")
@@ -268,6 +269,7 @@ class StatutoryPass:
 def _tell(
     session: Session,
     spec: SiteFile,
+    sent: set[str],
     key: str,
     topic: str,
     message: str,
@@ -275,7 +277,7 @@ def _tell(
     now: datetime,
     payload: dict[str, object],
 ) -> bool:
-    if session.scalar(select(Notification.id).where(Notification.dedup_key == key)):
+    if key in sent:
         return False
     try:
         with session.begin_nested():
@@ -292,6 +294,7 @@ def _tell(
             session.flush()
     except IntegrityError:
         return False
+    sent.add(key)
     return True
 
 
@@ -306,6 +309,30 @@ def inspection_pass(session: Session, site: Site, now: datetime) -> StatutoryPas
     latest = _latest(session, spec.site.id)
     done = StatutoryPass()
     supervisors = [p.id for p in spec.people if p.role is Role.SUPERVISOR]
+    # what earlier passes did, read once: a pass over thousands of assets makes no query per
+    # asset (a step is at most a year and a half old: prepare_days ≤ a year, then overdue)
+    prefix, since = f"statutory:{spec.site.id}:", now - RECENT
+    sent: set[str] = {
+        key
+        for key in session.scalars(
+            select(Notification.dedup_key).where(
+                Notification.site_id == spec.site.id,
+                Notification.created_at >= since,
+                Notification.dedup_key.startswith(prefix),
+            )
+        )
+        if key is not None
+    }
+    made = {
+        wo.source_key: wo
+        for wo in session.scalars(
+            select(WorkOrder).where(
+                WorkOrder.site_id == spec.site.id,
+                WorkOrder.created_at >= since,
+                WorkOrder.source_key.startswith(prefix),
+            )
+        )
+    }
     for asset, t in _pairs(spec):
         row = latest.get((asset.id, t.id))
         if row is None:
@@ -320,6 +347,7 @@ def inspection_pass(session: Session, site: Site, now: datetime) -> StatutoryPas
             done.reminders += _tell(
                 session,
                 spec,
+                sent,
                 f"{base}:remind",
                 "statutory.due_soon",
                 f"法定检验提醒：{asset.name}的{t.name}应于 {when} 前完成"
@@ -330,7 +358,9 @@ def inspection_pass(session: Session, site: Site, now: datetime) -> StatutoryPas
                 payload,
             )
         wo: WorkOrder | None = None
-        if today >= due - timedelta(days=t.prepare_days):
+        if today >= due - timedelta(days=t.prepare_days) and base in made:
+            wo = made[base]
+        elif today >= due - timedelta(days=t.prepare_days):
             wo, created = create_work_order(
                 session,
                 spec,
@@ -367,6 +397,7 @@ def inspection_pass(session: Session, site: Site, now: datetime) -> StatutoryPas
                 told += _tell(
                     session,
                     spec,
+                    sent,
                     f"{base}:overdue:{person}",
                     "statutory.overdue",
                     f"法定检验超期：{asset.name}的{t.name}应于 {when} 前完成，已超期 "

@@ -71,6 +71,7 @@ class Source(StrEnum):
     PLAN = "plan"
     MANUAL = "manual"
     TICKET = "ticket"
+    RESIDENT = "resident"  # 扫码报修: a resident's own report from a QR code
 
 
 SOURCE_ZH = {
@@ -78,6 +79,7 @@ SOURCE_ZH = {
     Source.PLAN: "保养计划",
     Source.MANUAL: "人工登记",
     Source.TICKET: "工单系统",
+    Source.RESIDENT: "住户报修",
 }
 
 

@@ -72,6 +72,9 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("PUT", "/api/v1/sites/{site_id}/plans/{plan_id}"): OPS,
     ("DELETE", "/api/v1/sites/{site_id}/plans/{plan_id}"): OPS,
     ("GET", "/api/v1/sites/{site_id}/plans/{plan_id}/preview"): R,
+    ("GET", "/api/v1/sites/{site_id}/plan-forecast"): R,
+    ("GET", "/api/v1/sites/{site_id}/statutory-inspections"): R,
+    ("POST", "/api/v1/sites/{site_id}/statutory-inspections"): OPS,
     ("GET", "/api/v1/sites/{site_id}/notices"): R,
     ("GET", "/api/v1/sites/{site_id}/reports/service"): OPS,
     ("GET", "/api/v1/sites/{site_id}/reports/service.pdf"): OPS,
@@ -118,6 +121,14 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/work-orders/{work_order_id}/attachments/{filename}"): R,
     ("GET", "/api/v1/work-orders/{work_order_id}/attachments"): R,
     ("DELETE", "/api/v1/work-orders/{work_order_id}/attachments/{filename}"): R,
+    # 报修人: masked for everyone, whole for the service role (tests/api/test_resident_reports.py)
+    ("GET", "/api/v1/work-orders/{work_order_id}/reporters"): R,
+    # 扫码报修: no token at all, what a QR code opens (TOKENLESS below)
+    ("GET", "/api/v1/public/sites/{site_id}/spot"): R,
+    ("POST", "/api/v1/public/sites/{site_id}/reports"): R,
+    ("GET", "/api/v1/public/track/{token}"): R,
+    ("POST", "/api/v1/public/track/{token}/reminders"): R,
+    ("POST", "/api/v1/public/track/{token}/revisit"): R,
     ("GET", "/api/v1/work-orders/{work_order_id}/checklist"): R,
     ("GET", "/api/v1/reports/{site_id}/lighting"): OPS,
     ("GET", "/api/v1/sites"): R,
@@ -143,11 +154,15 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/sites/{site_id}/quality/league"): STAFF,
     ("GET", "/api/v1/sites/{site_id}/quality/trend"): STAFF,
     ("GET", "/api/v1/sites/{site_id}/quality/frequent"): STAFF,
+    ("GET", "/api/v1/sites/{site_id}/quality/form-options"): STAFF,
     ("POST", "/api/v1/sites/{site_id}/patrol/check-ins"): STAFF,
     ("GET", "/api/v1/sites/{site_id}/patrol/rounds"): STAFF,
     ("GET", "/api/v1/reports/quality-league"): {"duty"},  # 项目品质排名: the duty room's
 }
 ROLES = ("duty", "technician", "integration")
+TOKENLESS = "/api/v1/public/"
+"""Routes under it take no token (扫码报修): the site, the spot and the tracking link's own
+random token stand in for one."""
 
 
 def _api_routes() -> list[tuple[str, str]]:
@@ -163,6 +178,7 @@ def _api_routes() -> list[tuple[str, str]]:
 
 
 ROUTES = _api_routes()
+GUARDED = [(m, p) for m, p in ROUTES if not p.startswith(TOKENLESS)]
 
 
 def _url(path: str, site: Site) -> str:
@@ -187,6 +203,7 @@ def _url(path: str, site: Site) -> str:
         rectification_id=1,
         inspection_id=1,
         filename="0123456789abcdef0123456789abcdef.jpg",
+        token="A" * 32,
     )
     if filled.endswith(("/monthly", "/monthly/export")):
         filled += "?year=2026&month=11"
@@ -212,6 +229,14 @@ BODIES: dict[str, dict[str, object]] = {
     "out-of-service": {"reason": "传感器送修"},
     "commands": {"point": "circuit_1_command", "value": True},
     "check-ins": {"point": "lobby-1"},
+    "statutory-inspections": {
+        "asset": "lift-1-1",
+        "type": "elevator-periodic",
+        "inspected_on": "2026-11-20",
+        "passed": True,
+        "certificate_no": "TS-1",
+        "recorded_by": "wang-gong",
+    },
 }
 
 
@@ -309,7 +334,16 @@ def test_policy_covers_every_route() -> None:
     assert sorted(POLICY) == sorted(ROUTES)
 
 
-@pytest.mark.parametrize(("method", "path"), ROUTES)
+@pytest.mark.parametrize(("method", "path"), [(m, p) for m, p in ROUTES if p.startswith(TOKENLESS)])
+def test_tokenless_route_answers_without_a_token(
+    client: TestClient, example_site: Site, method: str, path: str
+) -> None:
+    """Refused for what it was sent (an unknown link, a form missing), never for a token."""
+    status = _call(client, method, _url(path, example_site), {})
+    assert status not in (401, 403, 405) and status < 500, (method, path, status)
+
+
+@pytest.mark.parametrize(("method", "path"), GUARDED)
 def test_route_refuses_a_missing_token(
     client: TestClient, example_site: Site, method: str, path: str
 ) -> None:
@@ -318,7 +352,7 @@ def test_route_refuses_a_missing_token(
     assert r.headers["content-type"] == "application/problem+json"
 
 
-@pytest.mark.parametrize(("method", "path"), ROUTES)
+@pytest.mark.parametrize(("method", "path"), GUARDED)
 def test_route_refuses_a_wrong_token(
     client: TestClient, example_site: Site, method: str, path: str
 ) -> None:
@@ -328,7 +362,7 @@ def test_route_refuses_a_wrong_token(
 
 @pytest.mark.parametrize(
     ("method", "path", "role"),
-    [(m, p, role) for m, p in ROUTES for role in ROLES if role not in POLICY.get((m, p), R)],
+    [(m, p, role) for m, p in GUARDED for role in ROLES if role not in POLICY.get((m, p), R)],
 )
 def test_route_refuses_a_token_of_the_wrong_role(
     client: TestClient, seeded: Tokens, example_site: Site, method: str, path: str, role: str
@@ -344,7 +378,7 @@ def test_route_refuses_a_token_of_the_wrong_role(
 
 SITE_SCOPED = [
     (m, p)
-    for m, p in ROUTES
+    for m, p in GUARDED
     if ("{" in p and "{name}" not in p and "{subscription_id}" not in p)
     and "duty" in POLICY.get((m, p), set())
 ]

@@ -73,7 +73,16 @@ def _simulate_parts(path: tuple[str, ...]) -> tuple[str, ...]:
 
 def test_the_parser_has_the_commands_the_design_names() -> None:
     top = {path[0] for path in COMMANDS}
-    assert top == {"demo", "gateway", "maintenance", "api", "simulate", "check-config", "db"}
+    assert top == {
+        "demo",
+        "gateway",
+        "maintenance",
+        "api",
+        "simulate",
+        "check-config",
+        "db",
+        "assets",
+    }
     assert {("simulate", a) for a in ("inject", "clear", "comm", "status")} <= set(COMMANDS)
 
 
@@ -87,8 +96,8 @@ def test_every_command_help_describes_it_and_each_option_and_lists_its_settings(
     assert parser.description and parser.description in " ".join(result.stdout.split())
     for action in parser._actions:
         assert action.help, f"{'/'.join(path)}: {action.option_strings or action.dest} has no help"
-    if path[0] == "check-config" or len(path) > 1:
-        return  # the control actions talk to a socket; check-config reads no setting
+    if path[0] in ("check-config", "assets") or len(path) > 1:
+        return  # the control actions talk to a socket; check-config and assets read no setting
     for name, _, english in Settings.read_by(path[0]):
         assert re.search(rf"^\s+{name}\s+{re.escape(english)}", result.stdout, re.M), name
     assert "PROPWATCH_VAR_DIR" in result.stdout
