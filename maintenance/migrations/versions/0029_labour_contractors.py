@@ -1,8 +1,8 @@
 """人工与费用: manual labour entries, extra costs and 有偿维修 on work orders (contractors and
 contracts are site-file data and need no table)
 
-Revision ID: 0027
-Revises: 0025
+Revision ID: 0029
+Revises: 0028
 Create Date: 2026-12-03 17:30:00
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 from maintenance.db import UtcDateTime
 
-revision: str = "0027"
-down_revision: str | Sequence[str] | None = "0025"
+revision: str = "0029"
+down_revision: str | Sequence[str] | None = "0028"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
