@@ -928,7 +928,6 @@ def reference_problems(spec: SiteFile) -> list[tuple[tuple[str | int, ...], str]
             )
     out += notification_problems(spec.notifications, zones)
     out += quality_problems(spec.quality, zones)
-    out += contractor_problems(spec)
     patrol_points = assets | {p.id for p in spec.quality.places}
     out += patrol_problems(spec.quality.patrols, patrol_points, people)
     out += inspection_plan_problems(spec.quality, zones, people)
