@@ -1113,7 +1113,9 @@ def get_plan(session: Session, site: Site, plan_id: str) -> Plan:
     raise PlanNotFound(f"保养计划 {plan_id} 不存在", f"plan {plan_id!r} not found")
 
 
-def _validated(site: Site, data: PlanSpec | dict[str, Any]) -> PlanSpec:
+def _validated(
+    site: Site, data: PlanSpec | dict[str, Any], session: Session | None = None
+) -> PlanSpec:
     try:
         spec = data if isinstance(data, PlanSpec) else PlanSpec.model_validate(data)
     except ValidationError as exc:
@@ -1129,6 +1131,21 @@ def _validated(site: Site, data: PlanSpec | dict[str, Any]) -> PlanSpec:
             f"保养计划引用了不存在的设备或片区：{', '.join(unknown)}",
             f"unknown assets or zones: {', '.join(unknown)}",
         )
+    if spec.absorbs and session is not None:
+        known = {p.id for p in site.spec.plans} | set(template_library())
+        known |= set(
+            session.scalars(
+                select(PlanRecord.code).where(
+                    PlanRecord.site_id == site.id, PlanRecord.retired_at.is_(None)
+                )
+            )
+        )
+        missing = [name for name in spec.absorbs if name not in known]
+        if missing:
+            raise InvalidPlan(
+                f"absorbs：套保引用了不存在的计划或模板：{', '.join(missing)}",
+                f"absorbs: unknown plans or templates: {', '.join(missing)}",
+            )
     resolve_plan(spec, "api", site.spec.site.timezone)
     return spec
 
@@ -1155,7 +1172,7 @@ def create_plan(
     session: Session, site: Site, data: PlanSpec | dict[str, Any], now: datetime
 ) -> PlanView:
     """Add a plan through the API; its id must be new to the site (file and table)."""
-    spec = _validated(site, data)
+    spec = _validated(site, data, session)
     plans, broken = site_plans(session, site)
     if any(p.id == spec.id for p in plans) or any(b.id == spec.id for b in broken):
         raise PlanConflict(f"保养计划 {spec.id} 已存在", f"plan {spec.id!r} already exists")
@@ -1186,7 +1203,7 @@ def update_plan(
 ) -> PlanView:
     """Replace an API plan; occurrences already made stay, the next ones follow the new plan."""
     row = _record(session, site, plan_id)
-    spec = _validated(site, data)
+    spec = _validated(site, data, session)
     if spec.id != plan_id:
         raise InvalidPlan("不能修改计划编号", f"plan id {spec.id!r} differs from {plan_id!r}")
     row.spec, row.updated_at = spec.model_dump(mode="json", exclude_none=True), now

@@ -9,11 +9,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
+import pytest
 from sqlalchemy import select
 
 from maintenance.db import Database
 from maintenance.plans.library import template_library
-from maintenance.plans.service import materialize_due
+from maintenance.plans.service import InvalidPlan, create_plan, list_plans, materialize_due
 from maintenance.registry.service import sync_registry
 from maintenance.work_orders.models import Source, WorkOrder
 from tests.maintenance.plan_sites import fleet, plan_site
@@ -129,3 +130,32 @@ def test_a_year_of_tsg_visits_nests_into_one_visit_with_the_union_of_checklists(
     yearly = [w for w in orders if w.details["plan_id"] == "lift-y"]
     assert len(yearly) == 2 and all(len(w.details["checklist"]) == 74 for w in yearly)  # type: ignore[arg-type]
     assert all("套保" in w.description for w in yearly)
+
+
+def test_an_api_plan_absorbing_an_unknown_plan_is_refused_naming_the_field(
+    db: Database, tmp_path: Path
+) -> None:
+    site = plan_site(
+        tmp_path,
+        fleet("elevator", 1, "zone-a", "1栋", "lift"),
+        [{"id": "lift-hm", "template": "elevator-half-monthly"}],
+    )
+    now = datetime(2026, 1, 5, tzinfo=TZ).astimezone(UTC)
+    with db.session() as s:
+        sync_registry(s, site, now)
+        with pytest.raises(InvalidPlan) as err:
+            create_plan(
+                s, site, {"id": "q", "template": "elevator-quarterly", "absorbs": ["nope"]}, now
+            )
+        assert err.value.en == "absorbs: unknown plans or templates: nope"
+        # a site-file plan, a template id and a plan made through the API are all known
+        create_plan(
+            s, site, {"id": "q", "template": "elevator-quarterly", "absorbs": ["lift-hm"]}, now
+        )
+        create_plan(
+            s,
+            site,
+            {"id": "y", "template": "elevator-yearly", "absorbs": ["q", "elevator-half-yearly"]},
+            now,
+        )
+        assert [p.id for p in list_plans(s, site)] == ["lift-hm", "q", "y"]
