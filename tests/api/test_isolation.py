@@ -18,6 +18,7 @@ does not know how to call fails the test, so a new route cannot slip past.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from api.scopes import COMPANY
 from maintenance.db import Database
 from maintenance.notifications import Notification
 from maintenance.notify.models import NotificationDelivery
+from maintenance.residents.models import ResidentReport
 from propwatch.clock import ManualClock
 from propwatch.events import Severity
 from tests.api import many_sites
@@ -254,6 +256,21 @@ def _seed(client: TestClient, ctx: AppContext, site_id: str, n: int) -> SiteData
         s.add_all([delivery, hook])
         s.flush()
         d.notification_delivery_id, d.webhook_delivery_id = delivery.id, hook.id
+        # 报修人 of the site's order, its room naming the site: only its own callers may read it
+        s.add(
+            ResidentReport(
+                work_order_id=d.work_order_id,
+                site_id=site_id,
+                token_hash=hashlib.sha256(site_id.encode()).hexdigest(),
+                place_key="asset:pump-1",
+                category="general",
+                kind="other",
+                phone_masked="139****5678",
+                room=name[:32],
+                joined=False,
+                created_at=now,
+            )
+        )
     rect = _ok(
         client.post(
             f"/api/v1/sites/{site_id}/findings",
