@@ -12,6 +12,7 @@ from api.deps import AppContext
 from api.idempotency import IdempotencyKeys, IdempotencyMiddleware
 from api.routes import (
     alarms,
+    asset_structure,
     assets,
     attachments,
     checklists,
@@ -91,6 +92,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.include_router(work_orders.router)
     app.include_router(alarms.router)
     app.include_router(assets.router)
+    app.include_router(asset_structure.router)
     app.include_router(commands.router)
     app.include_router(reports.router)
     app.include_router(overview.router)

@@ -355,6 +355,7 @@ class AssetOut(BaseModel):
     out_of_service_since: datetime | None = None
     out_of_service_by: str | None = None
     out_of_service_reason: str | None = None
+    parent: str | None = Field(None, description="上级: the asset holding this one")
 
 
 class TokenCreate(BaseModel):

@@ -12,6 +12,7 @@ from maintenance.alarms.models import Alarm, ProcessedEvent
 from maintenance.commands.models import DeviceCommand
 from maintenance.costs.models import ExtraCost, LabourEntry, PaidRepair
 from maintenance.dead_letters import DeadLetter
+from maintenance.downtime.models import DowntimeMark
 from maintenance.notifications import Notification
 from maintenance.notify.models import NotificationAttempt, NotificationCursor, NotificationDelivery
 from maintenance.parts.models import Movement, Part, PartLine, Stock, StockCount, Store
@@ -43,6 +44,7 @@ __all__ = [
     "Building",
     "DeadLetter",
     "DeviceCommand",
+    "DowntimeMark",
     "Escalation",
     "ExternalRef",
     "ExtraCost",

@@ -25,6 +25,8 @@ Definitions, so the figures can be checked by hand:
 - 回访率 and 满意度 (revisit rate, revisit on time, satisfaction and the mean of each score, per
   site and zone, beside the site file's `service_targets`) are defined in
   `maintenance.satisfaction`.
+- 设备可用率 (availability, MTBF and MTTR per asset from its stops) is defined in
+  `maintenance.downtime.report`.
 - 维修费用 (labour, parts, extras per asset, zone and site; 有偿维修 quoted and paid) is defined
   in `maintenance.costs.report`.
 - PM compliance (计划保养按时完成率), the planned-maintenance percentage and the backlog in
@@ -47,6 +49,7 @@ from maintenance.alarms.kpi import AlarmSystemKpis, alarm_system_kpis
 from maintenance.assignment import zone_supervisor
 from maintenance.contracts import ExpiryNotice, expiring
 from maintenance.costs.report import CostReport, cost_report
+from maintenance.downtime.report import AvailabilityReport, availability_report
 from maintenance.plans.compliance import PmCompliance, pm_compliance
 from maintenance.registry.models import Asset, Zone
 from maintenance.satisfaction import RevisitReport, revisit_report
@@ -226,6 +229,8 @@ class MonthlyReport(BaseModel):
     tighten_plans: list[PlanAdvice]
     alarm_system: AlarmSystemKpis
     revisits: RevisitReport
+    # 设备可用率: stops from down alarms and orders marked 停机, availability and MTBF per asset
+    availability: AvailabilityReport
     costs: CostReport
     # 计划保养完成率, planned-maintenance share and backlog (maintenance.plans.compliance)
     pm: PmCompliance
@@ -284,6 +289,7 @@ def monthly_report(
         tighten_plans=advice,
         alarm_system=alarm_system_kpis(session, spec, start, end, now),
         revisits=revisit_report(session, spec, start, end, now),
+        availability=availability_report(session, spec, start, max(start, min(end, now))),
         costs=cost_report(session, spec, start, end),
         pm=pm_compliance(session, spec, start, end, now),
     )

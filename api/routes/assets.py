@@ -38,6 +38,7 @@ def _out(a: Asset, z: Zone) -> AssetOut:
         out_of_service_since=a.out_of_service_since,
         out_of_service_by=a.out_of_service_by,
         out_of_service_reason=a.out_of_service_reason,
+        parent=a.parent_code,
     )
 
 

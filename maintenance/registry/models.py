@@ -81,6 +81,8 @@ class Asset(Base):
     install_date: Mapped[date | None] = mapped_column(Date)
     warranty_end: Mapped[date | None] = mapped_column(Date)
     device_id: Mapped[str | None] = mapped_column(String(64))
+    # 上级: the asset holding this one (the site file's `parent:`), by its code
+    parent_code: Mapped[str | None] = mapped_column(String(64))
     retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     state: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     state_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

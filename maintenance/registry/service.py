@@ -96,6 +96,7 @@ def sync_registry(session: Session, site: Site, now: datetime) -> SyncResult:
         arow.building, arow.location = a.building, a.location
         arow.install_date, arow.warranty_end = a.install_date, a.warranty_end
         arow.device_id, arow.retired_at = a.device, None
+        arow.parent_code = a.parent
         touch(arow, is_new)
         assets[a.id] = arow
     retired += _retire(assets, {a.id for a in spec.assets}, now)

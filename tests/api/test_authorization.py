@@ -96,6 +96,12 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/assets/{site_id}/{code}/commands"): R,
     ("POST", "/api/v1/assets/{site_id}/{code}/commands"): {"duty"},  # 遥控: the duty room
     ("GET", "/api/v1/assets/{site_id}/{code}/commands/{command_id}"): R,
+    ("GET", "/api/v1/assets/{site_id}/{code}/hierarchy"): R,
+    ("GET", "/api/v1/assets/{site_id}/{code}/downtime"): R,
+    ("GET", "/api/v1/sites/{site_id}/availability"): R,
+    ("GET", "/api/v1/work-orders/{work_order_id}/downtime"): R,
+    ("PUT", "/api/v1/work-orders/{work_order_id}/downtime"): R,
+    ("DELETE", "/api/v1/work-orders/{work_order_id}/downtime"): R,
     ("GET", "/api/v1/reports/{site_id}/stocktake"): OPS,
     ("GET", "/api/v1/reports/{site_id}/monthly"): OPS,
     ("GET", "/api/v1/work-orders/export"): R,
@@ -229,6 +235,7 @@ BODIES: dict[str, dict[str, object]] = {
     "out-of-service": {"reason": "传感器送修"},
     "commands": {"point": "circuit_1_command", "value": True},
     "check-ins": {"point": "lobby-1"},
+    "downtime": {"since": "reported", "reason": "停泵检修"},
     "statutory-inspections": {
         "asset": "lift-1-1",
         "type": "elevator-periodic",

@@ -436,6 +436,9 @@ BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/api/v1/assets/{site_id}/{code}/commands"): lambda d: {
         "json": {"point": "run_command", "value": False}
     },
+    ("PUT", "/api/v1/work-orders/{work_order_id}/downtime"): lambda d: {
+        "json": {"since": "reported", "reason": "停泵检修"}
+    },
     ("POST", "/api/v1/sites/{site_id}/plans"): lambda d: {
         "json": {"id": "pump-monthly-2", "template": "water-pump-monthly"}
     },

@@ -1,0 +1,1 @@
+"""停机: downtime intervals of assets, availability and MTBF."""
