@@ -313,7 +313,7 @@ def _figures(
             revisit.revisit_rate,
             revisit.revisited,
             revisit.closed,
-            targets.service_revisit_rate,
+            targets.revisit_rate,
             Compare.AT_LEAST,
         ),
     ]

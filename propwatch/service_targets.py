@@ -20,7 +20,7 @@ DEFAULT_RESPONSE_8H = 0.95
 """维修响应 within 8 h: the plans ask it of every repair; 95 % allows for the odd miss."""
 DEFAULT_EMERGENCY_1H = 0.95
 """紧急 on site within 1 h."""
-DEFAULT_SERVICE_REVISIT_RATE = 1.0
+DEFAULT_REVISIT_RATE = 1.0
 """事事有回访: every closed report revisited."""
 
 
@@ -34,11 +34,11 @@ class ServiceTargets(BaseModel):
         description="满意度: share of scored revisits with every score 4 or more",
     )
     revisit_rate: float | None = Field(
-        None,
+        DEFAULT_REVISIT_RATE,
         ge=0,
         le=1,
-        description="回访率 in the monthly report: share of closed orders that needed one "
-        "revisited (the 服务报告 uses `service_revisit_rate`)",
+        description="回访率 (the monthly report and the 服务报告): share of closed orders that "
+        "needed one revisited",
     )
     revisit_on_time: float | None = Field(
         None, ge=0, le=1, description="回访及时率: share of revisits made by their due time"
@@ -63,10 +63,4 @@ class ServiceTargets(BaseModel):
         ge=0,
         le=1,
         description="紧急到场: share of emergency repairs on site within 1 h, at least",
-    )
-    service_revisit_rate: float | None = Field(
-        DEFAULT_SERVICE_REVISIT_RATE,
-        ge=0,
-        le=1,
-        description="回访率 in the 服务报告: share of closed orders that needed one revisited",
     )

@@ -295,7 +295,7 @@ def test_the_satisfaction_target_is_the_plans_90_percent_unless_the_site_file_se
 ) -> None:
     plain = load_site(EXAMPLE_SITE)
     assert plain.spec.service_targets.satisfaction == 0.90
-    assert plain.spec.service_targets.revisit_rate is None
+    assert plain.spec.service_targets.revisit_rate == 1.0  # 事事有回访, the 服务报告's too
     path = tmp_path / "site.yaml"
     path.write_text(EXAMPLE_SITE.read_text(encoding="utf-8") + TARGETS, "utf-8")
     assert load_site(path).spec.service_targets.satisfaction == 0.85
