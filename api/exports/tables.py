@@ -314,4 +314,43 @@ def monthly_sheets(report: MonthlyReport, spec: SiteFile) -> list[Sheet]:
                 for s in kpis.standing
             ],
         ),
+        Sheet("维修费用", COST_HEADERS, _cost_rows(report)),
     ]
+
+
+COST_HEADERS = (
+    "范围",
+    "名称",
+    "完成工单",
+    "工时（小时）",
+    "人工费（元）",
+    "材料费（元）",
+    "其他费用（元）",
+    "合计（元）",
+)
+
+
+def _cost_rows(report: MonthlyReport) -> list[Row]:
+    """维修费用: the site, each zone, each asset; then 有偿维修 quoted, paid and owed."""
+    c = report.costs
+    rows: list[Row] = []
+    for scope, group in (("全项目", [c.site]), ("片区", c.by_zone), ("设备", c.by_asset)):
+        rows += [
+            (
+                scope,
+                r.name,
+                r.orders,
+                r.labour_hours,
+                float(r.labour),
+                float(r.parts),
+                float(r.extras),
+                float(r.total),
+            )
+            for r in group
+        ]
+    p = c.paid_repairs
+    rows.append(
+        ("有偿维修", f"报价 {p.quoted} 元，已收 {p.paid} 元，未收 {p.unpaid} 元", p.orders)
+        + (None,) * 5
+    )
+    return rows

@@ -530,6 +530,16 @@ MONTHLY = {
         "已搁置",
         "停用",
     ],
+    "维修费用": [
+        "范围",
+        "名称",
+        "完成工单",
+        "工时（小时）",
+        "人工费（元）",
+        "材料费（元）",
+        "其他费用（元）",
+        "合计（元）",
+    ],
 }
 
 
@@ -614,7 +624,24 @@ def expected_monthly(m: dict[str, Any], site: Site) -> dict[str, list[list[Any]]
             ]
             for s in k["standing"]
         ],
+        "维修费用": _expected_costs(m["costs"]),
     }
+
+
+def _expected_costs(c: dict[str, Any]) -> list[list[Any]]:
+    rows = [
+        [scope, r["name"], r["orders"], r["labour_hours"]]
+        + [float(r[k]) for k in ("labour", "parts", "extras", "total")]
+        for scope, group in (
+            ("全项目", [c["site"]]),
+            ("片区", c["by_zone"]),
+            ("设备", c["by_asset"]),
+        )
+        for r in group
+    ]
+    p = c["paid_repairs"]
+    said = f"报价 {p['quoted']} 元，已收 {p['paid']} 元，未收 {p['unpaid']} 元"
+    return [*rows, ["有偿维修", said, p["orders"], None, None, None, None, None]]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
