@@ -898,7 +898,9 @@ def reference_problems(spec: SiteFile) -> list[tuple[tuple[str | int, ...], str]
                 )
             )
     plan_ids: dict[str, int] = {}
-    templates = _plan_templates() if any(p.template for p in spec.plans) else set()
+    nests = any(p.absorbs for p in spec.plans)
+    templates = _plan_templates() if nests or any(p.template for p in spec.plans) else set()
+    absorbable = {p.id for p in spec.plans} | templates if nests else set()
     for i, plan in enumerate(spec.plans):
         if plan.id in plan_ids:
             out.append((("plans", i, "id"), _twice("plans", plan_ids[plan.id], plan.id)))
@@ -926,6 +928,14 @@ def reference_problems(spec: SiteFile) -> list[tuple[tuple[str | int, ...], str]
                     unknown_reference("计划模板", "template", plan.template, templates),
                 )
             )
+        for j, name in enumerate(plan.absorbs):
+            if name not in absorbable:
+                out.append(
+                    (
+                        ("plans", i, "absorbs", j),
+                        unknown_reference("计划或模板", "plan or template", name, absorbable),
+                    )
+                )
     out += notification_problems(spec.notifications, zones)
     out += quality_problems(spec.quality, zones)
     patrol_points = assets | {p.id for p in spec.quality.places}

@@ -17,6 +17,7 @@ from maintenance.plans.library import template_library
 from maintenance.plans.service import InvalidPlan, create_plan, list_plans, materialize_due
 from maintenance.registry.service import sync_registry
 from maintenance.work_orders.models import Source, WorkOrder
+from propwatch.config_file import ConfigError
 from tests.maintenance.plan_sites import fleet, plan_site
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -159,3 +160,19 @@ def test_an_api_plan_absorbing_an_unknown_plan_is_refused_naming_the_field(
             now,
         )
         assert [p.id for p in list_plans(s, site)] == ["lift-hm", "q", "y"]
+
+
+def test_a_site_file_plan_absorbing_an_unknown_plan_is_refused_at_its_line(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        plan_site(
+            tmp_path,
+            fleet("elevator", 1, "zone-a", "1栋", "lift"),
+            [
+                {"id": "lift-hm", "template": "elevator-half-monthly"},
+                {"id": "lift-q", "template": "elevator-quarterly", "absorbs": ["lift-hn"]},
+            ],
+        )
+    [problem] = [p for p in err.value.problems if "absorbs" in p]
+    assert "plans[1].absorbs[0]" in problem and "lift-hn" in problem and "lift-hm" in problem
