@@ -165,18 +165,8 @@ def submit(
     digest = token_hash(token)
     joined = _open_duplicate(session, new, now)
     room = f"（{new.room}）" if new.room else ""
-    if joined is not None:
-        wo = work_orders.get_work_order(session, joined, lock=True)
-        count = reporter_count(session, wo.id) + 1
-        comments.add_comment(
-            session,
-            wo.id,
-            actor=RESIDENT,
-            now=now,
-            text=f"报修人 +1（共 {count} 人）{room}：{new.description}"[:2000],
-        )
-    else:
-        wo, _ = work_orders.create_work_order(
+    if joined is None:
+        wo, created = work_orders.create_work_order(
             session,
             spec,
             work_orders.NewWorkOrder(
@@ -192,9 +182,22 @@ def submit(
                 zone_code=new.spot.zone,
                 location=new.spot.name[:300],
                 details={"channel": "扫码报修", "kind": new.kind.id},
+                dedup_key=_twin_key(new, now),
             ),
             now,
             actor=RESIDENT,
+        )
+        if not created:  # a twin sent at the same moment made it first: join it
+            joined = wo.id
+    if joined is not None:
+        wo = work_orders.get_work_order(session, joined, lock=True)
+        count = reporter_count(session, wo.id) + 1
+        comments.add_comment(
+            session,
+            wo.id,
+            actor=RESIDENT,
+            now=now,
+            text=f"报修人 +1（共 {count} 人）{room}：{new.description}"[:2000],
         )
     report = ResidentReport(
         work_order_id=wo.id,
@@ -212,6 +215,15 @@ def submit(
     session.add(report)
     session.flush()
     return Submitted(wo, report, token, joined is not None)
+
+
+def _twin_key(new: NewReport, now: datetime) -> str:
+    """The open order's unique key for reports of one spot and category in one clock hour.
+
+    `_open_duplicate` finds an earlier report's order, but two sent at the same moment both
+    find none; this key (cleared, like an alarm order's, once the order is resolved or
+    cancelled) lets only one of them make the order, and the other joins it."""
+    return f"resident:{new.site_id}:{new.spot.key}:{new.kind.category.value}:{now:%Y%m%d%H}"
 
 
 def _open_duplicate(session: Session, new: NewReport, now: datetime) -> int | None:

@@ -5,6 +5,7 @@ resident's own 回访评价, and phones that only customer service reads whole."
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from api.app import create_app
 from api.auth import ApiRole, issue_token
 from api.deps import AppContext
 from api.resident_gate import ResidentGate
@@ -24,6 +26,7 @@ from propwatch.clock import ManualClock
 from propwatch.site import Site
 from tests.api import integration
 from tests.api.conftest import Tokens, bearer
+from tests.api.live import serve
 
 db, migrated_template, example_site = (
     integration.db,
@@ -400,3 +403,34 @@ def test_the_service_role_reads_reporters_and_nothing_else(
 ) -> None:
     for path in ("/api/v1/work-orders", "/api/v1/alarms", "/api/v1/reports/hexie/stocktake"):
         assert client.get(path, headers=bearer(service_token)).status_code == 403, path
+
+
+def test_the_same_report_sent_at_once_makes_one_order_with_every_reporter(
+    ctx: AppContext, example_site: Site
+) -> None:
+    """Neighbours scanning the same code at the same moment (or one resident's double tap):
+    each read finds no open order, yet one order comes of it, with every reporter on it."""
+    phones = [f"1370000{n:04d}" for n in range(6)]
+    with serve(create_app(ctx)) as base:
+
+        def send(phone: str) -> dict[str, Any]:
+            r = httpx.post(
+                f"{base}/api/v1/public/sites/{example_site.id}/reports",
+                data={
+                    "kind": "lighting",
+                    "description": "大堂灯不亮",
+                    "phone": phone,
+                    "place": "lobby-1",
+                },
+                timeout=30,
+            )
+            assert r.status_code == 201, r.text
+            answer: dict[str, Any] = r.json()
+            return answer
+
+        with ThreadPoolExecutor(len(phones)) as pool:
+            answers = list(pool.map(send, phones))
+    assert len({a["code"] for a in answers}) == 1
+    assert sorted(a["joined"] for a in answers) == [False] + [True] * 5
+    assert count(ctx, WorkOrder) == 1 and count(ctx, ResidentReport) == 6
+    assert max(a["reporters"] for a in answers) == 6
