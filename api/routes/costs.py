@@ -9,6 +9,7 @@ themselves only; the quote to the resident is the duty room's (or the ticket sys
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
@@ -125,6 +126,32 @@ def _locked(
     return wo
 
 
+def _changed(
+    session: Session,
+    ctx: Ctx,
+    caller: Principal,
+    request: Request,
+    wo: WorkOrder,
+    response: Response,
+    detail: dict[str, Any],
+    created: bool = False,
+) -> WorkOrderCosts:
+    """A change to the order's costs audited, and the costs as they are now (with `Location`
+    for a new entry)."""
+    audit(
+        session,
+        ctx,
+        caller,
+        request,
+        subject=f"work_order:{wo.id}",
+        status_code=201 if created else 200,
+        detail=detail,
+    )
+    if created:
+        response.headers["Location"] = f"/api/v1/work-orders/{wo.id}/costs"
+    return _costs(session, ctx, wo, response)
+
+
 def _own_entry(caller: Principal, person: str) -> None:
     if caller.role is ApiRole.TECHNICIAN and person != caller.person:
         raise ApiProblem(403, "只能登记自己的工时 (not your labour)", code="not_your_labour")
@@ -173,17 +200,16 @@ def post_labour(
         actor=_actor(caller),
         now=ctx.clock.now(),
     )
-    audit(
+    return _changed(
         session,
         ctx,
         caller,
         request,
-        subject=f"work_order:{wo.id}",
-        status_code=201,
-        detail={**body.model_dump(mode="json"), "person": person, "labour": row.id},
+        wo,
+        response,
+        {**body.model_dump(mode="json"), "person": person, "labour": row.id},
+        created=True,
     )
-    response.headers["Location"] = f"/api/v1/work-orders/{wo.id}/costs"
-    return _costs(session, ctx, wo, response)
 
 
 @router.patch(
@@ -213,16 +239,15 @@ def patch_labour(
             setattr(row, name, value)
     row.updated_at = now
     service.touch(wo, now)
-    audit(
+    return _changed(
         session,
         ctx,
         caller,
         request,
-        subject=f"work_order:{wo.id}",
-        status_code=200,
-        detail={**body.model_dump(mode="json", exclude_unset=True), "labour": row.id},
+        wo,
+        response,
+        {**body.model_dump(mode="json", exclude_unset=True), "labour": row.id},
     )
-    return _costs(session, ctx, wo, response)
 
 
 @router.delete(
@@ -245,16 +270,15 @@ def delete_labour(
     _own_entry(caller, row.person)
     session.delete(row)
     service.touch(wo, ctx.clock.now())
-    audit(
+    return _changed(
         session,
         ctx,
         caller,
         request,
-        subject=f"work_order:{wo.id}",
-        status_code=200,
-        detail={"labour": entry_id, "person": row.person, "minutes": row.minutes},
+        wo,
+        response,
+        {"labour": entry_id, "person": row.person, "minutes": row.minutes},
     )
-    return _costs(session, ctx, wo, response)
 
 
 @router.post(
@@ -286,17 +310,16 @@ def post_extra(
     session.add(row)
     service.touch(wo, now)
     session.flush()
-    audit(
+    return _changed(
         session,
         ctx,
         caller,
         request,
-        subject=f"work_order:{wo.id}",
-        status_code=201,
-        detail={**body.model_dump(mode="json"), "extra": row.id},
+        wo,
+        response,
+        {**body.model_dump(mode="json"), "extra": row.id},
+        created=True,
     )
-    response.headers["Location"] = f"/api/v1/work-orders/{wo.id}/costs"
-    return _costs(session, ctx, wo, response)
 
 
 @router.patch(
@@ -324,16 +347,15 @@ def patch_extra(
         row.amount_fen = _fen(body.amount)
     row.updated_at = now
     service.touch(wo, now)
-    audit(
+    return _changed(
         session,
         ctx,
         caller,
         request,
-        subject=f"work_order:{wo.id}",
-        status_code=200,
-        detail={**body.model_dump(mode="json", exclude_unset=True), "extra": row.id},
+        wo,
+        response,
+        {**body.model_dump(mode="json", exclude_unset=True), "extra": row.id},
     )
-    return _costs(session, ctx, wo, response)
 
 
 @router.delete(
@@ -355,16 +377,15 @@ def delete_extra(
     row = service.extra_cost(session, wo, extra_id)
     session.delete(row)
     service.touch(wo, ctx.clock.now())
-    audit(
+    return _changed(
         session,
         ctx,
         caller,
         request,
-        subject=f"work_order:{wo.id}",
-        status_code=200,
-        detail={"extra": extra_id, "amount": yuan(row.amount_fen)},
+        wo,
+        response,
+        {"extra": extra_id, "amount": yuan(row.amount_fen)},
     )
-    return _costs(session, ctx, wo, response)
 
 
 @router.put(
@@ -392,16 +413,9 @@ def put_paid_repair(
         actor=_actor(caller),
         now=ctx.clock.now(),
     )
-    audit(
-        session,
-        ctx,
-        caller,
-        request,
-        subject=f"work_order:{wo.id}",
-        status_code=200,
-        detail={"paid_repair": body.model_dump(mode="json")},
+    return _changed(
+        session, ctx, caller, request, wo, response, {"paid_repair": body.model_dump(mode="json")}
     )
-    return _costs(session, ctx, wo, response)
 
 
 @router.delete(
@@ -420,13 +434,4 @@ def delete_paid_repair(
 ) -> WorkOrderCosts:
     wo = _locked(session, caller, work_order_id, if_match)
     service.clear_paid_repair(session, wo, ctx.clock.now())
-    audit(
-        session,
-        ctx,
-        caller,
-        request,
-        subject=f"work_order:{wo.id}",
-        status_code=200,
-        detail={"paid_repair": None},
-    )
-    return _costs(session, ctx, wo, response)
+    return _changed(session, ctx, caller, request, wo, response, {"paid_repair": None})
