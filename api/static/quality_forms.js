@@ -252,11 +252,14 @@ export async function installQualityForms(site, inspect) {
     holder.replaceChildren(make());
     holder.hidden = false;
   };
+  // replaceChildren writes a null as the text "null": only the buttons offered go in
   bar.replaceChildren(
-    el("button", { id: "new-finding", type: "button", onclick: () => show(() => findingForm(site.id, options)) }, "记录问题"),
-    sheets.length
-      ? el("button", { id: "new-inspection", type: "button", onclick: () => show(() => inspectionForm(site.id, options, sheets, site.zones)) }, "品质检查")
-      : null,
+    ...[
+      el("button", { id: "new-finding", type: "button", onclick: () => show(() => findingForm(site.id, options)) }, "记录问题"),
+      sheets.length
+        ? el("button", { id: "new-inspection", type: "button", onclick: () => show(() => inspectionForm(site.id, options, sheets, site.zones)) }, "品质检查")
+        : null,
+    ].filter(Boolean),
   );
   bar.hidden = false;
   document.body.dataset.qualityForms = "ready";

@@ -1,7 +1,8 @@
 // 我的任务: a technician's open work orders in due order, on a phone. Each card opens to the
 // steps (接单 / 到场 / 挂起 / 恢复 / 完成), the checklist, a note and photos. 完成 goes through a
 // gate: every checklist item recorded or marked 不适用, a photo where the order needs one, and a
-// confirmation. What is being typed survives the live updates that re-render the cards.
+// confirmation. 我的整改 (rectifications.js) sits above the orders. What is being typed survives
+// the live updates that re-render the cards.
 import {
   $,
   api,
@@ -19,6 +20,7 @@ import {
 } from "/static/common.js";
 import { stepSentence, thumb } from "/static/order_drawer.js";
 import { installQualityForms } from "/static/quality_forms.js";
+import { installRectifications, loadRectifications } from "/static/rectifications.js";
 
 const OPEN = ["registered", "dispatched", "accepted", "on_site", "on_hold", "reopened"];
 const STEPS = {
@@ -498,6 +500,7 @@ async function main() {
       installQualityForms(sites[0], ["duty", "admin"].includes(me.role)).catch((err) =>
         toast(`质量表单加载失败：${err.message}`, "error"),
       );
+      installRectifications(sites[0], me).catch((err) => toast(`整改加载失败：${err.message}`, "error"));
     }
   } catch (err) {
     if (err.status !== 401) toast(`加载失败：${err.message}`, "error");
@@ -508,13 +511,19 @@ async function main() {
   listen(
     () => {
       clearTimeout(timer);
-      timer = setTimeout(() => loadTasks().catch(console.error), 250);
+      timer = setTimeout(() => {
+        loadTasks().catch(console.error);
+        loadRectifications().catch(console.error);
+      }, 250);
     },
     (s) => {
       stream.textContent = s === "live" ? "实时" : "重连中";
       stream.className = `dot ${s}`;
       document.body.dataset.stream = s;
-      if (s === "live") loadTasks().catch(console.error);
+      if (s === "live") {
+        loadTasks().catch(console.error);
+        loadRectifications().catch(console.error);
+      }
     },
   );
   setInterval(() => tickCountdowns($("#task-list")), 1000);
