@@ -11,6 +11,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.validation import Day
+
 Money = Annotated[Decimal, Field(ge=0, le=Decimal("9999999.99"), decimal_places=2)]
 
 
@@ -25,13 +27,13 @@ class LabourEntryIn(_In):
         None, max_length=64, description="who worked; a technician's token: themselves only"
     )
     minutes: int = Field(ge=1, le=1440)
-    work_date: date = Field(description="the local day of the work")
+    work_date: Day = Field(description="the local day of the work")
     note: str = Field("", max_length=500)
 
 
 class LabourEntryPatch(_In):
     minutes: int | None = Field(None, ge=1, le=1440)
-    work_date: date | None = None
+    work_date: Day | None = None
     note: str | None = Field(None, max_length=500)
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import email.message
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -38,7 +38,7 @@ from api.openapi_paths import path_values
 from api.problems import problem
 from api.scopes import COMPANY, covers, region_of
 from maintenance.errors import UnknownReference
-from propwatch.time_bounds import OUT_OF_RANGE_EN, OUT_OF_RANGE_ZH, within_bounds
+from propwatch.time_bounds import EARLIEST, LATEST, OUT_OF_RANGE_EN, OUT_OF_RANGE_ZH, within_bounds
 
 if TYPE_CHECKING:
     from api.auth import Principal
@@ -204,6 +204,31 @@ def _within_range(value: datetime) -> datetime:
 Moment = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_within_range)]
 """An RFC 3339 date-time with offset the code can compute with: 1970-01-01 … 2200-01-01 UTC,
 else 422."""
+
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _date_text(value: object) -> object:
+    # the published format is `date`: no Unix seconds (0 would be 1970-01-01), no date-times
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _DATE.match(value):
+        raise PydanticCustomError(
+            "date_format", "日期须为 YYYY-MM-DD 格式，如 2026-11-23 (a date as YYYY-MM-DD)"
+        )
+    return value
+
+
+def _day_in_range(value: date) -> date:
+    if not EARLIEST.year <= value.year < LATEST.year:
+        raise PydanticCustomError("date_out_of_range", f"{OUT_OF_RANGE_ZH} ({OUT_OF_RANGE_EN})")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_date_text), AfterValidator(_day_in_range)]
+"""A calendar day as `YYYY-MM-DD` in the years the code can compute with (1970 … 2199), else
+422: what a body or query sends as a date (a bare number is not one)."""
 
 
 # -- references ----------------------------------------------------------------------------------

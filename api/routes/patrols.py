@@ -26,6 +26,7 @@ from api.patrol_schemas import (
 )
 from api.problems import PROBLEM_RESPONSES, ApiProblem
 from api.routes.quality import SiteStaff
+from api.validation import Day
 from maintenance.quality import patrols
 from maintenance.quality.patrols import LEFT, STATUS_ZH, PointStatus, RoundState
 from maintenance.quality.service import local
@@ -187,7 +188,7 @@ def get_rounds(
     session: DbSession,
     who: SiteStaff,
     day: Annotated[
-        date | None, Query(alias="date", description="local day, YYYY-MM-DD; default today")
+        Day | None, Query(alias="date", description="local day, YYYY-MM-DD; default today")
     ] = None,
     point: Annotated[
         str | None, Query(max_length=64, description="only the patrols of this point")

@@ -4,7 +4,6 @@ and `maintenance.plans.forecast`."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
@@ -12,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import Ctx, DbSession, Operator, Reader, audit, site_of
 from api.problems import PROBLEM_RESPONSES
+from api.validation import Day
 from maintenance.plans.forecast import Forecast, plan_forecast
 from maintenance.statutory.service import (
     InspectionResult,
@@ -33,13 +33,13 @@ class InspectionResultIn(BaseModel):
 
     asset: str = Field(min_length=1, max_length=64)
     type: str = Field(min_length=1, max_length=64, description="e.g. elevator-periodic")
-    inspected_on: date
+    inspected_on: Day
     passed: bool
     certificate_no: str | None = Field(
         default=None, max_length=64, description="检验合格证编号 (needed when passed)"
     )
-    certificate_expiry: date | None = None
-    next_due: date | None = Field(
+    certificate_expiry: Day | None = None
+    next_due: Day | None = Field(
         default=None,
         description="unless given: the certificate's expiry, else the date plus the interval "
         "when passed, plus 30 days when not (复检)",

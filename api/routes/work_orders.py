@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import work_order_bulk as bulk
 from api.auth import ApiRole, Principal
-from api.cost_views import order_summary
+from api.cost_views import order_summary, summary
 from api.deps import (
     AppContext,
     Ctx,
@@ -65,6 +65,7 @@ from api.work_order_schemas import (
 from maintenance.alarms.models import Alarm
 from maintenance.alarms.states import RECONCILIATION
 from maintenance.assignment import reassign_candidates
+from maintenance.costs.service import OrderCost
 from maintenance.parts.quantities import price
 from maintenance.plans.service import PLAN_ACTOR, CheckRecord, record_check
 from maintenance.work_orders import comments, revisits, service
@@ -218,6 +219,11 @@ def _detail(
     actors = {t.actor for t in view.transitions} | {r.by for r in revisited}
     names = _actor_names(session, ctx, people, actors)
     revisited = [r.model_copy(update={"by_name": names.get(r.by)}) for r in revisited]
+    costs = None
+    if site is not None and new:
+        costs = summary(site.spec, OrderCost(wo.id))  # nothing spent on a new order yet
+    elif site is not None:
+        costs = order_summary(session, site.spec, wo)
     return WorkOrderDetail(
         **view.model_dump(),
         external_id=ext,
@@ -231,7 +237,7 @@ def _detail(
         and needs_photo(site.spec.work_orders, wo.category, wo.details or {}),
         parts=parts,
         parts_cost=parts_cost,
-        costs=None if new or site is None else order_summary(session, site.spec, wo),
+        costs=costs,
     )
 
 

@@ -48,13 +48,15 @@ class VictoriaReader:
         )
 
     def read(self, query: SeriesQuery) -> list[Series]:
-        """Windows that have ended by now through `query_range`; the one still running, if any,
-        through an instant query at now. victoria-metrics replaces the value of a range point
-        later than its now (`-search.latencyOffset`) with the point before it, so a range never
-        reaches past now: that would repeat the last window's mean over empty ones."""
+        """Windows that have ended by now through `query_range`; the last one, if it is still
+        running or cut short by the query's stop, through an instant query at the earlier of
+        the two. victoria-metrics replaces the value of a range point later than its now
+        (`-search.latencyOffset`) with the point before it, so a range never reaches past now:
+        that would repeat the last window's mean over empty ones."""
         step = timedelta(seconds=query.step)
         now = self.clock.now()
-        ended = min(query.stop, max(query.start, query.start + (now - query.start) // step * step))
+        upto = min(query.stop, now)  # a window ending past `stop` is partial too, not ended
+        ended = max(query.start, query.start + (upto - query.start) // step * step)
         out = []
         for point in query.points:
             values = []
@@ -65,10 +67,10 @@ class VictoriaReader:
                     ended - _MS,
                     query.step,
                 )
-            if ended < query.stop and ended < now:
-                # [ended, now]: a lookbehind of (now - ended) + 1 ms back from now
-                reach = (to_ns(now) - to_ns(ended)) // 1_000_000 + 1
-                mean = self._instant(self._mean(query, point, f"{reach}ms"), now)
+            if ended < upto:
+                # [ended, upto]: a lookbehind of (upto - ended) + 1 ms back from upto
+                reach = (to_ns(upto) - to_ns(ended)) // 1_000_000 + 1
+                mean = self._instant(self._mean(query, point, f"{reach}ms"), upto)
                 if mean is not None:
                     values.append((ended, mean))
             out.append(Series(point, values))
