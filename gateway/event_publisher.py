@@ -20,6 +20,7 @@ import asyncio
 import logging
 import sqlite3
 import threading
+import time
 from collections import deque
 
 import paho.mqtt.client as paho
@@ -143,7 +144,7 @@ class EventPublisher:
                     await self._wake.wait()
                 continue
             if not self.mqtt.connected.is_set():
-                await self.clock.sleep(0.1)
+                await asyncio.sleep(0.1)  # a real connection: real time, not the injected clock
                 continue
             if await self._publish_window(events):
                 self.published += len(events)
@@ -173,15 +174,18 @@ class EventPublisher:
             pass
 
     async def _publish_window(self, events: list[StoredEvent]) -> bool:
+        """Publish and wait for the broker's acknowledgements. They come over a real socket, so
+        the wait is in real time: on a simulated clock that stopped, a wait on it never ended and
+        held every later event (an alarm raised in the last simulated second was never sent)."""
         infos = [self.mqtt.publish(e.topic, e.payload, qos=1, retain=e.retain) for e in events]
-        deadline = self.clock.monotonic() + self.ack_timeout
+        deadline = time.monotonic() + self.ack_timeout
         while True:
             waiting = [i for i in infos if not _acknowledged(i)]
             if not waiting:
                 return True
-            if any(_failed(i) for i in waiting) or self.clock.monotonic() > deadline:
+            if any(_failed(i) for i in waiting) or time.monotonic() > deadline:
                 return False
-            await self.clock.sleep(0.005)
+            await asyncio.sleep(0.005)
 
 
 def _acknowledged(info: paho.MQTTMessageInfo) -> bool:

@@ -13,7 +13,7 @@ import paho.mqtt.client as paho
 
 from gateway.event_publisher import EventPublisher
 from gateway.outbox import Outbox
-from propwatch.clock import SystemClock
+from propwatch.clock import ManualClock, SystemClock
 from propwatch.mqtt import MqttConnection
 from tests.support.servers import Mosquitto, start_mosquitto
 
@@ -85,3 +85,35 @@ def test_events_raised_while_the_broker_is_down_arrive_in_order_when_it_returns(
 
     first_seen = list(dict.fromkeys(seen))
     assert first_seen == list(range(50))
+
+
+def test_a_simulated_clock_that_stands_still_holds_no_event_back(tmp_path: Path) -> None:
+    """Acknowledgements come in real time: a publisher on a clock nobody advances (a test's
+    ManualClock after its last step) still sends event after event, each acknowledged."""
+    broker = start_mosquitto(tmp_path)
+
+    async def run() -> tuple[list[int], int]:
+        consumer = _Consumer(broker)
+        gateway = _gateway_connection(broker)
+        for c in (consumer.conn, gateway):
+            c.start()
+            await c.wait_connected()
+        await asyncio.sleep(0.3)  # the consumer's subscription is in place
+        publisher = EventPublisher(Outbox(tmp_path / "outbox.db"), gateway, ManualClock())
+        task = asyncio.create_task(publisher.run())
+        for seq in range(3):  # one at a time: each waits for the one before to be acknowledged
+            publisher.submit(TOPIC, json.dumps({"seq": seq}))
+            await _until(lambda n=seq: len(set(consumer.seen)) == n + 1, f"event {seq}", 10)
+        await _until(lambda: publisher.published == 3, "three acknowledged", 10)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        for c in (consumer.conn, gateway):
+            c.stop()
+        return consumer.seen, publisher.published
+
+    try:
+        seen, published = asyncio.run(run())
+    finally:
+        broker.stop()
+    assert list(dict.fromkeys(seen)) == [0, 1, 2]
+    assert published == 3
