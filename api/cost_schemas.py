@@ -44,7 +44,10 @@ class LabourEntryOut(BaseModel):
     minutes: int
     work_date: date
     note: str
+    rate: str = Field(description="元 per hour of the person")
+    cost: str = Field(description="its share of the person's labour cost, 元")
     created_by: str
+    created_by_name: str = Field(description="a person's name, or the token's role in words")
     created_at: datetime
 
 
@@ -63,6 +66,7 @@ class ExtraCostOut(BaseModel):
     description: str
     amount: str
     created_by: str
+    created_by_name: str
     created_at: datetime
 
 
@@ -90,7 +94,10 @@ class OnSiteOut(BaseModel):
     person_name: str | None
     arrived_at: datetime
     left_at: datetime
+    work_date: date = Field(description="the local day of 到场")
     minutes: float
+    rate: str
+    cost: str = Field(description="its share of the person's labour cost, 元")
 
 
 class PersonLabourOut(BaseModel):

@@ -171,7 +171,11 @@ class PartLineOut(BaseModel):
     state_zh: str
     unit_price: str = Field(description="at issue; before it, the catalogue's")
     cost: str | None = Field(description="quantity × unit price at issue; null until issued")
+    amount: str = Field(
+        description="quantity × unit price: the cost once issued, what it would cost before"
+    )
     added_by: str
+    added_by_name: str = Field(description="a person's name, or the token's role in words")
     added_at: datetime
 
 

@@ -3,7 +3,8 @@
 Rules live in `maintenance.costs`. The routes follow the order's own: any reader of the order
 sees its costs; a technician records labour and extras on their own tasks, labour for
 themselves only; the quote to the resident is the duty room's (or the ticket system's).
-`If-Match` takes the order's `ETag` (412 when stale) and every change gives the order a new one.
+`If-Match` takes the order's `ETag` (412 when stale) and every change gives the order a new one
+and is announced (`work_order.costs_changed`), so the pages open on the order follow it.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from api.cost_views import summary
 from api.deps import AppContext, Ctx, DbSession, Operator, Reader, RowId, audit
 from api.deps import visible_work_order as _visible
 from api.problems import PROBLEM_RESPONSES, ApiProblem
-from api.routes.work_orders import IfMatch, _precondition
+from api.routes.work_orders import IfMatch, _actor_names, _precondition
 from api.routes.work_orders import etag_of as order_etag
 from maintenance.costs import service
 from maintenance.costs.models import ExtraCost
@@ -55,6 +56,10 @@ def _actor(caller: Principal) -> str:
     return caller.person or caller.name
 
 
+def _name(ctx: AppContext, wo: WorkOrder, person: str) -> str:
+    return next((p.name for p in _spec(ctx, wo).people if p.id == person), person)
+
+
 def _fen(amount: Decimal) -> int:
     return int((amount * 100).to_integral_value())
 
@@ -66,6 +71,13 @@ def _costs(session: Session, ctx: AppContext, wo: WorkOrder, response: Response)
     spec = _spec(ctx, wo)
     names = {p.id: p.name for p in spec.people}
     cost = service.order_cost(session, spec, wo)
+    entries = service.labour_of(session, wo.id)
+    extras = service.extras_of(session, wo.id)
+    rates = {p.person: yuan(p.rate_fen) for p in cost.labour}
+    on_site_fen, entry_fen = service.row_costs_fen(cost, entries)
+    actors = _actor_names(
+        session, ctx, names, {e.created_by for e in entries} | {x.created_by for x in extras}
+    )
     return WorkOrderCosts(
         **summary(spec, cost).model_dump(),
         work_order_id=wo.id,
@@ -87,9 +99,12 @@ def _costs(session: Session, ctx: AppContext, wo: WorkOrder, response: Response)
                 person_name=names.get(s.person),
                 arrived_at=s.arrived_at,
                 left_at=s.left_at,
+                work_date=s.arrived_at.astimezone(spec.site.tz).date(),
                 minutes=round(s.seconds / 60, 1),
+                rate=rates[s.person],
+                cost=yuan(fen),
             )
-            for s in cost.stretches
+            for s, fen in zip(cost.stretches, on_site_fen, strict=True)
         ],
         entries=[
             LabourEntryOut(
@@ -99,10 +114,13 @@ def _costs(session: Session, ctx: AppContext, wo: WorkOrder, response: Response)
                 minutes=e.minutes,
                 work_date=e.work_date,
                 note=e.note,
+                rate=rates[e.person],
+                cost=yuan(fen),
                 created_by=e.created_by,
+                created_by_name=actors.get(e.created_by, e.created_by),
                 created_at=e.created_at,
             )
-            for e in service.labour_of(session, wo.id)
+            for e, fen in zip(entries, entry_fen, strict=True)
         ],
         extras=[
             ExtraCostOut(
@@ -110,9 +128,10 @@ def _costs(session: Session, ctx: AppContext, wo: WorkOrder, response: Response)
                 description=x.description,
                 amount=yuan(x.amount_fen),
                 created_by=x.created_by,
+                created_by_name=actors.get(x.created_by, x.created_by),
                 created_at=x.created_at,
             )
-            for x in service.extras_of(session, wo.id)
+            for x in extras
         ],
     )
 
@@ -134,10 +153,12 @@ def _changed(
     wo: WorkOrder,
     response: Response,
     detail: dict[str, Any],
+    what: str,
     created: bool = False,
 ) -> WorkOrderCosts:
-    """A change to the order's costs audited, and the costs as they are now (with `Location`
-    for a new entry)."""
+    """A change to the order's costs audited and announced (`what` it was, in words), and the
+    costs as they are now (with `Location` for a new entry)."""
+    service.announce(session, wo, what=what, actor=_actor(caller), now=ctx.clock.now())
     audit(
         session,
         ctx,
@@ -208,6 +229,7 @@ def post_labour(
         wo,
         response,
         {**body.model_dump(mode="json"), "person": person, "labour": row.id},
+        f"登记工时：{_name(ctx, wo, person)} {body.minutes} 分钟",
         created=True,
     )
 
@@ -247,6 +269,7 @@ def patch_labour(
         wo,
         response,
         {**body.model_dump(mode="json", exclude_unset=True), "labour": row.id},
+        f"修改工时：{_name(ctx, wo, row.person)} {row.minutes} 分钟",
     )
 
 
@@ -278,6 +301,7 @@ def delete_labour(
         wo,
         response,
         {"labour": entry_id, "person": row.person, "minutes": row.minutes},
+        f"删除工时：{_name(ctx, wo, row.person)} {row.minutes} 分钟",
     )
 
 
@@ -318,6 +342,7 @@ def post_extra(
         wo,
         response,
         {**body.model_dump(mode="json"), "extra": row.id},
+        f"其他费用：{row.description} {yuan(row.amount_fen)} 元",
         created=True,
     )
 
@@ -355,6 +380,7 @@ def patch_extra(
         wo,
         response,
         {**body.model_dump(mode="json", exclude_unset=True), "extra": row.id},
+        f"修改其他费用：{row.description} {yuan(row.amount_fen)} 元",
     )
 
 
@@ -385,6 +411,7 @@ def delete_extra(
         wo,
         response,
         {"extra": extra_id, "amount": yuan(row.amount_fen)},
+        f"删除其他费用：{row.description}",
     )
 
 
@@ -413,8 +440,16 @@ def put_paid_repair(
         actor=_actor(caller),
         now=ctx.clock.now(),
     )
+    paid = "，已收款" if body.paid else ""
     return _changed(
-        session, ctx, caller, request, wo, response, {"paid_repair": body.model_dump(mode="json")}
+        session,
+        ctx,
+        caller,
+        request,
+        wo,
+        response,
+        {"paid_repair": body.model_dump(mode="json")},
+        f"有偿维修：向住户收取 {yuan(_fen(body.quoted))} 元{paid}",
     )
 
 
@@ -434,4 +469,6 @@ def delete_paid_repair(
 ) -> WorkOrderCosts:
     wo = _locked(session, caller, work_order_id, if_match)
     service.clear_paid_repair(session, wo, ctx.clock.now())
-    return _changed(session, ctx, caller, request, wo, response, {"paid_repair": None})
+    return _changed(
+        session, ctx, caller, request, wo, response, {"paid_repair": None}, "取消有偿维修"
+    )

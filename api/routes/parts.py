@@ -47,11 +47,12 @@ from api.parts_schemas import (
 from api.problems import PROBLEM, PROBLEM_RESPONSES, ApiProblem, Problem
 from api.routes.work_orders import IfMatch, _actor_names, _precondition
 from api.routes.work_orders import etag_of as order_etag
+from maintenance.costs import service as costs
 from maintenance.errors import UnknownReference
 from maintenance.parts import imports, service
 from maintenance.parts.errors import StoreNotFound
 from maintenance.parts.models import MovementKind, Part
-from maintenance.parts.quantities import price, quantity, to_fen, to_milli
+from maintenance.parts.quantities import price, quantity, text, to_fen, to_milli
 from maintenance.work_orders.models import WorkOrder
 from propwatch.site import Site, SiteFile
 
@@ -631,11 +632,13 @@ def post_count(
 # -- parts on a work order ------------------------------------------------------------------------
 
 
-def _parts(session: Session, wo: WorkOrder, response: Response) -> WorkOrderParts:
+def _parts(session: Session, ctx: AppContext, wo: WorkOrder, response: Response) -> WorkOrderParts:
     session.flush()
     session.refresh(wo)
     response.headers["ETag"] = order_etag(session, wo)
-    lines, cost = line_views(session, wo.id)
+    site = ctx.sites.get(wo.site_id)
+    people = {p.id: p.name for p in site.spec.people} if site is not None else {}
+    lines, cost = line_views(session, wo.id, lambda by: _actor_names(session, ctx, people, by))
     return WorkOrderParts(
         work_order_id=wo.id, work_order_code=wo.code, lines=lines, parts_cost=cost
     )
@@ -647,9 +650,9 @@ def _parts(session: Session, wo: WorkOrder, response: Response) -> WorkOrderPart
     summary="工单备件: the lines (reserved, issued, returned) and the parts cost",
 )
 def get_order_parts(
-    work_order_id: RowId, response: Response, session: DbSession, caller: Reader
+    work_order_id: RowId, response: Response, ctx: Ctx, session: DbSession, caller: Reader
 ) -> WorkOrderParts:
-    return _parts(session, _visible(session, caller, work_order_id), response)
+    return _parts(session, ctx, _visible(session, caller, work_order_id), response)
 
 
 @router.post(
@@ -682,6 +685,14 @@ def post_order_part(
         now=ctx.clock.now(),
         note=body.note,
     )
+    part = service.line_part(session, line)
+    costs.announce(
+        session,
+        wo,
+        what=f"添加备件：{part.name} {text(quantity(line.quantity_milli))} {part.unit}",
+        actor=_actor(caller),
+        now=ctx.clock.now(),
+    )
     audit(
         session,
         ctx,
@@ -692,7 +703,7 @@ def post_order_part(
         detail={**body.model_dump(mode="json"), "line": line.id},
     )
     response.headers["Location"] = f"/api/v1/work-orders/{wo.id}/parts"
-    return _parts(session, wo, response)
+    return _parts(session, ctx, wo, response)
 
 
 @router.delete(
@@ -714,7 +725,15 @@ def delete_order_part(
     wo = _visible(session, caller, work_order_id)
     _precondition(session, wo, if_match)
     session.refresh(wo, with_for_update=True)
-    service.remove_line(session, wo, line_id, actor=_actor(caller), now=ctx.clock.now())
+    line = service.remove_line(session, wo, line_id, actor=_actor(caller), now=ctx.clock.now())
+    part = service.line_part(session, line)
+    costs.announce(
+        session,
+        wo,
+        what=f"移除备件：{part.name} {text(quantity(line.quantity_milli))} {part.unit}",
+        actor=_actor(caller),
+        now=ctx.clock.now(),
+    )
     audit(
         session,
         ctx,
@@ -724,4 +743,4 @@ def delete_order_part(
         status_code=200,
         detail={"line": line_id},
     )
-    return _parts(session, wo, response)
+    return _parts(session, ctx, wo, response)

@@ -214,7 +214,11 @@ def _detail(
     site = ctx.sites.get(wo.site_id)
     people = {p.id: p.name for p in site.spec.people} if site is not None else {}
     alarm = None if new else _linked_alarm(session, wo)
-    parts, parts_cost = ([], str(price(0))) if new else line_views(session, wo.id)
+    parts, parts_cost = (
+        ([], str(price(0)))
+        if new
+        else line_views(session, wo.id, lambda by: _actor_names(session, ctx, people, by))
+    )
     revisited = [] if new else revisits.revisits_of(session, wo.id, site.spec if site else None)
     actors = {t.actor for t in view.transitions} | {r.by for r in revisited}
     names = _actor_names(session, ctx, people, actors)

@@ -223,6 +223,34 @@ export function zonedToIso(local) {
   return new Date(asUtc.getTime() - (seen - asUtc.getTime())).toISOString();
 }
 
+// Today's calendar date in the site's zone ("2026-12-01"), whatever the browser's own zone.
+export function localToday(now = new Date()) {
+  const p = Object.fromEntries(format("zoned").formatToParts(now).map((part) => [part.type, part.value]));
+  return `${p.year}-${p.month}-${p.day}`;
+}
+
+// --- money ------------------------------------------------------------------------------
+
+// The API's 元 strings ("1234.50") to 分 and back, so sums never go through a float.
+export function toFen(yuan) {
+  const m = String(yuan ?? "0").match(/^(-?)(\d+)(?:\.(\d{1,2}))?$/);
+  if (!m) return 0;
+  const fen = Number(m[2]) * 100 + Number((m[3] || "").padEnd(2, "0"));
+  return m[1] ? -fen : fen;
+}
+
+// "¥1,234.50" from "1234.5", "1234.50" or a number of 分 (`fen`).
+export function fmtYuan(yuan, { fen } = {}) {
+  const n = fen ?? toFen(yuan);
+  const whole = String(Math.floor(Math.abs(n) / 100)).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return `${n < 0 ? "-" : ""}¥${whole}.${String(Math.abs(n) % 100).padStart(2, "0")}`;
+}
+
+// The API's problem detail is "中文 (english)": the pages show the Chinese.
+export function withoutEnglish(text) {
+  return String(text).replace(/\s*\([A-Za-z][^()]*\)\s*$/, "");
+}
+
 export function fmtClock(date) {
   return format("clock").format(date);
 }

@@ -1010,8 +1010,9 @@ function onEvent(type, data) {
   if (data && data.site_id && data.site_id !== state.site.id) return;
   if (type.startsWith("alarm.")) refreshSoon([loadAlarms, loadAssets, refreshHistory]);
   else refreshSoon([loadOrders, loadAlarms, loadAssets, loadStocktake, loadLighting]);
-  // the open drawer follows its order; what is being typed into it stays
-  if (drawerOrderId() !== null && (!data || data.id === undefined || data.id === drawerOrderId())) {
+  // the open drawer follows its order (the event's `work_order_id`; its `id` is the event's own);
+  // what is being typed into it stays
+  if (drawerOrderId() !== null && (!data || data.work_order_id === undefined || data.work_order_id === drawerOrderId())) {
     refreshSoon([reloadDrawer]);
   }
 }

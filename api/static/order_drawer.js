@@ -2,7 +2,9 @@
 // sentences with local times and names, photos, the checklist, the linked alarm and plan, and the
 // duty room's actions (改派, 验收, 关闭, 回访, 取消, 重开, 跟进记录). Each action sends the ETag last
 // read as If-Match; a change made elsewhere meanwhile is refused (412) and the drawer reloads.
+// 费用 (parts, labour, extra costs, 有偿维修) is order_costs.js's.
 import { $, api, el, fmtSpan, fmtTime, keepFields, LIMIT_ZH, nextDue, STATUS_ZH, tickCountdowns, toast } from "/static/common.js";
+import { costSection, loadCosts } from "/static/order_costs.js";
 
 export const SOURCE_ZH = { alarm: "告警", plan: "保养计划", manual: "人工登记", ticket: "工单系统" };
 const SEVERITY_ZH = { critical: "紧急", major: "重要", minor: "次要", warning: "提示" };
@@ -97,11 +99,13 @@ export async function reloadDrawer() {
   const id = drawer.id;
   let order;
   let checklist;
+  let costs;
   let reporters = [];
   try {
-    [order, checklist] = await Promise.all([
+    [order, checklist, costs] = await Promise.all([
       api(`/api/v1/work-orders/${id}`),
       api(`/api/v1/work-orders/${id}/checklist`),
+      loadCosts(id),
     ]);
     // 扫码报修: the residents behind the order, phones masked (whole only for 客服)
     if (order.source === "resident") reporters = await api(`/api/v1/work-orders/${id}/reporters`);
@@ -124,6 +128,15 @@ export async function reloadDrawer() {
     order.revisits?.length ? revisitsBox(order.revisits) : null,
     reporters.length ? reportersBox(reporters) : null,
     checklist.length ? checklistBox(checklist) : null,
+    costSection(order, costs, {
+      people: drawer.ctx.people,
+      me: drawer.ctx.me,
+      editable: OPERATOR_ROLES.includes(drawer.ctx.me?.role),
+      onChanged: async () => {
+        drawer.ctx.onChanged?.();
+        await reloadDrawer();
+      },
+    }),
     photos(order),
     history(order),
   );

@@ -1,8 +1,9 @@
 // 我的任务: a technician's open work orders in due order, on a phone. Each card opens to the
 // steps (接单 / 到场 / 挂起 / 恢复 / 完成), the checklist, a note and photos. 完成 goes through a
 // gate: every checklist item recorded or marked 不适用, a photo where the order needs one, and a
-// confirmation. 我的整改 (rectifications.js) sits above the orders. What is being typed survives
-// the live updates that re-render the cards.
+// confirmation. 用料 and 工时 (order_costs.js): the parts used, from the site's stock, and time
+// beyond what 到场→完成 counts. 我的整改 (rectifications.js) sits above the orders. What is being
+// typed survives the live updates that re-render the cards.
 import {
   $,
   api,
@@ -18,6 +19,7 @@ import {
   tickCountdowns,
   toast,
 } from "/static/common.js";
+import { loadCosts, taskCosts } from "/static/order_costs.js";
 import { stepSentence, thumb } from "/static/order_drawer.js";
 import { installQualityForms } from "/static/quality_forms.js";
 import { installRectifications, loadRectifications } from "/static/rectifications.js";
@@ -31,7 +33,7 @@ const STEPS = {
 };
 const HOLDABLE = ["registered", "dispatched", "accepted", "on_site", "reopened"];
 
-const state = { open: new Set(), people: {}, assignee: null, seq: 0, gate: null };
+const state = { open: new Set(), people: {}, assignee: null, seq: 0, gate: null, me: null };
 const CHECK_ZH = { pass: "合格", fail: "不合格", "n/a": "不适用" };
 
 async function loadTasks() {
@@ -109,10 +111,12 @@ async function fill(li, id) {
   body.hidden = false;
   let order;
   let checklist;
+  let costs;
   try {
-    [order, checklist] = await Promise.all([
+    [order, checklist, costs] = await Promise.all([
       api(`/api/v1/work-orders/${id}`),
       api(`/api/v1/work-orders/${id}/checklist`),
+      loadCosts(id),
     ]);
   } catch (err) {
     body.replaceChildren(el("p", { class: "error" }, `加载失败：${err.message}`));
@@ -133,6 +137,7 @@ async function fill(li, id) {
       ),
       stepsBox,
       checklist.length ? checklistBox(order, checklist) : null,
+      ...taskCosts(order, costs, { me: state.me, people: state.people, onChanged: loadTasks }),
       noteBox(order),
       photoBox(order),
       history(order),
@@ -492,6 +497,7 @@ async function main() {
   $("#logout").addEventListener("click", logout);
   try {
     const [me, sites] = await Promise.all([api("/api/v1/me"), api("/api/v1/sites")]);
+    state.me = me;
     for (const site of sites) for (const p of site.people) state.people[p.id] = p.name;
     state.assignee = me.person ? null : new URLSearchParams(location.search).get("assignee");
     $("#who").textContent = me.person_name || me.name;

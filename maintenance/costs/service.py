@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from maintenance.costs.models import ExtraCost, LabourEntry, PaidRepair
 from maintenance.errors import NotFound, UnknownReference
+from maintenance.notifications import notify
 from maintenance.parts.models import LineState, PartLine
 from maintenance.parts.quantities import line_cost_fen
 from maintenance.work_orders.models import Status, WorkOrder, WorkOrderTransition
@@ -60,6 +61,13 @@ class PersonLabour:
         seconds = Decimal(str(self.on_site_seconds)) + 60 * self.manual_minutes
         exact = seconds * self.rate_fen / 3600
         return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+    def add(self, *, seconds: float = 0.0, minutes: int = 0) -> int:
+        """Count a stretch or an entry in, and answer what it added to the cost in 分."""
+        before = self.cost_fen
+        self.on_site_seconds += seconds
+        self.manual_minutes += minutes
+        return self.cost_fen - before
 
 
 @dataclass
@@ -148,13 +156,32 @@ def order_costs(
         found = stretches(steps[i], people, by_id[i].assignee)
         out[i].stretches = found
         for s in found:
-            _person(labour[i], spec, s.person).on_site_seconds += s.seconds
+            _person(labour[i], spec, s.person).add(seconds=s.seconds)
         out[i].labour = sorted(labour[i].values(), key=lambda p: p.person)
     return out
 
 
 def order_cost(session: Session, spec: SiteFile, wo: WorkOrder) -> OrderCost:
     return order_costs(session, spec, [wo])[wo.id]
+
+
+def row_costs_fen(cost: OrderCost, entries: Sequence[LabourEntry]) -> tuple[list[int], list[int]]:
+    """What each stretch on site and each labour entry of the order costs, in 分.
+
+    A person's labour is rounded once (see above), so a row's share is what it adds to that
+    rounded running total: the person's stretches in time order, then their entries as given.
+    The rows of a person then add up to exactly the person's cost, and the order's to its
+    labour cost, as a sheet of them must."""
+    rates = {p.person: p.rate_fen for p in cost.labour}
+    running: dict[str, PersonLabour] = {}
+
+    def share(person: str, *, seconds: float = 0.0, minutes: int = 0) -> int:
+        p = running.setdefault(person, PersonLabour(person, rate_fen=rates.get(person, 0)))
+        return p.add(seconds=seconds, minutes=minutes)
+
+    on_site = [share(s.person, seconds=s.seconds) for s in cost.stretches]
+    manual = [share(e.person, minutes=e.minutes) for e in entries]
+    return on_site, manual
 
 
 def _person(rows: dict[str, PersonLabour], spec: SiteFile, person: str) -> PersonLabour:
@@ -171,6 +198,25 @@ def _chunks(ids: list[int], size: int = 500) -> Iterable[list[int]]:
 def touch(wo: WorkOrder, now: datetime) -> None:
     """A new version of the order (its ETag changes) even when the clock has not moved."""
     wo.updated_at = max(now, wo.updated_at + TICK)
+
+
+COSTS_CHANGED = "work_order.costs_changed"
+
+
+def announce(session: Session, wo: WorkOrder, *, what: str, actor: str, now: datetime) -> None:
+    """费用变动 on the outbox (a part, a labour entry, an extra cost, the 有偿维修 quote), so a page
+    open on the order — the duty room's drawer, the assignee's phone — shows a change made
+    elsewhere. It is for the screens only: `page: false` keeps it off every channel."""
+    notify(
+        session,
+        site_id=wo.site_id,
+        topic=COSTS_CHANGED,
+        message=f"工单 {wo.code} {what}",
+        at=now,
+        work_order_id=wo.id,
+        recipient=wo.assignee,
+        payload={"code": wo.code, "actor": actor, "page": False},
+    )
 
 
 # -- labour entries -------------------------------------------------------------------------------

@@ -92,14 +92,14 @@ class Stock(Base):
 
 class LineState(StrEnum):
     RESERVED = "reserved"  # 已预留
-    ISSUED = "issued"  # 已出库 (the order was completed)
+    ISSUED = "issued"  # 已领用 (the order was completed; the store's movement is 出库)
     RETURNED = "returned"  # 已退回 (the order was cancelled)
     REMOVED = "removed"  # 已移除 (taken off before completion)
 
 
 LINE_STATE_ZH = {
     LineState.RESERVED: "已预留",
-    LineState.ISSUED: "已出库",
+    LineState.ISSUED: "已领用",
     LineState.RETURNED: "已退回",
     LineState.REMOVED: "已移除",
 }

@@ -609,6 +609,13 @@ def remove_line(
     return line
 
 
+def line_part(session: Session, line: PartLine) -> Part:
+    """The part a line is of (for the words that announce it)."""
+    return session.scalars(
+        select(Part).join(Stock, Stock.part_id == Part.id).where(Stock.id == line.stock_id)
+    ).one()
+
+
 def _line_stock(session: Session, line: PartLine) -> tuple[Part, Store, Stock]:
     stock = session.scalars(
         select(Stock)

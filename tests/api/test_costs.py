@@ -1,7 +1,9 @@
 """工单费用 over the API on SQLite and PostgreSQL: time on site from the steps, manual labour
 entries, parts and extras add up to the order's cost (worked out here from the rates, minutes
-and prices), 有偿维修 on the order, the monthly report's rollup per asset, zone and site, the
-order's ETag and Idempotency-Key, and refusals that name the field and keep nothing."""
+and prices), each labour row's share of it, 有偿维修 on the order, the monthly report's rollup
+per asset, zone and site, the order's ETag and Idempotency-Key, names instead of ids, every
+change announced on the outbox for the pages, and refusals that name the field and keep
+nothing."""
 
 from __future__ import annotations
 
@@ -16,7 +18,11 @@ from sqlalchemy import func, select
 
 from api.deps import AppContext
 from maintenance.costs.models import ExtraCost, LabourEntry, PaidRepair
+from maintenance.costs.service import COSTS_CHANGED
+from maintenance.notifications import Notification
+from maintenance.notify.routing import Subject, resolve
 from propwatch.clock import ManualClock
+from propwatch.notification_channels import Audience, NotificationRoute
 from propwatch.site import Site
 from tests.api.conftest import Tokens, bearer
 from tests.api.contract_site import contract_site
@@ -302,3 +308,126 @@ def _qian_token(client: TestClient, tokens: Tokens) -> str:
     )
     token: str = made["token"]
     return token
+
+
+def _transition(client: TestClient, token: str, order: int, to: str, note: str = "") -> None:
+    r = client.post(
+        f"/api/v1/work-orders/{order}/transitions",
+        json={"to": to, "note": note},
+        headers=bearer(token),
+    )
+    assert r.status_code == 200, r.text
+
+
+def test_each_labour_row_has_its_rate_day_and_share_adding_up_to_the_persons_cost(
+    client: TestClient, tokens: Tokens, example_site: Site, clock: ManualClock
+) -> None:
+    # two ten-second stretches on site and a minute entered, at 60 元/h: 1/6 元 each stretch;
+    # rounded alone each would be 0.17 (0.34 for both), but the person's 20 s are 0.33
+    order = create_order(client, tokens.duty, example_site, assignee="wang-gong")["id"]
+    _transition(client, tokens.technician, order, "accepted")
+    clock.advance(timedelta(hours=15))  # 01:00 on the next local day, past UTC's midnight
+    arrived = clock.now()
+    _transition(client, tokens.technician, order, "on_site")
+    clock.advance(timedelta(seconds=10))
+    _transition(client, tokens.technician, order, "on_hold", "等待配件")
+    _transition(client, tokens.technician, order, "on_site")
+    clock.advance(timedelta(seconds=10))
+    _transition(client, tokens.technician, order, "resolved")
+    url = f"/api/v1/work-orders/{order}/labour"
+    entry = {"minutes": 1, "work_date": "2026-11-24", "note": "复查"}
+    costs = _ok(client.post(url, json=entry, headers=bearer(tokens.technician)), 201)
+    extra = {"description": "垃圾清运", "amount": "5"}
+    extras_url = f"/api/v1/work-orders/{order}/extra-costs"
+    costs = _ok(client.post(extras_url, json=extra, headers=bearer(tokens.duty)), 201)
+
+    local_day = arrived.astimezone(example_site.spec.site.tz).date().isoformat()
+    assert arrived.date().isoformat() != local_day  # the local day, not UTC's
+    assert [(s["person_name"], s["work_date"], s["rate"], s["cost"]) for s in costs["on_site"]] == [
+        ("王工", local_day, "60.00", "0.17"),
+        ("王工", local_day, "60.00", "0.16"),
+    ]
+    assert [
+        (e["person_name"], e["rate"], e["cost"], e["created_by_name"]) for e in costs["entries"]
+    ] == [("王工", "60.00", "1.00", "王工")]
+    person = costs["labour"][0]
+    assert (person["cost"], costs["labour_cost"]) == ("1.33", "1.33")  # 80 s at 60 元/h
+    assert [(x["amount"], x["created_by_name"]) for x in costs["extras"]] == [("5.00", "值班员")]
+
+
+def test_a_part_line_names_who_added_it_and_what_it_amounts_to(
+    client: TestClient, tokens: Tokens, example_site: Site
+) -> None:
+    part = {"code": "CABLE", "name": "电线", "unit": "米", "unit_price": "3.45"}
+    _ok(client.post(f"{BASE}/parts", json=part, headers=bearer(tokens.duty)), 201)
+    receipt = {"quantity": "100"}
+    _ok(client.post(f"{BASE}/parts/CABLE/receipts", json=receipt, headers=bearer(tokens.duty)), 201)
+    order = create_order(client, tokens.duty, example_site, assignee="wang-gong")["id"]
+    line = {"part": "CABLE", "quantity": "2.5"}
+    url = f"/api/v1/work-orders/{order}/parts"
+    added = _ok(client.post(url, json=line, headers=bearer(tokens.technician)), 201)
+    # 2.5 × 3.45 = 8.625: what it would cost now, before 完成 makes it a cost
+    assert [
+        (x["added_by_name"], x["state_zh"], x["amount"], x["cost"]) for x in added["lines"]
+    ] == [("王工", "已预留", "8.63", None)]
+    for to in ("accepted", "on_site", "resolved"):
+        _transition(client, tokens.technician, order, to)
+    detail = _ok(client.get(f"/api/v1/work-orders/{order}", headers=bearer(tokens.duty)))
+    assert [
+        (x["added_by_name"], x["state_zh"], x["amount"], x["cost"]) for x in detail["parts"]
+    ] == [("王工", "已领用", "8.63", "8.63")]
+
+
+def _announced(ctx: AppContext) -> list[tuple[str | None, str, bool]]:
+    with ctx.db.session() as s:
+        rows = s.scalars(
+            select(Notification)
+            .where(Notification.topic == "work_order.costs_changed")
+            .order_by(Notification.id)
+        )
+        return [(n.recipient, n.message, n.payload["page"]) for n in rows]
+
+
+def test_every_change_to_the_costs_is_announced_to_the_screens_and_pages_nobody(
+    client: TestClient, tokens: Tokens, example_site: Site, ctx: AppContext
+) -> None:
+    part = {"code": "LB", "name": "LED 灯泡", "unit": "个", "unit_price": "12.80"}
+    _ok(client.post(f"{BASE}/parts", json=part, headers=bearer(tokens.duty)), 201)
+    receipt = {"quantity": "10"}
+    _ok(client.post(f"{BASE}/parts/LB/receipts", json=receipt, headers=bearer(tokens.duty)), 201)
+    made = create_order(client, tokens.duty, example_site, assignee="wang-gong")
+    base, code = f"/api/v1/work-orders/{made['id']}", made["code"]
+    duty, wang = bearer(tokens.duty), bearer(tokens.technician)
+    line = _ok(client.post(f"{base}/parts", json={"part": "LB", "quantity": 3}, headers=wang), 201)
+    _ok(client.delete(f"{base}/parts/{line['lines'][0]['id']}", headers=duty))
+    entry = {"person": "li-shifu", "minutes": 30, "work_date": "2026-11-23"}
+    costs = _ok(client.post(f"{base}/labour", json=entry, headers=duty), 201)
+    _ok(client.delete(f"{base}/labour/{costs['entries'][0]['id']}", headers=duty))
+    extra = {"description": "吊车", "amount": "200"}
+    _ok(client.post(f"{base}/extra-costs", json=extra, headers=duty), 201)
+    _ok(client.put(f"{base}/paid-repair", json={"quoted": 80, "paid": True}, headers=duty))
+    refused = client.post(f"{base}/parts", json={"part": "LB", "quantity": 11}, headers=wang)
+    assert refused.status_code == 409  # refused: nothing kept, nothing announced
+
+    assert _announced(ctx) == [
+        ("wang-gong", f"工单 {code} 添加备件：LED 灯泡 3 个", False),
+        ("wang-gong", f"工单 {code} 移除备件：LED 灯泡 3 个", False),
+        ("wang-gong", f"工单 {code} 登记工时：李师傅 30 分钟", False),
+        ("wang-gong", f"工单 {code} 删除工时：李师傅 30 分钟", False),
+        ("wang-gong", f"工单 {code} 其他费用：吊车 200.00 元", False),
+        ("wang-gong", f"工单 {code} 有偿维修：向住户收取 80.00 元，已收款", False),
+    ]
+    # on the assignee's stream and the duty room's, and on no channel, even one taking every
+    # topic: a change of the costs is for the screens, not a message to anybody
+    spec = example_site.spec
+    every = NotificationRoute(topics=["*"], to=[Audience.ASSIGNEE], channels=["wecom"])
+    greedy = spec.model_copy(
+        update={"notifications": spec.notifications.model_copy(update={"routes": [every]})}
+    )
+    with ctx.db.session() as s:
+        n = s.scalars(select(Notification).where(Notification.topic == COSTS_CHANGED)).first()
+        assert n is not None
+        assert resolve(greedy, n, Subject(assignee="wang-gong")) == {}
+        n.payload = {**n.payload, "page": True}  # the same row as any other would be sent
+        assert list(resolve(greedy, n, Subject(assignee="wang-gong"))) == ["wecom"]
+        s.rollback()
