@@ -254,12 +254,21 @@ class RowCells:
         return None
 
     def choice(self, column: str, names_zh: Mapping[Any, str]) -> str | None:
-        """A value given by its code or its Chinese name (`names_zh`: code to name); the model
-        refuses what is neither, listing the codes."""
+        """A value given by its code or its Chinese name (`names_zh`: code to name)."""
         text = self.text(column)
         if text is None:
             return None
-        return next((str(code) for code, zh in names_zh.items() if zh == text), text)
+        for code, zh in names_zh.items():
+            if text in (str(code), zh):
+                return str(code)
+        self.complain(
+            column,
+            f"「{text}」不是可选的值；可选："
+            + "、".join(f"{zh}（{code}）" for code, zh in names_zh.items()),
+            f"{text!r} is not one of "
+            + ", ".join(f"{code} ({zh})" for code, zh in names_zh.items()),
+        )
+        return None
 
 
 def read_table(
@@ -366,15 +375,19 @@ M = TypeVar("M", bound=BaseModel)
 def validated(
     model: type[M], row: RowCells, data: dict[str, Any], column: Callable[[Loc, Any], str]
 ) -> M | None:
-    """`data` as `model`, each schema error at the column `column` names for its location."""
-    if row.bad:
-        return None
+    """`data` as `model`, each schema error at the column `column` names for its location. A
+    row with cells already refused is still checked, for the problems of its other columns."""
+    refused = {p.column for p in row.problems if p.row == row.row} if row.bad else set()
     try:
-        return model.model_validate(data)
+        item = model.model_validate(data)
     except ValidationError as exc:
-        for loc, message in explain(model, data, exc.errors()):
-            row.problems.append(Problem(row.row, column(loc, data), message))
+        # a refused cell is left out of `data`: its being missing is no news
+        errors = [e for e in exc.errors() if not (row.bad and e["type"] == "missing")]
+        for loc, message in explain(model, data, errors):
+            if column(loc, data) not in refused:
+                row.problems.append(Problem(row.row, column(loc, data), message))
         return None
+    return None if row.bad else item
 
 
 def read_register(

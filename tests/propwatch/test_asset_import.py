@@ -12,8 +12,8 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from propwatch.asset_register import ASSETS, COLUMNS, TABLE
-from propwatch.register_import import export_register, import_register
 from propwatch.cli import main
+from propwatch.register_import import export_register, import_register
 from propwatch.site import inspect_site, load_site
 from tests.conftest import EXAMPLE_SITE
 
@@ -202,4 +202,6 @@ def test_cli_dry_run_apply_and_export(
     assert "nothing to change" in capsys.readouterr().out
     assert main(["assets", "export", "--site", str(site_path)]) == 0
     exported = list(csv.reader(io.StringIO(capsys.readouterr().out.lstrip("\ufeff"))))
-    assert exported[0] == [TABLE.headings_zh[c] for c in HEADER] and len(exported) == 1 + len(load_site(site_path).spec.assets)
+    assert exported[0] == [TABLE.headings_zh[c] for c in HEADER] and len(exported) == 1 + len(
+        load_site(site_path).spec.assets
+    )
