@@ -54,31 +54,37 @@ CONTRACT_HEADER = [
     "emergency_resolve",
     "general_resolve",
 ]
+
+
+def contract_row(
+    cid: str, contractor: str, assets: str, start: str, end: str, **more: str
+) -> list[str]:
+    """A row of the contract table, its other cells (`name`, `technician`, the terms) by name."""
+    given = {"id": cid, "contractor": contractor, "assets": assets, "start": start, "end": end}
+    return [{**given, **more}.get(c, "") for c in CONTRACT_HEADER]
+
+
 CONTRACT_ROWS = [
-    [
+    contract_row(
         "lift-2026",
         "xizi-lift",
-        "2026年度电梯维保合同",
         "lift-1-1",
         "2026-01-01",
         "2026-12-31",
-        "qian-wb",
-        "30m",
-        "2h",
-        "2wd",
-    ],
-    [
+        name="2026年度电梯维保合同",
+        technician="qian-wb",
+        emergency_arrive="30m",
+        emergency_resolve="2h",
+        general_resolve="2wd",
+    ),
+    contract_row(
         "pump-2026",
         "kaifeng-pump",
-        "",
         "pump-1、door-north",
         "2026-01-01",
         "2026-12-31",
-        "",
-        "",
-        "4h",
-        "",
-    ],
+        emergency_resolve="4h",
+    ),
 ]
 
 
@@ -145,15 +151,21 @@ def test_bad_contract_rows_get_the_loader_checks_at_their_row_and_column(
     _apply_contractors(site_path, tmp_path)
     rows = [list(r) for r in CONTRACT_ROWS]
     rows += [
-        ["c3", "xizi-lfit", "", "lift-1-1", "2027-01-01", "2027-12-31", "", "", "", ""],  # 4
-        ["c4", "xizi-lift", "", "lift-1-1；lift-9", "2028-01-01", "2028-12-31"]  # 5: asset
-        + ["", "soon", "", ""],  # and 紧急到场
-        ["c5", "xizi-lift", "", "lift-1-1", "2029-12-31", "2029-01-01", "", "", "", ""],  # 6
-        ["c6", "xizi-lift", "", "lighting-b", "2026-01-01", "2026-12-31"]  # 7: not theirs
-        + ["sun-wb", "", "", ""],
-        ["c7", "kaifeng-pump", "", "pump-1", "2026-06-01", "2026-06-30", "", "", "", ""],  # 8
-        ["pump-2025", "kaifeng-pump", "", "pump-1", "2024-01-01", "2024-12-31"]  # 9: own id
-        + ["", "", "", ""],
+        contract_row("c3", "xizi-lfit", "lift-1-1", "2027-01-01", "2027-12-31"),  # row 4
+        contract_row(  # row 5: an unknown asset, and 紧急到场 not a time limit
+            "c4",
+            "xizi-lift",
+            "lift-1-1；lift-9",
+            "2028-01-01",
+            "2028-12-31",
+            emergency_arrive="soon",
+        ),
+        contract_row("c5", "xizi-lift", "lift-1-1", "2029-12-31", "2029-01-01"),  # row 6
+        contract_row(  # row 7: not a person of the contractor
+            "c6", "xizi-lift", "lighting-b", "2026-01-01", "2026-12-31", technician="sun-wb"
+        ),
+        contract_row("c7", "kaifeng-pump", "pump-1", "2026-06-01", "2026-06-30"),  # row 8
+        contract_row("pump-2025", "kaifeng-pump", "pump-1", "2024-01-01", "2024-12-31"),  # 9
     ]
     source = write_csv(tmp_path / "合同.csv", CONTRACT_HEADER, rows)
     before = _files(site_path.parent)
@@ -171,7 +183,8 @@ def test_bad_contract_rows_get_the_loader_checks_at_their_row_and_column(
     assert "xizi-lift" in outcome.problems[0]  # the near miss
     assert not outcome.written and _files(site_path.parent) == before
 
-    rows[3][7] = ""  # c4 without the bad limit: its unknown asset is the loader's to find
+    # c4 without the bad limit: its unknown asset is the loader's to find
+    rows[3][CONTRACT_HEADER.index("emergency_arrive")] = ""
     write_csv(source, CONTRACT_HEADER, rows)
     again = import_register(CONTRACTS, site_path, source, apply=False)
     assert (5, "assets") in _found(again.problems, source)
@@ -358,7 +371,7 @@ def test_cli_dry_run_apply_and_export(
     site_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = [list(r) for r in CONTRACTOR_ROWS]
-    rows[1][3] = "someday"
+    rows[1][CONTRACTOR_HEADER.index("licence_expiry")] = "someday"
     source = write_csv(tmp_path / "单位.csv", CONTRACTOR_HEADER, rows)
     site = ["--site", str(site_path)]
     assert main(["contractors", "import", str(source), *site, "--apply"]) == 1
