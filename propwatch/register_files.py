@@ -302,7 +302,7 @@ def read_table(
             if n - 1 > MAX_ROWS:
                 problems.append(Problem(n, "", say(f"最多 {MAX_ROWS} 行", "too many rows")))
                 break
-            row = _row_cells(n, table, columns, cells, problems)
+            row = row_cells(n, table, columns, cells, problems)
             if row is None:
                 continue
             item = build(row)
@@ -329,7 +329,7 @@ def read_table(
     return register
 
 
-def _row_cells(
+def row_cells(
     n: int, table: Table, columns: list[str], cells: list[Cell], problems: list[Problem]
 ) -> RowCells | None:
     """The row's non-empty cells (refused when a cell holds a NUL or a required one is empty),
