@@ -13,7 +13,12 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from propwatch.cli import main
-from propwatch.contractor_register import CONTRACTORS, CONTRACTS
+from propwatch.contractor_register import (
+    CONTRACT_TABLE,
+    CONTRACTOR_TABLE,
+    CONTRACTORS,
+    CONTRACTS,
+)
 from propwatch.durations import TimeLimit
 from propwatch.register_import import export_register, import_register
 from propwatch.site import inspect_site, load_site
@@ -30,7 +35,7 @@ OWN_CONTRACT = """contracts:
     start: 2025-01-01
     end: 2025-12-31
 """
-CONTRACTOR_HEADER = ["id", "name", "licence_no", "licence_expiry", "contact", "phone"]
+CONTRACTOR_HEADER = list(CONTRACTOR_TABLE.columns)
 CONTRACTOR_ROWS = [
     [
         "xizi-lift",
@@ -42,18 +47,8 @@ CONTRACTOR_ROWS = [
     ],
     ["kaifeng-pump", "开封水泵服务公司", "JS-2026-18", "2026/12/1", "", ""],
 ]
-CONTRACT_HEADER = [
-    "id",
-    "contractor",
-    "name",
-    "assets",
-    "start",
-    "end",
-    "technician",
-    "emergency_arrive",
-    "emergency_resolve",
-    "general_resolve",
-]
+CONTRACT_HEADER = [*CONTRACT_TABLE.columns[:7], "emergency_arrive", "emergency_resolve"]
+CONTRACT_HEADER.append("general_resolve")  # the terms a contract uses, not all nine
 
 
 def contract_row(

@@ -18,36 +18,11 @@ from propwatch.plan_register import PLANS, TABLE
 from propwatch.register_import import export_register, import_register
 from propwatch.site import ChecklistItem, Priority, load_site
 from tests.conftest import EXAMPLE_SITE
+from tests.propwatch.test_asset_import import site_path
 
-HEADER = [
-    "id",
-    "name",
-    "template",
-    "assets",
-    "kinds",
-    "zones",
-    "rrule",
-    "cron",
-    "every",
-    "meter",
-    "meter_every",
-    "meter_unit",
-    "start",
-    "role",
-    "priority",
-    "category",
-    "time_limit",
-    "non_working_day",
-    "enabled",
-    "absorbs",
-    "absorb_window",
-    "floating",
-    "estimated_hours",
-    "out_of_service",
-    "out_of_service_hours",
-    "notice_days",
-    "checklist",
-]
+__all__ = ["site_path"]  # the example site in a folder of its own
+
+HEADER = list(TABLE.columns)
 GOOD = [
     {
         "id": "gate-weekly",
@@ -126,15 +101,6 @@ YAML = """
     enabled: false
     out_of_service: {kind: water_supply, hours: 4, notice_days: 2}
 """
-
-
-@pytest.fixture
-def site_path(tmp_path: Path) -> Path:
-    folder = tmp_path / "site"
-    folder.mkdir()
-    path = folder / "site.yaml"
-    path.write_text(EXAMPLE_SITE.read_text(encoding="utf-8"), "utf-8")
-    return path
 
 
 def write_csv(path: Path, plans: list[dict[str, str]]) -> Path:
