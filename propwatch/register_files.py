@@ -473,10 +473,10 @@ class RegisterKind(Generic[Item]):
     def read(self, path: Path, data: bytes | None = None) -> Register[Item]:
         return read_register(path, data, self.parse)
 
-    def encode(self, items: Iterable[Item], path: Path, *, zh: bool) -> bytes:
-        """The items as the file `path` names (XLSX by its suffix, else CSV)."""
+    def encode(self, items: Iterable[Item], path: Path | None, *, zh: bool) -> bytes:
+        """The items as the file `path` names: XLSX by its suffix, else (or with no path) CSV."""
         rows = [self.cells(item) for item in items]
-        if path.suffix.lower() == ".xlsx":
+        if path is not None and path.suffix.lower() == ".xlsx":
             return to_xlsx(self.table, rows)
         return to_csv(self.table, rows, zh=zh).encode("utf-8")
 

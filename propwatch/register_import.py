@@ -144,7 +144,7 @@ def _current(kind: RegisterKind[Any], target: Path) -> dict[str, Any]:
 def export_register(kind: RegisterKind[Any], site: Site, path: Path | None) -> bytes:
     """Every item of the section (the site file's own and its register's), headed in Chinese,
     as the import reads them; ValueError for an item the table cannot hold."""
-    return kind.encode(getattr(site.spec, kind.section), path or Path("-.csv"), zh=True)
+    return kind.encode(getattr(site.spec, kind.section), path, zh=True)
 
 
 def summary(outcome: ImportOutcome, apply: bool) -> str:

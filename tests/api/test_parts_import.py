@@ -5,6 +5,7 @@ parts, a second import changes nothing, and the export reads back as unchanged."
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -172,12 +173,12 @@ def _send_bytes(client: TestClient, token: str, body: bytes, media: str, dry_run
     )
 
 
-def _workbook(rows: list[list[object]]) -> bytes:
+def _workbook(rows: Sequence[Sequence[object]]) -> bytes:
     book = Workbook()
     sheet = book.active
     assert sheet is not None
     for row in rows:
-        sheet.append(row)
+        sheet.append(list(row))
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -482,13 +482,14 @@ def test_a_site_is_reloaded_when_its_plan_or_contract_register_changes(tmp_path:
     from propwatch.contractor_register import CONTRACTORS, CONTRACTS
     from propwatch.plan_register import PLANS
     from propwatch.register_import import import_register
+    from tests.conftest import EXAMPLE_SITE
     from tests.propwatch import test_contractor_register as contracts
     from tests.propwatch import test_plan_register as plans
 
     folder = tmp_path / "sites"
     folder.mkdir()
     path = folder / "hexie.yaml"
-    text = contracts.EXAMPLE_SITE.read_text("utf-8")
+    text = EXAMPLE_SITE.read_text("utf-8")
     path.write_text(text.replace("\npeople:\n", "\npeople:\n" + contracts.PEOPLE), "utf-8")
     source = contracts.write_csv(
         tmp_path / "单位.csv", contracts.CONTRACTOR_HEADER, contracts.CONTRACTOR_ROWS
