@@ -22,8 +22,8 @@ from pathlib import Path
 
 from maintenance.db import Database
 from maintenance.registry.service import sync_registry
-from propwatch.asset_import import import_assets
-from propwatch.asset_register import read_register, to_xlsx
+from propwatch.asset_register import ASSETS
+from propwatch.register_import import import_register
 from propwatch.site import load_site
 from tests.conftest import EXAMPLE_SITE
 from tests.propwatch.test_asset_import import register_rows, write_csv
@@ -42,16 +42,16 @@ def _round(rows: int, folder: Path) -> dict[str, float]:
     site.write_text(EXAMPLE_SITE.read_text(encoding="utf-8"), "utf-8")
     source = write_csv(folder / "台账.csv", register_rows(rows))
     xlsx = folder / "台账.xlsx"
-    xlsx.write_bytes(to_xlsx(read_register(source).assets))
+    xlsx.write_bytes(ASSETS.encode(ASSETS.read(source).items, xlsx, zh=True))
     out: dict[str, float] = {}
-    out["read CSV"], register = _timed(lambda: read_register(source))
+    out["read CSV"], register = _timed(lambda: ASSETS.read(source))
     assert not register.problems  # type: ignore[attr-defined]
-    out["read XLSX"], _ = _timed(lambda: read_register(xlsx))
-    out["dry run"], dry = _timed(lambda: import_assets(site, source, apply=False))
+    out["read XLSX"], _ = _timed(lambda: ASSETS.read(xlsx))
+    out["dry run"], dry = _timed(lambda: import_register(ASSETS, site, source, apply=False))
     assert not dry.problems and len(dry.created) == rows  # type: ignore[attr-defined]
-    out["apply"], first = _timed(lambda: import_assets(site, source, apply=True))
+    out["apply"], first = _timed(lambda: import_register(ASSETS, site, source, apply=True))
     assert first.written  # type: ignore[attr-defined]
-    out["apply again"], again = _timed(lambda: import_assets(site, source, apply=True))
+    out["apply again"], again = _timed(lambda: import_register(ASSETS, site, source, apply=True))
     assert not again.written  # type: ignore[attr-defined]
     out["load site"], loaded = _timed(lambda: load_site(site))
     db = Database(f"sqlite:///{folder}/bench.db")
@@ -78,7 +78,7 @@ def _bad(rows: int, folder: Path) -> list[str]:
     table[499][6] = "2021-13-40"
     table[999][10] = "room-999"
     source = write_csv(folder / "bad.csv", table)
-    outcome = import_assets(site, source, apply=True)
+    outcome = import_register(ASSETS, site, source, apply=True)
     assert not outcome.written
     return [p.split("bad.csv:", 1)[1] for p in outcome.problems]
 

@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from maintenance.plans.schedules import site_schedule_problems
+from maintenance.plans.library import template_library
+from maintenance.plans.schedules import plan_schedule_problem, site_schedule_problems
 from propwatch.config_file import ConfigError, Loc, read_yaml
 from propwatch.profiles import BUILTIN_DIR, load_profile_file
+from propwatch.register_files import where
 from propwatch.site import Site, inspect_parsed
 
 
@@ -32,6 +34,8 @@ def check_config(site_path: Path) -> tuple[Site | None, list[str]]:
         return None, exc.problems
     site, problems = inspect_parsed(site_path, data, lines)
     problems += _schedule_problems(site_path, data, lines, problems)
+    if site is not None:
+        problems += register_schedule_problems(site)
     for path in profile_files(site_path):
         try:
             load_profile_file(path)
@@ -47,6 +51,21 @@ def _schedule_problems(
     (`maintenance.plans.schedules`); a location the schema already faulted is not repeated."""
     faulted = {_where(p) for p in found}
     return [p for p in site_schedule_problems(site_path, data, lines) if _where(p) not in faulted]
+
+
+def register_schedule_problems(site: Site, only: str | None = None) -> list[str]:
+    """The schedules of the plan register's rows (`plans_file`), by the same check, each at its
+    row and column; none unless `only` is None or `plans`."""
+    register = site.registers.get("plans")
+    if register is None or only not in (None, "plans"):
+        return []
+    templates = template_library()
+    out = []
+    for plan, row in zip(register.items, register.rows, strict=True):
+        found = plan_schedule_problem(plan.model_dump(), templates)
+        if found is not None:
+            out.append(where(register.path, row, found[0]) + found[1].text())
+    return out
 
 
 def _where(problem: str) -> str:

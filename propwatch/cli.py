@@ -231,49 +231,70 @@ def build_parser(site: Site | None = None) -> argparse.ArgumentParser:
     )
     db.add_argument("action", choices=["upgrade"], help=say("迁移数据库结构", "migrate the schema"))
     _site_arg(db, required=False)
-    assets = sub.add_parser(
-        "assets",
-        help=say("导入、导出设备台账 (CSV / XLSX)", "import or export the asset register"),
-        description=say(
-            "import FILE: 按站点检查台账 (逐条列出 文件:行: 列: 问题), 加 --apply 才写入站点文件"
-            "旁的 assets_file; export: 全部设备写成同样的表 (-o 文件名以 .xlsx 结尾为 Excel); "
-            "不读取环境变量。",
-            "import FILE: check a register against the site (file:row: column: problem each), "
-            "written beside the site file (assets_file) only with --apply; export: every "
-            "asset as the same table (-o NAME.xlsx for Excel); reads no settings.",
-        ),
-        formatter_class=FORMATTER,
-    )
-    assets.add_argument(
-        "action",
-        choices=["import", "export"],
-        help=say("import 检查 (并写入) 台账, export 导出", "import checks (and writes); export"),
-    )
-    assets.add_argument("file", nargs="?", type=Path, help=say("台账文件", "the register"))
-    _site_arg(assets)
-    assets.add_argument(
-        "--apply", action="store_true", help=say("检查通过后写入", "write when the check passes")
-    )
-    assets.add_argument(
-        "-o", "--output", type=Path, help=say("导出到文件 (默认标准输出)", "export to a file")
-    )
+    from propwatch.register_kinds import KINDS
+
+    for kind in KINDS.values():
+        _register_parser(sub, kind.section, kind.noun_zh, kind.noun_en, kind.file_field)
     return parser
 
 
-def _assets(args: argparse.Namespace) -> int:
-    """`propwatch assets import|export`: 0 done or clean, 1 problems found."""
-    from propwatch.asset_import import export_assets, import_assets, summary
+def _register_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    command: str,
+    noun_zh: str,
+    noun_en: str,
+    file_field: str,
+) -> None:
+    """`propwatch assets|contractors|contracts|plans import|export`: one shape for every
+    register beside the site file."""
+    p = sub.add_parser(
+        command,
+        help=say(f"导入、导出{noun_zh} (CSV / XLSX)", f"import or export the {noun_en}"),
+        description=say(
+            f"import FILE: 按站点检查{noun_zh} (逐条列出 文件:行: 列: 问题), 加 --apply 才写入"
+            f"站点文件旁的 {file_field}; export: 全部写成同样的表, 中文表头 (-o 文件名以 .xlsx"
+            " 结尾为 Excel); 不读取环境变量。",
+            f"import FILE: check a {noun_en} against the site (file:row: column: problem "
+            f"each), written beside the site file ({file_field}) only with --apply; export: "
+            "all of them as the same table, headed in Chinese (-o NAME.xlsx for Excel); reads "
+            "no settings.",
+        ),
+        formatter_class=FORMATTER,
+    )
+    p.add_argument(
+        "action",
+        choices=["import", "export"],
+        help=say("import 检查 (并写入), export 导出", "import checks (and writes); export"),
+    )
+    p.add_argument("file", nargs="?", type=Path, help=say("登记表文件", "the register file"))
+    _site_arg(p)
+    p.add_argument(
+        "--apply", action="store_true", help=say("检查通过后写入", "write when the check passes")
+    )
+    p.add_argument(
+        "-o", "--output", type=Path, help=say("导出到文件 (默认标准输出)", "export to a file")
+    )
 
+
+def _register(args: argparse.Namespace) -> int:
+    """`propwatch <register> import|export`: 0 done or clean, 1 problems found."""
+    from propwatch.register_import import export_register, import_register, summary
+    from propwatch.register_kinds import KINDS
+
+    kind = KINDS[args.command]
     if args.action == "export":
-        body = export_assets(load_site(args.site), args.output)
+        try:
+            body = export_register(kind, load_site(args.site), args.output)
+        except ValueError as exc:
+            raise StartFailed(str(exc)) from exc
         if args.output is None:
             sys.stdout.write(body.decode("utf-8"))
         else:
             args.output.write_bytes(body)
         return 0
     if args.file is None:
-        raise StartFailed(say("import 需要台账文件", "import needs the register file"))
-    outcome = import_assets(args.site, args.file, apply=args.apply)
+        raise StartFailed(say("import 需要登记表文件", "import needs the register file"))
+    outcome = import_register(kind, args.site, args.file, apply=args.apply)
     for problem in outcome.problems:
         print(problem)
     print(summary(outcome, args.apply))
@@ -385,8 +406,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError(problems)
             print(f"{args.site}: OK — {summary(checked)}")
             return 0
-        if args.command == "assets":
-            return _assets(args)
+        if args.command in ("assets", "contractors", "contracts", "plans"):
+            return _register(args)
         if args.command == "simulate" and args.sim_action:
             site = site or load_site(args.site)
             control = args.control or default_control_path(settings.var_dir, site.id)

@@ -92,3 +92,23 @@ class TimeLimit:
 
 
 Limit = Annotated[TimeLimit, BeforeValidator(TimeLimit.parse), PlainSerializer(str)]
+
+
+def seconds_text(seconds: float) -> str:
+    """A duration as a site file writes it (`7d`, `90m`), reading back as the same seconds."""
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("m", 60.0)):
+        if seconds > 0 and (seconds / size).is_integer():
+            return f"{int(seconds / size)}{unit}"
+    text = f"{seconds:g}s"
+    return text if parse_seconds(text) == seconds else f"{seconds:.9f}s"
+
+
+def limit_text(limit: TimeLimit) -> str:
+    """A time limit as a site file writes it (`30m`, `2h`, `3wd`), reading back as the same."""
+    if limit.unit == "working_days":
+        return str(limit)
+    minutes = limit.amount * 60
+    hours, mins = f"{limit.amount:g}h", f"{round(minutes)}m"
+    candidates = [mins, hours] if limit.amount < 1 else [hours, mins]
+    candidates.append(f"{limit.amount:.9f}h")
+    return next((c for c in candidates if TimeLimit.parse(c) == limit), candidates[-1])

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import date, datetime, time
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import (
@@ -42,13 +42,12 @@ from propwatch.notification_channels import Notifications, notification_problems
 from propwatch.patrols import patrol_problems
 from propwatch.profiles import MqttProfile, PointFace, Profile, load_profile, point_faces
 from propwatch.quality import QualitySettings, inspection_plan_problems, quality_problems
+from propwatch.register_files import Register, RegisterKind
+from propwatch.register_files import where as register_where
 from propwatch.service_targets import ServiceTargets
 from propwatch.statutory import StatutoryInspections
 from propwatch.time_bounds import OUT_OF_RANGE_EN, OUT_OF_RANGE_ZH, within_bounds
 from propwatch.work_order_fields import WorkOrderFields
-
-if TYPE_CHECKING:
-    from propwatch.asset_register import Register
 
 ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
@@ -819,6 +818,21 @@ class SiteFile(_M):
     contractors: list[Contractor] = Field(default_factory=list)
     contracts: list[Contract] = Field(default_factory=list)
     contract_reminder_days: int = Field(default=30, ge=0, le=365)
+    contractors_file: str | None = Field(
+        default=None,
+        pattern=r"^[^/\\]+\.(csv|xlsx)$",
+        description="维保单位: a CSV or XLSX beside the site file whose rows join `contractors`",
+    )
+    contracts_file: str | None = Field(
+        default=None,
+        pattern=r"^[^/\\]+\.(csv|xlsx)$",
+        description="维保合同: a CSV or XLSX beside the site file whose rows join `contracts`",
+    )
+    plans_file: str | None = Field(
+        default=None,
+        pattern=r"^[^/\\]+\.(csv|xlsx)$",
+        description="保养计划: a CSV or XLSX beside the site file whose rows join `plans`",
+    )
     # 户数 per building (楼栋), each listed in a zone's `buildings`: complaints per 100 households
     households: dict[str, Annotated[int, Field(ge=1, le=100_000)]] = Field(default_factory=dict)
 
@@ -1005,13 +1019,23 @@ class Site:
         path: Path,
         spec: SiteFile,
         profiles: dict[str, Profile],
-        assets_path: Path | None = None,
+        registers: dict[str, Register[Any]] | None = None,
     ) -> None:
         self.path = path
         self.spec = spec
         self.profiles = profiles
-        # the register (`assets_file`) whose rows are in `spec.assets`: its edits reload the site
-        self.assets_path = assets_path
+        # the registers (`assets_file`, `plans_file` …) by section, whose rows are in `spec`:
+        # their edits reload the site
+        self.registers = registers or {}
+
+    @property
+    def assets_path(self) -> Path | None:
+        register = self.registers.get("assets")
+        return register.path if register is not None else None
+
+    @property
+    def register_paths(self) -> list[Path]:
+        return [r.path for r in self.registers.values()]
 
     @property
     def id(self) -> str:
@@ -1088,27 +1112,37 @@ def inspect_site(path: Path) -> tuple[Site | None, list[str]]:
 
 
 def inspect_parsed(
-    path: Path, data: Any, lines: dict[Loc, int], register: Register | None = None
+    path: Path,
+    data: Any,
+    lines: dict[Loc, int],
+    replace: dict[str, Register[Any]] | None = None,
 ) -> tuple[Site | None, list[str]]:
     """`inspect_site` of a file already parsed (`check_config` reads each file once); with
-    `register`, that asset register instead of the one `assets_file` names (an import's check)."""
+    `replace`, those registers (by section) instead of the files the site file names (an
+    import's check)."""
     problems: list[str] = []
     try:
         spec: SiteFile | None = validate_file(path, SiteFile, data, lines)
     except ConfigError as exc:
         spec, problems = None, list(exc.problems)
-    where = _where_in(path, lines, None, 0)
-    assets_path: Path | None = None
+    registers: dict[str, Register[Any]] = {}
+    where = _where_in(path, lines, {}, {})
     if spec is not None:
-        if register is None and spec.assets_file is not None:
-            from propwatch.asset_register import read_register
+        from propwatch.register_kinds import KINDS
 
-            register = read_register(path.parent / spec.assets_file)
-        if register is not None:
-            assets_path = register.path
-            spec, register_problems = _merged(spec, register)
+        own: dict[str, int] = {}
+        for kind in KINDS.values():
+            register = (replace or {}).get(kind.section)
+            name = getattr(spec, kind.file_field)
+            if register is None and name is not None:
+                register = kind.read(path.parent / name)
+            if register is None:
+                continue
+            own[kind.section] = len(getattr(spec, kind.section))
+            spec, register_problems = _merged(spec, kind, register)
             problems += register_problems
-            where = _where_in(path, lines, register, len(spec.assets) - len(register.assets))
+            registers[kind.section] = register
+        where = _where_in(path, lines, registers, own)
         problems += [where(loc) + msg for loc, msg in reference_problems(spec)]
     raw_devices = data.get("devices") if isinstance(data, dict) else None
     profiles: dict[str, Profile] = {}
@@ -1155,44 +1189,52 @@ def inspect_parsed(
             spec.lighting_control, {a.id: a.device for a in spec.assets}, device_profiles
         )
     ]
-    return Site(path, spec, profiles, assets_path), problems
+    return Site(path, spec, profiles, registers), problems
 
 
-def _merged(spec: SiteFile, register: Register) -> tuple[SiteFile, list[str]]:
-    """The site file's assets followed by the register's; a register row whose id the site
-    file already has is refused there (and left out, so it is reported once)."""
-    own = {a.id: i for i, a in enumerate(spec.assets)}
+def _merged(
+    spec: SiteFile, kind: RegisterKind[Any], register: Register[Any]
+) -> tuple[SiteFile, list[str]]:
+    """The site file's items of the register's section followed by the register's; a register
+    row whose id the site file already has is refused there (and left out, so it is reported
+    once)."""
+    section = kind.section
+    mine = getattr(spec, section)
+    own = {item.id: i for i, item in enumerate(mine)}
     problems = register.formatted()
-    kept: list[Asset] = []
+    kept: list[Any] = []
     rows: list[int] = []
-    for asset, row in zip(register.assets, register.rows, strict=True):
-        if asset.id in own:
+    for item, row in zip(register.items, register.rows, strict=True):
+        if item.id in own:
             problems.append(
                 f"{register.path}:{row}: id: "
                 + say(
-                    f"编号 {asset.id} 已在站点文件的 assets[{own[asset.id]}] 中",
-                    f"id {asset.id} is already the site file's assets[{own[asset.id]}]",
+                    f"编号 {item.id} 已在站点文件的 {section}[{own[item.id]}] 中",
+                    f"id {item.id} is already the site file's {section}[{own[item.id]}]",
                 )
             )
             continue
-        kept.append(asset)
+        kept.append(item)
         rows.append(row)
-    register.assets, register.rows = kept, rows
-    return spec.model_copy(update={"assets": [*spec.assets, *kept]}), problems
+    register.items, register.rows = kept, rows
+    return spec.model_copy(update={section: [*mine, *kept]}), problems
 
 
 def _where_in(
-    path: Path, lines: dict[Loc, int], register: Register | None, own: int
+    path: Path, lines: dict[Loc, int], registers: dict[str, Register[Any]], own: dict[str, int]
 ) -> Callable[[Loc], str]:
-    """`file:line: field: ` of a location; an asset past the site file's own `own` is a row of
-    the register, named by its row and column."""
+    """`file:line: field: ` of a location; an item of a section past the site file's own
+    (`own` of them) is a row of that section's register, named by its row and column."""
 
     def where(loc: Loc) -> str:
-        if register is not None and len(loc) >= 2 and loc[0] == "assets":
-            i = loc[1]
-            if isinstance(i, int) and i >= own:
-                column = str(loc[2]) if len(loc) > 2 else "id"
-                return f"{register.path}:{register.rows[i - own]}: {column}: "
+        register = registers.get(str(loc[0])) if loc else None
+        if register is not None and len(loc) >= 2 and isinstance(loc[1], int):
+            i = loc[1] - own[str(loc[0])]
+            if i >= 0:
+                from propwatch.register_kinds import KINDS
+
+                column = KINDS[str(loc[0])].column(loc[2:], register.items[i])
+                return register_where(register.path, register.rows[i], column)
         return f"{path}:{line_of(lines, loc)}: {format_loc(loc)}: "
 
     return where

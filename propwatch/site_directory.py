@@ -117,8 +117,9 @@ class SiteDirectory:
         self._organisation_seen: Signature | None = None
         self._states: dict[Path, SiteFileState] = {}
         self._seen: dict[Path, Signature] = {}
-        # a site file's asset register (`assets_file`) and its signature when last checked
-        self._registers: dict[Path, tuple[Path, Signature | None]] = {}
+        # a site file's registers (`assets_file`, `contractors_file`, `contracts_file`,
+        # `plans_file`) and their signatures when last checked
+        self._registers: dict[Path, list[tuple[Path, Signature | None]]] = {}
         self._profiles_seen: dict[Path, Signature] = {}
         self._listeners: list[Callable[[Mapping[str, Site]], None]] = []
         self._lock = threading.Lock()  # one rescan at a time (timer and SIGHUP may meet)
@@ -211,9 +212,8 @@ class SiteDirectory:
         return changes
 
     def _register_moved(self, path: Path) -> bool:
-        """The asset register the site file reads changed since the file was checked."""
-        known = self._registers.get(path)
-        return known is not None and _signature(known[0]) != known[1]
+        """A register the site file reads changed since the file was checked."""
+        return any(_signature(p) != sig for p, sig in self._registers.get(path, []))
 
     def _read_organisation(self, now: datetime) -> bool:
         """Load `organisation.yaml` when it changed; True when the organisation in force did.
@@ -279,11 +279,11 @@ class SiteDirectory:
     ) -> None:
         before = self._states.get(path)
         site, problems = check_config(path)
-        register = site.assets_path if site is not None else None
-        if register is None:
-            self._registers.pop(path, None)
+        registers = site.register_paths if site is not None else []
+        if registers:
+            self._registers[path] = [(p, _signature(p)) for p in registers]
         else:
-            self._registers[path] = (register, _signature(register))
+            self._registers.pop(path, None)
         if site is not None and not problems:
             problems = region_problems(self.organisation, {site.id: site})
         if site is not None and not problems:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from api.auth import Principal
 from api.deps import AppContext, Ctx, DbSession, Duty, Operator, Reader, RowId, audit, site_of
 from api.deps import visible_work_order as _visible
+from api.exports.spreadsheet import MEDIA_TYPES, ExportFormat, content_disposition
 from api.part_lines import line_views
 from api.parts_schemas import (
     AdjustmentIn,
@@ -54,6 +56,7 @@ from maintenance.parts.errors import StoreNotFound
 from maintenance.parts.models import MovementKind, Part
 from maintenance.parts.quantities import price, quantity, text, to_fen, to_milli
 from maintenance.work_orders.models import WorkOrder
+from propwatch.register_files import XLSX_MEDIA_TYPE
 from propwatch.site import Site, SiteFile
 
 router = APIRouter(prefix="/api/v1", tags=["parts"], responses=PROBLEM_RESPONSES)
@@ -266,40 +269,48 @@ CSV_MAX_BYTES = 8 * 1024 * 1024
 _CSV_BODY = {
     "requestBody": {
         "required": True,
-        "description": "UTF-8 CSV with a header row: code, name, unit, unit_price; spec, store, "
-        "minimum optional; one row per part and store",
-        "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "CSV (UTF-8 or GB18030) or XLSX (its first sheet) with a header row: "
+        "code, name, unit, unit_price; spec, store, minimum optional (or the Chinese headings "
+        "备件编号, 名称, 单位, 单价, 规格, 仓库, 最低库存); one row per part and store",
+        "content": {
+            "text/csv": {"schema": {"type": "string", "format": "binary"}},
+            XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+        },
     }
 }
 
 
-async def _csv_body(request: Request) -> str:
-    """The CSV sent, read off the event loop's stream with a size limit (413) and decoded."""
+async def _table_body(request: Request) -> tuple[Path, bytes]:
+    """The file sent, read off the event loop's stream with a size limit (413), and the name
+    the register reader knows its kind by."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media not in ("text/csv", "text/plain", "application/csv"):
-        raise ApiProblem(415, "请以 text/csv 上传备件表 (send text/csv)", code="import_media_type")
+    if media == XLSX_MEDIA_TYPE:
+        name = Path("parts.xlsx")
+    elif media in ("text/csv", "text/plain", "application/csv"):
+        name = Path("parts.csv")
+    else:
+        raise ApiProblem(
+            415,
+            "请以 text/csv 或 XLSX 上传备件表 (send text/csv or XLSX)",
+            code="import_media_type",
+        )
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > CSV_MAX_BYTES:
             raise ApiProblem(413, "文件超过 8 MB (file too large)", code="import_too_large")
-    try:
-        return bytes(body).decode("utf-8")
-    except UnicodeDecodeError:
-        raise UnknownReference(
-            {"file": ("文件不是 UTF-8 编码，请另存为 CSV UTF-8", "the file is not UTF-8")}
-        ) from None
+    return name, bytes(body)
 
 
 @router.post(
     "/sites/{site_id}/parts/import",
     response_model=ImportOut,
-    summary="导入备件目录 (CSV): `dry_run=true` names each bad row and column; apply is "
+    summary="导入备件目录 (CSV/XLSX): `dry_run=true` names each bad row and column; apply is "
     "all or nothing and idempotent",
     openapi_extra=_CSV_BODY,
     responses={
         413: {"model": Problem, "content": {PROBLEM: {}}, "description": "文件过大"},
-        415: {"model": Problem, "content": {PROBLEM: {}}, "description": "not CSV"},
+        415: {"model": Problem, "content": {PROBLEM: {}}, "description": "not CSV or XLSX"},
     },
 )
 def post_import(
@@ -307,11 +318,14 @@ def post_import(
     ctx: Ctx,
     session: DbSession,
     who: SiteDuty,
-    text: Annotated[str, Depends(_csv_body)],
+    upload: Annotated[tuple[Path, bytes], Depends(_table_body)],
     dry_run: Annotated[bool, Query(description="check only; nothing is kept")] = False,
 ) -> ImportOut:
     site, caller = who
-    result = imports.import_parts(session, site.id, text, apply=not dry_run, now=ctx.clock.now())
+    name, data = upload
+    result = imports.import_parts(
+        session, site.id, name, data, apply=not dry_run, now=ctx.clock.now()
+    )
     if not dry_run:
         audit(
             session,
@@ -337,17 +351,28 @@ def post_import(
 @router.get(
     "/sites/{site_id}/parts/export",
     response_class=Response,
-    summary="导出备件目录 (CSV, as the import reads it)",
-    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    summary="导出备件目录 (CSV, or XLSX headed in Chinese with `format=xlsx`), as the import "
+    "reads it",
+    responses={
+        200: {
+            "content": {
+                MEDIA_TYPES[ExportFormat.CSV]: {"schema": {"type": "string"}},
+                MEDIA_TYPES[ExportFormat.XLSX]: {"schema": {"type": "string", "format": "binary"}},
+            }
+        }
+    },
 )
-def get_export(session: DbSession, who: SiteOperator) -> Response:
+def get_export(
+    session: DbSession,
+    who: SiteOperator,
+    fmt: Annotated[ExportFormat, Query(alias="format", description="csv or xlsx")] = (
+        ExportFormat.CSV
+    ),
+) -> Response:
     site, _ = who
-    body = "\ufeff" + imports.export_parts(session, site.id)  # a BOM: Excel reads it as UTF-8
-    return Response(
-        body.encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="parts-{site.id}.csv"'},
-    )
+    body = imports.export_parts(session, site.id, xlsx=fmt is ExportFormat.XLSX)
+    name = content_disposition(f"备件目录_{site.id}", f"parts-{site.id}", fmt)
+    return Response(body, media_type=MEDIA_TYPES[fmt], headers={"Content-Disposition": name})
 
 
 @router.get("/sites/{site_id}/parts/{part_code}", response_model=PartOut, summary="备件详情")

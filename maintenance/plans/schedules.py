@@ -483,7 +483,7 @@ def _start(value: Any) -> datetime | None:
         return None
 
 
-def _plan_problem(
+def plan_schedule_problem(
     raw: Mapping[str, Any], templates: Mapping[str, Any]
 ) -> tuple[str, ScheduleProblem] | None:
     """The problem of one raw plan and the key it belongs under (its own field, or `template`
@@ -539,7 +539,7 @@ def site_schedule_problems(path: Path, data: Any, lines: dict[Loc, int]) -> list
     for i, raw in enumerate(plans if isinstance(plans, Sequence) else []):
         if not isinstance(raw, Mapping):
             continue
-        found = _plan_problem(raw, templates)
+        found = plan_schedule_problem(raw, templates)
         if found is not None:
             report(("plans", i, found[0]), found[1])
     night = data.get("night_lighting")

@@ -4,9 +4,12 @@ parts, a second import changes nothing, and the export reads back as unchanged."
 
 from __future__ import annotations
 
+import io
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi.testclient import TestClient
+from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
 from api.deps import AppContext
@@ -19,6 +22,7 @@ __all__ = ["db", "example_site", "migrated_template"]  # both backends for every
 BASE = "/api/v1/sites/hexie"
 HEADER = "code,name,spec,unit,unit_price,store,minimum"
 N = 300
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _good_rows() -> list[str]:
@@ -136,20 +140,94 @@ def test_the_corrected_file_creates_its_parts_once_and_reads_back_unchanged(
     )
 
 
-def test_a_file_that_is_not_csv_or_not_utf8_is_refused(
+def test_a_file_that_is_not_csv_or_xlsx_is_refused_and_gb18030_is_read(
     client: TestClient, tokens: Tokens, ctx: AppContext
 ) -> None:
     json_body = client.post(f"{BASE}/parts/import", json={}, headers=bearer(tokens.duty))
     assert json_body.status_code == 415
     gbk = client.post(
         f"{BASE}/parts/import",
-        content=f"{HEADER}\nP-1,灯泡,,个,1,main,0\n".encode("gbk"),
+        params={"dry_run": True},
+        content=f"{HEADER}\nP-1,灯泡,,个,1,main,0\n".encode("gbk"),  # as Excel in China saves
         headers={**bearer(tokens.duty), "Content-Type": "text/csv"},
     )
-    assert gbk.status_code == 422 and gbk.json()["errors"][0]["loc"] == ["body", "file"]
+    assert (gbk.status_code, gbk.json()["created"], gbk.json()["problems"]) == (200, 1, [])
+    garbled = _send_bytes(client, tokens.duty, b"code,name\n\xff\xfe\x80\n", "text/csv", True)
+    assert [(p["row"], p["column"]) for p in garbled.json()["problems"]] == [(1, "")]
+    not_a_book = _send_bytes(client, tokens.duty, b"PK junk", XLSX, True)
+    assert [(p["row"], p["column"]) for p in not_a_book.json()["problems"]] == [(1, "")]
     missing = _send(client, tokens.duty, "code,name\nP-1,灯泡\n", dry_run=True).json()
     assert [(p["row"], p["column"]) for p in missing["problems"]] == [
         (1, "unit"),
         (1, "unit_price"),
     ]
     assert _kept(ctx) == (0, 0)
+
+
+def _send_bytes(client: TestClient, token: str, body: bytes, media: str, dry_run: bool) -> Any:
+    return client.post(
+        f"{BASE}/parts/import",
+        params={"dry_run": dry_run},
+        content=body,
+        headers={**bearer(token), "Content-Type": media},
+    )
+
+
+def _workbook(rows: Sequence[Sequence[object]]) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append(list(row))
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_an_xlsx_catalogue_with_chinese_headings_imports_and_exports_as_xlsx(
+    client: TestClient, tokens: Tokens, ctx: AppContext
+) -> None:
+    heading = ["备件编号", "名称", "规格", "单位", "单价", "仓库", "最低库存"]
+    bad = _workbook(
+        [
+            heading,
+            ["LB-1", "LED灯泡", "9W", "个", 12.5, "main", 20],  # numbers as Excel keeps them
+            ["LB-2", "LED灯管", "", "根", 30, "main", 5],  # row 3: unit
+            [1001, "水泵密封圈", "DN50", "个", 8.456, None, None],  # row 4: unit_price
+        ]
+    )
+    r = _send_bytes(client, tokens.duty, bad, XLSX, dry_run=True)
+    assert r.status_code == 200, r.text
+    assert [(p["row"], p["column"]) for p in r.json()["problems"]] == [
+        (3, "unit"),
+        (4, "unit_price"),
+    ]
+    assert _send_bytes(client, tokens.duty, bad, XLSX, dry_run=False).status_code == 422
+    assert _kept(ctx) == (0, 0)
+
+    good = _workbook(
+        [
+            heading,
+            ["LB-1", "LED灯泡", "9W", "个", 12.5, "main", 20],
+            ["LB-2", "LED灯管", "", "套", 30, "main", 5],
+            [1001, "水泵密封圈", "DN50", "个", 8.45, None, 1.5],
+        ]
+    )
+    first = _send_bytes(client, tokens.duty, good, XLSX, dry_run=False).json()
+    assert (first["created"], first["problems"]) == (3, [])
+    seal = client.get(f"{BASE}/parts/1001", headers=bearer(tokens.duty)).json()
+    assert (seal["unit_price"], seal["stores"][0]["minimum"]) == ("8.45", "1.5")
+    again = _send_bytes(client, tokens.duty, good, XLSX, dry_run=False).json()
+    assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 3)
+
+    exported = client.get(
+        f"{BASE}/parts/export", params={"format": "xlsx"}, headers=bearer(tokens.integration)
+    )
+    assert exported.status_code == 200
+    assert exported.headers["content-type"] == XLSX
+    assert "parts-hexie.xlsx" in exported.headers["content-disposition"]
+    sheet = load_workbook(io.BytesIO(exported.content)).worksheets[0]
+    assert [c.value for c in sheet[1]] == heading
+    assert [c.value for c in sheet[2]][:5] == ["1001", "水泵密封圈", "DN50", "个", "8.45"]
+    back = _send_bytes(client, tokens.duty, exported.content, XLSX, dry_run=True).json()
+    assert (back["created"], back["updated"], back["unchanged"], back["problems"]) == (0, 0, 3, [])

@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 from maintenance.db import Database
 from maintenance.registry.models import Asset
 from maintenance.registry.service import sync_registry
-from propwatch.asset_import import import_assets
+from propwatch.asset_register import ASSETS
 from propwatch.clock import ManualClock
+from propwatch.register_import import import_register
 from propwatch.site import load_site
 from propwatch.site_directory import SiteDirectory
 from tests.conftest import EXAMPLE_SITE
@@ -44,7 +45,7 @@ def test_two_thousand_rows_become_two_thousand_assets_once(
     before = _active(db)
     source = write_csv(tmp_path / "台账.csv", register_rows(2000))
 
-    assert import_assets(path, source, apply=True).problems == []
+    assert import_register(ASSETS, path, source, apply=True).problems == []
     with db.session() as s:
         first = sync_registry(s, load_site(path), clock.now())
     assert (first.added, first.retired) == (2000, 0)
@@ -53,7 +54,7 @@ def test_two_thousand_rows_become_two_thousand_assets_once(
         pump = s.scalars(select(Asset).where(Asset.code == "eq-00002")).one()
         assert (pump.parent_code, pump.building) == ("room-001", "3栋")
 
-    again = import_assets(path, source, apply=True)
+    again = import_register(ASSETS, path, source, apply=True)
     assert (again.written, again.unchanged) == (False, 2000)
     clock.advance(timedelta(minutes=1))
     with db.session() as s:
@@ -65,13 +66,13 @@ def test_two_thousand_rows_become_two_thousand_assets_once(
 def test_the_directory_reloads_a_site_whose_register_changed(tmp_path: Path) -> None:
     path = _site_file(tmp_path)
     clock = ManualClock()
-    import_assets(path, write_csv(tmp_path / "a.csv", register_rows(20)), apply=True)
+    import_register(ASSETS, path, write_csv(tmp_path / "a.csv", register_rows(20)), apply=True)
     directory = SiteDirectory(path.parent, clock)
     directory.rescan()
     assert len(directory.sites["hexie"].spec.assets) == len(load_site(path).spec.assets)
     count = len(directory.sites["hexie"].spec.assets)
 
-    import_assets(path, write_csv(tmp_path / "b.csv", register_rows(40)), apply=True)
+    import_register(ASSETS, path, write_csv(tmp_path / "b.csv", register_rows(40)), apply=True)
     changes = directory.rescan()
     assert changes.changed == ["hexie"]
     assert len(directory.sites["hexie"].spec.assets) == count + 20

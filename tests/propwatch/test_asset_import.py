@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from propwatch.asset_import import export_assets, import_assets
-from propwatch.asset_register import COLUMNS, read_register
+from propwatch.asset_register import ASSETS, COLUMNS, TABLE
 from propwatch.cli import main
+from propwatch.register_import import export_register, import_register
 from propwatch.site import inspect_site, load_site
 from tests.conftest import EXAMPLE_SITE
 
@@ -65,7 +65,7 @@ def test_a_bad_register_names_each_row_and_column_and_writes_nothing(
     before = site_path.read_bytes()
     source = write_csv(tmp_path / "台账.csv", rows)
 
-    outcome = import_assets(site_path, source, apply=True)
+    outcome = import_register(ASSETS, site_path, source, apply=True)
 
     register = site_path.parent / "site.assets.csv"
     prefix = f"{source}:"
@@ -93,11 +93,11 @@ def test_the_corrected_register_gives_exactly_its_assets_and_twice_changes_nothi
     own = len(load_site(site_path).spec.assets)
     source = write_csv(tmp_path / "台账.csv", register_rows(2000))
 
-    dry = import_assets(site_path, source, apply=False)
+    dry = import_register(ASSETS, site_path, source, apply=False)
     assert (dry.problems, len(dry.created), dry.written) == ([], 2000, False)
     assert not (site_path.parent / "site.assets.csv").exists()
 
-    first = import_assets(site_path, source, apply=True)
+    first = import_register(ASSETS, site_path, source, apply=True)
     assert (first.problems, len(first.created), first.written) == ([], 2000, True)
     site = load_site(site_path)
     assert len(site.spec.assets) == own + 2000
@@ -106,7 +106,7 @@ def test_the_corrected_register_gives_exactly_its_assets_and_twice_changes_nothi
     assert (pump.parent, pump.install_date, pump.zone) == ("room-001", date(2021, 6, 1), "zone-a")
     files = {p: p.read_bytes() for p in site_path.parent.iterdir() if p.is_file()}
 
-    second = import_assets(site_path, source, apply=True)
+    second = import_register(ASSETS, site_path, source, apply=True)
     assert (second.written, second.unchanged, second.created, second.updated) == (
         False,
         2000,
@@ -117,10 +117,10 @@ def test_the_corrected_register_gives_exactly_its_assets_and_twice_changes_nothi
 
 
 def test_a_second_import_updates_and_removes_what_changed(site_path: Path, tmp_path: Path) -> None:
-    import_assets(site_path, write_csv(tmp_path / "a.csv", register_rows(40)), apply=True)
+    import_register(ASSETS, site_path, write_csv(tmp_path / "a.csv", register_rows(40)), apply=True)
     rows = register_rows(40)[:-1]
     rows[5][5] = "地下二层"
-    outcome = import_assets(site_path, write_csv(tmp_path / "b.csv", rows), apply=True)
+    outcome = import_register(ASSETS, site_path, write_csv(tmp_path / "b.csv", rows), apply=True)
     assert (outcome.created, outcome.updated, outcome.removed) == ([], ["eq-00006"], ["eq-00040"])
     site = load_site(site_path)
     assert site.spec.asset("eq-00006").location == "地下二层"
@@ -140,12 +140,12 @@ def test_an_xlsx_register_with_chinese_headers_and_date_cells(
     source = tmp_path / "台账.xlsx"
     book.save(source)
 
-    bad = import_assets(site_path, source, apply=True)
+    bad = import_register(ASSETS, site_path, source, apply=True)
     assert [p.split(": ")[:2] for p in bad.problems] == [[f"{source}:4", "install_date"]]
 
     sheet.delete_rows(4)
     book.save(source)
-    good = import_assets(site_path, source, apply=True)
+    good = import_register(ASSETS, site_path, source, apply=True)
     assert good.problems == [] and good.created == ["room-1", "1001"]
     site = load_site(site_path)
     assert site.spec.asset("1001").install_date == date(2021, 6, 1)
@@ -153,18 +153,18 @@ def test_an_xlsx_register_with_chinese_headers_and_date_cells(
 
 
 def test_export_reads_back_as_the_same_assets(site_path: Path, tmp_path: Path) -> None:
-    import_assets(site_path, write_csv(tmp_path / "a.csv", register_rows(30)), apply=True)
+    import_register(ASSETS, site_path, write_csv(tmp_path / "a.csv", register_rows(30)), apply=True)
     site = load_site(site_path)
     for name in ("out.csv", "out.xlsx"):
         out = tmp_path / name
-        out.write_bytes(export_assets(site, out))
-        back = read_register(out)
-        assert back.problems == [] and back.assets == site.spec.assets
+        out.write_bytes(export_register(ASSETS, site, out))
+        back = ASSETS.read(out)
+        assert back.problems == [] and back.items == site.spec.assets
     if True:  # the Excel sheet is headed in Chinese
         sheet = load_workbook(tmp_path / "out.xlsx").worksheets[0]
         assert [c.value for c in sheet[1]][:4] == ["编号", "名称", "类型", "片区"]
     # re-importing the export keeps the site file's own assets where they are: no change
-    again = import_assets(site_path, tmp_path / "out.csv", apply=True)
+    again = import_register(ASSETS, site_path, tmp_path / "out.csv", apply=True)
     assert (again.problems, again.written, again.in_site_file) == (
         [],
         False,
@@ -173,7 +173,7 @@ def test_export_reads_back_as_the_same_assets(site_path: Path, tmp_path: Path) -
 
 
 def test_the_loader_names_the_register_row_of_a_fault(site_path: Path, tmp_path: Path) -> None:
-    import_assets(site_path, write_csv(tmp_path / "a.csv", register_rows(25)), apply=True)
+    import_register(ASSETS, site_path, write_csv(tmp_path / "a.csv", register_rows(25)), apply=True)
     register = site_path.parent / "site.assets.csv"
     text = register.read_text(encoding="utf-8-sig").replace("zone-b", "zone-q", 1)
     register.write_text(text, encoding="utf-8")
@@ -202,4 +202,6 @@ def test_cli_dry_run_apply_and_export(
     assert "nothing to change" in capsys.readouterr().out
     assert main(["assets", "export", "--site", str(site_path)]) == 0
     exported = list(csv.reader(io.StringIO(capsys.readouterr().out.lstrip("\ufeff"))))
-    assert exported[0] == HEADER and len(exported) == 1 + len(load_site(site_path).spec.assets)
+    assert exported[0] == [TABLE.headings_zh[c] for c in HEADER] and len(exported) == 1 + len(
+        load_site(site_path).spec.assets
+    )

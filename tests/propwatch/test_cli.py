@@ -82,6 +82,9 @@ def test_the_parser_has_the_commands_the_design_names() -> None:
         "check-config",
         "db",
         "assets",
+        "contractors",
+        "contracts",
+        "plans",
     }
     assert {("simulate", a) for a in ("inject", "clear", "comm", "status")} <= set(COMMANDS)
 
@@ -96,8 +99,9 @@ def test_every_command_help_describes_it_and_each_option_and_lists_its_settings(
     assert parser.description and parser.description in " ".join(result.stdout.split())
     for action in parser._actions:
         assert action.help, f"{'/'.join(path)}: {action.option_strings or action.dest} has no help"
-    if path[0] in ("check-config", "assets") or len(path) > 1:
-        return  # the control actions talk to a socket; check-config and assets read no setting
+    registers = ("assets", "contractors", "contracts", "plans")
+    if path[0] in ("check-config", *registers) or len(path) > 1:
+        return  # the control actions talk to a socket; check-config and registers read no setting
     for name, _, english in Settings.read_by(path[0]):
         assert re.search(rf"^\s+{name}\s+{re.escape(english)}", result.stdout, re.M), name
     assert "PROPWATCH_VAR_DIR" in result.stdout

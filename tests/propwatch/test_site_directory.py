@@ -476,3 +476,44 @@ def test_the_organisation_file_names_the_regions_the_sites_may_name(tmp_path: Pa
     org.unlink()
     d.rescan()
     assert not d.organisation.declared and set(d.sites) == {"jia", "yi", "bing"}
+
+
+def test_a_site_is_reloaded_when_its_plan_or_contract_register_changes(tmp_path: Path) -> None:
+    from propwatch.contractor_register import CONTRACTORS, CONTRACTS
+    from propwatch.plan_register import PLANS
+    from propwatch.register_import import import_register
+    from tests.conftest import EXAMPLE_SITE
+    from tests.propwatch import test_contractor_register as contracts
+    from tests.propwatch import test_plan_register as plans
+
+    folder = tmp_path / "sites"
+    folder.mkdir()
+    path = folder / "hexie.yaml"
+    text = EXAMPLE_SITE.read_text("utf-8")
+    path.write_text(text.replace("\npeople:\n", "\npeople:\n" + contracts.PEOPLE), "utf-8")
+    source = contracts.write_csv(
+        tmp_path / "单位.csv", contracts.CONTRACTOR_HEADER, contracts.CONTRACTOR_ROWS
+    )
+    assert import_register(CONTRACTORS, path, source, apply=True).problems == []
+    source = plans.write_csv(tmp_path / "计划.csv", plans.GOOD[:2])
+    assert import_register(PLANS, path, source, apply=True).problems == []
+    directory = SiteDirectory(folder, ManualClock())
+    directory.rescan()
+    count = len(directory.sites["hexie"].spec.plans)
+    assert directory.rescan().changed == []
+
+    import_register(PLANS, path, plans.write_csv(tmp_path / "计划.csv", plans.GOOD), apply=True)
+    assert directory.rescan().changed == ["hexie"]
+    assert len(directory.sites["hexie"].spec.plans) == count + 2
+
+    rows = contracts.CONTRACT_ROWS
+    source = contracts.write_csv(tmp_path / "合同.csv", contracts.CONTRACT_HEADER, rows)
+    assert import_register(CONTRACTS, path, source, apply=True).problems == []
+    assert directory.rescan().changed == ["hexie"]  # the site file gained contracts_file
+    register = folder / "hexie.contracts.csv"
+    register.write_text(register.read_text("utf-8-sig").replace("lift-1-1", "lift-1-9"), "utf-8")
+    broken = directory.rescan()
+    assert broken.refused == [path]
+    [state] = [s for s in directory.states() if s.path == path]
+    assert any(p.startswith(f"{register}:2: assets: ") for p in state.problems)
+    assert len(directory.sites["hexie"].spec.contracts) == 2  # the last good one runs
