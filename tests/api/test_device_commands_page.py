@@ -222,7 +222,8 @@ def test_a_technician_sees_the_commands_but_no_controls(browser: Browser, live: 
         browser,
         f"{live.base}/device?site={live.site.id}&asset=lighting-b#token={live.tokens.technician}",
     )
-    page.wait_for_selector("#command-list p, #command-list ul")
+    # the list's "加载中…" placeholder is a <p> too: wait for what the API answered
+    page.locator("#command-list", has_text="暂无遥控记录").wait_for()
     assert page.locator("#commands").is_visible()
     assert page.locator("#command-controls button").count() == 0
     assert "仅值班员或管理员可遥控" in page.locator("#command-controls").inner_text()
