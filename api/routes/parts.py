@@ -53,7 +53,7 @@ from maintenance.costs import service as costs
 from maintenance.errors import UnknownReference
 from maintenance.parts import imports, service
 from maintenance.parts.errors import StoreNotFound
-from maintenance.parts.models import MovementKind, Part
+from maintenance.parts.models import MovementKind, Part, PartLine
 from maintenance.parts.quantities import price, quantity, text, to_fen, to_milli
 from maintenance.work_orders.models import WorkOrder
 from propwatch.register_files import XLSX_MEDIA_TYPE
@@ -657,6 +657,16 @@ def post_count(
 # -- parts on a work order ------------------------------------------------------------------------
 
 
+def _announce_line(
+    session: Session, ctx: AppContext, caller: Principal, wo: WorkOrder, line: PartLine, verb: str
+) -> None:
+    """A part line added or removed, announced for the pages open on the order."""
+    part = service.line_part(session, line)
+    amount = f"{text(quantity(line.quantity_milli))} {part.unit}"
+    what = f"{verb}备件：{part.name} {amount}"
+    costs.announce(session, wo, what=what, actor=_actor(caller), now=ctx.clock.now())
+
+
 def _parts(session: Session, ctx: AppContext, wo: WorkOrder, response: Response) -> WorkOrderParts:
     session.flush()
     session.refresh(wo)
@@ -710,14 +720,7 @@ def post_order_part(
         now=ctx.clock.now(),
         note=body.note,
     )
-    part = service.line_part(session, line)
-    costs.announce(
-        session,
-        wo,
-        what=f"添加备件：{part.name} {text(quantity(line.quantity_milli))} {part.unit}",
-        actor=_actor(caller),
-        now=ctx.clock.now(),
-    )
+    _announce_line(session, ctx, caller, wo, line, "添加")
     audit(
         session,
         ctx,
@@ -751,14 +754,7 @@ def delete_order_part(
     _precondition(session, wo, if_match)
     session.refresh(wo, with_for_update=True)
     line = service.remove_line(session, wo, line_id, actor=_actor(caller), now=ctx.clock.now())
-    part = service.line_part(session, line)
-    costs.announce(
-        session,
-        wo,
-        what=f"移除备件：{part.name} {text(quantity(line.quantity_milli))} {part.unit}",
-        actor=_actor(caller),
-        now=ctx.clock.now(),
-    )
+    _announce_line(session, ctx, caller, wo, line, "移除")
     audit(
         session,
         ctx,

@@ -29,6 +29,19 @@ function failed(what, err) {
   if (err.status !== 401) toast(`${what}失败：${withoutEnglish(err.message)}`, "error");
 }
 
+// What a remove button does: DELETE, say so (or why not), and show the order as it is now.
+function deleting(ctx, path, done, what) {
+  return async () => {
+    try {
+      await send(path, "DELETE");
+      toast(done, "ok");
+    } catch (err) {
+      failed(what, err);
+    }
+    await ctx.onChanged();
+  };
+}
+
 // A removal asks once more on the same button, so a slip of the thumb removes nothing. The
 // question stays a few seconds, also across a re-render from the stream (kept by `key`).
 const ARMED_MS = 4000;
@@ -310,15 +323,7 @@ function partsTable(order, lines, ctx, open) {
         "td",
         { class: "actions" },
         ctx.editable && open && l.state === "reserved"
-          ? removeButton("移除", lineName(l), `line-${l.id}`, async () => {
-              try {
-                await send(`/api/v1/work-orders/${order.id}/parts/${l.id}`, "DELETE");
-                toast(`已移除备件：${l.part_name}，预留已退回`, "ok");
-              } catch (err) {
-                failed("移除备件", err);
-              }
-              await ctx.onChanged();
-            })
+          ? removeButton("移除", lineName(l), `line-${l.id}`, deleting(ctx, `/api/v1/work-orders/${order.id}/parts/${l.id}`, `已移除备件：${l.part_name}，预留已退回`, "移除备件"))
           : null,
       ),
     ),
@@ -362,15 +367,7 @@ function labourTable(order, costs, ctx) {
         "td",
         { class: "actions" },
         !r.auto && ctx.editable && ownEntry(ctx, r)
-          ? removeButton("删除", `${r.person_name || r.person}的工时`, `labour-${r.id}`, async () => {
-              try {
-                await send(`/api/v1/work-orders/${order.id}/labour/${r.id}`, "DELETE");
-                toast(`已删除工时：${r.person_name || r.person} ${fmtMinutes(r.minutes)}`, "ok");
-              } catch (err) {
-                failed("删除工时", err);
-              }
-              await ctx.onChanged();
-            })
+          ? removeButton("删除", `${r.person_name || r.person}的工时`, `labour-${r.id}`, deleting(ctx, `/api/v1/work-orders/${order.id}/labour/${r.id}`, `已删除工时：${r.person_name || r.person} ${fmtMinutes(r.minutes)}`, "删除工时"))
           : null,
       ),
     ),
@@ -467,15 +464,7 @@ function extrasTable(order, costs, ctx) {
         "td",
         { class: "actions" },
         ctx.editable
-          ? removeButton("删除", x.description, `extra-${x.id}`, async () => {
-              try {
-                await send(`/api/v1/work-orders/${order.id}/extra-costs/${x.id}`, "DELETE");
-                toast(`已删除费用：${x.description}`, "ok");
-              } catch (err) {
-                failed("删除费用", err);
-              }
-              await ctx.onChanged();
-            })
+          ? removeButton("删除", x.description, `extra-${x.id}`, deleting(ctx, `/api/v1/work-orders/${order.id}/extra-costs/${x.id}`, `已删除费用：${x.description}`, "删除费用"))
           : null,
       ),
     ),
@@ -597,15 +586,7 @@ function paidRepair(order, costs, ctx) {
         note,
         el("button", { type: "button", dataset: { act: "paid-repair" }, onclick: save }, "保存"),
         pr
-          ? removeButton("取消有偿", "维修", `paid-${order.id}`, async () => {
-              try {
-                await send(`/api/v1/work-orders/${order.id}/paid-repair`, "DELETE");
-                toast("已取消有偿维修", "ok");
-              } catch (err) {
-                failed("取消有偿维修", err);
-              }
-              await ctx.onChanged();
-            })
+          ? removeButton("取消有偿", "维修", `paid-${order.id}`, deleting(ctx, `/api/v1/work-orders/${order.id}/paid-repair`, "已取消有偿维修", "取消有偿维修"))
           : null,
       ),
     ),
@@ -635,15 +616,7 @@ export function taskCosts(order, costs, ctx) {
               el("span", { class: "qty" }, `${l.quantity} ${l.unit}`),
               el("span", { class: `tag line-${l.state}` }, l.state_zh),
               open && l.state === "reserved"
-                ? removeButton("移除", lineName(l), `line-${l.id}`, async () => {
-                    try {
-                      await send(`/api/v1/work-orders/${order.id}/parts/${l.id}`, "DELETE");
-                      toast(`已移除：${l.part_name}`, "ok");
-                    } catch (err) {
-                      failed("移除备件", err);
-                    }
-                    await ctx.onChanged();
-                  })
+                ? removeButton("移除", lineName(l), `line-${l.id}`, deleting(ctx, `/api/v1/work-orders/${order.id}/parts/${l.id}`, `已移除：${l.part_name}`, "移除备件"))
                 : null,
             ),
           ),
@@ -678,15 +651,7 @@ export function taskCosts(order, costs, ctx) {
               el("span", { class: "qty" }, fmtMinutes(r.minutes)),
               r.auto ? el("span", { class: "tag auto" }, "现场计时") : el("span", { class: "tag" }, "人工登记"),
               !r.auto && (!mine || r.person === mine)
-                ? removeButton("删除", "这条工时", `labour-${r.id}`, async () => {
-                    try {
-                      await send(`/api/v1/work-orders/${order.id}/labour/${r.id}`, "DELETE");
-                      toast(`已删除工时 ${fmtMinutes(r.minutes)}`, "ok");
-                    } catch (err) {
-                      failed("删除工时", err);
-                    }
-                    await ctx.onChanged();
-                  })
+                ? removeButton("删除", "这条工时", `labour-${r.id}`, deleting(ctx, `/api/v1/work-orders/${order.id}/labour/${r.id}`, `已删除工时 ${fmtMinutes(r.minutes)}`, "删除工时"))
                 : null,
             ),
           ),
