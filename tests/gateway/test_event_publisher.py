@@ -50,18 +50,29 @@ def _gateway_connection(broker: Mosquitto) -> MqttConnection:
     return conn
 
 
+async def _connected(broker: Mosquitto) -> tuple[_Consumer, MqttConnection]:
+    """The consumer and the gateway's connection, both up, the consumer's subscription held."""
+    consumer = _Consumer(broker)
+    gateway = _gateway_connection(broker)
+    for c in (consumer.conn, gateway):
+        c.start()
+        await c.wait_connected()
+    await asyncio.sleep(0.3)  # the consumer's subscription is in place
+    return consumer, gateway
+
+
+def _disconnect(consumer: _Consumer, gateway: MqttConnection) -> None:
+    for c in (consumer.conn, gateway):
+        c.stop()
+
+
 def test_events_raised_while_the_broker_is_down_arrive_in_order_when_it_returns(
     tmp_path: Path,
 ) -> None:
     broker = start_mosquitto(tmp_path)
 
     async def run() -> list[int]:
-        consumer = _Consumer(broker)
-        gateway = _gateway_connection(broker)
-        for c in (consumer.conn, gateway):
-            c.start()
-            await c.wait_connected()
-        await asyncio.sleep(0.3)  # the consumer's subscription is in place
+        consumer, gateway = await _connected(broker)
         publisher = EventPublisher(Outbox(tmp_path / "outbox.db"), gateway, SystemClock())
         task = asyncio.create_task(publisher.run())
         await asyncio.to_thread(broker.stop)
@@ -73,8 +84,7 @@ def test_events_raised_while_the_broker_is_down_arrive_in_order_when_it_returns(
         await _until(lambda: len(set(consumer.seen)) == 50, "all 50 events")
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        for c in (consumer.conn, gateway):
-            c.stop()
+        _disconnect(consumer, gateway)
         assert pending_in_outage == 50
         return consumer.seen
 
@@ -93,12 +103,7 @@ def test_a_simulated_clock_that_stands_still_holds_no_event_back(tmp_path: Path)
     broker = start_mosquitto(tmp_path)
 
     async def run() -> tuple[list[int], int]:
-        consumer = _Consumer(broker)
-        gateway = _gateway_connection(broker)
-        for c in (consumer.conn, gateway):
-            c.start()
-            await c.wait_connected()
-        await asyncio.sleep(0.3)  # the consumer's subscription is in place
+        consumer, gateway = await _connected(broker)
         publisher = EventPublisher(Outbox(tmp_path / "outbox.db"), gateway, ManualClock())
         task = asyncio.create_task(publisher.run())
         for seq in range(3):  # one at a time: each waits for the one before to be acknowledged
@@ -107,8 +112,7 @@ def test_a_simulated_clock_that_stands_still_holds_no_event_back(tmp_path: Path)
         await _until(lambda: publisher.published == 3, "three acknowledged", 10)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        for c in (consumer.conn, gateway):
-            c.stop()
+        _disconnect(consumer, gateway)
         return consumer.seen, publisher.published
 
     try:
