@@ -111,6 +111,17 @@ class Settings(BaseSettings):
             "demo api", "读取趋势的地址, 不同于 PROPWATCH_INFLUX_URL 时设置 (如 vmselect)"
         ),
     )
+    # victoria-metrics repeats the previous window over the range points newer than its
+    # `-search.latencyOffset`: the reader reads those windows apart (gateway/sinks/victoria.py)
+    telemetry_read_latency: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="seconds of victoria-metrics' -search.latencyOffset (its default 30)",
+        json_schema_extra=_read_by(
+            "demo api", "victoria-metrics 的 -search.latencyOffset 秒数 (默认 30)"
+        ),
+    )
     database_url: str | None = Field(
         default=None,
         description="work-order database (postgresql+psycopg://user@host/db); unset: SQLite",

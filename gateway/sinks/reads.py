@@ -118,7 +118,7 @@ def make_reader(settings: Settings) -> TelemetryReader:
     if kind == "victoriametrics":
         from gateway.sinks.victoria import VictoriaReader
 
-        return VictoriaReader(url)
+        return VictoriaReader(url, latency=timedelta(seconds=settings.telemetry_read_latency))
     from gateway.sinks.influx import InfluxReader
 
     return InfluxReader(

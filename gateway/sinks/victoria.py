@@ -31,50 +31,94 @@ def _label(value: str) -> str:
 class VictoriaReader:
     name = "victoriametrics"
 
-    def __init__(self, url: str, timeout: float = 10.0, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 10.0,
+        clock: Clock | None = None,
+        latency: timedelta = timedelta(seconds=30),
+    ) -> None:
         """`url`: the single-node server (http://host:8428) or a vmselect tenant prefix
-        (http://vmselect:8481/select/0/prometheus). `clock`: the store's now (its wall clock)."""
+        (http://vmselect:8481/select/0/prometheus). `clock`: the store's now (its wall clock).
+        `latency`: the store's `-search.latencyOffset` (30 s unless it was started otherwise)."""
         self.url = url.rstrip("/")
+        self.latency = max(latency, _MIN_LATENCY)
         self.http = httpx.Client(timeout=timeout)
         self.clock: Clock = clock or SystemClock()
 
-    def _mean(self, query: SeriesQuery, point: str, window: str) -> str:
-        selector = (
+    @staticmethod
+    def _selector(query: SeriesQuery, point: str) -> str:
+        return (
             f"{{__name__={_label(f'{query.kind}_{point}')},"
             f"site={_label(query.site)},asset={_label(query.asset)}}}"
         )
+
+    def _mean(self, query: SeriesQuery, point: str, window: str) -> str:
+        selector = self._selector(query, point)
         return (
             f"sum(sum_over_time({selector}[{window}])) / sum(count_over_time({selector}[{window}]))"
         )
 
     def read(self, query: SeriesQuery) -> list[Series]:
-        """Windows that have ended by now through `query_range`; the last one, if it is still
-        running or cut short by the query's stop, through an instant query at the earlier of
-        the two. victoria-metrics replaces the value of a range point later than its now
-        (`-search.latencyOffset`) with the point before it, so a range never reaches past now:
-        that would repeat the last window's mean over empty ones."""
+        """Windows that ended before the store's latency through `query_range`; the newer ones,
+        and the one still running or cut short by the query's stop, apart. victoria-metrics
+        replaces the value of every range point within its `-search.latencyOffset` of now
+        (never less than a second, whatever the flag says) with the point before it: a range
+        read up to now would repeat the previous window's mean over the newest ones."""
         step = timedelta(seconds=query.step)
         now = self.clock.now()
         upto = min(query.stop, now)  # a window ending past `stop` is partial too, not ended
-        ended = max(query.start, query.start + (upto - query.start) // step * step)
+        settled = _floor(query.start, min(upto, now - self.latency), step)
         out = []
         for point in query.points:
             values = []
-            if ended > query.start:
+            if settled > query.start:
                 values = self._range(
                     self._mean(query, point, f"{query.step}s"),
                     query.start + step - _MS,
-                    ended - _MS,
+                    settled - _MS,
                     query.step,
                 )
-            if ended < upto:
-                # [ended, upto]: a lookbehind of (upto - ended) + 1 ms back from upto
-                reach = (to_ns(upto) - to_ns(ended)) // 1_000_000 + 1
-                mean = self._instant(self._mean(query, point, f"{reach}ms"), upto)
-                if mean is not None:
-                    values.append((ended, mean))
+            if settled < upto:
+                values += self._tail(query, point, settled, upto)
             out.append(Series(point, values))
         return out
+
+    def _tail(
+        self, query: SeriesQuery, point: str, settled: datetime, upto: datetime
+    ) -> list[tuple[datetime, float]]:
+        """The windows of [settled, upto) through instant queries, which the latency leaves
+        alone: a mean per window where windows are as long as the latency or longer (two at
+        most), else the raw readings (a latency's worth), averaged here."""
+        step = timedelta(seconds=query.step)
+        if step >= self.latency:
+            out = []
+            t = settled
+            while t < upto:
+                end = min(t + step, upto)
+                mean = self._instant(self._mean(query, point, f"{_ms(end - t)}ms"), end - _MS)
+                if mean is not None:
+                    out.append((t, mean))
+                t += step
+            return out
+        series = self._get(
+            "/api/v1/query",
+            {
+                "query": f"{self._selector(query, point)}[{_ms(upto - settled)}ms]",
+                "time": _seconds(upto - _MS),
+            },
+        )
+        first, width = to_ns(settled) // 1_000_000, query.step * 1000
+        sums: dict[int, list[float]] = {}
+        for one in series:
+            for stamp, text in one.get("values", []):
+                value = float(text)
+                if math.isfinite(value):
+                    index = (round(float(stamp) * 1000) - first) // width
+                    acc = sums.setdefault(index, [0.0, 0.0])
+                    acc[0] += value
+                    acc[1] += 1
+        return [(settled + index * step, total / n) for index, (total, n) in sorted(sums.items())]
 
     def _get(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
         try:
@@ -114,6 +158,17 @@ class VictoriaReader:
 
 
 _MS = timedelta(milliseconds=1)
+_MIN_LATENCY = timedelta(seconds=2)
+"""victoria-metrics adjusts the last second of a range even at `-search.latencyOffset=0s`."""
+
+
+def _floor(start: datetime, t: datetime, step: timedelta) -> datetime:
+    """The last window boundary at or before `t`, not before `start`."""
+    return max(start, start + (t - start) // step * step)
+
+
+def _ms(d: timedelta) -> int:
+    return (d.days * 86400 + d.seconds) * 1000 + d.microseconds // 1000
 
 
 def _seconds(t: datetime) -> str:

@@ -22,7 +22,7 @@ from gateway.sinks.reads import SeriesQuery, TelemetryReader, aligned
 from gateway.sinks.victoria import VictoriaReader
 from propwatch.clock import ManualClock
 from tests.api.conftest import Tokens, bearer
-from tests.support.servers import VictoriaMetrics, free_port, wait_until
+from tests.support.servers import VictoriaMetrics, free_port, start_victoria_metrics, wait_until
 
 URL = "/api/v1/assets/hexie/pump-1/telemetry"
 Writer = Callable[[list[Sample]], None]
@@ -299,3 +299,47 @@ def test_a_range_reaching_past_now_ends_with_the_window_of_the_newest_reading(
     wait_until(lambda: len(reader.read(query)[0].values) >= len(want), 20, "the points")
     assert_same(reader.read(query)[0].values, want)
     reader.close()
+
+
+@pytest.fixture(scope="module")
+def victoria_metrics_as_deployed(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[VictoriaMetrics]:
+    """A server with its own default `-search.latencyOffset` of 30 s, as it runs in production."""
+    vm = start_victoria_metrics(tmp_path_factory.mktemp("vm-30s"), latency_offset="30s")
+    yield vm
+    vm.stop()
+
+
+@pytest.mark.parametrize("step", [5, 60])
+def test_the_newest_windows_hold_what_was_written_despite_the_stores_latency(
+    victoria_metrics_as_deployed: VictoriaMetrics, step: int
+) -> None:
+    # within its latency offset of now, victoria-metrics gives a range point the value of the
+    # one before it: read as a range, the last 30 s would repeat an older window's mean
+    vm = victoria_metrics_as_deployed
+    now = datetime.now(UTC).replace(microsecond=0)
+    samples = [
+        Sample(
+            f"latency-{step}",
+            "pump-1",
+            "pump-1",
+            "water_pump",
+            now - timedelta(seconds=s),
+            {"x": float(s * s % 97)},
+        )
+        for s in range(600, -1, -1)
+    ]
+    sink = InfluxSink(vm.url, "token", "org", "propwatch")
+    sink.write_samples(samples)
+    sink.client.close()  # type: ignore[no-untyped-call]
+    vm.flush()
+    start, stop = aligned(now - timedelta(minutes=10), now + timedelta(minutes=1), step)
+    query = SeriesQuery(f"latency-{step}", "pump-1", "water_pump", ("x",), start, stop, step)
+    reader = VictoriaReader(vm.url, latency=timedelta(seconds=30))
+    want = window_means([s for s in samples if s.at >= start], "x", step)
+    wait_until(lambda: len(reader.read(query)[0].values) >= len(want), 20, "the points")
+    got = reader.read(query)[0].values
+    reader.close()
+    assert_same(got, want)
+    assert got[-1][0] > now - timedelta(seconds=step)  # the window still running is there

@@ -146,6 +146,9 @@ class VictoriaMetrics:
     """`-dedup.minScrapeInterval=1ms`: a batch written twice (a replay after a crash between the
     store's 204 and the outbox's delete) is kept once, as InfluxDB does by itself. Off only to
     count what the writer itself sends twice."""
+    latency_offset: str = "0s"
+    """`-search.latencyOffset`: 0s here so that tests see what they wrote at once; the
+    server's own default (30s) where a test reads as production does."""
 
     @property
     def url(self) -> str:
@@ -158,7 +161,7 @@ class VictoriaMetrics:
                 f"-httpListenAddr=127.0.0.1:{self.port}",
                 f"-storageDataPath={self.data}",
                 "-retentionPeriod=100y",
-                "-search.latencyOffset=0s",
+                f"-search.latencyOffset={self.latency_offset}",
                 "-loggerLevel=ERROR",
                 *(["-dedup.minScrapeInterval=1ms"] if self.dedup else []),
             ],
@@ -190,8 +193,17 @@ class VictoriaMetrics:
             return [json.loads(line) for line in r.read().decode().splitlines() if line.strip()]
 
 
-def start_victoria_metrics(tmp: Path, dedup: bool = True) -> VictoriaMetrics:
+def start_victoria_metrics(
+    tmp: Path, dedup: bool = True, latency_offset: str = "0s"
+) -> VictoriaMetrics:
     binary = require_binary("victoria-metrics")
-    vm = VictoriaMetrics(free_port(), None, tmp / "vm-data", binary, dedup)  # type: ignore[arg-type]
+    vm = VictoriaMetrics(
+        free_port(),
+        None,  # type: ignore[arg-type]
+        tmp / "vm-data",
+        binary,
+        dedup,
+        latency_offset,
+    )
     vm.start()
     return vm
