@@ -134,7 +134,10 @@ async function find(order, query, onChanged) {
   if (m.query !== query) return; // a later search has been typed meanwhile
   m.items = page.items;
   const box = document.querySelector(`[data-picker="${order.id}"]`);
-  if (box) paint(box, order, onChanged);
+  if (box) {
+    paint(box, order, onChanged);
+    box.dataset.answered = query; // what the results shown were found by
+  }
 }
 
 // Fills the live picker from what is kept for the order (the results, the part chosen).
@@ -181,16 +184,22 @@ function paint(box, order, onChanged) {
   }
   const chosen = box.querySelector(".part-chosen");
   if (!m.chosen) {
+    delete chosen.dataset.chosen;
     chosen.replaceChildren(m.error ? el("p", { class: "error", role: "alert" }, m.error) : "");
     return;
   }
   const p = m.chosen;
+  // a late search answer repaints the picker: what was typed for the same part stays
+  const before = chosen.dataset.chosen === p.code ? chosen : null;
+  const typed = before?.querySelector("[data-keep=cost-part-qty]")?.value || "";
+  const store = before?.querySelector("[data-keep=cost-part-store]")?.value || "";
+  chosen.dataset.chosen = p.code;
   const stores = el(
     "select",
     { "aria-label": "领用仓库", dataset: { keep: "cost-part-store" } },
     p.stores.map((s) => el("option", { value: s.store }, `${s.store_name}（可用 ${s.available} ${p.unit}）`)),
   );
-  stores.value = (p.stores.find((s) => Number(s.available) > 0) || p.stores[0] || {}).store || "";
+  stores.value = store || (p.stores.find((s) => Number(s.available) > 0) || p.stores[0] || {}).store || "";
   const qty = el("input", {
     class: "qty",
     inputmode: "decimal",
@@ -198,6 +207,7 @@ function paint(box, order, onChanged) {
     "aria-label": `${p.name}数量（${p.unit}）`,
     maxlength: 12,
     dataset: { keep: "cost-part-qty" },
+    value: typed,
   });
   const add = el(
     "button",

@@ -335,6 +335,10 @@ def test_a_technician_records_parts_and_time_on_the_phone(browser: Browser, live
     assert "可用 100 米" in option.inner_text()
     option.click()
     parts.locator("[data-keep=cost-part-qty]").fill("2.5")
+    # the results repainted by a later search answer keep the part chosen and its quantity
+    parts.locator("[data-keep=cost-part-q]").fill("CABLE")
+    parts.locator('[data-picker][data-answered="CABLE"]').wait_for()
+    assert parts.locator("[data-keep=cost-part-qty]").input_value() == "2.5"
     add = parts.locator("[data-act=add-part]")
     box = add.bounding_box()
     assert box is not None and box["height"] >= 44  # a thumb's target
