@@ -54,6 +54,9 @@ export async function loadRectifications() {
   const cards = rows.map(card);
   list.replaceChildren(...cards);
   for (const li of cards) keepFields(before.get(li.dataset.rect), li, focused);
+  // set by the load that shows the list: one started by the stream meanwhile supersedes the
+  // first, which then renders nothing
+  document.body.dataset.rectifications = "ready";
 }
 
 function card(r) {
@@ -225,5 +228,4 @@ export async function installRectifications(site, me) {
   if (!state.reviewer && !(me.role === "technician" && state.person)) return;
   $("#rectifications").hidden = false;
   await loadRectifications();
-  document.body.dataset.rectifications = "ready";
 }
