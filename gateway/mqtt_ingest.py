@@ -409,8 +409,7 @@ class MqttIngest:
 
     def _ack_all(self, acks: list[tuple[int, int, int | None]]) -> None:
         if self.connection.manual_ack:
-            for mid, qos, connection in acks:
-                self.connection.ack(mid, qos, connection)
+            self.connection.ack_many(acks)
         with self._acks_lock:
             self._held_acks -= len(acks)
 
