@@ -106,7 +106,7 @@ def write_day(url: str) -> None:
     sink = InfluxSink(url, "token", "org", "propwatch")
     for first in range(0, SECONDS, 5000):
         sink.write_samples(day_samples(first, min(first + 5000, SECONDS)))
-    sink.client.close()  # type: ignore[no-untyped-call]
+    sink.client.close()
     urllib.request.urlopen(f"{url}/internal/force_flush", timeout=30).read()
 
 

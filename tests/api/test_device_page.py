@@ -83,7 +83,7 @@ def write(vm: VictoriaMetrics, samples: list[Sample]) -> None:
     sink = InfluxSink(vm.url, "token", "org", "propwatch")
     for first in range(0, len(samples), 5000):
         sink.write_samples(samples[first : first + 5000])
-    sink.client.close()  # type: ignore[no-untyped-call]
+    sink.client.close()
     vm.flush()
     selector = f'{{__name__="water_pump_outlet_pressure",site="{samples[0].site_id}"}}'
     wait_until(

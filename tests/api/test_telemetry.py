@@ -83,7 +83,7 @@ def store(
         reader = VictoriaReader(vm.url)
         ctx.telemetry = reader
         yield sink.write_samples, vm.flush
-        sink.client.close()  # type: ignore[no-untyped-call]
+        sink.client.close()
     else:
         local = LocalStore(tmp_path / "telemetry.db")
         reader = LocalStoreReader(tmp_path / "telemetry.db")
@@ -290,7 +290,7 @@ def test_a_range_reaching_past_now_ends_with_the_window_of_the_newest_reading(
     ]
     sink = InfluxSink(victoria_metrics.url, "token", "org", "propwatch")
     sink.write_samples(samples)
-    sink.client.close()  # type: ignore[no-untyped-call]
+    sink.client.close()
     victoria_metrics.flush()
     start, stop = aligned(now - timedelta(minutes=5), now + timedelta(minutes=1), 5)
     query = SeriesQuery("near-now", "pump-1", "water_pump", ("x",), start, stop, 5)
@@ -332,7 +332,7 @@ def test_the_newest_windows_hold_what_was_written_despite_the_stores_latency(
     ]
     sink = InfluxSink(vm.url, "token", "org", "propwatch")
     sink.write_samples(samples)
-    sink.client.close()  # type: ignore[no-untyped-call]
+    sink.client.close()
     vm.flush()
     start, stop = aligned(now - timedelta(minutes=10), now + timedelta(minutes=1), step)
     query = SeriesQuery(f"latency-{step}", "pump-1", "water_pump", ("x",), start, stop, step)
