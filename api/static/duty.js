@@ -416,6 +416,7 @@ function historyQuery() {
 // Each load supersedes the one before it: a 查询 pressed while the stream's reload is under way
 // must win, whichever answer comes back first.
 async function loadHistory(more = false) {
+  if (!state.site) return; // the tab opened before the site is known: loaded once it is
   const mine = ++journal.seq;
   const q = historyQuery();
   if (more && journal.cursor) q.set("cursor", journal.cursor);
@@ -1042,6 +1043,7 @@ async function main() {
     $("#who").textContent = me.person_name || TOKEN_ROLE_ZH[me.role] || me.name;
     $("#who").title = `令牌：${me.name}`;
     wireOrderPanel();
+    if (!$("#alarm-history").hidden && journal.pages === 0) guarded(() => loadHistory());
   } catch (err) {
     if (err.status !== 401) toast(`加载失败：${err.message}`, "error");
     return;
