@@ -395,7 +395,7 @@ class Gateway:
             # paho raises when the publish could not even be queued: nothing more to do then.
             with contextlib.suppress(RuntimeError, ValueError):
                 await asyncio.to_thread(self.session.release().wait_for_publish, 2.0)
-        self.mqtt.stop()
+        await asyncio.to_thread(self.mqtt.stop)
         await self.sink.close()
         await asyncio.to_thread(self.outbox.close)
         await asyncio.to_thread(self.dead_letters.close)

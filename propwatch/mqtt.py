@@ -184,9 +184,18 @@ class MqttConnection:
                 f"no MQTT connection to {self.address.host}:{self.address.port} within {within}s"
             )
 
-    def stop(self) -> None:
+    def stop(self, flush_within: float = 2.0) -> None:
+        """Disconnect and end paho's thread, the packets already queued (acknowledgements
+        above all) written first: paho's own teardown may leave them unwritten, and the broker
+        then delivers those messages again."""
+        self._flush(flush_within)
         self.client.disconnect()
         self.client.loop_stop()
+
+    def _flush(self, within: float) -> None:
+        deadline = time.monotonic() + within
+        while self.client.want_write() and self.connected.is_set() and time.monotonic() < deadline:
+            time.sleep(0.002)
 
     def publish(
         self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False
@@ -232,9 +241,7 @@ class MqttConnection:
 
         Blocking (run it in a thread): the acknowledgements already queued are written first,
         and the socket is only half-closed, so the broker reads them all before the end."""
-        deadline = time.monotonic() + flush_within
-        while self.client.want_write() and time.monotonic() < deadline:
-            time.sleep(0.005)
+        self._flush(flush_within)
         sock = self.client.socket()
         if isinstance(sock, socket.socket):  # TCP or TLS (ssl.SSLSocket is one)
             with contextlib.suppress(OSError):

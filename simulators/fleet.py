@@ -153,7 +153,7 @@ class Fleet:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._mqtt is not None:
-            self._mqtt.stop()
+            await asyncio.to_thread(self._mqtt.stop)
         await self._stack.aclose()
 
     def check(self, scenario: Scenario) -> None:
