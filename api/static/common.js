@@ -62,6 +62,8 @@ export class ApiError extends Error {
   }
 }
 
+const READS = new Set(["GET", "HEAD"]);
+
 export async function api(path, { method = "GET", json, form, headers = {} } = {}) {
   const token = localStorage.getItem(tokenKey) || "";
   const init = { method, headers: { Authorization: `Bearer ${token}`, ...headers } };
@@ -71,7 +73,14 @@ export async function api(path, { method = "GET", json, form, headers = {} } = {
   } else if (form !== undefined) {
     init.body = form;
   }
-  const response = await fetch(path, init);
+  let response = await fetch(path, init);
+  // A read the database was too busy to admit (503 with Retry-After) is asked again, twice at
+  // most, so a panel does not stay on its error after a moment's load; a write is not repeated.
+  for (let retry = 0; response.status === 503 && READS.has(method) && retry < 2; retry += 1) {
+    const wait = Math.min(Number(response.headers.get("Retry-After")) || 1, 3);
+    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+    response = await fetch(path, init);
+  }
   if (response.status === 401) {
     localStorage.removeItem(tokenKey);
     showLogin("访问令牌无效或已过期，请重新输入");

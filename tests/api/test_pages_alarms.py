@@ -23,7 +23,7 @@ from tests.api.browser import chromium
 from tests.api.pages import Live, clear_alarm, live_server, open_page, raise_alarm
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Page, Route
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 BASE_TITLE = "值班室 · propwatch"
@@ -454,11 +454,18 @@ def history_rows(page: Page) -> list[list[str]]:
 
 
 def wait_rows(page: Page, count: int) -> None:
-    page.wait_for_function(
-        "n => document.querySelectorAll('#history-list tbody tr').length === n"
-        " || (n === 0 && document.querySelector('#history-list p'))",
-        arg=count,
-    )
+    from playwright.sync_api import Error as PlaywrightError
+
+    try:
+        page.wait_for_function(
+            "n => document.querySelectorAll('#history-list tbody tr').length === n"
+            " || (n === 0 && document.querySelector('#history-list p'))",
+            arg=count,
+        )
+    except PlaywrightError as exc:  # say what the page showed instead
+        rows = page.locator("#history-list tbody tr").count()
+        shown = page.inner_text("#history-list")[:300]
+        raise AssertionError(f"{count} rows wanted, {rows} shown: {shown!r}") from exc
 
 
 def query(page: Page) -> None:
@@ -571,4 +578,31 @@ def test_the_first_page_of_the_history_follows_the_stream(browser: Browser, live
     raise_alarm(live.ctx, live.site, "lift-1-1", Severity.MAJOR, "电梯平层误差超限")
     wait_rows(page, 2)
     assert history_rows(page)[0][1] == "1栋1号电梯"
+    page.close()
+
+
+def test_a_busy_answer_is_asked_again_and_the_history_shows(browser: Browser, live: Live) -> None:
+    # a database too busy to admit the read answers 503 with Retry-After: the page asks again
+    # instead of leaving the panel on an error
+    raise_alarm(live.ctx, live.site, "pump-1", Severity.MINOR, "压力波动", ago=timedelta(seconds=5))
+    page = duty_room(browser, live)
+    answers: list[int] = []
+
+    def busy_once(route: Route) -> None:
+        if answers:
+            answers.append(200)
+            route.continue_()
+            return
+        answers.append(503)
+        route.fulfill(
+            status=503,
+            headers={"Retry-After": "1", "Content-Type": "application/problem+json"},
+            body='{"title": "database busy", "detail": "数据库繁忙，请稍后重试"}',
+        )
+
+    page.route("**/api/v1/alarms/history*", busy_once)
+    page.get_by_role("tab", name="告警历史").click()
+    wait_rows(page, 1)
+    assert answers == [503, 200]
+    assert [r[2] for r in history_rows(page)] == ["次要 压力波动"]
     page.close()
