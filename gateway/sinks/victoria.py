@@ -101,20 +101,24 @@ class VictoriaReader:
                     out.append((t, mean))
                 t += step
             return out
+        # a second more than [settled, upto) is asked for and cut here to the millisecond, so
+        # the store's own rounding of the window's edges cannot drop a window's first reading
         series = self._get(
             "/api/v1/query",
             {
-                "query": f"{self._selector(query, point)}[{_ms(upto - settled)}ms]",
-                "time": _seconds(upto - _MS),
+                "query": f"{self._selector(query, point)}[{_ms(upto - settled) + 2000}ms]",
+                "time": _seconds(upto + timedelta(seconds=1)),
             },
         )
-        first, width = to_ns(settled) // 1_000_000, query.step * 1000
+        first, last = to_ns(settled) // 1_000_000, to_ns(upto) // 1_000_000
+        width = query.step * 1000
         sums: dict[int, list[float]] = {}
         for one in series:
             for stamp, text in one.get("values", []):
                 value = float(text)
-                if math.isfinite(value):
-                    index = (round(float(stamp) * 1000) - first) // width
+                ms = round(float(stamp) * 1000)
+                if math.isfinite(value) and first <= ms < last:
+                    index = (ms - first) // width
                     acc = sums.setdefault(index, [0.0, 0.0])
                     acc[0] += value
                     acc[1] += 1
