@@ -209,11 +209,7 @@ class MqttConnection:
         With `connection` (its `connection_number` when it arrived), a message whose connection
         has ended is not acknowledged: False, and the broker delivers it again on the new one.
         """
-        with self._ack_lock:
-            if connection is not None and connection != self.connection_number:
-                return False
-            self.client.ack(mid, qos)
-        return True
+        return self.ack_many([(mid, qos, connection)]) == 1
 
     def ack_many(self, acks: Iterable[tuple[int, int, int | None]]) -> int:
         """Acknowledge (mid, qos, connection) received messages at once, as `ack` does each;
